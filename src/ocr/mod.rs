@@ -1,0 +1,77 @@
+//! Reading a receipt image: preprocessing, Tesseract, and parsing the text
+//! into fields. Everything here is synchronous and CPU-bound; callers run it
+//! on blocking threads.
+
+pub mod engine;
+pub mod parse;
+pub mod preprocess;
+
+use bigdecimal::BigDecimal;
+use chrono::NaiveDate;
+
+pub use engine::{OcrEngine, OcrError};
+pub use parse::parse_receipt;
+
+/// What the parser found in a receipt's text. Every field is optional: a
+/// receipt that cannot be read well still yields a row with what was found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedReceipt {
+    pub store_name: Option<String>,
+    pub total_amount: Option<BigDecimal>,
+    /// ISO 4217 code where the receipt names one (`USD`, `MYR`, `EUR`, …).
+    pub currency: Option<String>,
+    pub purchase_date: Option<NaiveDate>,
+    pub items: Vec<ParsedItem>,
+    pub confidence: FieldConfidence,
+}
+
+/// One line item. `unit_price * quantity` is `line_total` unless the receipt
+/// printed something else (discounts, rounding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedItem {
+    pub name: String,
+    pub quantity: BigDecimal,
+    pub unit_price: BigDecimal,
+    pub line_total: BigDecimal,
+}
+
+/// How sure the parser is of each field, 0.0–1.0; `overall` is what a client
+/// compares against a threshold to flag a receipt for review.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FieldConfidence {
+    pub store_name: f32,
+    pub total_amount: f32,
+    pub purchase_date: f32,
+    pub items: f32,
+    pub overall: f32,
+}
+
+/// The full outcome of reading one image.
+#[derive(Debug, Clone)]
+pub struct ReceiptReading {
+    pub text: String,
+    /// Tesseract's mean word confidence, 0–100.
+    pub ocr_confidence: f32,
+    pub receipt: ParsedReceipt,
+}
+
+/// The stages of reading, reported as job progress as each one finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Loaded,
+    Preprocessed,
+    Recognised,
+    Parsed,
+}
+
+impl Stage {
+    /// The job progress (0–100) reached when this stage is done.
+    pub fn progress(self) -> u8 {
+        match self {
+            Stage::Loaded => 10,
+            Stage::Preprocessed => 30,
+            Stage::Recognised => 80,
+            Stage::Parsed => 90,
+        }
+    }
+}
