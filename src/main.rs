@@ -1,28 +1,17 @@
-use std::path::PathBuf;
+//! The `receipt-ocr` binary: parse the command line, set up logging, run.
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use receipt_ocr::cli::{Cli, run};
 
-#[derive(Parser)]
-#[command(name = "receipt-ocr", version, about = "Receipt OCR job service")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Score the OCR pipeline on a folder of labelled receipts.
-    Eval { dir: PathBuf },
-}
-
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env is normal; a broken one is reported by the settings.
+    let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Eval { dir }) => receipt_ocr::eval::run(&dir),
-        None => Ok(()),
-    };
-    match result {
+    receipt_ocr::telemetry::init();
+    match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

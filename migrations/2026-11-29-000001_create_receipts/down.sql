@@ -1,0 +1,2 @@
+DROP TABLE receipt_items;
+DROP TABLE receipts;

@@ -1,0 +1,121 @@
+//! The idle OCR workers, and the BullMQ processor that lends one to each job.
+//!
+//! A job borrows a worker for its whole read. A worker that dies while
+//! reading is not given back: the supervisor starts a fresh one and adds it
+//! here, so a panic costs the job one attempt and never shrinks the pool.
+
+use std::sync::Arc;
+
+use bullmq::{Job, JobProgress};
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, ActorStatus};
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore, mpsc};
+
+use super::ocr_worker::{OcrMessage, ReadRequest};
+use super::{JobError, OcrJobData};
+use crate::jobs::ReceiptSummary;
+use crate::store::Db;
+
+/// Idle workers; the semaphore counts them so a job waits for one.
+pub struct OcrPool {
+    idle: Mutex<Vec<ActorRef<OcrMessage>>>,
+    available: Semaphore,
+}
+
+impl OcrPool {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self { idle: Mutex::new(Vec::new()), available: Semaphore::new(0) })
+    }
+
+    /// Add a worker (new or done with its job).
+    pub async fn give_back(&self, worker: ActorRef<OcrMessage>) {
+        self.idle.lock().await.push(worker);
+        self.available.add_permits(1);
+    }
+
+    /// Wait for a live idle worker. Workers that died while idle are dropped.
+    async fn borrow(&self) -> ActorRef<OcrMessage> {
+        loop {
+            // The semaphore is never closed, so acquiring cannot fail.
+            self.available.acquire().await.expect("pool semaphore open").forget();
+            // One permit per pushed worker: the list cannot be empty here.
+            let worker = self.idle.lock().await.pop().expect("a permit means an idle worker");
+            if worker.get_status() == ActorStatus::Running {
+                return worker;
+            }
+        }
+    }
+}
+
+/// Runs one BullMQ job: borrow a worker, forward its progress to the job,
+/// and translate its outcome into what BullMQ should do next.
+pub struct JobProcessor {
+    pub pool: Arc<OcrPool>,
+    pub db: Db,
+}
+
+const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
+                       it has been restarted and the job will be retried";
+
+impl JobProcessor {
+    pub async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
+        let data: OcrJobData = serde_json::from_value(job.data().clone()).map_err(|e| {
+            bullmq::Error::Unrecoverable(format!(
+                "job data must be {{receiptId, blobKey, contentType}}: {e}"
+            ))
+        })?;
+        let is_last_attempt = job.attempts_made() + 1 >= job.opts().attempts.unwrap_or(1);
+        let outcome = self.read_on_worker(&mut job, data.clone()).await;
+        match outcome {
+            Ok(summary) => Ok(serde_json::to_value(summary)?),
+            Err(error) => Err(self.failed(&data, error, is_last_attempt).await),
+        }
+    }
+
+    async fn read_on_worker(&self, job: &mut Job, data: OcrJobData) -> Result<ReceiptSummary, JobError> {
+        let worker = self.pool.borrow().await;
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let request = ReadRequest { data, progress: progress_tx };
+        let reply = {
+            let call = worker.call(|reply| OcrMessage::Read(request, reply), None);
+            tokio::pin!(call);
+            loop {
+                tokio::select! {
+                    Some(percent) = progress_rx.recv() => {
+                        // Progress is advisory: a failed update must not fail the job.
+                        let _ = job.update_progress(JobProgress::Number(f64::from(percent))).await;
+                    }
+                    reply = &mut call => break reply,
+                }
+            }
+        };
+        // Reports sent just before the reply (the final 100) are still queued.
+        while let Ok(percent) = progress_rx.try_recv() {
+            let _ = job.update_progress(JobProgress::Number(f64::from(percent))).await;
+        }
+        match reply {
+            Ok(CallResult::Success(outcome)) => {
+                self.pool.give_back(worker).await;
+                outcome
+            }
+            // The worker died mid-read (a panic): it is not given back.
+            _ => Err(JobError::Transient(CRASHED.to_string())),
+        }
+    }
+
+    /// Record a failure: on the receipt row when it is final, and as the
+    /// BullMQ error that retries (or not).
+    async fn failed(&self, data: &OcrJobData, error: JobError, is_last_attempt: bool) -> bullmq::Error {
+        let permanent = matches!(error, JobError::Permanent(_));
+        if (permanent || is_last_attempt)
+            && let Err(e) = self.db.mark_failed(data.receipt_id, &error.to_string()).await
+        {
+            tracing::warn!(receipt_id = %data.receipt_id, error = %e, "could not mark the receipt failed");
+        }
+        match error {
+            JobError::Permanent(reason) => bullmq::Error::Unrecoverable(reason),
+            JobError::Transient(reason) => bullmq::Error::ProcessingError(reason),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! One OCR worker: owns a Tesseract engine and reads one receipt at a time
+//! on a blocking thread, reporting progress as it goes.
+//!
+//! A panic while reading propagates out of the handler on purpose: ractor
+//! turns it into a supervision event, the supervisor starts a fresh worker
+//! (with a fresh engine, the old one being in an unknown state) and the job
+//! is retried.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{JobError, OcrJobData};
+use crate::jobs::ReceiptSummary;
+use crate::ocr::{OcrEngine, ReceiptReading};
+use crate::store::models::ReceiptStatus;
+use crate::store::{BlobError, BlobStore, Db};
+
+pub struct OcrWorker;
+
+/// What a worker needs; cloned into each restart.
+#[derive(Clone)]
+pub struct OcrWorkerArgs {
+    pub db: Db,
+    pub blobs: BlobStore,
+    /// Test-only: how many more reads in this process should panic.
+    pub injected_panics: Arc<AtomicU32>,
+}
+
+pub struct OcrWorkerState {
+    /// `None` only while the engine is lent to a blocking thread.
+    engine: Option<OcrEngine>,
+    args: OcrWorkerArgs,
+}
+
+pub struct ReadRequest {
+    pub data: OcrJobData,
+    /// Progress percentages, in order.
+    pub progress: UnboundedSender<u8>,
+}
+
+pub enum OcrMessage {
+    Read(ReadRequest, RpcReplyPort<Result<ReceiptSummary, JobError>>),
+}
+
+impl Actor for OcrWorker {
+    type Msg = OcrMessage;
+    type State = OcrWorkerState;
+    type Arguments = OcrWorkerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: OcrWorkerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let engine = tokio::task::spawn_blocking(OcrEngine::new).await??;
+        Ok(OcrWorkerState { engine: Some(engine), args })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: OcrMessage,
+        state: &mut OcrWorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let OcrMessage::Read(request, reply) = message;
+        let outcome = state.read_and_save(request).await;
+        // The caller may have gone (worker shutting down); nothing to do then.
+        let _ = reply.send(outcome);
+        Ok(())
+    }
+}
+
+impl OcrWorkerState {
+    async fn read_and_save(&mut self, request: ReadRequest) -> Result<ReceiptSummary, JobError> {
+        let ReadRequest { data, progress } = request;
+        let db = self.args.db.clone();
+        db.set_status(data.receipt_id, ReceiptStatus::Processing).await.map_err(transient)?;
+        let image = self.args.blobs.get(&data.blob_key).await.map_err(blob_error)?;
+        if take_injected_panic(&self.args.injected_panics) {
+            panic!("injected OCR worker panic (OCR_INJECT_PANICS)");
+        }
+        let reading = self.read(image, progress.clone()).await?;
+        db.save_reading(data.receipt_id, &reading).await.map_err(transient)?;
+        let _ = progress.send(100);
+        Ok(ReceiptSummary::from_reading(data.receipt_id, &reading))
+    }
+
+    /// Run Tesseract on a blocking thread, lending it the engine.
+    async fn read(&mut self, image: bytes::Bytes, progress: UnboundedSender<u8>) -> Result<ReceiptReading, JobError> {
+        // The engine is put back after every read, and a read that panics
+        // takes the whole actor down, so it is always here.
+        let mut engine = self.engine.take().expect("engine present between reads");
+        let joined = tokio::task::spawn_blocking(move || {
+            let outcome = engine.read(&image, &mut |stage| {
+                let _ = progress.send(stage.progress());
+            });
+            (engine, outcome)
+        })
+        .await;
+        let (engine, outcome) = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(JobError::Transient(format!("OCR task was cancelled: {e}"))),
+        };
+        self.engine = Some(engine);
+        outcome.map_err(|e| {
+            if e.is_permanent() {
+                JobError::Permanent(e.to_string())
+            } else {
+                JobError::Transient(e.to_string())
+            }
+        })
+    }
+}
+
+fn take_injected_panic(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn transient(e: impl ToString) -> JobError {
+    JobError::Transient(e.to_string())
+}
+
+fn blob_error(e: BlobError) -> JobError {
+    match e {
+        BlobError::Missing(_) => JobError::Permanent(e.to_string()),
+        other => JobError::Transient(other.to_string()),
+    }
+}

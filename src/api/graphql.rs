@@ -1,0 +1,50 @@
+//! GraphQL at `/graphql`: the seed's `jobStatus` query and `receipt(id)`,
+//! resolved by the same service functions as REST.
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+
+use super::errors::ApiError;
+use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, ServiceError};
+
+pub type ReceiptSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+pub struct QueryRoot;
+
+/// A GraphQL error carrying the same `code` REST would put in `error`.
+fn graphql_error(e: ServiceError) -> async_graphql::Error {
+    let message = e.to_string();
+    let code = match ApiError::from(e) {
+        ApiError::BadRequest(b)
+        | ApiError::Unauthorized(b)
+        | ApiError::NotFound(b)
+        | ApiError::TooLarge(b)
+        | ApiError::UnsupportedMediaType(b)
+        | ApiError::Unavailable(b) => b.0.error,
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+#[Object]
+impl QueryRoot {
+    /// The state, progress and result of an OCR job.
+    async fn job_status(&self, ctx: &Context<'_>, job_id: String) -> async_graphql::Result<JobStatusView> {
+        let service = ctx.data::<ReceiptService>()?;
+        service.job_status(&job_id).await.map_err(graphql_error)
+    }
+
+    /// A stored receipt by id.
+    async fn receipt(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ReceiptView> {
+        let service = ctx.data::<ReceiptService>()?;
+        service.receipt(&id).await.map_err(graphql_error)
+    }
+}
+
+pub fn schema(service: ReceiptService) -> ReceiptSchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(service)
+        .extension(async_graphql::extensions::Tracing)
+        .finish()
+}
+
+/// A self-contained query page (no CDN), so the IDE works offline.
+pub const IDE_HTML: &str = include_str!("graphql_ide.html");

@@ -1,0 +1,98 @@
+//! The HTTP surface: REST with Swagger UI, GraphQL, and the middleware
+//! every request passes (body size limit, API keys, JSON errors, tracing).
+
+pub mod errors;
+pub mod graphql;
+pub mod rest;
+
+use std::sync::Arc;
+
+use async_graphql_poem::GraphQL;
+use poem::endpoint::make_sync;
+use poem::middleware::Tracing;
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
+use poem_openapi::OpenApiService;
+
+use crate::config::Settings;
+use crate::jobs::ReceiptService;
+use errors::{ApiError, poem_error_to_json};
+
+/// Multipart framing around the file: boundaries, headers, small fields.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// All routes of the API process.
+pub fn routes(service: ReceiptService, settings: &Settings) -> impl Endpoint<Output = Response> + use<> {
+    let api = OpenApiService::new(
+        rest::ReceiptApi { service: service.clone() },
+        "receipt-ocr",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Upload receipt images; they are read by Tesseract in the background. \
+         Errors are JSON `{error, message}`. When API_KEYS is set, /api and /graphql \
+         need the `X-Api-Key` header.",
+    );
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let schema = graphql::schema(service);
+    let guard = Arc::new(RequestGuard {
+        body_limit: settings.max_upload_bytes + MULTIPART_OVERHEAD,
+        upload_limit: settings.max_upload_bytes,
+        api_keys: settings.api_keys(),
+    });
+    Route::new()
+        .at("/graphql", get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema)))
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .around(move |endpoint, request| {
+            let guard = guard.clone();
+            async move { guard.check(endpoint, request).await }
+        })
+        .with(Tracing)
+        .catch_all_error(|error| async move { poem_error_to_json(error) })
+}
+
+/// Checks made before any handler runs.
+struct RequestGuard {
+    body_limit: usize,
+    upload_limit: usize,
+    api_keys: Vec<String>,
+}
+
+impl RequestGuard {
+    async fn check<E: Endpoint>(&self, endpoint: Arc<E>, mut request: Request) -> poem::Result<Response> {
+        if self.needs_key(&request) && !self.has_valid_key(&request) {
+            return Ok(ApiError::unauthorized().into_response());
+        }
+        // Read the body here with a hard cap, so an oversized upload is
+        // refused with our 413 before anything is buffered past the limit.
+        let declared = request
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if declared > self.body_limit {
+            return Ok(ApiError::too_large(self.upload_limit).into_response());
+        }
+        match request.take_body().into_bytes_limit(self.body_limit).await {
+            Ok(bytes) => request.set_body(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+                return Ok(ApiError::too_large(self.upload_limit).into_response());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        endpoint.call(request).await.map(IntoResponse::into_response)
+    }
+
+    fn needs_key(&self, request: &Request) -> bool {
+        let path = request.uri().path();
+        !self.api_keys.is_empty() && (path.starts_with("/api/") || path == "/graphql" && request.method() == "POST")
+    }
+
+    fn has_valid_key(&self, request: &Request) -> bool {
+        request
+            .header("x-api-key")
+            .is_some_and(|key| self.api_keys.iter().any(|k| k == key))
+    }
+}

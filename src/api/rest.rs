@@ -1,0 +1,72 @@
+//! The REST API (poem-openapi): upload, job status, receipts and health.
+//! Every handler is a thin call into [`crate::jobs::ReceiptService`].
+
+use bytes::Bytes;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Binary;
+use poem_openapi::{Multipart, Object, OpenApi, Tags};
+
+use super::errors::ApiError;
+use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
+
+#[derive(Tags)]
+enum Tag {
+    /// Upload receipts and follow their OCR jobs.
+    Receipts,
+    /// Liveness and readiness probes.
+    Health,
+}
+
+/// The upload form: one receipt image in field `file`.
+#[derive(Multipart, Debug)]
+pub struct UploadForm {
+    /// JPEG, PNG, TIFF, WebP, BMP or GIF; at most MAX_UPLOAD_BYTES.
+    file: Option<Binary<Bytes>>,
+}
+
+#[derive(Object, Debug)]
+pub struct HealthStatus {
+    /// `ok`, or what is failing.
+    status: String,
+}
+
+pub struct ReceiptApi {
+    pub service: ReceiptService,
+}
+
+#[OpenApi]
+impl ReceiptApi {
+    /// Upload a receipt image. Answers at once with the job id; OCR runs in
+    /// the background. Poll `GET /api/job/{jobId}` for the result.
+    #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
+    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, ApiError> {
+        let file = form.file.map(|binary| binary.0);
+        Ok(Json(self.service.enqueue_receipt(file).await?))
+    }
+
+    /// The state, progress and (once completed) result of an OCR job.
+    #[oai(path = "/api/job/:job_id", method = "get", tag = "Tag::Receipts")]
+    async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, ApiError> {
+        Ok(Json(self.service.job_status(&job_id).await?))
+    }
+
+    /// A stored receipt with its items, by receipt id.
+    #[oai(path = "/api/receipt/:id", method = "get", tag = "Tag::Receipts")]
+    async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, ApiError> {
+        Ok(Json(self.service.receipt(&id).await?))
+    }
+
+    /// Liveness: the process answers HTTP.
+    #[oai(path = "/health/live", method = "get", tag = "Tag::Health")]
+    async fn live(&self) -> Json<HealthStatus> {
+        Json(HealthStatus { status: "ok".to_string() })
+    }
+
+    /// Readiness: Redis and PostgreSQL both answer (503 otherwise).
+    #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
+    async fn ready(&self) -> Result<Json<HealthStatus>, ApiError> {
+        self.service.readiness().await?;
+        Ok(Json(HealthStatus { status: "ok".to_string() }))
+    }
+}

@@ -1,0 +1,164 @@
+//! The service functions both APIs call: accept an upload, report a job,
+//! fetch a receipt. REST and GraphQL only translate to and from these.
+
+use bytes::Bytes;
+use rand::Rng;
+use uuid::Uuid;
+
+use crate::actors::OcrJobData;
+use crate::actors::queue::{QueueError, QueueHandle, QueueJob};
+use crate::ocr::preprocess::sniff_format;
+use crate::store::models::{NewReceipt, ReceiptStatus};
+use crate::store::{BlobError, BlobStore, Db, DbError};
+
+mod views;
+pub use views::{Confidence, JobStatusView, ReceiptItem, ReceiptSummary, ReceiptView, UploadAccepted};
+
+/// What a client did wrong, or which dependency is down.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("No file uploaded: send the image as multipart/form-data field `file`.")]
+    NoFile,
+    #[error("The uploaded file is empty: send the receipt image's bytes in field `file`.")]
+    EmptyFile,
+    #[error("The file is {size} bytes; the limit is {limit} bytes (MAX_UPLOAD_BYTES). Send a smaller or compressed image.")]
+    TooLarge { size: usize, limit: usize },
+    #[error("The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name).")]
+    UnsupportedType,
+    #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
+    JobNotFound(String),
+    #[error("No receipt with id `{0}`.")]
+    ReceiptNotFound(String),
+    #[error(transparent)]
+    Redis(#[from] QueueError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+}
+
+/// Everything the service functions need; cheap to clone.
+#[derive(Clone)]
+pub struct ReceiptService {
+    pub queue: QueueHandle,
+    pub db: Db,
+    pub blobs: BlobStore,
+    pub max_upload_bytes: usize,
+}
+
+/// `ocr-<unix ms>-<12 random base-36 characters>`: ~62 bits of randomness,
+/// so one job id says nothing about another.
+pub fn new_job_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let random: String = (0..12).map(|_| ALPHABET[rng.random_range(0..36)] as char).collect();
+    format!("ocr-{}-{random}", chrono::Utc::now().timestamp_millis())
+}
+
+impl ReceiptService {
+    /// Validate, store the image, write the placeholder row and queue the
+    /// job. Any failure undoes the earlier steps: bad input changes nothing.
+    pub async fn enqueue_receipt(&self, file: Option<Bytes>) -> Result<UploadAccepted, ServiceError> {
+        let bytes = file.ok_or(ServiceError::NoFile)?;
+        if bytes.is_empty() {
+            return Err(ServiceError::EmptyFile);
+        }
+        if bytes.len() > self.max_upload_bytes {
+            return Err(ServiceError::TooLarge { size: bytes.len(), limit: self.max_upload_bytes });
+        }
+        let format = sniff_format(&bytes).ok_or(ServiceError::UnsupportedType)?;
+        let receipt_id = Uuid::new_v4();
+        let job_id = new_job_id();
+        let extension = format.extensions_str().first().copied().unwrap_or("img");
+        let new = NewReceipt {
+            id: receipt_id,
+            job_id: job_id.clone(),
+            status: ReceiptStatus::Queued.as_str().to_string(),
+            blob_key: format!("receipts/{receipt_id}.{extension}"),
+            content_type: format.to_mime_type().to_string(),
+            content_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        };
+        self.store_and_queue(&new, bytes).await?;
+        Ok(UploadAccepted::new(job_id, receipt_id))
+    }
+
+    async fn store_and_queue(&self, new: &NewReceipt, bytes: Bytes) -> Result<(), ServiceError> {
+        self.blobs.put(&new.blob_key, bytes).await?;
+        if let Err(e) = self.db.insert_receipt(new).await {
+            self.forget_blob(&new.blob_key).await;
+            return Err(e.into());
+        }
+        let data = OcrJobData {
+            receipt_id: new.id,
+            blob_key: new.blob_key.clone(),
+            content_type: new.content_type.clone(),
+        };
+        if let Err(e) = self.queue.enqueue(new.job_id.clone(), data).await {
+            if let Err(db_error) = self.db.delete_receipt(new.id).await {
+                tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row");
+            }
+            self.forget_blob(&new.blob_key).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn forget_blob(&self, key: &str) {
+        if let Err(e) = self.blobs.delete(key).await {
+            tracing::warn!(error = %e, key, "could not remove the stored upload");
+        }
+    }
+
+    /// A job's state: from Redis while it holds the job, then from the
+    /// receipt row (which outlives Redis's retention, and Redis outages).
+    pub async fn job_status(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
+        if !is_plausible_job_id(job_id) {
+            return Err(ServiceError::JobNotFound(job_id.to_string()));
+        }
+        let from_queue = self.queue.lookup(job_id.to_string()).await;
+        if let Ok(Some(job)) = &from_queue {
+            return Ok(JobStatusView::from_queue(job));
+        }
+        match self.db.receipt_by_job_id(job_id).await? {
+            Some(stored) => Ok(JobStatusView::from_receipt(&stored)),
+            None => match from_queue {
+                Err(redis_down) => Err(redis_down.into()),
+                Ok(_) => Err(ServiceError::JobNotFound(job_id.to_string())),
+            },
+        }
+    }
+
+    pub async fn receipt(&self, id: &str) -> Result<ReceiptView, ServiceError> {
+        let not_found = || ServiceError::ReceiptNotFound(id.to_string());
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let stored = self.db.receipt_by_id(uuid).await?.ok_or_else(not_found)?;
+        Ok(ReceiptView::from_stored(&stored))
+    }
+
+    /// Ready when Redis and PostgreSQL both answer.
+    pub async fn readiness(&self) -> Result<(), ServiceError> {
+        self.queue.ping().await?;
+        self.db.ping().await?;
+        Ok(())
+    }
+}
+
+/// Job ids are short printable tokens; anything else cannot exist.
+fn is_plausible_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+}
+
+/// A queue job reduced to its state (used by `JobStatusView`).
+pub(crate) fn queue_state_name(job: &QueueJob) -> &'static str {
+    match job.state {
+        bullmq::JobState::Waiting | bullmq::JobState::WaitingChildren => "waiting",
+        bullmq::JobState::Active => "active",
+        bullmq::JobState::Delayed => "delayed",
+        bullmq::JobState::Prioritized => "prioritized",
+        bullmq::JobState::Completed => "completed",
+        bullmq::JobState::Failed => "failed",
+        bullmq::JobState::Unknown => "unknown",
+    }
+}

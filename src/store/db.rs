@@ -1,0 +1,122 @@
+//! The PostgreSQL pool: creating the database if missing, migrations, and
+//! the errors that say which server failed and how to start it.
+
+use diesel::result::Error as DieselError;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::redact_url;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "PostgreSQL did not answer at {url} ({reason}) — is it running? \
+         try `pg_isready -h 127.0.0.1` and check DATABASE_URL"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("migrations failed on {url}: {reason}")]
+    Migration { url: String, reason: String },
+    #[error("DATABASE_URL `{0}` names no database")]
+    NoDatabaseName(String),
+    #[error("database query failed: {0}")]
+    Query(#[from] DieselError),
+}
+
+/// A cloneable handle on the connection pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+    url: String,
+}
+
+impl Db {
+    /// Create the database if it is missing, apply migrations, open the pool.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        create_database_if_missing(url).await?;
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| unreachable_err(url, e))?;
+        let db = Self { pool, url: url.to_string() };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// A pooled connection, or `Unreachable` naming the server.
+    pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, DbError> {
+        self.pool.get().await.map_err(|e| unreachable_err(&self.url, e))
+    }
+
+    /// Apply pending migrations. diesel's harness is synchronous and uses
+    /// `block_in_place`, so it runs on a blocking thread.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let conn = self.conn().await?;
+        let url = redact_url(&self.url);
+        tokio::task::spawn_blocking(move || {
+            let mut harness = AsyncMigrationHarness::new(conn);
+            harness.run_pending_migrations(MIGRATIONS).map(|_| ())
+        })
+        .await
+        .map_err(|e| DbError::Migration { url: url.clone(), reason: e.to_string() })?
+        .map_err(|e| DbError::Migration { url, reason: e.to_string() })
+    }
+
+    /// True when a trivial query answers (readiness).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The server's URL without its password.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+fn unreachable_err(url: &str, reason: impl ToString) -> DbError {
+    DbError::Unreachable { url: redact_url(url), reason: reason.to_string() }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    exists: bool,
+}
+
+/// Connect to the server's `postgres` database and create ours if absent.
+async fn create_database_if_missing(url: &str) -> Result<(), DbError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| DbError::NoDatabaseName(redact_url(url)))?;
+    let name = parsed.path().trim_start_matches('/').to_string();
+    if name.is_empty() {
+        return Err(DbError::NoDatabaseName(redact_url(url)));
+    }
+    parsed.set_path("/postgres");
+    let mut admin = AsyncPgConnection::establish(parsed.as_str())
+        .await
+        .map_err(|e| unreachable_err(url, e))?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut admin)
+            .await?;
+    if !found.exists {
+        let quoted = name.replace('"', "\"\"");
+        let created = diesel::sql_query(format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut admin)
+            .await;
+        // Two processes starting together may race to create it; the loser
+        // sees "already exists" (SQLSTATE 42P04), which is success here.
+        if let Err(e) = created
+            && !e.to_string().contains("already exists")
+        {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}

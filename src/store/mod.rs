@@ -1,0 +1,24 @@
+//! Persistence: PostgreSQL for receipts (the permanent record) and a blob
+//! store for the uploaded images.
+
+pub mod blobs;
+pub mod db;
+pub mod models;
+pub mod receipts;
+pub mod schema;
+
+pub use blobs::{BlobError, BlobStore};
+pub use db::{Db, DbError};
+
+/// A URL with any password replaced, safe to show in errors and logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            // Setting a password only fails for URLs that cannot have one,
+            // and this one already has one.
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}

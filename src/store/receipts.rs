@@ -1,0 +1,149 @@
+//! The queries on receipts: the placeholder at upload, the worker's
+//! idempotent write, and the reads both APIs serve.
+
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::models::{ItemRow, NewReceipt, ReceiptRow, ReceiptStatus, StoredReceipt};
+use super::schema::{receipt_items, receipts};
+use super::{Db, DbError};
+use crate::ocr::ReceiptReading;
+
+impl Db {
+    pub async fn insert_receipt(&self, new: &NewReceipt) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(receipts::table).values(new).execute(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Undo a placeholder whose job could not be queued.
+    pub async fn delete_receipt(&self, id: Uuid) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::delete(receipts::table.find(id)).execute(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn set_status(&self, id: Uuid, status: ReceiptStatus) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::update(receipts::table.find(id))
+            .set((
+                receipts::status.eq(status.as_str()),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Store what OCR found. Replaces any earlier result for the receipt in
+    /// one transaction, so a job that runs twice leaves one result.
+    pub async fn save_reading(&self, id: Uuid, reading: &ReceiptReading) -> Result<(), DbError> {
+        let items = item_rows(id, reading);
+        let parsed = &reading.receipt;
+        let confidence = serde_json::json!({
+            "storeName": parsed.confidence.store_name,
+            "totalAmount": parsed.confidence.total_amount,
+            "date": parsed.confidence.purchase_date,
+            "items": parsed.confidence.items,
+        });
+        let mut conn = self.conn().await?;
+        conn.transaction(async |conn| {
+            diesel::update(receipts::table.find(id))
+                .set((
+                    receipts::status.eq(ReceiptStatus::Completed.as_str()),
+                    receipts::store_name.eq(&parsed.store_name),
+                    receipts::total_amount.eq(&parsed.total_amount),
+                    receipts::currency.eq(&parsed.currency),
+                    receipts::purchase_date.eq(parsed.purchase_date),
+                    receipts::raw_text.eq(&reading.text),
+                    receipts::ocr_confidence.eq(reading.ocr_confidence),
+                    receipts::confidence.eq(parsed.confidence.overall),
+                    receipts::field_confidence.eq(&confidence),
+                    receipts::failed_reason.eq(None::<String>),
+                    receipts::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(receipt_items::table).values(&items).execute(conn).await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, id: Uuid, reason: &str) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::update(receipts::table.find(id))
+            .set((
+                receipts::status.eq(ReceiptStatus::Failed.as_str()),
+                receipts::failed_reason.eq(reason),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn receipt_by_id(&self, id: Uuid) -> Result<Option<StoredReceipt>, DbError> {
+        let mut conn = self.conn().await?;
+        let row = receipts::table
+            .find(id)
+            .select(ReceiptRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        with_items(&mut conn, row).await
+    }
+
+    pub async fn receipt_by_job_id(&self, job_id: &str) -> Result<Option<StoredReceipt>, DbError> {
+        let mut conn = self.conn().await?;
+        let row = receipts::table
+            .filter(receipts::job_id.eq(job_id))
+            .select(ReceiptRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        with_items(&mut conn, row).await
+    }
+
+    /// How many receipts exist (tests and metrics).
+    pub async fn count_receipts(&self) -> Result<i64, DbError> {
+        let mut conn = self.conn().await?;
+        Ok(receipts::table.count().get_result(&mut conn).await?)
+    }
+}
+
+async fn with_items(
+    conn: &mut AsyncPgConnection,
+    row: Option<ReceiptRow>,
+) -> Result<Option<StoredReceipt>, DbError> {
+    let Some(row) = row else { return Ok(None) };
+    let items = receipt_items::table
+        .filter(receipt_items::receipt_id.eq(row.id))
+        .order(receipt_items::position)
+        .select(ItemRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(Some(StoredReceipt { row, items }))
+}
+
+fn item_rows(id: Uuid, reading: &ReceiptReading) -> Vec<ItemRow> {
+    reading
+        .receipt
+        .items
+        .iter()
+        .enumerate()
+        .map(|(position, item)| ItemRow {
+            receipt_id: id,
+            position: position as i32,
+            name: item.name.clone(),
+            quantity: item.quantity.clone(),
+            unit_price: item.unit_price.clone(),
+            line_total: item.line_total.clone(),
+        })
+        .collect()
+}

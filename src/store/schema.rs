@@ -1,0 +1,37 @@
+//! Diesel's view of the tables in `migrations/` (kept by hand in step with them).
+
+diesel::table! {
+    receipts (id) {
+        id -> Uuid,
+        job_id -> Text,
+        status -> Text,
+        store_name -> Nullable<Text>,
+        total_amount -> Nullable<Numeric>,
+        currency -> Nullable<Text>,
+        purchase_date -> Nullable<Date>,
+        raw_text -> Nullable<Text>,
+        ocr_confidence -> Nullable<Float4>,
+        confidence -> Nullable<Float4>,
+        field_confidence -> Nullable<Jsonb>,
+        blob_key -> Text,
+        content_type -> Text,
+        content_hash -> Text,
+        failed_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    receipt_items (receipt_id, position) {
+        receipt_id -> Uuid,
+        position -> Int4,
+        name -> Text,
+        quantity -> Numeric,
+        unit_price -> Numeric,
+        line_total -> Numeric,
+    }
+}
+
+diesel::joinable!(receipt_items -> receipts (receipt_id));
+diesel::allow_tables_to_appear_in_same_query!(receipts, receipt_items);
