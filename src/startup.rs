@@ -80,6 +80,11 @@ impl Application {
         Ok(Self { acceptor, app, supervisor, port, service })
     }
 
+    /// The root of the actor tree (health checks, tests).
+    pub fn supervisor(&self) -> ActorRef<SupervisorMessage> {
+        self.supervisor.clone()
+    }
+
     /// The bound port (useful with PORT=0).
     pub fn port(&self) -> u16 {
         self.port

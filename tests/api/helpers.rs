@@ -1,0 +1,193 @@
+//! The test harness: a real service on a random port with its own database,
+//! queue name and blob directory, plus typed helpers for each endpoint.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ractor::ActorRef;
+use receipt_ocr::actors::supervisor::{SupervisorMessage, SupervisorStats};
+use receipt_ocr::config::Settings;
+use receipt_ocr::startup::{Application, Role};
+use receipt_ocr::store::Db;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// How long any wait in a test may last before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Settings isolated for one test: unique database, queue and blob folder.
+pub fn isolated_settings() -> Settings {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut settings = Settings::from_env().expect("settings from the environment");
+    let base = std::env::var("TEST_DATABASE_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
+    settings.database_url = format!("{base}/receipt_ocr_test_{}", &id[..16]);
+    settings.queue_name = format!("test-{}", &id[..16]);
+    settings.blob_store = std::env::temp_dir().join("receipt-ocr-tests").join(&id[..16]).display().to_string();
+    settings.host = "127.0.0.1".into();
+    settings.port = 0;
+    settings.ocr_rate_max = 0;
+    settings.job_backoff_ms = 100;
+    settings.worker_name = Some(format!("test-worker-{}", &id[..8]));
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    pub db: Db,
+    pub http: reqwest::Client,
+    supervisor: ActorRef<SupervisorMessage>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(role: Role, settings: Settings) -> TestApp {
+        let app = Application::build(settings.clone(), role).await.expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.service.db.clone();
+        let supervisor = app.supervisor();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        TestApp { address, settings, db, http: reqwest::Client::new(), supervisor, _shutdown: tx }
+    }
+
+    /// API and workers in one process, as `serve` runs them.
+    pub async fn serve() -> TestApp {
+        Self::spawn(Role::Serve, isolated_settings()).await
+    }
+
+    pub async fn upload_bytes(&self, bytes: Vec<u8>, file_name: &str) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.upload_form(form).await
+    }
+
+    pub async fn upload_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/upload", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Upload and return the accepted job id.
+    pub async fn upload_ok(&self, bytes: Vec<u8>) -> String {
+        let response = self.upload_bytes(bytes, "receipt.png").await;
+        assert_eq!(response.status(), 200, "upload refused: {}", response.text().await.unwrap_or_default());
+        let body: Value = response.json().await.expect("JSON");
+        body["jobId"].as_str().expect("jobId").to_string()
+    }
+
+    pub async fn job(&self, job_id: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}/api/job/{job_id}", self.address)).send().await.expect("job request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON"))
+    }
+
+    pub async fn graphql(&self, query: &str) -> Value {
+        let body = serde_json::json!({ "query": query });
+        let response = self.http.post(format!("{}/graphql", self.address)).json(&body).send().await.expect("graphql");
+        response.json().await.expect("JSON")
+    }
+
+    /// Poll the job until it is completed or failed.
+    pub async fn wait_for_final(&self, job_id: &str) -> Value {
+        wait_for(|| async {
+            let (_, job) = self.job(job_id).await;
+            matches!(job["state"].as_str(), Some("completed" | "failed")).then_some(job)
+        })
+        .await
+    }
+
+    pub async fn supervisor_stats(&self) -> SupervisorStats {
+        ractor::call!(self.supervisor, SupervisorMessage::Stats).expect("supervisor answers")
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis_for(&self.settings).await
+    }
+
+    /// The raw BullMQ job hash.
+    pub async fn job_hash(&self, job_id: &str) -> std::collections::HashMap<String, String> {
+        let key = format!("{}:{}:{job_id}", self.settings.queue_prefix, self.settings.queue_name);
+        redis::cmd("HGETALL").arg(key).query_async(&mut self.redis().await).await.expect("HGETALL")
+    }
+
+    /// Every key this test's queue has in Redis.
+    pub async fn queue_keys(&self) -> Vec<String> {
+        let pattern = format!("{}:{}:*", self.settings.queue_prefix, self.settings.queue_name);
+        redis::cmd("KEYS").arg(pattern).query_async(&mut self.redis().await).await.expect("KEYS")
+    }
+
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() { walk(&path, out) } else { out.push(path) }
+            }
+        }
+        let mut files = Vec::new();
+        walk(std::path::Path::new(&self.settings.blob_store), &mut files);
+        files
+    }
+}
+
+pub async fn redis_for(settings: &Settings) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(settings.redis_url.as_str()).expect("redis url");
+    client.get_multiplexed_async_connection().await.expect("redis connection")
+}
+
+/// Poll `check` until it yields a value; fail the test after `PATIENCE`.
+pub async fn wait_for<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < PATIENCE, "condition not met within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `receipt-ocr` subprocess, killed when dropped.
+pub struct Process(Child);
+
+impl Process {
+    /// Start `receipt-ocr <subcommand>` with `settings` in its environment.
+    pub fn start(subcommand: &str, settings: &Settings) -> Process {
+        let child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
+            .arg(subcommand)
+            .env("REDIS_URL", &settings.redis_url)
+            .env("DATABASE_URL", &settings.database_url)
+            .env("BLOB_STORE", &settings.blob_store)
+            .env("QUEUE_NAME", &settings.queue_name)
+            .env("QUEUE_PREFIX", &settings.queue_prefix)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("OCR_CONCURRENCY", settings.ocr_concurrency.to_string())
+            .env("OCR_RATE_MAX", settings.ocr_rate_max.to_string())
+            .env("OCR_RATE_DURATION_MS", settings.ocr_rate_duration_ms.to_string())
+            .env("JOB_BACKOFF_MS", settings.job_backoff_ms.to_string())
+            .env("WORKER_NAME", settings.worker_name())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the receipt-ocr binary");
+        Process(child)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests against real Redis, PostgreSQL and Tesseract, through
+//! real HTTP on random ports. One binary, so the crate links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod helpers;
+mod processes;
+mod read_receipt;
+mod supervision;

@@ -1,0 +1,71 @@
+//! Several processes sharing one Redis, PostgreSQL and blob store: an `api`
+//! process enqueues, separate `worker` processes read, and the global rate
+//! limit holds across all of them.
+
+use receipt_ocr::config::Settings;
+use receipt_ocr::startup::Role;
+
+use crate::helpers::{Process, TestApp, isolated_settings};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+
+fn worker_settings(base: &Settings, name: &str) -> Settings {
+    let mut settings = base.clone();
+    settings.worker_name = Some(name.to_string());
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    assert_eq!(api.job(&job_id).await.1["state"], "waiting", "the api process runs no worker");
+
+    let _worker = Process::start("worker", &worker_settings(&settings, "separate-worker"));
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job["state"], "completed", "job: {job}");
+    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    let hash = api.job_hash(&job_id).await;
+    assert_eq!(hash.get("processedBy").map(String::as_str), Some("separate-worker"));
+}
+
+/// Group start times into BullMQ's fixed windows: a window opens at the
+/// first start after the previous one closed and lasts `duration_ms`.
+fn windows(mut starts: Vec<u64>, duration_ms: u64) -> Vec<Vec<u64>> {
+    starts.sort_unstable();
+    let mut windows: Vec<Vec<u64>> = Vec::new();
+    for start in starts {
+        match windows.last_mut() {
+            Some(window) if start < window[0] + duration_ms => window.push(start),
+            _ => windows.push(vec![start]),
+        }
+    }
+    windows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_holds_across_two_worker_processes() {
+    let mut settings = isolated_settings();
+    settings.ocr_rate_max = 2;
+    settings.ocr_rate_duration_ms = 2_000;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let _first = Process::start("worker", &worker_settings(&settings, "limited-1"));
+    let _second = Process::start("worker", &worker_settings(&settings, "limited-2"));
+
+    let mut job_ids = Vec::new();
+    for _ in 0..6 {
+        job_ids.push(api.upload_ok(corner_market_png()).await);
+    }
+    let mut starts = Vec::new();
+    for job_id in &job_ids {
+        let job = api.wait_for_final(job_id).await;
+        assert_eq!(job["state"], "completed", "job: {job}");
+        let hash = api.job_hash(job_id).await;
+        starts.push(hash["processedOn"].parse::<u64>().expect("processedOn"));
+    }
+    let windows = windows(starts, settings.ocr_rate_duration_ms);
+    assert!(windows.len() >= 3, "6 jobs at 2 per window need 3 windows: {windows:?}");
+    for window in &windows {
+        assert!(window.len() <= 2, "a window started more than the limit: {windows:?}");
+    }
+}

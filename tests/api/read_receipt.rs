@@ -1,0 +1,88 @@
+//! The happy path: a generated receipt goes through upload, queue, OCR and
+//! PostgreSQL, and reads the same over REST and GraphQL.
+
+use receipt_ocr::startup::Role;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, isolated_settings};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+
+fn assert_known_receipt(result: &Value) {
+    assert_eq!(result["storeName"], CORNER_MARKET.store);
+    assert_eq!(result["totalAmount"].as_f64(), Some(CORNER_MARKET.total));
+    let items = result["items"].as_array().expect("items");
+    assert_eq!(items.len(), CORNER_MARKET.items.len(), "items: {items:?}");
+    for (item, (name, quantity, price)) in items.iter().zip(CORNER_MARKET.items) {
+        assert_eq!(item["name"], *name);
+        assert_eq!(item["quantity"].as_f64(), Some(*quantity));
+        assert_eq!(item["price"].as_f64(), Some(*price));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_receipt_is_read_and_reported_over_rest_graphql_and_postgres() {
+    let app = TestApp::serve().await;
+    let response = app.upload_bytes(corner_market_png(), "receipt.png").await;
+    assert_eq!(response.status(), 200);
+    let accepted: Value = response.json().await.unwrap();
+    let job_id = accepted["jobId"].as_str().unwrap().to_string();
+    let receipt_id = accepted["receiptId"].as_str().unwrap().to_string();
+    assert!(job_id.starts_with("ocr-"), "job id {job_id}");
+    assert!(job_id.rsplit('-').next().unwrap().len() >= 12, "random part of {job_id}");
+    assert_eq!(accepted["status"], "processing");
+    assert_eq!(accepted["message"], "File uploaded successfully. OCR processing started in background.");
+    assert_eq!(accepted["receipt"]["id"], receipt_id.as_str());
+    assert_eq!(accepted["receipt"]["storeName"], Value::Null);
+    assert_eq!(accepted["receipt"]["totalAmount"], Value::Null);
+    assert_eq!(accepted["receipt"]["items"], serde_json::json!([]));
+
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job["state"], "completed", "job: {job}");
+    assert_eq!(job["id"], job_id.as_str());
+    assert_eq!(job["progress"], 100);
+    assert_eq!(job["failedReason"], Value::Null);
+    assert_eq!(job["result"]["receiptId"], receipt_id.as_str());
+    assert_known_receipt(&job["result"]);
+    assert_eq!(job["result"]["date"], "2024-03-14");
+
+    let query = format!(
+        r#"query {{ jobStatus(jobId: "{job_id}") {{ id state progress
+             result {{ receiptId storeName totalAmount items {{ name quantity price }} }}
+             failedReason }} }}"#
+    );
+    let graphql = app.graphql(&query).await;
+    let status = &graphql["data"]["jobStatus"];
+    assert_eq!(status["state"], "completed", "graphql: {graphql}");
+    assert_eq!(status["progress"], 100);
+    assert_eq!(status["result"]["receiptId"], receipt_id.as_str());
+    assert_known_receipt(&status["result"]);
+
+    let stored = app.db.receipt_by_job_id(&job_id).await.unwrap().expect("receipt row");
+    assert_eq!(stored.row.status, "completed");
+    assert_eq!(stored.row.id.to_string(), receipt_id);
+    assert_eq!(stored.row.store_name.as_deref(), Some(CORNER_MARKET.store));
+    assert_eq!(stored.row.total_amount.as_ref().map(|d| d.to_string()).as_deref(), Some("17.47"));
+    assert!(stored.row.raw_text.as_deref().unwrap_or("").contains("CORNER MARKET"));
+    assert_eq!(stored.row.content_type, "image/png");
+    assert_eq!(stored.items.len(), 3);
+    assert_eq!(stored.items[2].line_total.to_string(), "6.99");
+
+    let by_id = app.graphql(&format!(r#"query {{ receipt(id: "{receipt_id}") {{ storeName status items {{ name }} }} }}"#)).await;
+    assert_eq!(by_id["data"]["receipt"]["storeName"], CORNER_MARKET.store, "{by_id}");
+    assert_eq!(by_id["data"]["receipt"]["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_trimmed_from_redis_is_still_answered_from_postgres() {
+    let mut settings = isolated_settings();
+    // Keep no completed job in Redis: BullMQ removes it as it completes.
+    settings.keep_completed_count = 0;
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+
+    let job = app.wait_for_final(&job_id).await;
+    assert!(app.job_hash(&job_id).await.is_empty(), "the job hash should be trimmed");
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["progress"], 100);
+    assert_known_receipt(&job["result"]);
+}

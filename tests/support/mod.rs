@@ -1,0 +1,4 @@
+//! Shared test support: generated receipt images.
+#![allow(dead_code)]
+
+pub mod receipt_image;
