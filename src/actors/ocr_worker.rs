@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::{JobError, OcrJobData};
 use crate::jobs::ReceiptSummary;
-use crate::ocr::{OcrEngine, ReceiptReading};
+use crate::ocr::{OcrEngine, ReceiptReading, integrity};
 use crate::store::models::ReceiptStatus;
 use crate::store::{BlobError, BlobStore, Db};
 
@@ -79,6 +79,7 @@ impl OcrWorkerState {
         let db = self.args.db.clone();
         db.set_status(data.receipt_id, ReceiptStatus::Processing).await.map_err(transient)?;
         let image = self.args.blobs.get(&data.blob_key).await.map_err(blob_error)?;
+        integrity::check_whole(&image).map_err(|e| JobError::Permanent(e.to_string()))?;
         if take_injected_panic(&self.args.injected_panics) {
             panic!("injected OCR worker panic (OCR_INJECT_PANICS)");
         }

@@ -3,6 +3,7 @@
 //! on blocking threads.
 
 pub mod engine;
+pub mod integrity;
 pub mod parse;
 pub mod preprocess;
 

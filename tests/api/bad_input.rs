@@ -56,9 +56,11 @@ async fn a_file_over_the_size_limit_is_refused_with_413() {
     let mut big = encode(&render(CORNER_MARKET.lines), ImageFormat::Png);
     big.resize(150_000, 0);
     assert_refused(app.upload_bytes(big, "receipt.png").await, 413, "file_too_large").await;
-    // Far beyond the limit: refused on Content-Length, before reading it.
-    let huge = vec![0xFFu8; 1_000_000];
-    assert_refused(app.upload_bytes(huge, "receipt.jpg").await, 413, "file_too_large").await;
+    // Far beyond the limit: refused on Content-Length alone, before the
+    // client sends a byte of the body.
+    let head = refused_head_only(&app, 1_000_000_000).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "answer: {head}");
+    assert!(head.contains("file_too_large"), "answer: {head}");
     assert_nothing_left(&app).await;
 }
 
@@ -87,4 +89,19 @@ async fn a_corrupt_jpeg_is_accepted_then_fails_without_retries() {
     let stored = app.db.receipt_by_job_id(&job_id).await.unwrap().expect("row");
     assert_eq!(stored.row.status, "failed");
     assert_eq!(stored.row.failed_reason.as_deref(), Some(reason));
+}
+
+/// Send only the headers of a huge multipart upload and read the answer.
+async fn refused_head_only(app: &TestApp, length: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
 }

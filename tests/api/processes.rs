@@ -26,7 +26,8 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
     assert_eq!(job["state"], "completed", "job: {job}");
     assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
     let hash = api.job_hash(&job_id).await;
-    assert_eq!(hash.get("processedBy").map(String::as_str), Some("separate-worker"));
+    // BullMQ records the worker name in `pb` (processedBy).
+    assert_eq!(hash.get("pb").map(String::as_str), Some("separate-worker"));
 }
 
 /// Group start times into BullMQ's fixed windows: a window opens at the
