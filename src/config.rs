@@ -79,7 +79,7 @@ pub struct Settings {
 
 /// A setting that parsed but makes no sense.
 #[derive(Debug, thiserror::Error)]
-#[error("{variable}: {problem}")]
+#[error("invalid configuration: {variable} {problem}")]
 pub struct ConfigError {
     pub variable: &'static str,
     pub problem: String,

@@ -30,7 +30,7 @@ pub enum Role {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("invalid configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Redis(#[from] QueueError),

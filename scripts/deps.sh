@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Make this Debian/Ubuntu machine ready to build, test and run receipt-ocr:
+# install the system packages, then start Redis and PostgreSQL if they do
+# not answer. Sourced by scripts/up.sh and scripts/test.sh.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PACKAGES=(build-essential pkg-config clang libclang-dev libtesseract-dev libleptonica-dev
+          tesseract-ocr-eng fonts-dejavu-core redis-server redis-tools postgresql postgresql-client)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "deps: starting Redis on 127.0.0.1:6379"
+  $SUDO mkdir -p /var/lib/redis /var/log/redis
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/receipt-ocr.log
+  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "deps: starting PostgreSQL on 127.0.0.1:5432"
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
+fi
+
+DATABASE_BASE_URL="${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}"
+if ! psql "$DATABASE_BASE_URL/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+  cat >&2 <<MSG
+deps: PostgreSQL runs but refuses $DATABASE_BASE_URL (Debian asks for a password on
+127.0.0.1 by default). Either set DATABASE_URL (and TEST_DATABASE_BASE for the tests) to a
+URL with a password, e.g. postgres://postgres:secret@127.0.0.1, after
+  sudo -u postgres psql -c "ALTER USER postgres PASSWORD 'secret'"
+or allow local trust logins for the postgres user in pg_hba.conf and reload PostgreSQL.
+MSG
+  exit 1
+fi

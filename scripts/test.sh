@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run every test against real Redis, PostgreSQL and Tesseract: installs and
+# starts what is missing first (scripts/deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/receipt-ocr-target}"
+# One OpenMP thread per Tesseract: several run side by side.
+export OMP_THREAD_LIMIT=1
+export RUST_LOG="${RUST_LOG:-warn}"
+
+# Databases left by earlier test runs (each test makes its own).
+psql "${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}/postgres" -Atqc \
+  "select datname from pg_database where datname like 'receipt_ocr_test_%'" |
+  while read -r name; do
+    psql "${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}/postgres" -qc "drop database if exists \"$name\"" >/dev/null 2>&1 || true
+  done
+# Queues left by earlier runs.
+redis-cli -h 127.0.0.1 --scan --pattern 'bull:test-*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
+
+cargo test --locked "$@"
