@@ -92,6 +92,7 @@ impl ReceiptService {
             receipt_id: new.id,
             blob_key: new.blob_key.clone(),
             content_type: new.content_type.clone(),
+            trace_context: crate::telemetry::current_trace_context(),
         };
         if let Err(e) = self.queue.enqueue(new.job_id.clone(), data).await {
             if let Err(db_error) = self.db.delete_receipt(new.id).await {

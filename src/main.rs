@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     // A missing .env is normal; a broken one is reported by the settings.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    receipt_ocr::telemetry::init();
+    let _telemetry = receipt_ocr::telemetry::init();
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

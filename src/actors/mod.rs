@@ -15,6 +15,8 @@ pub mod queue;
 pub mod rate_limiter;
 pub mod supervisor;
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,6 +31,10 @@ pub struct OcrJobData {
     pub receipt_id: Uuid,
     pub blob_key: String,
     pub content_type: String,
+    /// W3C trace context of the upload, so the worker continues its trace.
+    /// Absent in jobs from producers that do not trace.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub trace_context: HashMap<String, String>,
 }
 
 /// Why reading a receipt failed, in the terms the queue acts on.

@@ -11,6 +11,7 @@ use ractor::rpc::CallResult;
 use ractor::{ActorRef, ActorStatus};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc};
+use tracing::Instrument;
 
 use super::ocr_worker::{OcrMessage, ReadRequest};
 use super::{JobError, OcrJobData};
@@ -66,17 +67,31 @@ impl JobProcessor {
             ))
         })?;
         let is_last_attempt = job.attempts_made() + 1 >= job.opts().attempts.unwrap_or(1);
-        let outcome = self.read_on_worker(&mut job, data.clone()).await;
-        match outcome {
-            Ok(summary) => Ok(serde_json::to_value(summary)?),
-            Err(error) => Err(self.failed(&data, error, is_last_attempt).await),
+        let span = tracing::info_span!(
+            "process_receipt",
+            job_id = job.id(),
+            receipt_id = %data.receipt_id,
+            attempt = job.attempts_made() + 1,
+        );
+        crate::telemetry::continue_trace(&span, &data.trace_context);
+        async move {
+            let outcome = self.read_on_worker(&mut job, data.clone()).await;
+            match outcome {
+                Ok(summary) => Ok(serde_json::to_value(summary)?),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the receipt failed");
+                    Err(self.failed(&data, error, is_last_attempt).await)
+                }
+            }
         }
+        .instrument(span)
+        .await
     }
 
     async fn read_on_worker(&self, job: &mut Job, data: OcrJobData) -> Result<ReceiptSummary, JobError> {
         let worker = self.pool.borrow().await;
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
-        let request = ReadRequest { data, progress: progress_tx };
+        let request = ReadRequest { data, progress: progress_tx, span: tracing::Span::current() };
         let reply = {
             let call = worker.call(|reply| OcrMessage::Read(request, reply), None);
             tokio::pin!(call);

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, info_span};
 
 use super::{JobError, OcrJobData};
 use crate::jobs::ReceiptSummary;
-use crate::ocr::{OcrEngine, ReceiptReading, integrity};
+use crate::ocr::{OcrEngine, ReceiptReading, Stage, integrity};
 use crate::store::models::ReceiptStatus;
 use crate::store::{BlobError, BlobStore, Db};
 
@@ -39,6 +40,8 @@ pub struct ReadRequest {
     pub data: OcrJobData,
     /// Progress percentages, in order.
     pub progress: UnboundedSender<u8>,
+    /// The job's processing span: the worker's spans are its children.
+    pub span: tracing::Span,
 }
 
 pub enum OcrMessage {
@@ -75,16 +78,24 @@ impl Actor for OcrWorker {
 
 impl OcrWorkerState {
     async fn read_and_save(&mut self, request: ReadRequest) -> Result<ReceiptSummary, JobError> {
-        let ReadRequest { data, progress } = request;
+        let ReadRequest { data, progress, span } = request;
         let db = self.args.db.clone();
-        db.set_status(data.receipt_id, ReceiptStatus::Processing).await.map_err(transient)?;
-        let image = self.args.blobs.get(&data.blob_key).await.map_err(blob_error)?;
+        let blobs = self.args.blobs.clone();
+        let download = async {
+            db.set_status(data.receipt_id, ReceiptStatus::Processing).await.map_err(transient)?;
+            blobs.get(&data.blob_key).await.map_err(blob_error)
+        };
+        let image = download.instrument(info_span!(parent: &span, "download")).await?;
         integrity::check_whole(&image).map_err(|e| JobError::Permanent(e.to_string()))?;
         if take_injected_panic(&self.args.injected_panics) {
             panic!("injected OCR worker panic (OCR_INJECT_PANICS)");
         }
-        let reading = self.read(image, progress.clone()).await?;
-        db.save_reading(data.receipt_id, &reading).await.map_err(transient)?;
+        let read_span = info_span!(parent: &span, "ocr", bytes = image.len());
+        let reading = self.read(image, progress.clone()).instrument(read_span).await?;
+        let save = db.save_reading(data.receipt_id, &reading);
+        save.instrument(info_span!(parent: &span, "save", items = reading.receipt.items.len()))
+            .await
+            .map_err(transient)?;
         let _ = progress.send(100);
         Ok(ReceiptSummary::from_reading(data.receipt_id, &reading))
     }
@@ -94,10 +105,16 @@ impl OcrWorkerState {
         // The engine is put back after every read, and a read that panics
         // takes the whole actor down, so it is always here.
         let mut engine = self.engine.take().expect("engine present between reads");
+        let parent = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
+            // Each stage gets a span, opened when the previous stage ends.
+            let mut stage_span: Option<tracing::span::EnteredSpan> = None;
             let outcome = engine.read(&image, &mut |stage| {
+                drop(stage_span.take());
                 let _ = progress.send(stage.progress());
+                stage_span = span_after(&parent, stage).map(tracing::Span::entered);
             });
+            drop(stage_span);
             (engine, outcome)
         })
         .await;
@@ -114,6 +131,16 @@ impl OcrWorkerState {
                 JobError::Transient(e.to_string())
             }
         })
+    }
+}
+
+/// The span of the stage that starts when `done` ends.
+fn span_after(parent: &tracing::Span, done: Stage) -> Option<tracing::Span> {
+    match done {
+        Stage::Loaded => Some(info_span!(parent: parent, "preprocess")),
+        Stage::Preprocessed => Some(info_span!(parent: parent, "recognise")),
+        Stage::Recognised => Some(info_span!(parent: parent, "parse")),
+        Stage::Parsed => None,
     }
 }
 

@@ -10,6 +10,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use super::redact_url;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// Advisory lock key serialising migrations across processes.
+const MIGRATION_LOCK: i64 = 0x7265_6365_6970_74;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -52,18 +54,22 @@ impl Db {
         self.pool.get().await.map_err(|e| unreachable_err(&self.url, e))
     }
 
-    /// Apply pending migrations. diesel's harness is synchronous and uses
-    /// `block_in_place`, so it runs on a blocking thread.
+    /// Apply pending migrations. Several processes may start at once, so
+    /// they take turns under a PostgreSQL advisory lock. diesel's harness is
+    /// synchronous and uses `block_in_place`, so it runs on a blocking thread.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let conn = self.conn().await?;
-        let url = redact_url(&self.url);
-        tokio::task::spawn_blocking(move || {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn).await?;
+        let migrated = tokio::task::spawn_blocking(move || {
             let mut harness = AsyncMigrationHarness::new(conn);
-            harness.run_pending_migrations(MIGRATIONS).map(|_| ())
+            let outcome = harness.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| e.to_string());
+            (harness.into_inner(), outcome)
         })
-        .await
-        .map_err(|e| DbError::Migration { url: url.clone(), reason: e.to_string() })?
-        .map_err(|e| DbError::Migration { url, reason: e.to_string() })
+        .await;
+        let migration_error = |reason: String| DbError::Migration { url: redact_url(&self.url), reason };
+        let (mut conn, outcome) = migrated.map_err(|e| migration_error(e.to_string()))?;
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn).await?;
+        outcome.map_err(migration_error)
     }
 
     /// True when a trivial query answers (readiness).
