@@ -2,6 +2,7 @@
 //! fetch a receipt. REST and GraphQL only translate to and from these.
 
 use bytes::Bytes;
+use futures::Stream;
 use rand::Rng;
 use uuid::Uuid;
 
@@ -129,6 +130,16 @@ impl ReceiptService {
         }
     }
 
+    /// A job's status each time it changes, ending after it is completed or
+    /// failed (or after an error). Polls the same lookup as `job_status`.
+    pub fn watch_job(&self, job_id: String) -> impl Stream<Item = Result<JobStatusView, ServiceError>> + use<> {
+        let watch = JobWatch { service: self.clone(), job_id, last: None, finished: false };
+        futures::stream::unfold(watch, |mut watch| async move {
+            let next = watch.next_change().await?;
+            Some((next, watch))
+        })
+    }
+
     pub async fn receipt(&self, id: &str) -> Result<ReceiptView, ServiceError> {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
@@ -141,6 +152,39 @@ impl ReceiptService {
         self.queue.ping().await?;
         self.db.ping().await?;
         Ok(())
+    }
+}
+
+/// How often a subscription looks at its job.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+struct JobWatch {
+    service: ReceiptService,
+    job_id: String,
+    last: Option<JobStatusView>,
+    finished: bool,
+}
+
+impl JobWatch {
+    async fn next_change(&mut self) -> Option<Result<JobStatusView, ServiceError>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let status = match self.service.job_status(&self.job_id).await {
+                Ok(status) => status,
+                Err(e) => {
+                    self.finished = true;
+                    return Some(Err(e));
+                }
+            };
+            if self.last.as_ref() != Some(&status) {
+                self.finished = matches!(status.state.as_str(), "completed" | "failed");
+                self.last = Some(status.clone());
+                return Some(Ok(status));
+            }
+            tokio::time::sleep(WATCH_INTERVAL).await;
+        }
     }
 }
 

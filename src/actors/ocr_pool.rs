@@ -5,6 +5,7 @@
 //! here, so a panic costs the job one attempt and never shrinks the pool.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bullmq::{Job, JobProgress};
 use ractor::rpc::CallResult;
@@ -56,6 +57,9 @@ pub struct JobProcessor {
     pub db: Db,
 }
 
+/// How long a job waits for PostgreSQL to come back before trying anyway.
+const DATABASE_PATIENCE: Duration = Duration::from_secs(600);
+
 const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
                        it has been restarted and the job will be retried";
 
@@ -75,6 +79,7 @@ impl JobProcessor {
         );
         crate::telemetry::continue_trace(&span, &data.trace_context);
         async move {
+            self.wait_for_database().await;
             let outcome = self.read_on_worker(&mut job, data.clone()).await;
             match outcome {
                 Ok(summary) => Ok(serde_json::to_value(summary)?),
@@ -86,6 +91,23 @@ impl JobProcessor {
         }
         .instrument(span)
         .await
+    }
+
+    /// While PostgreSQL is down, hold the job (BullMQ keeps renewing its
+    /// lock) instead of burning its attempts on certain failures.
+    async fn wait_for_database(&self) {
+        let started = Instant::now();
+        let mut warned = false;
+        while let Err(e) = self.db.ping().await {
+            if started.elapsed() > DATABASE_PATIENCE {
+                return; // Let the attempt run and fail with the real error.
+            }
+            if !warned {
+                tracing::warn!(error = %e, "PostgreSQL is unreachable; holding the job until it answers");
+                warned = true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     async fn read_on_worker(&self, job: &mut Job, data: OcrJobData) -> Result<ReceiptSummary, JobError> {

@@ -1,12 +1,13 @@
 //! GraphQL at `/graphql`: the seed's `jobStatus` query and `receipt(id)`,
 //! resolved by the same service functions as REST.
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Schema, Subscription};
+use futures::{Stream, StreamExt};
 
 use super::errors::ApiError;
 use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, ServiceError};
 
-pub type ReceiptSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type ReceiptSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 pub struct QueryRoot;
 
@@ -39,8 +40,24 @@ impl QueryRoot {
     }
 }
 
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// The job's status each time it changes, until it is completed or failed
+    /// (WebSocket at `/graphql/ws`, graphql-transport-ws or graphql-ws).
+    async fn job_status(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<JobStatusView>> + use<>> {
+        let service = ctx.data::<ReceiptService>()?;
+        Ok(service.watch_job(job_id).map(|status| status.map_err(graphql_error)))
+    }
+}
+
 pub fn schema(service: ReceiptService) -> ReceiptSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .data(service)
         .extension(async_graphql::extensions::Tracing)
         .finish()

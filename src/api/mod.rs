@@ -7,7 +7,7 @@ pub mod rest;
 
 use std::sync::Arc;
 
-use async_graphql_poem::GraphQL;
+use async_graphql_poem::{GraphQL, GraphQLSubscription};
 use poem::endpoint::make_sync;
 use poem::middleware::Tracing;
 use poem::web::Html;
@@ -42,7 +42,8 @@ pub fn routes(service: ReceiptService, settings: &Settings) -> impl Endpoint<Out
         api_keys: settings.api_keys(),
     });
     Route::new()
-        .at("/graphql", get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema)))
+        .at("/graphql", get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema.clone())))
+        .at("/graphql/ws", get(GraphQLSubscription::new(schema)))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)

@@ -8,4 +8,6 @@ mod bad_input;
 mod helpers;
 mod processes;
 mod read_receipt;
+mod startup;
+mod subscription;
 mod supervision;
