@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod parse;
+pub mod passes;
 pub mod preprocess;
 
 use bigdecimal::BigDecimal;
