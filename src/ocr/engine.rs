@@ -2,10 +2,11 @@
 //! `LepTess` is `Send` but not `Sync`: each OCR worker owns one engine and
 //! moves it onto a blocking thread for each read.
 
+use image::GrayImage;
 use leptess::{LepTess, Variable};
 
-use super::preprocess::{self, PreprocessError};
-use super::{ReceiptReading, Stage, parse_receipt};
+use super::preprocess::{self, PassSettings, PreprocessError};
+use super::{ReceiptReading, Stage, passes};
 
 /// Failures of a read, split by what the queue should do with the job.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,11 @@ impl OcrError {
     }
 }
 
+/// Tesseract's page segmentation mode for receipts: "a single uniform block
+/// of text" finds far more of their amounts than automatic segmentation,
+/// which splits the price column from the names.
+const PAGE_SEGMENTATION_MODE: &str = "6";
+
 /// A ready Tesseract instance configured for receipts.
 pub struct OcrEngine {
     tess: LepTess,
@@ -39,33 +45,51 @@ pub struct OcrEngine {
 impl OcrEngine {
     pub fn new() -> Result<Self, OcrError> {
         let mut tess = LepTess::new(None, "eng").map_err(|e| OcrError::Init(e.to_string()))?;
-        // Receipts are one column of lines: "a single uniform block of text"
-        // finds far more of their amounts than automatic segmentation.
-        tess.set_variable(Variable::TesseditPagesegMode, "6")
+        tess.set_variable(Variable::TesseditPagesegMode, PAGE_SEGMENTATION_MODE)
             .map_err(|_| OcrError::Init("could not set the page segmentation mode".into()))?;
         Ok(Self { tess })
     }
 
     /// Read one image end to end, calling `on_stage` as each stage ends.
+    ///
+    /// The first pass reads the grey picture; only when what it found looks
+    /// incomplete (no total, say) is a Sauvola-binarised pass read too, and
+    /// the fields are taken from whichever pass read each one better.
     pub fn read(
         &mut self,
         image: &[u8],
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
+        let grey = preprocess::decode(image)?;
         on_stage(Stage::Loaded);
-        let prepared = preprocess::prepare(image)?;
+        let prepared = preprocess::prepare_pass(&grey, PassSettings::GREY);
         on_stage(Stage::Preprocessed);
-        let (text, ocr_confidence) = self.recognise(&preprocess::encode_for_tesseract(&prepared))?;
+        let first = passes::reading_of(self.recognise(&prepared)?);
+        let reading = if passes::needs_second_pass(&first) {
+            let prepared = preprocess::prepare_pass(&grey, PassSettings::SAUVOLA);
+            passes::combine(first, passes::reading_of(self.recognise(&prepared)?))
+        } else {
+            first
+        };
         on_stage(Stage::Recognised);
-        let receipt = parse_receipt(&text);
         on_stage(Stage::Parsed);
-        Ok(ReceiptReading { text, ocr_confidence, receipt })
+        Ok(reading)
     }
 
-    fn recognise(&mut self, pgm: &[u8]) -> Result<(String, f32), OcrError> {
+    /// Use another page segmentation mode (for measuring alternatives).
+    pub fn set_page_segmentation_mode(&mut self, psm: &str) -> Result<(), OcrError> {
         self.tess
-            .set_image_from_mem(pgm)
+            .set_variable(Variable::TesseditPagesegMode, psm)
+            .map_err(|_| OcrError::Init(format!("no page segmentation mode {psm}")))
+    }
+
+    /// Tesseract's text and mean word confidence (0–100) for a prepared image.
+    pub fn recognise(&mut self, prepared: &GrayImage) -> Result<(String, f32), OcrError> {
+        self.tess
+            .set_image_from_mem(&preprocess::encode_for_tesseract(prepared))
             .map_err(|e| OcrError::Recognition(e.to_string()))?;
+        // Our scaling puts receipt text near 300 dpi; saying so stops
+        // Tesseract guessing from (often missing or wrong) image metadata.
         self.tess.set_source_resolution(300);
         let text = self
             .tess

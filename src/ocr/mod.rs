@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod integrity;
 pub mod parse;
+pub mod passes;
 pub mod preprocess;
 
 use bigdecimal::BigDecimal;

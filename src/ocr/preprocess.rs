@@ -1,12 +1,43 @@
 //! Turning an uploaded image into the picture Tesseract reads best: decoded
-//! whatever its format, grey, and scaled so that text is near 300 dpi.
+//! whatever its format, grey, cut to the paper, and scaled so that text is
+//! near 300 dpi. Which steps run is a [`PassSettings`]; the engine picks the
+//! passes (see `docs/ocr-accuracy.md` for the measurements behind them).
 
-use image::{DynamicImage, GrayImage, ImageFormat, imageops::FilterType};
+pub mod binarise;
+pub mod paper;
 
-/// Narrow photos lose most of their digits; below this width we upscale.
-const MIN_WIDTH: u32 = 1200;
-/// Huge scans cost time without adding accuracy; above this we downscale.
-const MAX_WIDTH: u32 = 2400;
+use image::{GrayImage, ImageFormat, imageops::FilterType};
+
+/// How one OCR pass prepares the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassSettings {
+    /// Cut a photo down to the receipt's paper before anything else.
+    pub crop_to_paper: bool,
+    /// Narrow images are upscaled to this width: on photos under ~1000 px
+    /// wide Tesseract loses most digits.
+    pub min_width: u32,
+    /// Huge scans are downscaled to this width: beyond it they cost time
+    /// without adding accuracy.
+    pub max_width: u32,
+    /// Binarise with Sauvola (local thresholds): rescues unevenly lit
+    /// photos, costs a little on clean scans.
+    pub sauvola: bool,
+}
+
+impl PassSettings {
+    /// The first pass, best on its own over photos and scans alike.
+    pub const GREY: Self = Self {
+        crop_to_paper: true,
+        min_width: 1200,
+        max_width: 2400,
+        sauvola: false,
+    };
+    /// The fallback when the first pass finds no total.
+    pub const SAUVOLA: Self = Self {
+        sauvola: true,
+        ..Self::GREY
+    };
+}
 
 /// Why an image could not be prepared. Always permanent: the same bytes
 /// will fail the same way on every attempt.
@@ -36,25 +67,49 @@ pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
     .then_some(format)
 }
 
-/// Decode `bytes` and return a greyscale image scaled for OCR.
-pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
+/// Decode `bytes` into a grey image (colour carries nothing on a receipt).
+pub fn decode(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
     let format = sniff_format(bytes).ok_or(PreprocessError::UnknownFormat)?;
     let decoded = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| PreprocessError::Corrupt(e.to_string()))?;
     if decoded.width() == 0 || decoded.height() == 0 {
         return Err(PreprocessError::Empty(decoded.width(), decoded.height()));
     }
-    Ok(scale_for_ocr(decoded).to_luma8())
+    Ok(decoded.into_luma8())
 }
 
-fn scale_for_ocr(image: DynamicImage) -> DynamicImage {
+/// Decode `bytes` and prepare them as the first pass does.
+pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
+    Ok(prepare_pass(&decode(bytes)?, PassSettings::GREY))
+}
+
+/// Prepare a decoded grey image for one pass.
+pub fn prepare_pass(grey: &GrayImage, settings: PassSettings) -> GrayImage {
+    let cropped = match settings.crop_to_paper {
+        true => paper::crop_to_paper(grey.clone()),
+        false => grey.clone(),
+    };
+    let scaled = scale_to_width(cropped, settings.min_width, settings.max_width);
+    match settings.sauvola {
+        true => binarise::sauvola(&scaled, sauvola_window(scaled.width())),
+        false => scaled,
+    }
+}
+
+/// About two text lines of a receipt scaled to `width` (odd, so centred).
+fn sauvola_window(width: u32) -> u32 {
+    (width / 30).max(15) | 1
+}
+
+fn scale_to_width(image: GrayImage, min_width: u32, max_width: u32) -> GrayImage {
     let width = image.width();
-    let target = width.clamp(MIN_WIDTH, MAX_WIDTH);
+    let target = width.clamp(min_width, max_width);
     if target == width {
         return image;
     }
-    let height = (u64::from(image.height()) * u64::from(target) / u64::from(width)).max(1) as u32;
-    image.resize_exact(target, height, FilterType::Triangle)
+    let height = (u64::from(image.height()) * u64::from(target) / u64::from(width)).max(1);
+    let height = u32::try_from(height).unwrap_or(u32::MAX);
+    image::imageops::resize(&image, target, height, FilterType::Triangle)
 }
 
 /// Encode a prepared image in a format leptonica reads from memory without

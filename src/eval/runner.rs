@@ -1,0 +1,121 @@
+//! Running the pipeline, and the plain `tesseract` command line it is
+//! compared with, over many images on every core at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::ocr::{OcrEngine, ReceiptReading};
+
+/// Read every image with the pipeline the workers run, one `OcrEngine` per
+/// thread. Returns the readings in input order and the wall time taken.
+pub fn read_with_pipeline(
+    images: &[PathBuf],
+    threads: usize,
+) -> anyhow::Result<(Vec<Result<ReceiptReading, String>>, Duration)> {
+    let started = Instant::now();
+    let readings = parallel_map(images, threads, OcrEngine::new, |engine, image| {
+        let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+        engine.read(&bytes, &mut |_| {}).map_err(|e| e.to_string())
+    })?;
+    Ok((readings, started.elapsed()))
+}
+
+/// Run `tesseract IMAGE stdout` once per image, one process per thread:
+/// the baseline a plain shell script would get from the same cores.
+pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Result<Duration> {
+    check_tesseract_cli()?;
+    let started = Instant::now();
+    let outcomes = parallel_map(
+        images,
+        threads,
+        || Ok::<(), std::convert::Infallible>(()),
+        |_, image| run_tesseract_cli(image),
+    )?;
+    let failures = outcomes.iter().filter(|ok| !**ok).count();
+    if failures > 0 {
+        eprintln!("note: the tesseract command failed on {failures} image(s)");
+    }
+    Ok(started.elapsed())
+}
+
+fn check_tesseract_cli() -> anyhow::Result<()> {
+    Command::new("tesseract")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context(
+            "the `tesseract` command is not on PATH (install tesseract-ocr, or set \
+             RECEIPT_OCR_EVAL_BASELINE=off to skip the baseline)",
+        )?;
+    Ok(())
+}
+
+fn run_tesseract_cli(image: &Path) -> bool {
+    Command::new("tesseract")
+        .arg(image)
+        .arg("stdout")
+        .env("OMP_THREAD_LIMIT", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Apply `work` to every item on `threads` threads, each with its own state
+/// from `init` (a Tesseract instance is not `Sync`, so none is shared).
+/// Threads take the next item as they finish one, so a slow image does not
+/// hold up a whole share of the work.
+fn parallel_map<T, S, R, E>(
+    items: &[T],
+    threads: usize,
+    init: impl Fn() -> Result<S, E> + Sync,
+    work: impl Fn(&mut S, &T) -> R + Sync,
+) -> anyhow::Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    let mut state = init()?;
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else { break };
+                        let result = work(&mut state, item);
+                        lock(&results)[index] = Some(result);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("an evaluation thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// A poisoned lock only means another thread panicked mid-store of one
+/// result; the other results are still whole, so keep using them.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

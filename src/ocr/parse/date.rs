@@ -1,0 +1,214 @@
+//! The purchase date: every date-shaped run of text, read in the order
+//! (day or month first) the receipt's own dates or its locale show.
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+// The patterns are literals exercised by the unit tests: they compile.
+static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
+});
+static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
+    let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
+    Regex::new(&format!(
+        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,-]*'?(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.']*(\d{{2,4}}))\b"
+    ))
+    .expect("valid regex")
+});
+static DATE_LABEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(DATE|DATED|TARIKH)\b").expect("valid regex"));
+
+/// Which part of `05/11/18` is the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    DayFirst,
+    MonthFirst,
+}
+
+/// A date found on the receipt and how sure we are of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FoundDate {
+    pub date: NaiveDate,
+    pub confidence: f32,
+}
+
+/// The purchase date: the first date on a line labelled as one, else the
+/// first date anywhere. `order_hint` breaks ties that the text cannot.
+pub fn find_date(lines: &[String], order_hint: Option<DateOrder>) -> Option<FoundDate> {
+    let order = order_from_text(lines).or(order_hint);
+    let mut found = Vec::new();
+    for line in lines {
+        found.extend(dates_in_line(line, order).into_iter().map(|d| (line, d)));
+    }
+    let labelled = found.iter().find(|(line, _)| DATE_LABEL.is_match(line));
+    let (line, (date, sure)) = labelled.or(found.first())?;
+    let mut confidence = if *sure { 0.85 } else { 0.6 };
+    if DATE_LABEL.is_match(line) {
+        confidence += 0.1;
+    }
+    Some(FoundDate {
+        date: *date,
+        confidence,
+    })
+}
+
+/// Dates on one line, each with whether its reading was unambiguous.
+fn dates_in_line(line: &str, order: Option<DateOrder>) -> Vec<(NaiveDate, bool)> {
+    let mut dates = Vec::new();
+    for caps in numeric_candidates(line) {
+        let parts = [&caps[1], &caps[2], &caps[3]];
+        dates.extend(numeric_date(parts, order));
+    }
+    for caps in MONTH_NAMED.captures_iter(line) {
+        let month = caps.get(2).or(caps.get(4)).map_or("", |m| m.as_str());
+        let day = caps.get(1).or(caps.get(5)).map_or("", |m| m.as_str());
+        let year = caps.get(3).or(caps.get(6)).map_or("", |m| m.as_str());
+        if let Some(date) = ymd(year, month_number(month), day) {
+            dates.push((date, true));
+        }
+    }
+    dates
+}
+
+/// Numeric date shapes starting at every number of the line, overlapping:
+/// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date.
+fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
+    let starts = line
+        .char_indices()
+        .filter(|&(i, c)| c.is_ascii_digit() && !line[..i].ends_with(|p: char| p.is_ascii_digit()));
+    starts.filter_map(|(i, _)| {
+        NUMERIC
+            .captures_at(line, i)
+            .filter(|c| c.get(0).is_some_and(|m| m.start() == i))
+    })
+}
+
+fn numeric_date([a, b, c]: [&str; 3], order: Option<DateOrder>) -> Option<(NaiveDate, bool)> {
+    if a.len() == 4 {
+        return ymd(a, b.parse().ok()?, c).map(|d| (d, true));
+    }
+    if a.len() > 2 {
+        return None;
+    }
+    let day_first = ymd(c, b.parse().ok()?, a);
+    let month_first = ymd(c, a.parse().ok()?, b);
+    match (day_first, month_first) {
+        (Some(d), Some(m)) if d == m => Some((d, true)),
+        (Some(d), Some(m)) => match order {
+            Some(DateOrder::MonthFirst) => Some((m, false)),
+            _ => Some((d, false)),
+        },
+        (Some(d), None) => Some((d, true)),
+        (None, Some(m)) => Some((m, true)),
+        (None, None) => None,
+    }
+}
+
+/// A date with a day above 12 anywhere on the receipt settles the order
+/// for all its dates.
+fn order_from_text(lines: &[String]) -> Option<DateOrder> {
+    lines
+        .iter()
+        .flat_map(|l| numeric_candidates(l))
+        .find_map(|caps| {
+            let (a, b): (u32, u32) = (caps[1].parse().ok()?, caps[2].parse().ok()?);
+            match (a, b) {
+                (13..=31, 1..=12) if caps[1].len() <= 2 => Some(DateOrder::DayFirst),
+                (1..=12, 13..=31) => Some(DateOrder::MonthFirst),
+                _ => None,
+            }
+        })
+}
+
+fn month_number(name: &str) -> u32 {
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let upper = name.to_ascii_uppercase();
+    MONTHS
+        .iter()
+        .position(|m| upper.starts_with(m))
+        .map_or(0, |i| i as u32 + 1)
+}
+
+/// A plausible purchase date (years 1990–2069; two-digit years are 20xx).
+fn ymd(year: &str, month: u32, day: &str) -> Option<NaiveDate> {
+    let year: i32 = year.parse().ok()?;
+    let year = match year {
+        0..=69 => 2000 + year,
+        1990..=2069 => year,
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    fn date_of(text: &str, hint: Option<DateOrder>) -> Option<NaiveDate> {
+        find_date(&lines(text), hint).map(|f| f.date)
+    }
+
+    fn ymd_date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    #[test]
+    fn dates_in_the_usual_formats_are_read() {
+        assert_eq!(date_of("05-18-2019 11:19 AM", None), ymd_date(2019, 5, 18));
+        assert_eq!(date_of("Date: 19/10/2018", None), ymd_date(2018, 10, 19));
+        assert_eq!(date_of("2013-11-06 18:02", None), ymd_date(2013, 11, 6));
+        assert_eq!(date_of("04 JUN 2018", None), ymd_date(2018, 6, 4));
+        assert_eq!(date_of("Apr 01, 2019 7:45PM", None), ymd_date(2019, 4, 1));
+        assert_eq!(date_of("Jun28'17 12:01", None), ymd_date(2017, 6, 28));
+        assert_eq!(date_of("13-Jul-2018", None), ymd_date(2018, 7, 13));
+        assert_eq!(date_of("24.11.17", None), ymd_date(2017, 11, 24));
+    }
+
+    #[test]
+    fn an_ambiguous_date_follows_the_receipts_locale() {
+        assert_eq!(
+            date_of("05/11/18", Some(DateOrder::MonthFirst)),
+            ymd_date(2018, 5, 11)
+        );
+        assert_eq!(
+            date_of("05/11/18", Some(DateOrder::DayFirst)),
+            ymd_date(2018, 11, 5)
+        );
+    }
+
+    #[test]
+    fn another_date_with_a_day_above_twelve_settles_the_order() {
+        let text = "Printed 05/11/18\nValid until 25/11/18";
+        assert_eq!(
+            date_of(text, Some(DateOrder::MonthFirst)),
+            ymd_date(2018, 11, 5)
+        );
+    }
+
+    #[test]
+    fn a_labelled_date_wins_over_other_dates() {
+        let text = "Member since 01/02/2010\nDate: 03/15/2019";
+        assert_eq!(date_of(text, None), ymd_date(2019, 3, 15));
+    }
+
+    #[test]
+    fn a_date_right_after_other_numbers_is_still_found() {
+        assert_eq!(
+            date_of("ORD #70 -REG #19- 18/03/2018 23:02:16", None),
+            ymd_date(2018, 3, 18)
+        );
+    }
+
+    #[test]
+    fn times_and_phone_numbers_are_not_dates() {
+        assert_eq!(date_of("TEL 03-7845 2233\n11:19 AM", None), None);
+    }
+}

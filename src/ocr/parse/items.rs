@@ -1,0 +1,217 @@
+//! Line items: the lines between the header and the subtotal that end in a
+//! price, with their quantity (`2 x 3.99`, `2 @ 3.99`, a leading count, a
+//! quantity column), names wrapped onto a line of their own, and discounts
+//! taken off the item above them.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use bigdecimal::{BigDecimal, Zero};
+use regex::Regex;
+
+use super::Line;
+use super::amount::amounts_in;
+use super::labels::LineKind;
+use crate::ocr::ParsedItem;
+
+// The patterns are literals exercised by the unit tests: they compile.
+/// `2 x 3.99`, `2 @ 3.99`, `2x3.99`, `2 @ $3.99 ea` at the end of the name part.
+static TIMES_UNIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|\s)(\d{1,3})\s*[x@*]\s*[$€£]?\s*(\d+[.,]\d{2})\s*(?:EA|EACH|/EA)?\s*$")
+        .expect("valid regex")
+});
+/// A leading count: `2 Burger`, `2x Burger`, `1 #1 CHKN PLATE`.
+static LEADING_QUANTITY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(\d{1,3})\s*[x@]?\s+(\S.*)$").expect("valid regex"));
+
+/// The items listed before the first subtotal, tax or total line.
+pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
+    let end = lines
+        .iter()
+        .position(|l| l.kind.ends_items())
+        .unwrap_or(lines.len());
+    let mut items: Vec<ParsedItem> = Vec::new();
+    for (index, line) in lines[..end].iter().enumerate() {
+        let Some(line_total) = line.amount.clone() else {
+            continue;
+        };
+        if line.kind == LineKind::Discount || line_total < BigDecimal::zero() {
+            if let Some(last) = items.last_mut() {
+                last.line_total += line_total.clone();
+            }
+            continue;
+        }
+        if line.kind != LineKind::Other || line_total.is_zero() {
+            continue;
+        }
+        let wrapped = index
+            .checked_sub(1)
+            .map(|i| &lines[i])
+            .filter(|l| is_wrapped_name(l));
+        items.extend(parse_item(
+            &line.head,
+            wrapped.map(|l| l.text.as_str()),
+            line_total,
+        ));
+    }
+    items
+}
+
+/// A line holding only a name whose price is on the next line.
+fn is_wrapped_name(line: &Line) -> bool {
+    line.amount.is_none() && line.kind == LineKind::Other && letters(&line.text) >= 3
+}
+
+/// One item from the text before its price (`head`) and, when the head has
+/// no name of its own, the name wrapped onto the line above.
+fn parse_item(head: &str, name_above: Option<&str>, line_total: BigDecimal) -> Option<ParsedItem> {
+    let (rest, quantity, unit) = split_quantity(head, &line_total);
+    let mut name = clean_item_name(&rest);
+    if letters(&name) < 2 {
+        name = clean_item_name(name_above?);
+    }
+    if letters(&name) < 2 {
+        return None;
+    }
+    Some(ParsedItem {
+        name,
+        quantity,
+        unit_price: unit,
+        line_total,
+    })
+}
+
+/// The name part, the quantity and the unit price of an item's text.
+fn split_quantity(head: &str, line_total: &BigDecimal) -> (String, BigDecimal, BigDecimal) {
+    let head = head.trim();
+    if let Some(caps) = TIMES_UNIT.captures(head) {
+        let quantity = BigDecimal::from_str(&caps[1]).unwrap_or_else(|_| BigDecimal::from(1));
+        let unit = super::amount::parse_amount(&caps[2]).unwrap_or_else(|| line_total / &quantity);
+        let rest = head[..caps.get(0).map_or(0, |m| m.start())].to_string();
+        return (rest, quantity, unit);
+    }
+    if let Some((rest, quantity, unit)) = quantity_and_unit_columns(head, line_total) {
+        return (rest, quantity, unit);
+    }
+    let counted = LEADING_QUANTITY.captures(head).and_then(|caps| {
+        let quantity = BigDecimal::from_str(&caps[1])
+            .ok()
+            .filter(|q| !q.is_zero())?;
+        Some((caps[2].to_string(), quantity))
+    });
+    match counted {
+        Some((rest, quantity)) => {
+            let unit = (line_total / &quantity).round(2);
+            (rest, quantity, unit)
+        }
+        None => (head.to_string(), BigDecimal::from(1), line_total.clone()),
+    }
+}
+
+/// `Burger 2 7.95 [15.90]`: a count then a unit price whose product is the
+/// line total.
+fn quantity_and_unit_columns(
+    head: &str,
+    line_total: &BigDecimal,
+) -> Option<(String, BigDecimal, BigDecimal)> {
+    let unit = amounts_in(head).pop()?;
+    let before = head[..unit.start].trim_end();
+    let (rest, count) = before.rsplit_once(' ')?;
+    let quantity = BigDecimal::from_str(count).ok().filter(|q| !q.is_zero())?;
+    let product = &quantity * &unit.value;
+    ((product - line_total).abs() <= BigDecimal::from_str("0.01").ok()?)
+        .then(|| (rest.to_string(), quantity, unit.value))
+}
+
+/// The name without stray marks or a currency symbol left before the price.
+fn clean_item_name(raw: &str) -> String {
+    let trimmed =
+        raw.trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
+    let trimmed =
+        trimmed.trim_end_matches(|c: char| matches!(c, '$' | '€' | '£' | ' ' | '.' | ':'));
+    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn letters(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphabetic()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_receipt;
+    use super::*;
+
+    fn dec(s: &str) -> BigDecimal {
+        BigDecimal::from_str(s).unwrap()
+    }
+
+    fn items_of(text: &str) -> Vec<(String, BigDecimal, BigDecimal, BigDecimal)> {
+        parse_receipt(text)
+            .items
+            .into_iter()
+            .map(|i| (i.name, i.quantity, i.unit_price, i.line_total))
+            .collect()
+    }
+
+    #[test]
+    fn quantity_times_unit_price_is_read_from_the_item_line() {
+        let items = items_of("SHOP\nMilk 2 x 3.99 7.98\nEggs 2 @ 1.50 3.00\nTOTAL 10.98");
+        assert_eq!(
+            items[0],
+            ("Milk".into(), dec("2"), dec("3.99"), dec("7.98"))
+        );
+        assert_eq!(
+            items[1],
+            ("Eggs".into(), dec("2"), dec("1.50"), dec("3.00"))
+        );
+    }
+
+    #[test]
+    fn a_leading_count_is_the_quantity() {
+        let items = items_of("SHOP\n1 #1 CHKN PLATE $9.39\n2 Coke 4.00\nTOTAL 13.39");
+        assert_eq!(
+            items[0],
+            ("#1 CHKN PLATE".into(), dec("1"), dec("9.39"), dec("9.39"))
+        );
+        assert_eq!(
+            items[1],
+            ("Coke".into(), dec("2"), dec("2.00"), dec("4.00"))
+        );
+    }
+
+    #[test]
+    fn a_quantity_column_with_unit_price_and_line_total_is_read() {
+        let items = items_of("SHOP\nBurger 2 7.95 15.90\nTOTAL 15.90");
+        assert_eq!(
+            items[0],
+            ("Burger".into(), dec("2"), dec("7.95"), dec("15.90"))
+        );
+    }
+
+    #[test]
+    fn an_item_name_wrapped_above_its_price_line_is_joined() {
+        let items = items_of("SHOP\nORGANIC WHOLE MILK\n2 @ 3.99 7.98\nTOTAL 7.98");
+        assert_eq!(
+            items[0],
+            (
+                "ORGANIC WHOLE MILK".into(),
+                dec("2"),
+                dec("3.99"),
+                dec("7.98")
+            )
+        );
+    }
+
+    #[test]
+    fn a_discount_is_taken_off_the_item_above() {
+        let items = items_of("SHOP\nCoffee 4.00\nDiscount -1.00\nTOTAL 3.00");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].3, dec("3.00"));
+    }
+
+    #[test]
+    fn lines_after_the_subtotal_are_not_items() {
+        let items = items_of("SHOP\nTea 2.00\nSUBTOTAL 2.00\nService 0.20\nTOTAL 2.20\nCASH 5.00");
+        assert_eq!(items.len(), 1);
+    }
+}

@@ -1,0 +1,172 @@
+//! The receipt's total: the amount on the most strongly labelled total
+//! line, checked against the subtotal, tax and payments around it; with
+//! weaker fallbacks (the card payment, cash minus change) when no total
+//! label was read.
+
+use bigdecimal::BigDecimal;
+
+use super::Line;
+use super::labels::LineKind;
+
+/// The total and how sure we are of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundTotal {
+    pub value: BigDecimal,
+    /// Index of the line it was read from.
+    pub line: usize,
+    pub confidence: f32,
+}
+
+/// Find the total among the classified lines.
+pub fn find_total(lines: &[Line]) -> Option<FoundTotal> {
+    let Some(mut found) = labelled_total(lines) else {
+        return fallback_total(lines);
+    };
+    if agrees_with_other_lines(lines, &found.value) {
+        found.confidence = (found.confidence + 0.15).min(1.0);
+    }
+    Some(found)
+}
+
+/// The first line of the strongest total label. The first, because a
+/// restaurant slip repeats TOTAL after the tip line, and the printed total
+/// before any handwriting is the one a reader can trust.
+fn labelled_total(lines: &[Line]) -> Option<FoundTotal> {
+    let best_rank = lines
+        .iter()
+        .filter(|l| l.amount.is_some())
+        .map(|l| l.kind.total_rank())
+        .max()?;
+    if best_rank == 0 {
+        return None;
+    }
+    let (index, line) = lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.amount.is_some() && l.kind.total_rank() == best_rank)?;
+    let confidence = match best_rank {
+        3 => 0.8,
+        2 => 0.75,
+        _ => 0.5,
+    };
+    Some(FoundTotal {
+        value: line.amount.clone()?,
+        line: index,
+        confidence,
+    })
+}
+
+/// Without a total label: what was paid by card, cash minus change, or
+/// subtotal plus tax, in that order.
+fn fallback_total(lines: &[Line]) -> Option<FoundTotal> {
+    let first_of = |kind: LineKind| {
+        lines
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.kind == kind && l.amount.is_some())
+    };
+    let found = |value: BigDecimal, line: usize, confidence: f32| {
+        Some(FoundTotal {
+            value,
+            line,
+            confidence,
+        })
+    };
+    if let Some((index, card)) = first_of(LineKind::Card) {
+        return found(card.amount.clone()?, index, 0.45);
+    }
+    if let (Some((index, cash)), Some((_, change))) =
+        (first_of(LineKind::Cash), first_of(LineKind::Change))
+    {
+        let paid = cash.amount.clone()? - change.amount.clone()?.abs();
+        return found(paid, index, 0.45);
+    }
+    let (index, subtotal) = first_of(LineKind::Subtotal)?;
+    let tax: BigDecimal = lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Tax)
+        .filter_map(|l| l.amount.clone())
+        .sum();
+    found(subtotal.amount.clone()? + tax, index, 0.35)
+}
+
+/// True when subtotal + tax, or a card payment, equals the total read: two
+/// independent readings agreeing make an OCR error unlikely.
+fn agrees_with_other_lines(lines: &[Line], total: &BigDecimal) -> bool {
+    let amounts_of = |kind: LineKind| {
+        lines
+            .iter()
+            .filter(move |l| l.kind == kind)
+            .filter_map(|l| l.amount.clone())
+    };
+    let paid_by_card = amounts_of(LineKind::Card).any(|a| &a == total);
+    let subtotal = amounts_of(LineKind::Subtotal).next();
+    let taxes: BigDecimal = amounts_of(LineKind::Tax).sum();
+    let adds_up = subtotal.is_some_and(|s| &(s + taxes) == total);
+    paid_by_card || adds_up
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::super::parse_receipt;
+    use super::*;
+
+    fn total_of(text: &str) -> Option<BigDecimal> {
+        parse_receipt(text).total_amount
+    }
+
+    fn dec(s: &str) -> Option<BigDecimal> {
+        BigDecimal::from_str(s).ok()
+    }
+
+    #[test]
+    fn subtotal_and_tax_lines_are_never_taken_for_the_total() {
+        let text = "SHOP\nSUBTOTAL 5.00\nTAX 0.40\nTOTAL 5.40\n";
+        assert_eq!(total_of(text), dec("5.40"));
+        assert_eq!(total_of("SHOP\nTotal GST 3.41\nTOTAL 60.30"), dec("60.30"));
+    }
+
+    #[test]
+    fn tip_change_and_cash_lines_are_never_taken_for_the_total() {
+        let text = "CAFE\nTotal 12.00\nCASH 20.00\nCHANGE 8.00\nTip 2.00\n";
+        assert_eq!(total_of(text), dec("12.00"));
+    }
+
+    #[test]
+    fn every_usual_total_label_is_understood() {
+        for label in [
+            "TOTAL",
+            "GRAND TOTAL",
+            "AMOUNT DUE",
+            "TOTAL (INCL GST)",
+            "BALANCE",
+            "NETT",
+        ] {
+            assert_eq!(
+                total_of(&format!("SHOP\nBread 3.00\n{label} 3.00")),
+                dec("3.00"),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_grand_total_wins_over_a_plain_total() {
+        let text = "SHOP\nTOTAL 60.32\nROUNDING -0.02\nTOTAL AFTER ROUNDING 60.30\nCASH 100.00";
+        assert_eq!(total_of(text), dec("60.30"));
+    }
+
+    #[test]
+    fn the_total_amount_may_sit_on_the_line_after_its_label() {
+        assert_eq!(total_of("SHOP\nBread 3.00\nTOTAL\n$3.00\n"), dec("3.00"));
+    }
+
+    #[test]
+    fn without_a_total_label_the_card_payment_is_the_total() {
+        let found = parse_receipt("SHOP\nBread 3.00\nVISA 3.00\n");
+        assert_eq!(found.total_amount, dec("3.00"));
+        assert!(found.confidence.total_amount < 0.5);
+    }
+}
