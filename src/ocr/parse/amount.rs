@@ -96,6 +96,19 @@ pub fn trailing_amount(line: &str) -> Option<Amount> {
     short_mark.then_some(last)
 }
 
+/// The last amount on a line followed only by OCR noise: short runs of
+/// marks and letters (`17.80 a os`, `$14.18 | : / [`), no other number and
+/// no real word.
+pub fn last_amount_before_noise(line: &str) -> Option<Amount> {
+    let last = amounts_in(line).pop()?;
+    let rest = &line[last.end..];
+    let noise_only = rest.chars().filter(|c| c.is_ascii_digit()).count() <= 1
+        && rest
+            .split_whitespace()
+            .all(|w| w.chars().filter(|c| c.is_alphabetic()).count() <= 4);
+    noise_only.then_some(last)
+}
+
 /// `TOTAL GST 1 20`: OCR lost the decimal point. Only trusted on labelled
 /// lines (totals, taxes), where the number must be money.
 pub fn spaced_decimal_at_end(line: &str) -> Option<BigDecimal> {

@@ -59,14 +59,15 @@ static GRAND: LazyLock<Regex> = LazyLock::new(|| {
     words(concat!(
         r"GRAND TOTAL|AMOUNT DUE|AMT DUE|BALANCE DUE|BAL DUE|TOTAL DUE|NETT TOTAL|NET TOTAL|",
         r"TOTAL PAYABLE|AMOUNT PAYABLE|TOTAL AMOUNT|TOTAL AMT|ROUNDED TOTAL|TOTAL ROUNDED|",
-        r"TOTAL AFTER ROUNDING|NET AMOUNT|NETT AMOUNT|TOTAL SALES|TOTAL TO PAY|PLEASE PAY"
+        r"TOTAL AFTER ROUNDING|PAYABLE|NET AMOUNT|NETT AMOUNT|TOTAL SALES|TOTAL TO PAY|PLEASE PAY"
     ))
 });
 static WEAK_TOTAL: LazyLock<Regex> =
     LazyLock::new(|| words(r"BALANCE|NETT|NET|AMOUNT|AMT|TTL|DUE"));
 /// `TOTAL` and the ways OCR misreads it (`T0TAL`, `Tota!`, `IOTAL`).
 static TOTAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:[TI1][O0][TI1][A4][L1I|!]|OTAL\b|TOTL\b|TOAL\b)").expect("valid regex")
+    Regex::new(r"\b(?:[TI1][O0][TI1][A4][L1I|!]|OTAL\b|TOTL\b|TOAL\b|TOTA\b|TOT\b|TOTE\b|TOTAI\b)")
+        .expect("valid regex")
 });
 
 /// The kind of a line, from the text before its amount.

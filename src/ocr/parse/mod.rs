@@ -84,7 +84,7 @@ fn classify(raw: &[String]) -> Vec<Line> {
 }
 
 fn classify_line(text: &str) -> Line {
-    let trailing = amount::trailing_amount(text);
+    let trailing = amount::trailing_amount(text).or_else(|| amount::last_amount_before_noise(text));
     let head = trailing
         .as_ref()
         .map_or(text, |a| &text[..a.start])

@@ -6,15 +6,16 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// The header is this many lines; a name further down is rarely the store's.
-const HEADER_LINES: usize = 8;
+const HEADER_LINES: usize = 10;
 
 // The patterns are literals exercised by the unit tests: they compile.
 static NOT_A_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(TEL|PHONE|PH|FAX|HP|GST|SST|VAT|TAX|ABN|ROC|CO\.? ?REG|CO\.? ?NO|REG\.? ?NO|",
+        r"(?i)\b(TEL|PHONE|PH|FAX|GST|SST|VAT|TAX|ABN|ROC|CO\.? ?REG|REG\.? ?NO|",
         r"COMPANY NO|BUSINESS NO|INVOICE|RECEIPT|WELCOME|THANK|ORDER|TABLE|SERVER|CASHIER|",
         r"GUEST|CHECK|DATE|TIME|STREET|ST\.|AVE|AVENUE|ROAD|RD\.?|BLVD|DRIVE|DR\.|HWY|SUITE|",
-        r"JALAN|JLN|TAMAN|LOT|NO\.|BATU|SELANGOR|KUALA|JOHOR|WWW|HTTP|\.COM|EMAIL)\b|@|[:#]",
+        r"PARKWAY|PKWY|JALAN|JLN|TAMAN|LOT|NO\.|BATU|SELANGOR|KUALA|JOHOR|MALAYSIA|WWW|HTTP|",
+        r"\.COM|EMAIL|CASH SALE)\b|@|#\s*\d|,\s*[A-Z][A-Za-z]\b\.?\s*\d*\s*$",
     ))
     .expect("valid regex")
 });
@@ -22,17 +23,30 @@ static ZIP_OR_PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b\d{5}\b|\(\d{3}\)|\d{3}[-. ]\d{3,4}[-. ]?\d{0,4}|\b[A-Z]{2} \d{5}")
         .expect("valid regex")
 });
-static COMPANY_WORD: LazyLock<Regex> = LazyLock::new(|| {
+/// A street number opening the line: `8030 Renaissance Parkway`.
+static STREET_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\W*\d{1,5}[A-Z]?\s+[A-Za-z]").expect("valid regex"));
+/// Legal forms: a line carrying one is the registered company name.
+static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(SDN\.? ?BHD|BHD|S/B|LLC|INC|LTD|LIMITED|GMBH|PLC|CORP|ENTERPRISE|TRADING)\b",
+    )
+    .expect("valid regex")
+});
+static BUSINESS_WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(SDN\.? ?BHD|BHD|LLC|INC|LTD|LIMITED|GMBH|CO\.|CORP|ENTERPRISE|TRADING|",
-        r"RESTAURANT|CAFE|COFFEE|BAKERY|BAKERIES|MART|MARKET|STORE|SHOP|KITCHEN|GRILL|BAR|",
-        r"PIZZA|DELI|PHARMACY|HARDWARE|STATIONERY|SUPERMARKET|HOTEL|TAVERN|DINER)\b",
+        r"(?i)\b(RESTAURANT|RESTORAN|CAFE|COFFEE|BAKERY|BAKERIES|MART|MARKET|STORE|SHOP|KITCHEN|",
+        r"GRILL|GRILLE|BAR|PIZZA|PIZZERIA|DELI|PHARMACY|HARDWARE|STATIONERY|SUPERMARKET|HOTEL|",
+        r"TAVERN|DINER|BURGERS?|BUFFET|SUSHI|TACO|CHICKEN|STEAKHOUSE|BISTRO|HYPERMARKET)\b",
     ))
     .expect("valid regex")
 });
+/// OCR's usual misreadings of the Malaysian `SDN BHD` (`SON BHD`, `SDN BILD`).
+static SDN_BHD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bS[DO0]N(\.?) ?B(?:HD|ILD|IED|HO|H0)\b").expect("valid regex"));
 /// A company registration number printed after the name: `(704427-T)`.
 static TRAILING_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\s*[(\[]?\s*(CO\.?\s*(REG|NO)\.?\s*:?)?\s*\d{4,}-?[A-Z]?\s*[)\]]?\s*$")
+    Regex::new(r"\s*[(\[]?\s*(CO\.?\s*(REG|NO)\.?\s*:?)?\s*\d{4,}\s?-?\s?[A-Z]?\s*[)\]]?\s*$")
         .expect("valid regex")
 });
 
@@ -45,76 +59,100 @@ pub struct FoundStore {
 
 /// The best store-name candidate among the header lines.
 pub fn find_store(lines: &[String]) -> Option<FoundStore> {
-    let header: Vec<&str> = lines
+    let header: Vec<String> = lines
         .iter()
         .take(HEADER_LINES)
-        .map(|l| l.as_str())
+        .map(|l| clean_name(l))
         .collect();
-    let (index, score) = header
-        .iter()
+    let candidates = (0..header.len()).filter(|&i| !is_legal_form_only(&header[i]) || i == 0);
+    let (index, score) = candidates
+        .filter_map(|i| name_score(&header[i]).map(|s| (i, s)))
         .enumerate()
-        .filter_map(|(i, line)| name_score(line, i).map(|s| (i, s)))
+        .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let mut name = clean_name(header[index]);
-    if let Some(next) = header.get(index + 1).filter(|l| is_company_suffix_line(l)) {
-        name = format!("{name} {}", clean_name(next));
-    }
+    let name = join_wrapped_name(&header, index);
     (name.len() >= 2).then(|| FoundStore {
         name,
-        confidence: score.clamp(0.0, 1.0),
+        confidence: score.clamp(0.05, 0.95),
     })
 }
 
+/// The name, with the legal form wrapped onto the next line (`SDN BHD`)
+/// or the rest of a name that ends in `&`.
+fn join_wrapped_name(header: &[String], index: usize) -> String {
+    let name = &header[index];
+    match header.get(index + 1) {
+        Some(next) if is_legal_form_only(next) || name.ends_with('&') => format!("{name} {next}"),
+        _ => name.clone(),
+    }
+}
+
 /// How name-like a header line is (None when it is clearly something else).
-/// Names are mostly letters, sit near the top, and often carry a company
-/// word (`SDN BHD`, `Restaurant`).
-fn name_score(line: &str, index: usize) -> Option<f32> {
-    let line = clean_name(line);
-    let line = line.as_str();
-    let letters = line.chars().filter(|c| c.is_alphabetic()).count();
-    let digits = line.chars().filter(|c| c.is_ascii_digit()).count();
-    let others = line
-        .chars()
-        .filter(|c| !c.is_alphanumeric() && *c != ' ')
-        .count();
-    let is_company = COMPANY_WORD.is_match(line);
-    if letters < 3 || (!is_company && (NOT_A_NAME.is_match(line) || ZIP_OR_PHONE.is_match(line))) {
+/// Names are mostly letters in real words, sit near the top, and often
+/// carry a legal form (`SDN BHD`) or a business word (`Restaurant`).
+fn name_score(line: &str) -> Option<f32> {
+    let letters = count(line, |c| c.is_alphabetic());
+    let is_company = LEGAL_FORM.is_match(line);
+    let is_address = NOT_A_NAME.is_match(line) || ZIP_OR_PHONE.is_match(line) || line.contains(':');
+    let is_street = STREET_NUMBER.is_match(line) && !BUSINESS_WORD.is_match(line);
+    if letters < 3 || super::amount::trailing_amount(line).is_some() {
         return None;
     }
-    let clean_share = letters as f32 / (letters + digits + others) as f32;
-    if clean_share < 0.6 || !has_a_real_word(line) {
+    if (!is_company && is_address) || is_street {
         return None;
     }
-    let mut score = 0.35 + 0.3 * clean_share - 0.05 * index as f32;
+    let clean_share = letters as f32 / count(line, |c| !c.is_whitespace()) as f32;
+    let word_share = real_word_share(line);
+    if clean_share < 0.6 || word_share == 0.0 {
+        return None;
+    }
+    let mut score = 0.3 + 0.2 * clean_share + 0.3 * word_share;
     if is_company {
-        score += 0.3;
+        score += 0.25;
     }
-    if letters >= 5 && line.chars().filter(|c| c.is_uppercase()).count() * 10 >= letters * 7 {
+    let other_letters = letters.saturating_sub(BUSINESS_WORD.find(line).map_or(0, |m| m.len()));
+    if BUSINESS_WORD.is_match(line) && other_letters >= 3 {
+        score += 0.1;
+    }
+    if count(line, |c| c.is_uppercase()) * 10 >= letters * 7 {
         score += 0.05;
     }
     Some(score)
 }
 
-/// OCR of a logo or texture gives letter soup (`el lert Ya a`); a name has
-/// at least one word of three letters or more.
-fn has_a_real_word(line: &str) -> bool {
-    line.split_whitespace()
-        .any(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+/// Share of the line's words that look like words: three letters or more
+/// with a vowel. OCR of a logo or texture gives letter soup (`Sa e ”`).
+fn real_word_share(line: &str) -> f32 {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let real = words
+        .iter()
+        .filter(|w| {
+            let letters = count(w, |c| c.is_alphabetic());
+            letters >= 3 && w.chars().any(|c| "AEIOUYaeiouy".contains(c))
+        })
+        .count();
+    if words.is_empty() {
+        0.0
+    } else {
+        real as f32 / words.len() as f32
+    }
 }
 
-fn is_company_suffix_line(line: &str) -> bool {
-    let upper = line.trim().to_ascii_uppercase();
-    let upper = TRAILING_REG_NO.replace(&upper, "");
-    matches!(
-        upper.trim_matches(|c: char| !c.is_alphanumeric()),
-        "SDN BHD" | "SDN. BHD" | "BHD"
-    )
+fn count(text: &str, what: impl Fn(char) -> bool) -> usize {
+    text.chars().filter(|&c| what(c)).count()
+}
+
+fn is_legal_form_only(line: &str) -> bool {
+    let rest = LEGAL_FORM.replace_all(line, "");
+    let rest = rest.replace("CO.", "").replace("(M)", "");
+    count(&rest, |c| c.is_alphabetic()) < 2 && LEGAL_FORM.is_match(line)
 }
 
 /// The name without a registration number or the stray marks OCR puts at
-/// the edges of a line (`| MOONSTAR —`).
+/// the edges of a line (`| MOONSTAR —`), with `SDN BHD` repaired.
 fn clean_name(line: &str) -> String {
-    let without_reg = TRAILING_REG_NO.replace(line, "");
+    let repaired = SDN_BHD.replace_all(line, "SDN$1 BHD");
+    let without_reg = TRAILING_REG_NO.replace(&repaired, "");
     let trimmed = without_reg
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '(' | ')' | '.' | '&' | '\''));
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -154,6 +192,32 @@ mod tests {
         assert_eq!(
             store_of(text).as_deref(),
             Some("GARDENIA BAKERIES (KL) SDN BHD")
+        );
+    }
+
+    #[test]
+    fn the_store_name_is_repaired_and_joined_across_lines() {
+        let text = "PASARAYA BORONG PINTAR\nSDN BHD\nBR No.: (124525-H)";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("PASARAYA BORONG PINTAR SDN BHD")
+        );
+        let text = "HOME MASTER HARDWARE &\nELECTRICAL\n(CO. REG 123456-X)";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("HOME MASTER HARDWARE & ELECTRICAL")
+        );
+        assert_eq!(
+            store_of("SUN VICTORY SON BHD").as_deref(),
+            Some("SUN VICTORY SDN BHD")
+        );
+    }
+
+    #[test]
+    fn a_city_and_state_line_is_an_address_not_a_name() {
+        assert_eq!(
+            store_of("Rosemead ,CA\nHP Pho Ga").as_deref(),
+            Some("HP Pho Ga")
         );
     }
 

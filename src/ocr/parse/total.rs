@@ -30,30 +30,51 @@ pub fn find_total(lines: &[Line]) -> Option<FoundTotal> {
 
 /// The first line of the strongest total label. The first, because a
 /// restaurant slip repeats TOTAL after the tip line, and the printed total
-/// before any handwriting is the one a reader can trust.
+/// before any handwriting is the one a reader can trust. But a total
+/// followed by a tax line and a larger total was a pre-tax one (`Net
+/// Total`, then `Tax`, then `TOTAL`).
 fn labelled_total(lines: &[Line]) -> Option<FoundTotal> {
+    let with_amount = |l: &&Line| l.amount.is_some();
     let best_rank = lines
         .iter()
-        .filter(|l| l.amount.is_some())
+        .filter(with_amount)
         .map(|l| l.kind.total_rank())
         .max()?;
     if best_rank == 0 {
         return None;
     }
-    let (index, line) = lines
+    let first = lines
         .iter()
-        .enumerate()
-        .find(|(_, l)| l.amount.is_some() && l.kind.total_rank() == best_rank)?;
+        .position(|l| l.amount.is_some() && l.kind.total_rank() == best_rank)?;
+    let index = later_total_after_tax(lines, first).unwrap_or(first);
     let confidence = match best_rank {
         3 => 0.8,
         2 => 0.75,
         _ => 0.5,
     };
+    let value = lines[index].amount.clone()?;
     Some(FoundTotal {
-        value: line.amount.clone()?,
+        value,
         line: index,
         confidence,
     })
+}
+
+/// The total that replaces the one at `index` further down: after a tax
+/// line, a larger total (the first was pre-tax); after a rounding line, any
+/// total (the rounded amount is what was paid).
+fn later_total_after_tax(lines: &[Line], index: usize) -> Option<usize> {
+    let chosen = lines[index].amount.as_ref()?;
+    let after = &lines[index + 1..];
+    let adjustment = after
+        .iter()
+        .position(|l| matches!(l.kind, LineKind::Tax | LineKind::Rounding))?;
+    let rounding = after[adjustment].kind == LineKind::Rounding;
+    let later = after[adjustment + 1..].iter().position(|l| {
+        let is_total = l.kind.total_rank() >= if rounding { 1 } else { 2 };
+        is_total && l.amount.as_ref().is_some_and(|a| rounding || a > chosen)
+    })?;
+    Some(index + 1 + adjustment + 1 + later)
 }
 
 /// Without a total label: what was paid by card, cash minus change, or
@@ -156,6 +177,27 @@ mod tests {
     fn a_grand_total_wins_over_a_plain_total() {
         let text = "SHOP\nTOTAL 60.32\nROUNDING -0.02\nTOTAL AFTER ROUNDING 60.30\nCASH 100.00";
         assert_eq!(total_of(text), dec("60.30"));
+    }
+
+    #[test]
+    fn a_net_total_before_tax_gives_way_to_the_total_after_it() {
+        let text = "DINER\nBurger 14.85\nNet Total: $14.85\nTax: $1.71\nTOTAL: $16.56";
+        assert_eq!(total_of(text), dec("16.56"));
+    }
+
+    #[test]
+    fn a_rounded_total_replaces_the_total_before_rounding() {
+        let text = "SHOP\nTotal Incl. GST RM 11.23\nROUNDING ADJUSTMENT RM 0.02\nTOTAL RM 11.25";
+        assert_eq!(total_of(text), dec("11.25"));
+    }
+
+    #[test]
+    fn ocr_garbage_after_the_total_amount_is_ignored() {
+        assert_eq!(
+            total_of("SHOP\nBread 3.00\nTota 17.80 a os\n"),
+            dec("17.80")
+        );
+        assert_eq!(total_of("SHOP\nTotal: $14.18 | : / ["), dec("14.18"));
     }
 
     #[test]
