@@ -37,6 +37,17 @@ impl OcrError {
 /// which splits the price column from the names.
 const PAGE_SEGMENTATION_MODE: &str = "6";
 
+/// Tesseract settings for receipts, each measured (docs/ocr-accuracy.md).
+const SETTINGS: [(Variable, &str); 3] = [
+    (Variable::TesseditPagesegMode, PAGE_SEGMENTATION_MODE),
+    // Tesseract 5 also reads every line upside-down-inverted (white on
+    // black) in case it is; receipts never are, and skipping it saves ~15%.
+    (Variable::TesseditDoInvert, "0"),
+    // Tesseract's diagnostics ("Image too small to scale!!") would flood
+    // the worker's stderr; our own errors say what matters.
+    (Variable::DebugFile, "/dev/null"),
+];
+
 /// A ready Tesseract instance configured for receipts.
 pub struct OcrEngine {
     tess: LepTess,
@@ -45,8 +56,10 @@ pub struct OcrEngine {
 impl OcrEngine {
     pub fn new() -> Result<Self, OcrError> {
         let mut tess = LepTess::new(None, "eng").map_err(|e| OcrError::Init(e.to_string()))?;
-        tess.set_variable(Variable::TesseditPagesegMode, PAGE_SEGMENTATION_MODE)
-            .map_err(|_| OcrError::Init("could not set the page segmentation mode".into()))?;
+        for (variable, value) in SETTINGS {
+            tess.set_variable(variable, value)
+                .map_err(|_| OcrError::Init(format!("could not set {variable:?} to {value}")))?;
+        }
         Ok(Self { tess })
     }
 

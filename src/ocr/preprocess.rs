@@ -5,8 +5,9 @@
 
 pub mod binarise;
 pub mod paper;
+pub mod scale;
 
-use image::{GrayImage, ImageFormat, imageops::FilterType};
+use image::{GrayImage, ImageFormat};
 
 /// How one OCR pass prepares the picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,7 @@ fn scale_to_width(image: GrayImage, min_width: u32, max_width: u32) -> GrayImage
     }
     let height = (u64::from(image.height()) * u64::from(target) / u64::from(width)).max(1);
     let height = u32::try_from(height).unwrap_or(u32::MAX);
-    image::imageops::resize(&image, target, height, FilterType::Triangle)
+    scale::resize(&image, target, height)
 }
 
 /// Encode a prepared image in a format leptonica reads from memory without

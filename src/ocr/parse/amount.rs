@@ -9,8 +9,13 @@ use regex::Regex;
 
 // Every pattern in this module is a literal exercised by the unit tests, so
 // building it cannot fail at run time.
-static SPLIT_DECIMAL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\d) ?([.,]) (\d{2})\b").expect("valid regex"));
+/// `39. 80`, `39 .80`, `39 . 80`: a space on either side of the point.
+static SPLIT_DECIMAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d) ?([.,]) (\d{2})\b|(\d) (\.) ?(\d{2})\b").expect("valid regex")
+});
+/// `$42 00`: after a currency symbol, a space where the point was.
+static LOST_POINT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"([$€£])\s?(\d{1,5}) (\d{2})\b").expect("valid regex"));
 static NUMBERISH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[0-9OoIl|]*[0-9][0-9OoIl|]*[.,][0-9Oo]{2}\b").expect("valid regex")
 });
@@ -38,7 +43,8 @@ pub struct Amount {
 /// Undo the commonest OCR damage to numbers: a space inside `39. 80`, and
 /// letters read for digits inside an amount (`1O.5O`, `l2.00`).
 pub fn repair_numbers(line: &str) -> String {
-    let joined = SPLIT_DECIMAL.replace_all(line, "$1$2$3");
+    let joined = SPLIT_DECIMAL.replace_all(line, "$1$2$3$4$5$6");
+    let joined = LOST_POINT.replace_all(&joined, "$1$2.$3");
     let after_currency =
         AFTER_CURRENCY.replace_all(&joined, |caps: &regex::Captures| as_digits(&caps[0], true));
     NUMBERISH
@@ -198,6 +204,8 @@ mod tests {
     #[test]
     fn ocr_damage_inside_numbers_is_repaired() {
         assert_eq!(repair_numbers("TOTAL 39. 80"), "TOTAL 39.80");
+        assert_eq!(repair_numbers("Margarita $6 .00"), "Margarita $6.00");
+        assert_eq!(repair_numbers("COSTOLETTE $42 00"), "COSTOLETTE $42.00");
         assert_eq!(repair_numbers("TOTAL 1O.5O"), "TOTAL 10.50");
         assert_eq!(repair_numbers("Bread l2.00"), "Bread 12.00");
         assert_eq!(repair_numbers("TOTAL $IS.03"), "TOTAL $15.03");

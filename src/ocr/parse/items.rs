@@ -41,7 +41,8 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             }
             continue;
         }
-        if line.kind != LineKind::Other || line_total.is_zero() {
+        // `%` marks a rate: tax, service charge or a percentage discount.
+        if line.kind != LineKind::Other || line.head.contains('%') {
             continue;
         }
         let wrapped = index
@@ -83,7 +84,9 @@ fn parse_item(head: &str, name_above: Option<&str>, line_total: BigDecimal) -> O
 
 /// The name part, the quantity and the unit price of an item's text.
 fn split_quantity(head: &str, line_total: &BigDecimal) -> (String, BigDecimal, BigDecimal) {
-    let head = head.trim();
+    let head = head
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .trim();
     if let Some(caps) = TIMES_UNIT.captures(head) {
         let quantity = BigDecimal::from_str(&caps[1]).unwrap_or_else(|_| BigDecimal::from(1));
         let unit = super::amount::parse_amount(&caps[2]).unwrap_or_else(|| line_total / &quantity);
@@ -124,12 +127,34 @@ fn quantity_and_unit_columns(
 }
 
 /// The name without stray marks or a currency symbol left before the price.
+/// The name without OCR debris: stray marks at either end and inside
+/// (`Andoui | le`), short lower-case fragments before it (`do Green Salad`,
+/// from the paper's edge), and a price echoed into it (`DINNER $29.8`).
 fn clean_item_name(raw: &str) -> String {
-    let trimmed =
-        raw.trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
+    static ECHOED_PRICE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\s[$€£]\d+[.,]?\d*\s*$").expect("valid regex"));
+    let without_price = ECHOED_PRICE.replace(raw, "");
+    let trimmed = without_price
+        .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
     let trimmed =
         trimmed.trim_end_matches(|c: char| matches!(c, '$' | '€' | '£' | ' ' | '.' | ':'));
-    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+    let words: Vec<&str> = trimmed
+        .split_whitespace()
+        .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
+        .collect();
+    let debris = words.iter().take_while(|w| is_debris(w)).count();
+    let kept = if debris < words.len() {
+        &words[debris..]
+    } else {
+        &words[..]
+    };
+    kept.join(" ")
+}
+
+/// One or two lower-case letters, or a lone non-ASCII mark: OCR debris.
+fn is_debris(word: &str) -> bool {
+    let short = word.chars().count() <= 2;
+    short && word.chars().all(|c| c.is_lowercase() || !c.is_ascii())
 }
 
 fn letters(text: &str) -> usize {
@@ -207,6 +232,23 @@ mod tests {
         let items = items_of("SHOP\nCoffee 4.00\nDiscount -1.00\nTOTAL 3.00");
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].3, dec("3.00"));
+    }
+
+    #[test]
+    fn ocr_debris_around_an_item_name_is_removed() {
+        let items = items_of(
+            "SHOP\n| 3 Sockeye Salmon 36.00\ndo Green Salad 8.00\nLunch Shrimp & Andoui | le 13.95\nTOTAL 57.95",
+        );
+        assert_eq!(items[0].0, "Sockeye Salmon");
+        assert_eq!(items[0].1, dec("3"));
+        assert_eq!(items[1].0, "Green Salad");
+        assert_eq!(items[2].0, "Lunch Shrimp & Andoui le");
+    }
+
+    #[test]
+    fn tax_and_service_lines_with_a_rate_are_not_items() {
+        let items = items_of("SHOP\nTea 2.00\nHI 4.712% GET 0.09\nTOTAL 2.09");
+        assert_eq!(items.len(), 1);
     }
 
     #[test]

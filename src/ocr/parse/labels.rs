@@ -37,7 +37,7 @@ fn words(pattern: &str) -> Regex {
 
 static SUBTOTAL: LazyLock<Regex> = LazyLock::new(|| {
     words(
-        r"TOTAL .*SUPPLIES|SUB[ -]?TOTAL|SUB[ -]?TTL|SUBTOT|SUB TOT|TOTAL\W{0,3}(?:EXCL|EXCLUDING|BEFORE|EX)|NET SALES|SALES? AMOUNT",
+        r"TOTAL .*SUPPLIES|SU[BS8][ -]?T[O0]T\w*|SUB[ -]?TTL|SUB TOT|TOTAL\W{0,3}(?:EXCL|EXCLUDING|BEFORE|EX)|NET SALES|SALES? AMOUNT",
     )
 });
 static TAX: LazyLock<Regex> =
@@ -152,6 +152,7 @@ mod tests {
     fn subtotal_tax_tip_change_and_cash_lines_are_told_apart() {
         assert_eq!(line_kind("SUBTOTAL"), LineKind::Subtotal);
         assert_eq!(line_kind("Sub-Total"), LineKind::Subtotal);
+        assert_eq!(line_kind("Sustota"), LineKind::Subtotal);
         assert_eq!(line_kind("Total Excl GST"), LineKind::Subtotal);
         assert_eq!(
             line_kind("Total 6% supplies (Inc. GST)"),

@@ -21,12 +21,7 @@ const MARGIN: f64 = 0.02;
 pub fn find_paper(image: &GrayImage) -> Option<(u32, u32, u32, u32)> {
     let scale = f64::from(image.width()) / f64::from(PROBE_WIDTH);
     let probe_height = (f64::from(image.height()) / scale).round().max(1.0) as u32;
-    let probe = imageops::resize(
-        image,
-        PROBE_WIDTH,
-        probe_height,
-        imageops::FilterType::Triangle,
-    );
+    let probe = super::scale::resize(image, PROBE_WIDTH, probe_height);
     let threshold = otsu_threshold(&probe);
     let bright: Vec<bool> = probe.pixels().map(|p| p[0] > threshold).collect();
     let (area, [x0, y0, x1, y1]) = largest_region(&bright, PROBE_WIDTH as usize)?;
