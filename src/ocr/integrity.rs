@@ -6,7 +6,9 @@
 /// Why an image is not whole.
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrityError {
-    #[error("the JPEG is truncated or corrupt (its end-of-image marker is missing); upload the whole file again")]
+    #[error(
+        "the JPEG is truncated or corrupt (its end-of-image marker is missing); upload the whole file again"
+    )]
     TruncatedJpeg,
 }
 
@@ -24,8 +26,13 @@ pub fn check_whole(bytes: &[u8]) -> Result<(), IntegrityError> {
 /// In a JPEG's entropy-coded data every 0xFF byte is followed by 0x00, so
 /// FF D9 after the last start-of-scan can only be the real end marker.
 fn jpeg_has_end(bytes: &[u8]) -> bool {
-    let last_scan = bytes.windows(2).rposition(|w| w == JPEG_START_OF_SCAN).unwrap_or(0);
-    bytes[last_scan..].windows(2).any(|w| w == JPEG_END_OF_IMAGE)
+    let last_scan = bytes
+        .windows(2)
+        .rposition(|w| w == JPEG_START_OF_SCAN)
+        .unwrap_or(0);
+    bytes[last_scan..]
+        .windows(2)
+        .any(|w| w == JPEG_END_OF_IMAGE)
 }
 
 #[cfg(test)]
@@ -40,7 +47,9 @@ mod tests {
 
     #[test]
     fn a_jpeg_with_its_end_marker_is_whole() {
-        let whole = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xDA, 0x12, 0xFF, 0x00, 0xFF, 0xD9];
+        let whole = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xDA, 0x12, 0xFF, 0x00, 0xFF, 0xD9,
+        ];
         assert!(check_whole(&whole).is_ok());
     }
 
