@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-ab}"
-: "${LOAD_JS:?set LOAD_JS to the seed benchmark's load.js}"
+: "${LOAD_JS:?set LOAD_JS to the path of the seed benchmark load.js}"
 TS="$(date +%Y%m%d%H%M%S)"
 PORT="${PORT:-4200}"
 OUT="${OUT:-/tmp/receipt-ocr-bench/$TS}"
@@ -37,7 +37,11 @@ start() { # $1 = run name, $2 = subcommand
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && return 0; sleep 0.1; done
   echo "receipt-ocr did not start"; cat "$OUT/$1.log"; exit 1
 }
-peak_rss() { echo "{\"label\": \"$1\", \"peak_rss_mib\": $(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")}"; }
+peak_rss() { # $1 = label
+  local rss
+  rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+  printf '{"label": "%s", "peak_rss_mib": %s}\n' "$1" "$rss"
+}
 stop() {
   kill "$PID"; while kill -0 "$PID" 2>/dev/null; do sleep 0.1; done; PID=""
   redis-cli -h 127.0.0.1 --scan --pattern "bull:$QUEUE_NAME:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null

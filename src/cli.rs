@@ -11,7 +11,11 @@ use crate::config::Settings;
 use crate::startup::{Application, Role, shutdown_signal};
 
 #[derive(Parser)]
-#[command(name = "receipt-ocr", version, about = "Receipt OCR job service: upload receipt images, read them with Tesseract in the background.")]
+#[command(
+    name = "receipt-ocr",
+    version,
+    about = "Receipt OCR job service: upload receipt images, read them with Tesseract in the background."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -75,24 +79,34 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<()> {
             println!("{:#}", client.status(&job_id).await?);
             Ok(())
         }
-        Some(Command::Eval { dir }) => tokio::task::spawn_blocking(move || crate::eval::run(&dir)).await?,
+        Some(Command::Eval { dir }) => {
+            tokio::task::spawn_blocking(move || crate::eval::run(&dir)).await?
+        }
     }
 }
 
 async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
     let app = Application::build(settings, role).await?;
     tracing::info!(port = app.port(), ?role, "receipt-ocr started");
-    app.run_until_stopped(shutdown_signal()).await.context("the HTTP server failed")
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .context("the HTTP server failed")
 }
 
 async fn upload(file: PathBuf, wait: bool, target: Target) -> anyhow::Result<()> {
     let client = crate::client::Client::new(&target.url, target.api_key);
     let accepted = client.upload(&file).await?;
-    let job_id = accepted["jobId"].as_str().context("the answer has no jobId")?.to_string();
+    let job_id = accepted["jobId"]
+        .as_str()
+        .context("the answer has no jobId")?
+        .to_string();
     if !wait {
         println!("{accepted:#}");
         return Ok(());
     }
-    println!("{:#}", client.wait(&job_id, Duration::from_secs(600)).await?);
+    println!(
+        "{:#}",
+        client.wait(&job_id, Duration::from_secs(600)).await?
+    );
     Ok(())
 }

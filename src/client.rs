@@ -16,7 +16,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(base_url: &str, api_key: Option<String>) -> Self {
-        Self { base_url: base_url.trim_end_matches('/').to_string(), api_key, http: reqwest::Client::new() }
+        Self {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            http: reqwest::Client::new(),
+        }
     }
 
     fn with_key(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -27,29 +31,50 @@ impl Client {
     }
 
     async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = self
-            .with_key(request)
-            .send()
-            .await
-            .with_context(|| format!("could not reach the service at {} — is it running?", self.base_url))?;
+        let response = self.with_key(request).send().await.with_context(|| {
+            format!(
+                "could not reach the service at {} — is it running?",
+                self.base_url
+            )
+        })?;
         let status = response.status();
-        let body: Value = response.json().await.context("the service answered with non-JSON")?;
+        let body: Value = response
+            .json()
+            .await
+            .context("the service answered with non-JSON")?;
         if !status.is_success() {
-            bail!("{status}: {}", body["message"].as_str().unwrap_or("no message"));
+            bail!(
+                "{status}: {}",
+                body["message"].as_str().unwrap_or("no message")
+            );
         }
         Ok(body)
     }
 
     /// Upload a file; returns the upload answer.
     pub async fn upload(&self, file: &Path) -> anyhow::Result<Value> {
-        let bytes = tokio::fs::read(file).await.with_context(|| format!("cannot read {}", file.display()))?;
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
-        self.json(self.http.post(format!("{}/api/upload", self.base_url)).multipart(form)).await
+        let bytes = tokio::fs::read(file)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+        self.json(
+            self.http
+                .post(format!("{}/api/upload", self.base_url))
+                .multipart(form),
+        )
+        .await
     }
 
     pub async fn status(&self, job_id: &str) -> anyhow::Result<Value> {
-        self.json(self.http.get(format!("{}/api/job/{job_id}", self.base_url))).await
+        self.json(self.http.get(format!("{}/api/job/{job_id}", self.base_url)))
+            .await
     }
 
     /// Poll until the job is completed or failed, or `timeout` passes.
@@ -61,7 +86,10 @@ impl Client {
                 return Ok(status);
             }
             if started.elapsed() > timeout {
-                bail!("job {job_id} is still {} after {timeout:?}", status["state"]);
+                bail!(
+                    "job {job_id} is still {} after {timeout:?}",
+                    status["state"]
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

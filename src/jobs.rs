@@ -13,7 +13,9 @@ use crate::store::models::{NewReceipt, ReceiptStatus};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
 mod views;
-pub use views::{Confidence, JobStatusView, ReceiptItem, ReceiptSummary, ReceiptView, UploadAccepted};
+pub use views::{
+    Confidence, JobStatusView, ReceiptItem, ReceiptSummary, ReceiptView, UploadAccepted,
+};
 
 /// What a client did wrong, or which dependency is down.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +24,13 @@ pub enum ServiceError {
     NoFile,
     #[error("The uploaded file is empty: send the receipt image's bytes in field `file`.")]
     EmptyFile,
-    #[error("The file is {size} bytes; the limit is {limit} bytes (MAX_UPLOAD_BYTES). Send a smaller or compressed image.")]
+    #[error(
+        "The file is {size} bytes; the limit is {limit} bytes (MAX_UPLOAD_BYTES). Send a smaller or compressed image."
+    )]
     TooLarge { size: usize, limit: usize },
-    #[error("The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name).")]
+    #[error(
+        "The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name)."
+    )]
     UnsupportedType,
     #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
     JobNotFound(String),
@@ -52,20 +58,28 @@ pub struct ReceiptService {
 pub fn new_job_id() -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    let random: String = (0..12).map(|_| ALPHABET[rng.random_range(0..36)] as char).collect();
+    let random: String = (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..36)] as char)
+        .collect();
     format!("ocr-{}-{random}", chrono::Utc::now().timestamp_millis())
 }
 
 impl ReceiptService {
     /// Validate, store the image, write the placeholder row and queue the
     /// job. Any failure undoes the earlier steps: bad input changes nothing.
-    pub async fn enqueue_receipt(&self, file: Option<Bytes>) -> Result<UploadAccepted, ServiceError> {
+    pub async fn enqueue_receipt(
+        &self,
+        file: Option<Bytes>,
+    ) -> Result<UploadAccepted, ServiceError> {
         let bytes = file.ok_or(ServiceError::NoFile)?;
         if bytes.is_empty() {
             return Err(ServiceError::EmptyFile);
         }
         if bytes.len() > self.max_upload_bytes {
-            return Err(ServiceError::TooLarge { size: bytes.len(), limit: self.max_upload_bytes });
+            return Err(ServiceError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_upload_bytes,
+            });
         }
         let format = sniff_format(&bytes).ok_or(ServiceError::UnsupportedType)?;
         let receipt_id = Uuid::new_v4();
@@ -132,8 +146,16 @@ impl ReceiptService {
 
     /// A job's status each time it changes, ending after it is completed or
     /// failed (or after an error). Polls the same lookup as `job_status`.
-    pub fn watch_job(&self, job_id: String) -> impl Stream<Item = Result<JobStatusView, ServiceError>> + use<> {
-        let watch = JobWatch { service: self.clone(), job_id, last: None, finished: false };
+    pub fn watch_job(
+        &self,
+        job_id: String,
+    ) -> impl Stream<Item = Result<JobStatusView, ServiceError>> + use<> {
+        let watch = JobWatch {
+            service: self.clone(),
+            job_id,
+            last: None,
+            finished: false,
+        };
         futures::stream::unfold(watch, |mut watch| async move {
             let next = watch.next_change().await?;
             Some((next, watch))
@@ -192,7 +214,9 @@ impl JobWatch {
 fn is_plausible_job_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 200
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
 }
 
 /// A queue job reduced to its state (used by `JobStatusView`).

@@ -60,24 +60,50 @@ impl Application {
         check_redis(&settings).await?;
         let db = Db::connect(&settings.database_url).await?;
         let blobs = BlobStore::open(&settings.blob_store)?;
-        let args = SupervisorArgs { settings: settings.clone(), db: db.clone(), blobs: blobs.clone(), run_workers: role != Role::Api };
+        let args = SupervisorArgs {
+            settings: settings.clone(),
+            db: db.clone(),
+            blobs: blobs.clone(),
+            run_workers: role != Role::Api,
+        };
         let (supervisor, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|e| StartupError::Actors(format!("{e}")))?;
         let queue = ractor::call!(supervisor, SupervisorMessage::QueueHandle)
             .map_err(|e| StartupError::Actors(e.to_string()))?;
-        let service = ReceiptService { queue, db, blobs, max_upload_bytes: settings.max_upload_bytes };
+        let service = ReceiptService {
+            queue,
+            db,
+            blobs,
+            max_upload_bytes: settings.max_upload_bytes,
+        };
         let app = match role {
-            Role::Worker => worker_routes(service.clone(), supervisor.clone()).map_to_response().boxed(),
-            _ => api::routes(service.clone(), &settings).map_to_response().boxed(),
+            Role::Worker => worker_routes(service.clone(), supervisor.clone())
+                .map_to_response()
+                .boxed(),
+            _ => api::routes(service.clone(), &settings)
+                .map_to_response()
+                .boxed(),
         };
         let address = format!("{}:{}", settings.host, settings.port);
         let acceptor = TcpListener::bind(address.clone())
             .into_acceptor()
             .await
-            .map_err(|e| StartupError::Bind { address, reason: e.to_string() })?;
-        let port = acceptor.local_addr()[0].as_socket_addr().map(|a| a.port()).unwrap_or(settings.port);
-        Ok(Self { acceptor, app, supervisor, port, service })
+            .map_err(|e| StartupError::Bind {
+                address,
+                reason: e.to_string(),
+            })?;
+        let port = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .map(|a| a.port())
+            .unwrap_or(settings.port);
+        Ok(Self {
+            acceptor,
+            app,
+            supervisor,
+            port,
+            service,
+        })
     }
 
     /// The root of the actor tree (health checks, tests).
@@ -92,17 +118,26 @@ impl Application {
 
     /// Serve until `shutdown` resolves, then stop taking requests, let
     /// active jobs finish, and stop the actors.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(Duration::from_secs(10)))
             .await;
-        self.supervisor.stop_and_wait(None, Some(Duration::from_secs(90))).await.ok();
+        self.supervisor
+            .stop_and_wait(None, Some(Duration::from_secs(90)))
+            .await
+            .ok();
         served
     }
 }
 
 /// A worker process serves only its health on PORT.
-fn worker_routes(service: ReceiptService, supervisor: ActorRef<SupervisorMessage>) -> impl poem::Endpoint {
+fn worker_routes(
+    service: ReceiptService,
+    supervisor: ActorRef<SupervisorMessage>,
+) -> impl poem::Endpoint {
     Route::new()
         .at("/health/live", get(live))
         .at("/health/ready", get(worker_ready))
@@ -125,11 +160,15 @@ async fn worker_ready(
     let body = |status: String| {
         let workers = stats.map(|s| s.ocr_workers).unwrap_or(0);
         let restarts = stats.map(|s| s.restarts).unwrap_or(0);
-        poem::web::Json(serde_json::json!({ "status": status, "ocrWorkers": workers, "restarts": restarts }))
+        poem::web::Json(
+            serde_json::json!({ "status": status, "ocrWorkers": workers, "restarts": restarts }),
+        )
     };
     match service.readiness().await {
         Ok(()) => body("ok".into()).into_response(),
-        Err(e) => body(e.to_string()).with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE).into_response(),
+        Err(e) => body(e.to_string())
+            .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+            .into_response(),
     }
 }
 

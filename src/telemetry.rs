@@ -55,12 +55,19 @@ pub fn init() -> TelemetryGuard {
 }
 
 fn otlp_provider() -> Option<SdkTracerProvider> {
-    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty())?;
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())?;
     let grpc = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").is_ok_and(|p| p == "grpc");
     let exporter = if grpc {
-        opentelemetry_otlp::SpanExporter::builder().with_tonic().with_protocol(opentelemetry_otlp::Protocol::Grpc).build()
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+            .build()
     } else {
-        opentelemetry_otlp::SpanExporter::builder().with_http().build()
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
     };
     let exporter = match exporter {
         Ok(exporter) => exporter,
@@ -73,7 +80,12 @@ fn otlp_provider() -> Option<SdkTracerProvider> {
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name("receipt-ocr");
     }
-    Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build())
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build(),
+    )
 }
 
 /// The current span's context as W3C trace-context headers.

@@ -27,7 +27,10 @@ pub struct OcrPool {
 
 impl OcrPool {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { idle: Mutex::new(Vec::new()), available: Semaphore::new(0) })
+        Arc::new(Self {
+            idle: Mutex::new(Vec::new()),
+            available: Semaphore::new(0),
+        })
     }
 
     /// Add a worker (new or done with its job).
@@ -40,9 +43,18 @@ impl OcrPool {
     async fn borrow(&self) -> ActorRef<OcrMessage> {
         loop {
             // The semaphore is never closed, so acquiring cannot fail.
-            self.available.acquire().await.expect("pool semaphore open").forget();
+            self.available
+                .acquire()
+                .await
+                .expect("pool semaphore open")
+                .forget();
             // One permit per pushed worker: the list cannot be empty here.
-            let worker = self.idle.lock().await.pop().expect("a permit means an idle worker");
+            let worker = self
+                .idle
+                .lock()
+                .await
+                .pop()
+                .expect("a permit means an idle worker");
             if worker.get_status() == ActorStatus::Running {
                 return worker;
             }
@@ -110,10 +122,18 @@ impl JobProcessor {
         }
     }
 
-    async fn read_on_worker(&self, job: &mut Job, data: OcrJobData) -> Result<ReceiptSummary, JobError> {
+    async fn read_on_worker(
+        &self,
+        job: &mut Job,
+        data: OcrJobData,
+    ) -> Result<ReceiptSummary, JobError> {
         let worker = self.pool.borrow().await;
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
-        let request = ReadRequest { data, progress: progress_tx, span: tracing::Span::current() };
+        let request = ReadRequest {
+            data,
+            progress: progress_tx,
+            span: tracing::Span::current(),
+        };
         let reply = {
             let call = worker.call(|reply| OcrMessage::Read(request, reply), None);
             tokio::pin!(call);
@@ -129,7 +149,9 @@ impl JobProcessor {
         };
         // Reports sent just before the reply (the final 100) are still queued.
         while let Ok(percent) = progress_rx.try_recv() {
-            let _ = job.update_progress(JobProgress::Number(f64::from(percent))).await;
+            let _ = job
+                .update_progress(JobProgress::Number(f64::from(percent)))
+                .await;
         }
         match reply {
             Ok(CallResult::Success(outcome)) => {
@@ -143,10 +165,18 @@ impl JobProcessor {
 
     /// Record a failure: on the receipt row when it is final, and as the
     /// BullMQ error that retries (or not).
-    async fn failed(&self, data: &OcrJobData, error: JobError, is_last_attempt: bool) -> bullmq::Error {
+    async fn failed(
+        &self,
+        data: &OcrJobData,
+        error: JobError,
+        is_last_attempt: bool,
+    ) -> bullmq::Error {
         let permanent = matches!(error, JobError::Permanent(_));
         if (permanent || is_last_attempt)
-            && let Err(e) = self.db.mark_failed(data.receipt_id, &error.to_string()).await
+            && let Err(e) = self
+                .db
+                .mark_failed(data.receipt_id, &error.to_string())
+                .await
         {
             tracing::warn!(receipt_id = %data.receipt_id, error = %e, "could not mark the receipt failed");
         }

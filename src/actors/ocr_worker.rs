@@ -59,7 +59,10 @@ impl Actor for OcrWorker {
         args: OcrWorkerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let engine = tokio::task::spawn_blocking(OcrEngine::new).await??;
-        Ok(OcrWorkerState { engine: Some(engine), args })
+        Ok(OcrWorkerState {
+            engine: Some(engine),
+            args,
+        })
     }
 
     async fn handle(
@@ -78,20 +81,31 @@ impl Actor for OcrWorker {
 
 impl OcrWorkerState {
     async fn read_and_save(&mut self, request: ReadRequest) -> Result<ReceiptSummary, JobError> {
-        let ReadRequest { data, progress, span } = request;
+        let ReadRequest {
+            data,
+            progress,
+            span,
+        } = request;
         let db = self.args.db.clone();
         let blobs = self.args.blobs.clone();
         let download = async {
-            db.set_status(data.receipt_id, ReceiptStatus::Processing).await.map_err(transient)?;
+            db.set_status(data.receipt_id, ReceiptStatus::Processing)
+                .await
+                .map_err(transient)?;
             blobs.get(&data.blob_key).await.map_err(blob_error)
         };
-        let image = download.instrument(info_span!(parent: &span, "download")).await?;
+        let image = download
+            .instrument(info_span!(parent: &span, "download"))
+            .await?;
         integrity::check_whole(&image).map_err(|e| JobError::Permanent(e.to_string()))?;
         if take_injected_panic(&self.args.injected_panics) {
             panic!("injected OCR worker panic (OCR_INJECT_PANICS)");
         }
         let read_span = info_span!(parent: &span, "ocr", bytes = image.len());
-        let reading = self.read(image, progress.clone()).instrument(read_span).await?;
+        let reading = self
+            .read(image, progress.clone())
+            .instrument(read_span)
+            .await?;
         let save = db.save_reading(data.receipt_id, &reading);
         save.instrument(info_span!(parent: &span, "save", items = reading.receipt.items.len()))
             .await
@@ -101,7 +115,11 @@ impl OcrWorkerState {
     }
 
     /// Run Tesseract on a blocking thread, lending it the engine.
-    async fn read(&mut self, image: bytes::Bytes, progress: UnboundedSender<u8>) -> Result<ReceiptReading, JobError> {
+    async fn read(
+        &mut self,
+        image: bytes::Bytes,
+        progress: UnboundedSender<u8>,
+    ) -> Result<ReceiptReading, JobError> {
         // The engine is put back after every read, and a read that panics
         // takes the whole actor down, so it is always here.
         let mut engine = self.engine.take().expect("engine present between reads");

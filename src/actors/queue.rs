@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::options::RedisConnectionOptions;
+use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::{Job, JobOptions, JobState, Queue, QueueOptions, Worker, WorkerOptions};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -47,8 +47,15 @@ pub struct QueueJob {
 }
 
 pub enum QueueMessage {
-    Enqueue { job_id: String, data: OcrJobData, reply: RpcReplyPort<Result<(), QueueError>> },
-    Lookup { job_id: String, reply: RpcReplyPort<Result<Option<QueueJob>, QueueError>> },
+    Enqueue {
+        job_id: String,
+        data: OcrJobData,
+        reply: RpcReplyPort<Result<(), QueueError>>,
+    },
+    Lookup {
+        job_id: String,
+        reply: RpcReplyPort<Result<Option<QueueJob>, QueueError>>,
+    },
     Ping(RpcReplyPort<Result<(), QueueError>>),
 }
 
@@ -72,17 +79,29 @@ impl Actor for QueueActor {
     type State = QueueState;
     type Arguments = QueueArgs;
 
-    async fn pre_start(&self, _me: ActorRef<QueueMessage>, args: QueueArgs) -> Result<QueueState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<QueueMessage>,
+        args: QueueArgs,
+    ) -> Result<QueueState, ActorProcessingErr> {
         let settings = args.settings;
         let queue = open_queue(&settings).await?;
         let worker = match args.processor {
             Some(processor) => Some(start_worker(&settings, processor).await?),
             None => None,
         };
-        Ok(QueueState { queue, worker, settings })
+        Ok(QueueState {
+            queue,
+            worker,
+            settings,
+        })
     }
 
-    async fn post_stop(&self, _me: ActorRef<QueueMessage>, state: &mut QueueState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ActorRef<QueueMessage>,
+        state: &mut QueueState,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(worker) = state.worker.take() {
             // Let active jobs finish (their locks stay renewed meanwhile).
             worker.close(state.settings.job_lock_ms).await?;
@@ -90,12 +109,21 @@ impl Actor for QueueActor {
         Ok(())
     }
 
-    async fn handle(&self, _me: ActorRef<QueueMessage>, message: QueueMessage, state: &mut QueueState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<QueueMessage>,
+        message: QueueMessage,
+        state: &mut QueueState,
+    ) -> Result<(), ActorProcessingErr> {
         let queue = state.queue.clone();
         let settings = state.settings.clone();
         tokio::spawn(async move {
             match message {
-                QueueMessage::Enqueue { job_id, data, reply } => {
+                QueueMessage::Enqueue {
+                    job_id,
+                    data,
+                    reply,
+                } => {
                     let _ = reply.send(enqueue(&queue, &settings, job_id, data).await);
                 }
                 QueueMessage::Lookup { job_id, reply } => {
@@ -116,7 +144,10 @@ fn connection(settings: &Settings) -> RedisConnectionOptions {
 }
 
 fn queue_error(settings: &Settings, reason: impl ToString) -> QueueError {
-    QueueError { url: redact_url(&settings.redis_url), reason: reason.to_string() }
+    QueueError {
+        url: redact_url(&settings.redis_url),
+        reason: reason.to_string(),
+    }
 }
 
 async fn deadline<T>(
@@ -155,24 +186,46 @@ async fn open_queue(settings: &Settings) -> Result<Queue, QueueError> {
 }
 
 fn job_options(settings: &Settings, job_id: String) -> JobOptions {
-    let keep = |count, age| RemoveOnFinish::Options(KeepJobs { age: Some(age), count: Some(count), limit: None });
+    let keep = |count, age| {
+        RemoveOnFinish::Options(KeepJobs {
+            age: Some(age),
+            count: Some(count),
+            limit: None,
+        })
+    };
     JobOptions {
         job_id: Some(job_id),
         attempts: Some(settings.job_attempts),
         backoff: Some(BackoffStrategy::Exponential(settings.job_backoff_ms)),
-        remove_on_complete: Some(keep(settings.keep_completed_count, settings.keep_completed_age_s)),
+        remove_on_complete: Some(keep(
+            settings.keep_completed_count,
+            settings.keep_completed_age_s,
+        )),
         remove_on_fail: Some(keep(settings.keep_failed_count, settings.keep_failed_age_s)),
         ..JobOptions::default()
     }
 }
 
-async fn enqueue(queue: &Queue, settings: &Settings, job_id: String, data: OcrJobData) -> Result<(), QueueError> {
+async fn enqueue(
+    queue: &Queue,
+    settings: &Settings,
+    job_id: String,
+    data: OcrJobData,
+) -> Result<(), QueueError> {
     let options = job_options(settings, job_id);
-    deadline(settings, queue.add(JOB_NAME, data).options(options).into_future()).await?;
+    deadline(
+        settings,
+        queue.add(JOB_NAME, data).options(options).into_future(),
+    )
+    .await?;
     Ok(())
 }
 
-async fn lookup(queue: &Queue, settings: &Settings, job_id: &str) -> Result<Option<QueueJob>, QueueError> {
+async fn lookup(
+    queue: &Queue,
+    settings: &Settings,
+    job_id: &str,
+) -> Result<Option<QueueJob>, QueueError> {
     let Some(job) = deadline(settings, queue.get_job(job_id)).await? else {
         return Ok(None);
     };
@@ -195,7 +248,10 @@ fn queue_job(job: Job, state: JobState) -> QueueJob {
     }
 }
 
-async fn start_worker(settings: &Settings, processor: Arc<JobProcessor>) -> Result<Worker, ActorProcessingErr> {
+async fn start_worker(
+    settings: &Settings,
+    processor: Arc<JobProcessor>,
+) -> Result<Worker, ActorProcessingErr> {
     let mut options = WorkerOptions::default();
     options.connection = connection(settings);
     options.prefix = settings.queue_prefix.clone();
@@ -221,7 +277,10 @@ pub struct QueueHandle {
 
 impl QueueHandle {
     pub fn new(actor: ActorRef<QueueMessage>, settings: Arc<Settings>) -> Self {
-        Self { current: Arc::new(RwLock::new(actor)), settings }
+        Self {
+            current: Arc::new(RwLock::new(actor)),
+            settings,
+        }
     }
 
     pub async fn replace(&self, actor: ActorRef<QueueMessage>) {
@@ -239,17 +298,29 @@ impl QueueHandle {
         let actor = self.actor().await;
         match actor.call(build, Some(REDIS_DEADLINE * 2)).await {
             Ok(CallResult::Success(outcome)) => outcome,
-            Ok(_) => Err(queue_error(&self.settings, "the queue actor did not answer in time")),
-            Err(e) => Err(queue_error(&self.settings, format!("the queue actor is restarting ({e})"))),
+            Ok(_) => Err(queue_error(
+                &self.settings,
+                "the queue actor did not answer in time",
+            )),
+            Err(e) => Err(queue_error(
+                &self.settings,
+                format!("the queue actor is restarting ({e})"),
+            )),
         }
     }
 
     pub async fn enqueue(&self, job_id: String, data: OcrJobData) -> Result<(), QueueError> {
-        self.ask(|reply| QueueMessage::Enqueue { job_id, data, reply }).await
+        self.ask(|reply| QueueMessage::Enqueue {
+            job_id,
+            data,
+            reply,
+        })
+        .await
     }
 
     pub async fn lookup(&self, job_id: String) -> Result<Option<QueueJob>, QueueError> {
-        self.ask(|reply| QueueMessage::Lookup { job_id, reply }).await
+        self.ask(|reply| QueueMessage::Lookup { job_id, reply })
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {

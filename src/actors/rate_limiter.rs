@@ -48,7 +48,11 @@ impl Actor for RateLimiterActor {
     type State = RateLimiterState;
     type Arguments = Arc<Settings>;
 
-    async fn pre_start(&self, _me: ActorRef<Self::Msg>, settings: Arc<Settings>) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        settings: Arc<Settings>,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let options = QueueOptions::new()
             .connection(RedisConnectionOptions::new().url(settings.redis_url.clone()))
             .prefix(settings.queue_prefix.clone());
@@ -60,15 +64,28 @@ impl Actor for RateLimiterActor {
             queue.remove_global_rate_limit().await?;
         }
         tracing::info!(max, duration_ms, "global rate limit set");
-        Ok(RateLimiterState { queue, max, duration_ms })
+        Ok(RateLimiterState {
+            queue,
+            max,
+            duration_ms,
+        })
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let RateLimiterMessage::Status(reply) = message;
         let ttl = if state.max == 0 {
             Ok(0)
         } else {
-            state.queue.get_rate_limit_ttl(Some(state.max)).await.map_err(|e| e.to_string())
+            state
+                .queue
+                .get_rate_limit_ttl(Some(state.max))
+                .await
+                .map_err(|e| e.to_string())
         };
         let status = ttl.map(|ttl| RateLimitStatus {
             max: state.max,

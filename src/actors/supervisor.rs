@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 
 use super::ocr_pool::{JobProcessor, OcrPool};
 use super::ocr_worker::{OcrWorker, OcrWorkerArgs};
@@ -78,7 +80,11 @@ impl Actor for Supervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, me: ActorRef<Self::Msg>, args: SupervisorArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let ocr_args = OcrWorkerArgs {
             db: args.db.clone(),
             blobs: args.blobs.clone(),
@@ -104,7 +110,11 @@ impl Actor for Supervisor {
         Ok(state)
     }
 
-    async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         // The queue first: it stops fetching and lets active jobs finish
         // while the OCR workers are still there to finish them.
         let children: Vec<_> = state.children.drain().map(|(_, child)| child).collect();
@@ -118,7 +128,12 @@ impl Actor for Supervisor {
         Ok(())
     }
 
-    async fn handle(&self, me: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMessage::Respawn(kind) => {
                 if let Err(e) = state.spawn(&me, kind).await {
@@ -131,17 +146,31 @@ impl Actor for Supervisor {
                 let _ = reply.send(state.queue.clone().expect("queue started in pre_start"));
             }
             SupervisorMessage::Stats(reply) => {
-                let ocr_workers = state.children.values().filter(|(k, _)| *k == Child::Ocr).count();
-                let _ = reply.send(SupervisorStats { ocr_workers, restarts: state.restarts });
+                let ocr_workers = state
+                    .children
+                    .values()
+                    .filter(|(k, _)| *k == Child::Ocr)
+                    .count();
+                let _ = reply.send(SupervisorStats {
+                    ocr_workers,
+                    restarts: state.restarts,
+                });
             }
         }
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, why) = match event {
             SupervisionEvent::ActorFailed(cell, error) => (cell, format!("failed: {error}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, format!("stopped: {reason:?}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, format!("stopped: {reason:?}"))
+            }
             _ => return Ok(()),
         };
         if let Some((kind, _)) = state.children.remove(&cell.get_id()) {
@@ -154,24 +183,34 @@ impl Actor for Supervisor {
 }
 
 impl SupervisorState {
-    async fn spawn(&mut self, me: &ActorRef<SupervisorMessage>, kind: Child) -> Result<(), ActorProcessingErr> {
+    async fn spawn(
+        &mut self,
+        me: &ActorRef<SupervisorMessage>,
+        kind: Child,
+    ) -> Result<(), ActorProcessingErr> {
         let parent = me.get_cell();
         let cell = match kind {
             Child::Ocr => {
-                let (actor, _) = Actor::spawn_linked(None, OcrWorker, self.ocr_args.clone(), parent).await?;
+                let (actor, _) =
+                    Actor::spawn_linked(None, OcrWorker, self.ocr_args.clone(), parent).await?;
                 self.pool.give_back(actor.clone()).await;
                 actor.get_cell()
             }
             Child::RateLimiter => {
                 let settings = self.args.settings.clone();
-                let (actor, _) = Actor::spawn_linked(None, RateLimiterActor, settings, parent).await?;
+                let (actor, _) =
+                    Actor::spawn_linked(None, RateLimiterActor, settings, parent).await?;
                 actor.get_cell()
             }
             Child::Queue => {
-                let (actor, _) = Actor::spawn_linked(None, QueueActor, self.queue_args(), parent).await?;
+                let (actor, _) =
+                    Actor::spawn_linked(None, QueueActor, self.queue_args(), parent).await?;
                 match &self.queue {
                     Some(handle) => handle.replace(actor.clone()).await,
-                    None => self.queue = Some(QueueHandle::new(actor.clone(), self.args.settings.clone())),
+                    None => {
+                        self.queue =
+                            Some(QueueHandle::new(actor.clone(), self.args.settings.clone()))
+                    }
                 }
                 actor.get_cell()
             }
@@ -182,19 +221,29 @@ impl SupervisorState {
 
     fn queue_args(&self) -> QueueArgs {
         let processor = self.args.run_workers.then(|| {
-            Arc::new(JobProcessor { pool: self.pool.clone(), db: self.args.db.clone() })
+            Arc::new(JobProcessor {
+                pool: self.pool.clone(),
+                db: self.args.db.clone(),
+            })
         });
-        QueueArgs { settings: self.args.settings.clone(), processor }
+        QueueArgs {
+            settings: self.args.settings.clone(),
+            processor,
+        }
     }
 
     /// Restart after a pause that doubles with each failure in a burst.
     fn schedule_respawn(&mut self, me: &ActorRef<SupervisorMessage>, kind: Child) {
         let now = Instant::now();
-        if self.last_failure.is_some_and(|t| now.duration_since(t) > CALM_AFTER) {
+        if self
+            .last_failure
+            .is_some_and(|t| now.duration_since(t) > CALM_AFTER)
+        {
             self.recent_failures = 0;
         }
         self.last_failure = Some(now);
-        let delay = (Duration::from_millis(50) * 2u32.pow(self.recent_failures.min(7))).min(MAX_BACKOFF);
+        let delay =
+            (Duration::from_millis(50) * 2u32.pow(self.recent_failures.min(7))).min(MAX_BACKOFF);
         self.recent_failures += 1;
         me.send_after(delay, move || SupervisorMessage::Respawn(kind));
     }

@@ -42,7 +42,10 @@ pub enum ApiError {
 }
 
 fn body(code: &str, message: impl ToString) -> Json<ErrorBody> {
-    Json(ErrorBody { error: code.to_string(), message: message.to_string() })
+    Json(ErrorBody {
+        error: code.to_string(),
+        message: message.to_string(),
+    })
 }
 
 impl From<ServiceError> for ApiError {
@@ -52,7 +55,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoFile => Self::BadRequest(body("no_file", message)),
             ServiceError::EmptyFile => Self::BadRequest(body("empty_file", message)),
             ServiceError::TooLarge { .. } => Self::TooLarge(body("file_too_large", message)),
-            ServiceError::UnsupportedType => Self::UnsupportedMediaType(body("unsupported_media_type", message)),
+            ServiceError::UnsupportedType => {
+                Self::UnsupportedMediaType(body("unsupported_media_type", message))
+            }
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => {
                 Self::NotFound(body("not_found", message))
             }
@@ -74,7 +79,9 @@ impl ApiError {
     pub fn too_large(limit: usize) -> Self {
         Self::TooLarge(body(
             "file_too_large",
-            format!("The request is larger than the {limit}-byte limit (MAX_UPLOAD_BYTES). Send a smaller or compressed image."),
+            format!(
+                "The request is larger than the {limit}-byte limit (MAX_UPLOAD_BYTES). Send a smaller or compressed image."
+            ),
         ))
     }
 }
@@ -106,7 +113,11 @@ pub fn poem_error_to_json(error: poem::Error) -> Response {
         ),
         _ => error.to_string(),
     };
-    let mut response = poem::web::Json(ErrorBody { error: code.to_string(), message }).into_response();
+    let mut response = poem::web::Json(ErrorBody {
+        error: code.to_string(),
+        message,
+    })
+    .into_response();
     response.set_status(status);
     response
 }

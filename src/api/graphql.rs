@@ -28,7 +28,11 @@ fn graphql_error(e: ServiceError) -> async_graphql::Error {
 #[Object]
 impl QueryRoot {
     /// The state, progress and result of an OCR job.
-    async fn job_status(&self, ctx: &Context<'_>, job_id: String) -> async_graphql::Result<JobStatusView> {
+    async fn job_status(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+    ) -> async_graphql::Result<JobStatusView> {
         let service = ctx.data::<ReceiptService>()?;
         service.job_status(&job_id).await.map_err(graphql_error)
     }
@@ -50,9 +54,12 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         job_id: String,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<JobStatusView>> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<JobStatusView>> + use<>>
+    {
         let service = ctx.data::<ReceiptService>()?;
-        Ok(service.watch_job(job_id).map(|status| status.map_err(graphql_error)))
+        Ok(service
+            .watch_job(job_id)
+            .map(|status| status.map_err(graphql_error)))
     }
 }
 

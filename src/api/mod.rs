@@ -22,9 +22,14 @@ use errors::{ApiError, poem_error_to_json};
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
 /// All routes of the API process.
-pub fn routes(service: ReceiptService, settings: &Settings) -> impl Endpoint<Output = Response> + use<> {
+pub fn routes(
+    service: ReceiptService,
+    settings: &Settings,
+) -> impl Endpoint<Output = Response> + use<> {
     let api = OpenApiService::new(
-        rest::ReceiptApi { service: service.clone() },
+        rest::ReceiptApi {
+            service: service.clone(),
+        },
         "receipt-ocr",
         env!("CARGO_PKG_VERSION"),
     )
@@ -42,7 +47,10 @@ pub fn routes(service: ReceiptService, settings: &Settings) -> impl Endpoint<Out
         api_keys: settings.api_keys(),
     });
     Route::new()
-        .at("/graphql", get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema.clone())))
+        .at(
+            "/graphql",
+            get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema.clone())),
+        )
         .at("/graphql/ws", get(GraphQLSubscription::new(schema)))
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -63,7 +71,11 @@ struct RequestGuard {
 }
 
 impl RequestGuard {
-    async fn check<E: Endpoint>(&self, endpoint: Arc<E>, mut request: Request) -> poem::Result<Response> {
+    async fn check<E: Endpoint>(
+        &self,
+        endpoint: Arc<E>,
+        mut request: Request,
+    ) -> poem::Result<Response> {
         if self.needs_key(&request) && !self.has_valid_key(&request) {
             return Ok(ApiError::unauthorized().into_response());
         }
@@ -83,12 +95,16 @@ impl RequestGuard {
             }
             Err(e) => return Err(e.into()),
         }
-        endpoint.call(request).await.map(IntoResponse::into_response)
+        endpoint
+            .call(request)
+            .await
+            .map(IntoResponse::into_response)
     }
 
     fn needs_key(&self, request: &Request) -> bool {
         let path = request.uri().path();
-        !self.api_keys.is_empty() && (path.starts_with("/api/") || path == "/graphql" && request.method() == "POST")
+        !self.api_keys.is_empty()
+            && (path.starts_with("/api/") || path == "/graphql" && request.method() == "POST")
     }
 
     fn has_valid_key(&self, request: &Request) -> bool {

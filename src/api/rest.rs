@@ -60,13 +60,17 @@ impl ReceiptApi {
     /// Liveness: the process answers HTTP.
     #[oai(path = "/health/live", method = "get", tag = "Tag::Health")]
     async fn live(&self) -> Json<HealthStatus> {
-        Json(HealthStatus { status: "ok".to_string() })
+        Json(HealthStatus {
+            status: "ok".to_string(),
+        })
     }
 
     /// Readiness: Redis and PostgreSQL both answer (503 otherwise).
     #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
     async fn ready(&self) -> Result<Json<HealthStatus>, ApiError> {
         self.service.readiness().await?;
-        Ok(Json(HealthStatus { status: "ok".to_string() }))
+        Ok(Json(HealthStatus {
+            status: "ok".to_string(),
+        }))
     }
 }

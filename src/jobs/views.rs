@@ -17,7 +17,15 @@ fn number(value: &BigDecimal) -> f64 {
 }
 
 /// One line of a receipt. `price` is the unit price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptItem {
@@ -42,7 +50,17 @@ impl From<&ItemRow> for ReceiptItem {
 
 /// How sure the parser is of each field (0–1); flag receipts below a
 /// threshold of `overall` for review.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct Confidence {
@@ -54,7 +72,15 @@ pub struct Confidence {
 }
 
 /// The result of a completed job (also its BullMQ `returnvalue`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptSummary {
@@ -124,7 +150,15 @@ fn stored_confidence(stored: &StoredReceipt) -> Option<Confidence> {
 }
 
 /// A job as clients poll it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct JobStatusView {
@@ -142,7 +176,11 @@ impl JobStatusView {
     pub(crate) fn from_queue(job: &QueueJob) -> Self {
         let state = queue_state_name(job);
         let result = (state == "completed")
-            .then(|| job.return_value.clone().and_then(|v| serde_json::from_value(v).ok()))
+            .then(|| {
+                job.return_value
+                    .clone()
+                    .and_then(|v| serde_json::from_value(v).ok())
+            })
             .flatten();
         Self {
             id: job.id.clone(),
@@ -174,7 +212,15 @@ impl JobStatusView {
 }
 
 /// A stored receipt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptView {
@@ -225,7 +271,15 @@ impl ReceiptView {
 }
 
 /// The answer to an accepted upload (the seed's shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, poem_openapi::Object, async_graphql::SimpleObject)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct UploadAccepted {
@@ -243,7 +297,8 @@ impl UploadAccepted {
             receipt: ReceiptView::placeholder(receipt_id, &job_id),
             job_id,
             receipt_id,
-            message: "File uploaded successfully. OCR processing started in background.".to_string(),
+            message: "File uploaded successfully. OCR processing started in background."
+                .to_string(),
             status: "processing".to_string(),
         }
     }

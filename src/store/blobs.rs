@@ -31,18 +31,29 @@ pub struct BlobStore {
 impl BlobStore {
     /// Open `spec`: `s3://bucket/prefix` or a local directory (created).
     pub fn open(spec: &str) -> Result<Self, BlobError> {
-        let config = |reason: String| BlobError::Config { store: spec.to_string(), reason };
+        let config = |reason: String| BlobError::Config {
+            store: spec.to_string(),
+            reason,
+        };
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let s3 = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()
                 .map_err(|e| config(e.to_string()))?;
-            return Ok(Self { inner: Arc::new(s3), prefix: Path::from(prefix), description: spec.into() });
+            return Ok(Self {
+                inner: Arc::new(s3),
+                prefix: Path::from(prefix),
+                description: spec.into(),
+            });
         }
         std::fs::create_dir_all(spec).map_err(|e| config(e.to_string()))?;
         let local = LocalFileSystem::new_with_prefix(spec).map_err(|e| config(e.to_string()))?;
-        Ok(Self { inner: Arc::new(local), prefix: Path::default(), description: spec.into() })
+        Ok(Self {
+            inner: Arc::new(local),
+            prefix: Path::default(),
+            description: spec.into(),
+        })
     }
 
     fn location(&self, key: &str) -> Path {
@@ -50,7 +61,10 @@ impl BlobStore {
     }
 
     fn io(&self, e: impl ToString) -> BlobError {
-        BlobError::Io { store: self.description.clone(), reason: e.to_string() }
+        BlobError::Io {
+            store: self.description.clone(),
+            reason: e.to_string(),
+        }
     }
 
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {

@@ -44,14 +44,20 @@ impl Db {
             .max_size(16)
             .build()
             .map_err(|e| unreachable_err(url, e))?;
-        let db = Self { pool, url: url.to_string() };
+        let db = Self {
+            pool,
+            url: url.to_string(),
+        };
         db.migrate().await?;
         Ok(db)
     }
 
     /// A pooled connection, or `Unreachable` naming the server.
     pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, DbError> {
-        self.pool.get().await.map_err(|e| unreachable_err(&self.url, e))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| unreachable_err(&self.url, e))
     }
 
     /// Apply pending migrations. Several processes may start at once, so
@@ -59,16 +65,26 @@ impl Db {
     /// synchronous and uses `block_in_place`, so it runs on a blocking thread.
     pub async fn migrate(&self) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn).await?;
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .execute(&mut conn)
+            .await?;
         let migrated = tokio::task::spawn_blocking(move || {
             let mut harness = AsyncMigrationHarness::new(conn);
-            let outcome = harness.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| e.to_string());
+            let outcome = harness
+                .run_pending_migrations(MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
             (harness.into_inner(), outcome)
         })
         .await;
-        let migration_error = |reason: String| DbError::Migration { url: redact_url(&self.url), reason };
+        let migration_error = |reason: String| DbError::Migration {
+            url: redact_url(&self.url),
+            reason,
+        };
         let (mut conn, outcome) = migrated.map_err(|e| migration_error(e.to_string()))?;
-        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn).await?;
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .execute(&mut conn)
+            .await?;
         outcome.map_err(migration_error)
     }
 
@@ -86,7 +102,10 @@ impl Db {
 }
 
 fn unreachable_err(url: &str, reason: impl ToString) -> DbError {
-    DbError::Unreachable { url: redact_url(url), reason: reason.to_string() }
+    DbError::Unreachable {
+        url: redact_url(url),
+        reason: reason.to_string(),
+    }
 }
 
 #[derive(diesel::QueryableByName)]

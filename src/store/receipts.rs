@@ -13,14 +13,19 @@ use crate::ocr::ReceiptReading;
 impl Db {
     pub async fn insert_receipt(&self, new: &NewReceipt) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        diesel::insert_into(receipts::table).values(new).execute(&mut conn).await?;
+        diesel::insert_into(receipts::table)
+            .values(new)
+            .execute(&mut conn)
+            .await?;
         Ok(())
     }
 
     /// Undo a placeholder whose job could not be queued.
     pub async fn delete_receipt(&self, id: Uuid) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        diesel::delete(receipts::table.find(id)).execute(&mut conn).await?;
+        diesel::delete(receipts::table.find(id))
+            .execute(&mut conn)
+            .await?;
         Ok(())
     }
 
@@ -68,7 +73,10 @@ impl Db {
             diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
                 .execute(conn)
                 .await?;
-            diesel::insert_into(receipt_items::table).values(&items).execute(conn).await?;
+            diesel::insert_into(receipt_items::table)
+                .values(&items)
+                .execute(conn)
+                .await?;
             Ok::<_, diesel::result::Error>(())
         })
         .await?;

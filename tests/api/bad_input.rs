@@ -13,13 +13,25 @@ async fn assert_refused(response: reqwest::Response, status: u16, code: &str) {
     let body: Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["error"], code, "body: {body}");
     let message = body["message"].as_str().expect("a message");
-    assert!(message.len() > 20, "the message should say what to do: {message}");
+    assert!(
+        message.len() > 20,
+        "the message should say what to do: {message}"
+    );
 }
 
 async fn assert_nothing_left(app: &TestApp) {
     assert_eq!(app.db.count_receipts().await.unwrap(), 0, "no receipt row");
-    assert!(app.blob_files().is_empty(), "no stored file: {:?}", app.blob_files());
-    let jobs: Vec<_> = app.queue_keys().await.into_iter().filter(|k| k.contains(":ocr-")).collect();
+    assert!(
+        app.blob_files().is_empty(),
+        "no stored file: {:?}",
+        app.blob_files()
+    );
+    let jobs: Vec<_> = app
+        .queue_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":ocr-"))
+        .collect();
     assert!(jobs.is_empty(), "no job: {jobs:?}");
 }
 
@@ -28,7 +40,13 @@ async fn an_upload_without_a_file_field_is_refused_with_400() {
     let app = TestApp::serve().await;
     let form = reqwest::multipart::Form::new().text("note", "no file here");
     assert_refused(app.upload_form(form).await, 400, "no_file").await;
-    let not_multipart = app.http.post(format!("{}/api/upload", app.address)).body("hello").send().await.unwrap();
+    let not_multipart = app
+        .http
+        .post(format!("{}/api/upload", app.address))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert_refused(not_multipart, 400, "no_file").await;
     assert_nothing_left(&app).await;
 }
@@ -36,7 +54,12 @@ async fn an_upload_without_a_file_field_is_refused_with_400() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_file_is_refused_with_400() {
     let app = TestApp::serve().await;
-    assert_refused(app.upload_bytes(Vec::new(), "receipt.jpg").await, 400, "empty_file").await;
+    assert_refused(
+        app.upload_bytes(Vec::new(), "receipt.jpg").await,
+        400,
+        "empty_file",
+    )
+    .await;
     assert_nothing_left(&app).await;
 }
 
@@ -44,7 +67,12 @@ async fn an_empty_file_is_refused_with_400() {
 async fn a_text_file_named_jpg_is_refused_with_415() {
     let app = TestApp::serve().await;
     let text = b"TOTAL 12.00\nthis is not an image\n".to_vec();
-    assert_refused(app.upload_bytes(text, "receipt.jpg").await, 415, "unsupported_media_type").await;
+    assert_refused(
+        app.upload_bytes(text, "receipt.jpg").await,
+        415,
+        "unsupported_media_type",
+    )
+    .await;
     assert_nothing_left(&app).await;
 }
 
@@ -55,7 +83,12 @@ async fn a_file_over_the_size_limit_is_refused_with_413() {
     let app = TestApp::spawn(Role::Serve, settings).await;
     let mut big = encode(&render(CORNER_MARKET.lines), ImageFormat::Png);
     big.resize(150_000, 0);
-    assert_refused(app.upload_bytes(big, "receipt.png").await, 413, "file_too_large").await;
+    assert_refused(
+        app.upload_bytes(big, "receipt.png").await,
+        413,
+        "file_too_large",
+    )
+    .await;
     // Far beyond the limit: refused on Content-Length alone, before the
     // client sends a byte of the body.
     let head = refused_head_only(&app, 1_000_000_000).await;
@@ -70,8 +103,13 @@ async fn an_unknown_job_is_404_with_json() {
     let (status, body) = app.job("ocr-1-doesnotexist0").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "not_found");
-    let graphql = app.graphql(r#"query { jobStatus(jobId: "ocr-1-nope") { id } }"#).await;
-    assert_eq!(graphql["errors"][0]["extensions"]["code"], "not_found", "{graphql}");
+    let graphql = app
+        .graphql(r#"query { jobStatus(jobId: "ocr-1-nope") { id } }"#)
+        .await;
+    assert_eq!(
+        graphql["errors"][0]["extensions"]["code"], "not_found",
+        "{graphql}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,9 +122,21 @@ async fn a_corrupt_jpeg_is_accepted_then_fails_without_retries() {
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job["state"], "failed", "job: {job}");
     let reason = job["failedReason"].as_str().expect("a failedReason");
-    assert!(reason.contains("corrupt") || reason.contains("decode"), "reason: {reason}");
-    assert_eq!(app.job_hash(&job_id).await.get("atm").map(String::as_str), Some("1"), "one attempt only");
-    let stored = app.db.receipt_by_job_id(&job_id).await.unwrap().expect("row");
+    assert!(
+        reason.contains("corrupt") || reason.contains("decode"),
+        "reason: {reason}"
+    );
+    assert_eq!(
+        app.job_hash(&job_id).await.get("atm").map(String::as_str),
+        Some("1"),
+        "one attempt only"
+    );
+    let stored = app
+        .db
+        .receipt_by_job_id(&job_id)
+        .await
+        .unwrap()
+        .expect("row");
     assert_eq!(stored.row.status, "failed");
     assert_eq!(stored.row.failed_reason.as_deref(), Some(reason));
 }

@@ -20,10 +20,15 @@ pub const PATIENCE: Duration = Duration::from_secs(90);
 pub fn isolated_settings() -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings::from_env().expect("settings from the environment");
-    let base = std::env::var("TEST_DATABASE_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
+    let base = std::env::var("TEST_DATABASE_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
     settings.database_url = format!("{base}/receipt_ocr_test_{}", &id[..16]);
     settings.queue_name = format!("test-{}", &id[..16]);
-    settings.blob_store = std::env::temp_dir().join("receipt-ocr-tests").join(&id[..16]).display().to_string();
+    settings.blob_store = std::env::temp_dir()
+        .join("receipt-ocr-tests")
+        .join(&id[..16])
+        .display()
+        .to_string();
     settings.host = "127.0.0.1".into();
     settings.port = 0;
     settings.ocr_rate_max = 0;
@@ -43,7 +48,9 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(role: Role, settings: Settings) -> TestApp {
-        let app = Application::build(settings.clone(), role).await.expect("the application starts");
+        let app = Application::build(settings.clone(), role)
+            .await
+            .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.service.db.clone();
         let supervisor = app.supervisor();
@@ -51,7 +58,14 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        TestApp { address, settings, db, http: reqwest::Client::new(), supervisor, _shutdown: tx }
+        TestApp {
+            address,
+            settings,
+            db,
+            http: reqwest::Client::new(),
+            supervisor,
+            _shutdown: tx,
+        }
     }
 
     /// API and workers in one process, as `serve` runs them.
@@ -77,20 +91,36 @@ impl TestApp {
     /// Upload and return the accepted job id.
     pub async fn upload_ok(&self, bytes: Vec<u8>) -> String {
         let response = self.upload_bytes(bytes, "receipt.png").await;
-        assert_eq!(response.status(), 200, "upload refused: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            200,
+            "upload refused: {}",
+            response.text().await.unwrap_or_default()
+        );
         let body: Value = response.json().await.expect("JSON");
         body["jobId"].as_str().expect("jobId").to_string()
     }
 
     pub async fn job(&self, job_id: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}/api/job/{job_id}", self.address)).send().await.expect("job request");
+        let response = self
+            .http
+            .get(format!("{}/api/job/{job_id}", self.address))
+            .send()
+            .await
+            .expect("job request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON"))
     }
 
     pub async fn graphql(&self, query: &str) -> Value {
         let body = serde_json::json!({ "query": query });
-        let response = self.http.post(format!("{}/graphql", self.address)).json(&body).send().await.expect("graphql");
+        let response = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("graphql");
         response.json().await.expect("JSON")
     }
 
@@ -113,21 +143,39 @@ impl TestApp {
 
     /// The raw BullMQ job hash.
     pub async fn job_hash(&self, job_id: &str) -> std::collections::HashMap<String, String> {
-        let key = format!("{}:{}:{job_id}", self.settings.queue_prefix, self.settings.queue_name);
-        redis::cmd("HGETALL").arg(key).query_async(&mut self.redis().await).await.expect("HGETALL")
+        let key = format!(
+            "{}:{}:{job_id}",
+            self.settings.queue_prefix, self.settings.queue_name
+        );
+        redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut self.redis().await)
+            .await
+            .expect("HGETALL")
     }
 
     /// Every key this test's queue has in Redis.
     pub async fn queue_keys(&self) -> Vec<String> {
-        let pattern = format!("{}:{}:*", self.settings.queue_prefix, self.settings.queue_name);
-        redis::cmd("KEYS").arg(pattern).query_async(&mut self.redis().await).await.expect("KEYS")
+        let pattern = format!(
+            "{}:{}:*",
+            self.settings.queue_prefix, self.settings.queue_name
+        );
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut self.redis().await)
+            .await
+            .expect("KEYS")
     }
 
     pub fn blob_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
-                if path.is_dir() { walk(&path, out) } else { out.push(path) }
+                if path.is_dir() {
+                    walk(&path, out)
+                } else {
+                    out.push(path)
+                }
             }
         }
         let mut files = Vec::new();
@@ -138,7 +186,10 @@ impl TestApp {
 
 pub async fn redis_for(settings: &Settings) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(settings.redis_url.as_str()).expect("redis url");
-    client.get_multiplexed_async_connection().await.expect("redis connection")
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection")
 }
 
 /// Poll `check` until it yields a value; fail the test after `PATIENCE`.
@@ -152,7 +203,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(started.elapsed() < PATIENCE, "condition not met within {PATIENCE:?}");
+        assert!(
+            started.elapsed() < PATIENCE,
+            "condition not met within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -174,7 +228,10 @@ impl Process {
             .env("HOST", "127.0.0.1")
             .env("OCR_CONCURRENCY", settings.ocr_concurrency.to_string())
             .env("OCR_RATE_MAX", settings.ocr_rate_max.to_string())
-            .env("OCR_RATE_DURATION_MS", settings.ocr_rate_duration_ms.to_string())
+            .env(
+                "OCR_RATE_DURATION_MS",
+                settings.ocr_rate_duration_ms.to_string(),
+            )
             .env("JOB_BACKOFF_MS", settings.job_backoff_ms.to_string())
             .env("WORKER_NAME", settings.worker_name())
             .env("RUST_LOG", "warn")

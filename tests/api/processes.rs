@@ -19,7 +19,11 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
     let settings = isolated_settings();
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = api.upload_ok(corner_market_png()).await;
-    assert_eq!(api.job(&job_id).await.1["state"], "waiting", "the api process runs no worker");
+    assert_eq!(
+        api.job(&job_id).await.1["state"],
+        "waiting",
+        "the api process runs no worker"
+    );
 
     let _worker = Process::start("worker", &worker_settings(&settings, "separate-worker"));
     let job = api.wait_for_final(&job_id).await;
@@ -65,8 +69,14 @@ async fn the_rate_limit_holds_across_two_worker_processes() {
         starts.push(hash["processedOn"].parse::<u64>().expect("processedOn"));
     }
     let windows = windows(starts, settings.ocr_rate_duration_ms);
-    assert!(windows.len() >= 3, "6 jobs at 2 per window need 3 windows: {windows:?}");
+    assert!(
+        windows.len() >= 3,
+        "6 jobs at 2 per window need 3 windows: {windows:?}"
+    );
     for window in &windows {
-        assert!(window.len() <= 2, "a window started more than the limit: {windows:?}");
+        assert!(
+            window.len() <= 2,
+            "a window started more than the limit: {windows:?}"
+        );
     }
 }

@@ -28,9 +28,15 @@ async fn an_uploaded_receipt_is_read_and_reported_over_rest_graphql_and_postgres
     let job_id = accepted["jobId"].as_str().unwrap().to_string();
     let receipt_id = accepted["receiptId"].as_str().unwrap().to_string();
     assert!(job_id.starts_with("ocr-"), "job id {job_id}");
-    assert!(job_id.rsplit('-').next().unwrap().len() >= 12, "random part of {job_id}");
+    assert!(
+        job_id.rsplit('-').next().unwrap().len() >= 12,
+        "random part of {job_id}"
+    );
     assert_eq!(accepted["status"], "processing");
-    assert_eq!(accepted["message"], "File uploaded successfully. OCR processing started in background.");
+    assert_eq!(
+        accepted["message"],
+        "File uploaded successfully. OCR processing started in background."
+    );
     assert_eq!(accepted["receipt"]["id"], receipt_id.as_str());
     assert_eq!(accepted["receipt"]["storeName"], Value::Null);
     assert_eq!(accepted["receipt"]["totalAmount"], Value::Null);
@@ -57,18 +63,45 @@ async fn an_uploaded_receipt_is_read_and_reported_over_rest_graphql_and_postgres
     assert_eq!(status["result"]["receiptId"], receipt_id.as_str());
     assert_known_receipt(&status["result"]);
 
-    let stored = app.db.receipt_by_job_id(&job_id).await.unwrap().expect("receipt row");
+    let stored = app
+        .db
+        .receipt_by_job_id(&job_id)
+        .await
+        .unwrap()
+        .expect("receipt row");
     assert_eq!(stored.row.status, "completed");
     assert_eq!(stored.row.id.to_string(), receipt_id);
     assert_eq!(stored.row.store_name.as_deref(), Some(CORNER_MARKET.store));
-    assert_eq!(stored.row.total_amount.as_ref().map(|d| d.to_string()).as_deref(), Some("17.47"));
-    assert!(stored.row.raw_text.as_deref().unwrap_or("").contains("CORNER MARKET"));
+    assert_eq!(
+        stored
+            .row
+            .total_amount
+            .as_ref()
+            .map(|d| d.to_string())
+            .as_deref(),
+        Some("17.47")
+    );
+    assert!(
+        stored
+            .row
+            .raw_text
+            .as_deref()
+            .unwrap_or("")
+            .contains("CORNER MARKET")
+    );
     assert_eq!(stored.row.content_type, "image/png");
     assert_eq!(stored.items.len(), 3);
     assert_eq!(stored.items[2].line_total.to_string(), "6.99");
 
-    let by_id = app.graphql(&format!(r#"query {{ receipt(id: "{receipt_id}") {{ storeName status items {{ name }} }} }}"#)).await;
-    assert_eq!(by_id["data"]["receipt"]["storeName"], CORNER_MARKET.store, "{by_id}");
+    let by_id = app
+        .graphql(&format!(
+            r#"query {{ receipt(id: "{receipt_id}") {{ storeName status items {{ name }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        by_id["data"]["receipt"]["storeName"], CORNER_MARKET.store,
+        "{by_id}"
+    );
     assert_eq!(by_id["data"]["receipt"]["status"], "completed");
 }
 
@@ -81,7 +114,10 @@ async fn a_job_trimmed_from_redis_is_still_answered_from_postgres() {
     let job_id = app.upload_ok(corner_market_png()).await;
 
     let job = app.wait_for_final(&job_id).await;
-    assert!(app.job_hash(&job_id).await.is_empty(), "the job hash should be trimmed");
+    assert!(
+        app.job_hash(&job_id).await.is_empty(),
+        "the job hash should be trimmed"
+    );
     assert_eq!(job["state"], "completed");
     assert_eq!(job["progress"], 100);
     assert_known_receipt(&job["result"]);

@@ -10,7 +10,10 @@ fn run_serve(env: &[(&str, &str)]) -> (i32, String) {
         .env("PORT", "0")
         .output()
         .expect("run the binary");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -20,7 +23,10 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
     assert!(stderr.contains("OCR_CONCURRENCY"), "stderr: {stderr}");
     let (code, stderr) = run_serve(&[("OCR_CONCURRENCY", "0")]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("OCR_CONCURRENCY") && stderr.contains("at least 1"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("OCR_CONCURRENCY") && stderr.contains("at least 1"),
+        "stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
 
@@ -28,14 +34,23 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
 fn an_unreachable_redis_stops_start_up_with_the_url_and_a_hint() {
     let (code, stderr) = run_serve(&[("REDIS_URL", "redis://127.0.0.1:1")]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("redis://127.0.0.1:1") && stderr.contains("redis-cli"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("redis://127.0.0.1:1") && stderr.contains("redis-cli"),
+        "stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
 
 #[test]
 fn an_unreachable_postgres_stops_start_up_with_the_url_and_a_hint() {
-    let (code, stderr) = run_serve(&[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/receipt_ocr")]);
+    let (code, stderr) = run_serve(&[(
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/receipt_ocr",
+    )]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("127.0.0.1:1") && stderr.contains("pg_isready"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:1") && stderr.contains("pg_isready"),
+        "stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }

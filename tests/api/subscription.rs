@@ -16,18 +16,35 @@ async fn a_subscribed_client_sees_the_job_through_to_completed() {
 
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
     let send = |v: Value| Message::Text(v.to_string().into());
-    socket.send(send(json!({"type": "connection_init"}))).await.unwrap();
-    let query = format!(r#"subscription {{ jobStatus(jobId: "{job_id}") {{ state progress result {{ storeName totalAmount }} }} }}"#);
-    socket.send(send(json!({"type": "subscribe", "id": "1", "payload": {"query": query}}))).await.unwrap();
+    socket
+        .send(send(json!({"type": "connection_init"})))
+        .await
+        .unwrap();
+    let query = format!(
+        r#"subscription {{ jobStatus(jobId: "{job_id}") {{ state progress result {{ storeName totalAmount }} }} }}"#
+    );
+    socket
+        .send(send(
+            json!({"type": "subscribe", "id": "1", "payload": {"query": query}}),
+        ))
+        .await
+        .unwrap();
 
     let mut states = Vec::new();
     let mut last = Value::Null;
     let read_all = async {
         while let Some(message) = socket.next().await {
-            let Message::Text(text) = message.expect("a frame") else { continue };
+            let Message::Text(text) = message.expect("a frame") else {
+                continue;
+            };
             let frame: Value = serde_json::from_str(&text).unwrap();
             match frame["type"].as_str() {
                 Some("next") => {
@@ -40,9 +57,18 @@ async fn a_subscribed_client_sees_the_job_through_to_completed() {
             }
         }
     };
-    tokio::time::timeout(PATIENCE, read_all).await.expect("the subscription completes");
-    assert_eq!(states.last().map(String::as_str), Some("completed"), "states: {states:?}");
+    tokio::time::timeout(PATIENCE, read_all)
+        .await
+        .expect("the subscription completes");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("completed"),
+        "states: {states:?}"
+    );
     assert_eq!(last["progress"], 100);
     assert_eq!(last["result"]["storeName"], CORNER_MARKET.store);
-    assert_eq!(last["result"]["totalAmount"].as_f64(), Some(CORNER_MARKET.total));
+    assert_eq!(
+        last["result"]["totalAmount"].as_f64(),
+        Some(CORNER_MARKET.total)
+    );
 }

@@ -18,7 +18,11 @@ async fn a_panicking_ocr_worker_is_restarted_and_its_job_retried() {
     assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
     let hash = app.job_hash(&job_id).await;
     // BullMQ counts both attempts: the one that crashed and the one that completed.
-    assert_eq!(hash.get("atm").map(String::as_str), Some("2"), "the crash cost one attempt: {hash:?}");
+    assert_eq!(
+        hash.get("atm").map(String::as_str),
+        Some("2"),
+        "the crash cost one attempt: {hash:?}"
+    );
 
     let stats = wait_for(|| async {
         let stats = app.supervisor_stats().await;

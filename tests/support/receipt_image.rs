@@ -11,8 +11,9 @@ const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 pub fn font() -> FontVec {
     let path = std::env::var("TEST_FONT").unwrap_or_else(|_| DEFAULT_FONT.to_string());
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("cannot read font {path} ({e}): install fonts-dejavu-core or set TEST_FONT"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("cannot read font {path} ({e}): install fonts-dejavu-core or set TEST_FONT")
+    });
     FontVec::try_from_vec(bytes).expect("a TrueType font")
 }
 
@@ -32,7 +33,9 @@ pub fn render(lines: &[&str]) -> GrayImage {
 
 pub fn encode(image: &GrayImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, format).expect("encoding an in-memory image");
+    image
+        .write_to(&mut out, format)
+        .expect("encoding an in-memory image");
     out.into_inner()
 }
 
@@ -47,7 +50,11 @@ pub struct KnownReceipt {
 pub const CORNER_MARKET: KnownReceipt = KnownReceipt {
     store: "CORNER MARKET",
     total: 17.47,
-    items: &[("Milk", 2.0, 3.99), ("Bread", 1.0, 2.50), ("Apples", 3.0, 2.33)],
+    items: &[
+        ("Milk", 2.0, 3.99),
+        ("Bread", 1.0, 2.50),
+        ("Apples", 3.0, 2.33),
+    ],
     lines: &[
         "CORNER MARKET",
         "12 Main Street",
