@@ -13,7 +13,7 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
     let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
     Regex::new(&format!(
-        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,-]*'?(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.']*(\d{{2,4}}))\b"
+        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,.'’`-]*(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.'’`]*(\d{{2,4}}))\b"
     ))
     .expect("valid regex")
 });
@@ -56,6 +56,7 @@ pub fn find_date(lines: &[String], order_hint: Option<DateOrder>) -> Option<Foun
 
 /// Dates on one line, each with whether its reading was unambiguous.
 fn dates_in_line(line: &str, order: Option<DateOrder>) -> Vec<(NaiveDate, bool)> {
+    let line = &o_beside_digits_as_zero(line);
     let mut dates = Vec::new();
     for caps in numeric_candidates(line) {
         let parts = [&caps[1], &caps[2], &caps[3]];
@@ -70,6 +71,21 @@ fn dates_in_line(line: &str, order: Option<DateOrder>) -> Vec<(NaiveDate, bool)>
         }
     }
     dates
+}
+
+/// `O4-04-2018`: an O touching a digit is a zero.
+fn o_beside_digits_as_zero(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let digit_at = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(char::is_ascii_digit)
+    };
+    (0..chars.len())
+        .map(|i| match chars[i] {
+            'O' | 'o' if digit_at(i.checked_sub(1)) || digit_at(Some(i + 1)) => '0',
+            c => c,
+        })
+        .collect()
 }
 
 /// Numeric date shapes starting at every number of the line, overlapping:
@@ -134,11 +150,14 @@ fn month_number(name: &str) -> u32 {
 }
 
 /// A plausible purchase date (years 1990–2069; two-digit years are 20xx).
+/// A four-digit year OCR got wrong in its first digits (`2617`, `7017`)
+/// is read as 20xx from its last two.
 fn ymd(year: &str, month: u32, day: &str) -> Option<NaiveDate> {
     let year: i32 = year.parse().ok()?;
     let year = match year {
         0..=69 => 2000 + year,
         1990..=2069 => year,
+        1000..=9999 if year % 100 <= 69 => 2000 + year % 100,
         _ => return None,
     };
     NaiveDate::from_ymd_opt(year, month, day.parse().ok()?)
@@ -170,6 +189,19 @@ mod tests {
         assert_eq!(date_of("Jun28'17 12:01", None), ymd_date(2017, 6, 28));
         assert_eq!(date_of("13-Jul-2018", None), ymd_date(2018, 7, 13));
         assert_eq!(date_of("24.11.17", None), ymd_date(2017, 11, 24));
+        assert_eq!(
+            date_of("Date: jul15’17 04:07PM", None),
+            ymd_date(2017, 7, 15)
+        );
+    }
+
+    #[test]
+    fn ocr_damage_in_dates_is_repaired() {
+        assert_eq!(
+            date_of("Date: O4-04-2018 14:26", None),
+            ymd_date(2018, 4, 4)
+        );
+        assert_eq!(date_of("Date: 28/08/7017", None), ymd_date(2017, 8, 28));
     }
 
     #[test]
