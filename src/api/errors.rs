@@ -121,3 +121,79 @@ pub fn poem_error_to_json(error: poem::Error) -> Response {
     response.set_status(status);
     response
 }
+
+/// The errors `POST /api/upload` can answer (documented per endpoint).
+#[derive(ApiResponse, Debug)]
+pub enum UploadError {
+    /// No file field, an empty file, or a body that is not multipart/form-data.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// An API key is required (`X-Api-Key`) and was missing or wrong.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The upload is larger than MAX_UPLOAD_BYTES.
+    #[oai(status = 413)]
+    TooLarge(Json<ErrorBody>),
+    /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<ServiceError> for UploadError {
+    fn from(e: ServiceError) -> Self {
+        match ApiError::from(e) {
+            // An upload never looks anything up, so never answers 404.
+            ApiError::BadRequest(b) | ApiError::NotFound(b) => Self::BadRequest(b),
+            ApiError::Unauthorized(b) => Self::Unauthorized(b),
+            ApiError::TooLarge(b) => Self::TooLarge(b),
+            ApiError::UnsupportedMediaType(b) => Self::UnsupportedMediaType(b),
+            ApiError::Unavailable(b) => Self::Unavailable(b),
+        }
+    }
+}
+
+/// The errors of reading a job or a receipt.
+#[derive(ApiResponse, Debug)]
+pub enum LookupError {
+    /// An API key is required (`X-Api-Key`) and was missing or wrong.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such job or receipt.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Redis and PostgreSQL could not answer; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<ServiceError> for LookupError {
+    fn from(e: ServiceError) -> Self {
+        match ApiError::from(e) {
+            ApiError::Unauthorized(b) => Self::Unauthorized(b),
+            ApiError::NotFound(b) => Self::NotFound(b),
+            // Lookups take no body: only a dependency can fail them.
+            ApiError::BadRequest(b)
+            | ApiError::TooLarge(b)
+            | ApiError::UnsupportedMediaType(b)
+            | ApiError::Unavailable(b) => Self::Unavailable(b),
+        }
+    }
+}
+
+/// The answer of a failed readiness probe.
+#[derive(ApiResponse, Debug)]
+pub enum NotReady {
+    /// Redis or PostgreSQL does not answer; the message says which.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<ServiceError> for NotReady {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        Self::Unavailable(body("not_ready", message))
+    }
+}

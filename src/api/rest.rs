@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
-use super::errors::ApiError;
+use super::errors::{LookupError, NotReady, UploadError};
 use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
 
 #[derive(Tags)]
@@ -40,20 +40,20 @@ impl ReceiptApi {
     /// Upload a receipt image. Answers at once with the job id; OCR runs in
     /// the background. Poll `GET /api/job/{jobId}` for the result.
     #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
-    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, ApiError> {
+    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, UploadError> {
         let file = form.file.map(|binary| binary.0);
         Ok(Json(self.service.enqueue_receipt(file).await?))
     }
 
     /// The state, progress and (once completed) result of an OCR job.
     #[oai(path = "/api/job/:job_id", method = "get", tag = "Tag::Receipts")]
-    async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, ApiError> {
+    async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, LookupError> {
         Ok(Json(self.service.job_status(&job_id).await?))
     }
 
     /// A stored receipt with its items, by receipt id.
     #[oai(path = "/api/receipt/:id", method = "get", tag = "Tag::Receipts")]
-    async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, ApiError> {
+    async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, LookupError> {
         Ok(Json(self.service.receipt(&id).await?))
     }
 
@@ -67,7 +67,7 @@ impl ReceiptApi {
 
     /// Readiness: Redis and PostgreSQL both answer (503 otherwise).
     #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
-    async fn ready(&self) -> Result<Json<HealthStatus>, ApiError> {
+    async fn ready(&self) -> Result<Json<HealthStatus>, NotReady> {
         self.service.readiness().await?;
         Ok(Json(HealthStatus {
             status: "ok".to_string(),

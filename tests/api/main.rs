@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod docs_and_health;
 mod helpers;
 mod processes;
 mod read_receipt;
