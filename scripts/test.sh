@@ -19,4 +19,7 @@ psql "${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}/postgres" -Atqc \
 # Queues left by earlier runs.
 redis-cli -h 127.0.0.1 --scan --pattern 'bull:test-*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
 
+# BullMQ's Node client, for the interop test.
+npm ci --prefix tests/node --no-audit --no-fund --silent
+
 cargo test --locked "$@"

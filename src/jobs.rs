@@ -91,7 +91,7 @@ impl ReceiptService {
             status: ReceiptStatus::Queued.as_str().to_string(),
             blob_key: format!("receipts/{receipt_id}.{extension}"),
             content_type: format.to_mime_type().to_string(),
-            content_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            content_hash: crate::store::content_hash(&bytes),
         };
         self.store_and_queue(&new, bytes).await?;
         Ok(UploadAccepted::new(job_id, receipt_id))

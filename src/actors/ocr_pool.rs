@@ -130,6 +130,7 @@ impl JobProcessor {
         let worker = self.pool.borrow().await;
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
         let request = ReadRequest {
+            job_id: job.id().to_string(),
             data,
             progress: progress_tx,
             span: tracing::Span::current(),

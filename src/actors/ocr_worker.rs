@@ -16,7 +16,8 @@ use tracing::{Instrument, info_span};
 use super::{JobError, OcrJobData};
 use crate::jobs::ReceiptSummary;
 use crate::ocr::{OcrEngine, ReceiptReading, Stage, integrity};
-use crate::store::models::ReceiptStatus;
+use crate::store::content_hash;
+use crate::store::models::{NewReceipt, ReceiptStatus};
 use crate::store::{BlobError, BlobStore, Db};
 
 pub struct OcrWorker;
@@ -37,6 +38,7 @@ pub struct OcrWorkerState {
 }
 
 pub struct ReadRequest {
+    pub job_id: String,
     pub data: OcrJobData,
     /// Progress percentages, in order.
     pub progress: UnboundedSender<u8>,
@@ -82,6 +84,7 @@ impl Actor for OcrWorker {
 impl OcrWorkerState {
     async fn read_and_save(&mut self, request: ReadRequest) -> Result<ReceiptSummary, JobError> {
         let ReadRequest {
+            job_id,
             data,
             progress,
             span,
@@ -89,10 +92,17 @@ impl OcrWorkerState {
         let db = self.args.db.clone();
         let blobs = self.args.blobs.clone();
         let download = async {
-            db.set_status(data.receipt_id, ReceiptStatus::Processing)
-                .await
-                .map_err(transient)?;
-            blobs.get(&data.blob_key).await.map_err(blob_error)
+            let image = blobs.get(&data.blob_key).await.map_err(blob_error)?;
+            let receipt = NewReceipt {
+                id: data.receipt_id,
+                job_id,
+                status: ReceiptStatus::Processing.as_str().to_string(),
+                blob_key: data.blob_key.clone(),
+                content_type: data.content_type.clone(),
+                content_hash: content_hash(&image),
+            };
+            db.begin_processing(&receipt).await.map_err(transient)?;
+            Ok::<_, JobError>(image)
         };
         let image = download
             .instrument(info_span!(parent: &span, "download"))

@@ -10,6 +10,11 @@ pub mod schema;
 pub use blobs::{BlobError, BlobStore};
 pub use db::{Db, DbError};
 
+/// The SHA-256 of an upload, hex-encoded (stored to spot duplicates).
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
 /// A URL with any password replaced, safe to show in errors and logs.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {

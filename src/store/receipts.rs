@@ -29,11 +29,16 @@ impl Db {
         Ok(())
     }
 
-    pub async fn set_status(&self, id: Uuid, status: ReceiptStatus) -> Result<(), DbError> {
+    /// Mark the receipt `processing`, creating its row when the job came
+    /// from a producer that wrote none (a Node BullMQ producer, say).
+    pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        diesel::update(receipts::table.find(id))
+        diesel::insert_into(receipts::table)
+            .values(receipt)
+            .on_conflict(receipts::id)
+            .do_update()
             .set((
-                receipts::status.eq(status.as_str()),
+                receipts::status.eq(ReceiptStatus::Processing.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),
             ))
             .execute(&mut conn)

@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod docs_and_health;
 mod helpers;
+mod node_interop;
 mod processes;
 mod read_receipt;
 mod startup;

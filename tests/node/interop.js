@@ -1,0 +1,41 @@
+// BullMQ's own Node client on receipt-ocr's queue, driven by the Rust
+// interop test: `add` enqueues a job as a Node producer would, `inspect`
+// prints what BullMQ's tools see (job counts, workers, one job).
+// Usage: node interop.js add QUEUE RECEIPT_ID BLOB_KEY
+//        node interop.js inspect QUEUE JOB_ID
+const { Queue } = require('bullmq');
+
+const connection = { url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' };
+const prefix = process.env.QUEUE_PREFIX || 'bull';
+
+async function main() {
+  const [command, queueName, ...rest] = process.argv.slice(2);
+  const queue = new Queue(queueName, { connection, prefix });
+  try {
+    if (command === 'add') {
+      const [receiptId, blobKey] = rest;
+      const jobId = `ocr-${Date.now()}-node${Math.random().toString(36).slice(2, 12)}`;
+      await queue.add('process-receipt', { receiptId, blobKey, contentType: 'image/png' },
+        { jobId, attempts: 3, backoff: { type: 'exponential', delay: 100 } });
+      console.log(JSON.stringify({ jobId }));
+    } else if (command === 'inspect') {
+      const [jobId] = rest;
+      const counts = await queue.getJobCounts();
+      const workers = await queue.getWorkers();
+      const job = await queue.getJob(jobId);
+      console.log(JSON.stringify({
+        counts,
+        workers: workers.map((w) => w.rawname || w.name),
+        state: job && (await job.getState()),
+        returnvalue: job && job.returnvalue,
+        progress: job && job.progress,
+      }));
+    } else {
+      throw new Error(`unknown command ${command}`);
+    }
+  } finally {
+    await queue.close();
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
