@@ -29,14 +29,17 @@ impl PassSettings {
     /// The first pass, best on its own over photos and scans alike.
     pub const GREY: Self = Self {
         crop_to_paper: true,
-        min_width: 1200,
-        max_width: 2400,
+        min_width: 1000,
+        max_width: 1800,
         sauvola: false,
     };
-    /// The fallback when the first pass finds no total.
+    /// The fallback when the first pass finds no total: binarised, and a
+    /// little larger, which suits the uneven photos that need it.
     pub const SAUVOLA: Self = Self {
+        crop_to_paper: true,
+        min_width: 1200,
+        max_width: 2400,
         sauvola: true,
-        ..Self::GREY
     };
 }
 

@@ -142,19 +142,7 @@ fn clean_item_name(raw: &str) -> String {
         .split_whitespace()
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
         .collect();
-    let debris = words.iter().take_while(|w| is_debris(w)).count();
-    let kept = if debris < words.len() {
-        &words[debris..]
-    } else {
-        &words[..]
-    };
-    kept.join(" ")
-}
-
-/// One or two lower-case letters, or a lone non-ASCII mark: OCR debris.
-fn is_debris(word: &str) -> bool {
-    let short = word.chars().count() <= 2;
-    short && word.chars().all(|c| c.is_lowercase() || !c.is_ascii())
+    super::without_leading_debris(&words).join(" ")
 }
 
 fn letters(text: &str) -> usize {

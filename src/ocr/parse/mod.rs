@@ -103,6 +103,37 @@ fn classify_line(text: &str) -> Line {
     }
 }
 
+/// The words after any leading OCR debris: one or two lower-case letters
+/// or a lone non-ASCII mark, left by the paper's edge or a logo. All the
+/// words when every one looks like debris.
+fn without_leading_debris<'a>(words: &'a [&'a str]) -> &'a [&'a str] {
+    let is_debris = |word: &str| {
+        word.chars().count() <= 2 && word.chars().all(|c| c.is_lowercase() || !c.is_ascii())
+    };
+    let debris = words.iter().take_while(|w| is_debris(w)).count();
+    if debris < words.len() {
+        &words[debris..]
+    } else {
+        words
+    }
+}
+
+/// The words before any trailing OCR debris: a lone character, or two
+/// characters one of which is a mark (`"7`, `(S`).
+fn without_trailing_debris<'a>(words: &'a [&'a str]) -> &'a [&'a str] {
+    let is_debris = |word: &str| {
+        let count = word.chars().count();
+        let mark = word.chars().any(|c| !c.is_alphanumeric());
+        word != "&" && (count == 1 || (count == 2 && mark))
+    };
+    let debris = words.iter().rev().take_while(|w| is_debris(w)).count();
+    if debris < words.len() {
+        &words[..words.len() - debris]
+    } else {
+        words
+    }
+}
+
 fn letters(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphabetic()).count()
 }

@@ -70,7 +70,7 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .enumerate()
         .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let name = join_wrapped_name(&header, index);
+    let name = without_debris(&join_wrapped_name(&header, index));
     (name.len() >= 2).then(|| FoundStore {
         name,
         confidence: score.clamp(0.05, 0.95),
@@ -158,6 +158,18 @@ fn clean_name(line: &str) -> String {
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The chosen name without OCR debris at its ends (`at New Asia Buffet F`).
+/// Only the chosen name: judged by what remains, letter soup would look
+/// like a name.
+fn without_debris(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let words = super::without_trailing_debris(super::without_leading_debris(&words));
+    let joined = words.join(" ");
+    joined
+        .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '(' | ')' | '.' | '&' | '\''))
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +231,19 @@ mod tests {
             store_of("Rosemead ,CA\nHP Pho Ga").as_deref(),
             Some("HP Pho Ga")
         );
+    }
+
+    #[test]
+    fn ocr_debris_at_the_ends_of_the_name_is_removed() {
+        assert_eq!(
+            store_of("at New Asia Buffet F").as_deref(),
+            Some("New Asia Buffet")
+        );
+        assert_eq!(
+            store_of("99 SPEED MART S/B (S").as_deref(),
+            Some("99 SPEED MART S/B")
+        );
+        assert_eq!(store_of("RED & HOT II").as_deref(), Some("RED & HOT II"));
     }
 
     #[test]
