@@ -216,7 +216,7 @@ fn print_report(scores: &Scores, speed: &Speed, threads: usize) {
     let items = &scores.items;
     println!(
         "items              F1 {:.1}%  P {:.1}% ({}/{})  R {:.1}% ({}/{})  over {} receipts; \
-         same line total and ≥ 75% similar name",
+         same line total and a ≥ 75% similar or contained name",
         items.f1() * 100.0,
         items.precision() * 100.0,
         items.matched,

@@ -148,7 +148,7 @@ fn matched_items(labelled: &[LabelItem], predicted: &[(String, BigDecimal)]) -> 
     for item in labelled {
         let name = normalise_name(&item.name);
         let found = predicted.iter().enumerate().position(|(i, (n, total))| {
-            !used[i] && *total == item.line_total && similarity(n, &name) >= ITEM_NAME_SIMILARITY
+            !used[i] && *total == item.line_total && same_item_name(n, &name)
         });
         if let Some(i) = found {
             used[i] = true;
@@ -156,6 +156,14 @@ fn matched_items(labelled: &[LabelItem], predicted: &[(String, BigDecimal)]) -> 
         }
     }
     matched
+}
+
+/// Normalised names of one item: similar, or one inside the other (labels
+/// shorten `MD. DRINK` to `DRINK`; receipts prefix `#1` or a size).
+fn same_item_name(read: &str, labelled: &str) -> bool {
+    let inside =
+        read.len().min(labelled.len()) >= 3 && (read.contains(labelled) || labelled.contains(read));
+    inside || similarity(read, labelled) >= ITEM_NAME_SIMILARITY
 }
 
 /// 1 − Levenshtein distance / length of the longer string, in 0..=1.
@@ -199,6 +207,12 @@ mod tests {
             normalise_name("Mr. D.I.Y. Sdn-Bhd"),
             normalise_name("MR D I Y SDN BHD")
         );
+    }
+
+    #[test]
+    fn an_item_name_inside_the_other_is_the_same_item() {
+        assert!(same_item_name("MDDRINK", "DRINK"));
+        assert!(!same_item_name("TEA", "COFFEE"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod binarise;
 pub mod paper;
 pub mod scale;
 
-use image::{GrayImage, ImageFormat};
+use image::{GrayImage, ImageDecoder, ImageFormat};
 
 /// How one OCR pass prepares the picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,23 @@ pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
 }
 
 /// Decode `bytes` into a grey image (colour carries nothing on a receipt).
+/// Phone photos are often stored sideways with an EXIF note saying how to
+/// turn them; the picture is turned upright as a viewer would show it.
 pub fn decode(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
     let format = sniff_format(bytes).ok_or(PreprocessError::UnknownFormat)?;
-    let decoded = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| PreprocessError::Corrupt(e.to_string()))?;
+    let corrupt = |e: image::ImageError| PreprocessError::Corrupt(e.to_string());
+    let mut decoder = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(corrupt)?;
+    // A missing or unreadable EXIF block means "as stored", not a bad image.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut decoded = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     if decoded.width() == 0 || decoded.height() == 0 {
         return Err(PreprocessError::Empty(decoded.width(), decoded.height()));
     }
+    decoded.apply_orientation(orientation);
     Ok(decoded.into_luma8())
 }
 

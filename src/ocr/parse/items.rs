@@ -23,6 +23,12 @@ static TIMES_UNIT: LazyLock<Regex> = LazyLock::new(|| {
 /// A leading count: `2 Burger`, `2x Burger`, `1 #1 CHKN PLATE`.
 static LEADING_QUANTITY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(\d{1,3})\s*[x@]?\s+(\S.*)$").expect("valid regex"));
+/// A count after the name: `Koobideh x 7`.
+static TRAILING_QUANTITY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(.*\S)\s+[x@]\s*(\d{1,3})$").expect("valid regex"));
+/// A menu or line number before the name: `6.5 Chicken Korma`, `12. Pho`.
+static LEADING_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
 
 /// The items listed before the first subtotal, tax or total line.
 pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
@@ -96,12 +102,19 @@ fn split_quantity(head: &str, line_total: &BigDecimal) -> (String, BigDecimal, B
     if let Some((rest, quantity, unit)) = quantity_and_unit_columns(head, line_total) {
         return (rest, quantity, unit);
     }
-    let counted = LEADING_QUANTITY.captures(head).and_then(|caps| {
-        let quantity = BigDecimal::from_str(&caps[1])
-            .ok()
-            .filter(|q| !q.is_zero())?;
-        Some((caps[2].to_string(), quantity))
-    });
+    let head = LEADING_CODE.replace(head, "");
+    let head = head.as_ref();
+    let counted = LEADING_QUANTITY
+        .captures(head)
+        .map(|caps| (caps[2].to_string(), caps[1].to_string()))
+        .or_else(|| {
+            let caps = TRAILING_QUANTITY.captures(head)?;
+            Some((caps[1].to_string(), caps[2].to_string()))
+        })
+        .and_then(|(rest, count)| {
+            let quantity = BigDecimal::from_str(&count).ok().filter(|q| !q.is_zero())?;
+            Some((rest, quantity))
+        });
     match counted {
         Some((rest, quantity)) => {
             let unit = (line_total / &quantity).round(2);
@@ -190,6 +203,16 @@ mod tests {
             items[1],
             ("Coke".into(), dec("2"), dec("2.00"), dec("4.00"))
         );
+    }
+
+    #[test]
+    fn a_count_after_the_name_and_a_menu_number_before_it_are_understood() {
+        let items = items_of("SHOP\nKoobideh x 7 115.50\n6.5 Chicken Korma 11.95\nTOTAL 127.45");
+        assert_eq!(
+            items[0],
+            ("Koobideh".into(), dec("7"), dec("16.50"), dec("115.50"))
+        );
+        assert_eq!(items[1].0, "Chicken Korma");
     }
 
     #[test]

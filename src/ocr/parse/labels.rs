@@ -37,7 +37,7 @@ fn words(pattern: &str) -> Regex {
 
 static SUBTOTAL: LazyLock<Regex> = LazyLock::new(|| {
     words(
-        r"TOTAL .*SUPPLIES|SU[BS8][ -]?T[O0]T\w*|SUB[ -]?TTL|SUB TOT|TOTAL\W{0,3}(?:EXCL|EXCLUDING|BEFORE|EX)|NET SALES|SALES? AMOUNT",
+        r"TOTAL .*SUPPLIES|TAXABLE\w*|SU[BS8][ -]?T[O0]T\w*|SUB[ -]?TTL|SUB TOT|TOTAL\W{0,3}(?:EXCL|EXCLUDING|BEFORE|EX)|NET SALES|SALES? AMOUNT",
     )
 });
 static TAX: LazyLock<Regex> =
