@@ -42,7 +42,8 @@ static SUBTOTAL: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TAX: LazyLock<Regex> =
     LazyLock::new(|| words(r"TAX|TAXES|GST|VAT|SST|HST|PST|SERVICE CHARGE|SVC CHG|SERVICE|SRV"));
-static INCLUSIVE: LazyLock<Regex> = LazyLock::new(|| words(r"INCL|INCLUSIVE|INC|INCLUDING|INCL\."));
+static INCLUSIVE: LazyLock<Regex> =
+    LazyLock::new(|| words(r"INCL|INCLUSIVE|INC|INCLUDING|INCLUDES|INCL\."));
 static TIP: LazyLock<Regex> = LazyLock::new(|| words(r"TIP|TIPS|GRATUITY"));
 static DISCOUNT: LazyLock<Regex> =
     LazyLock::new(|| words(r"DISCOUNT|DISC|COUPON|SAVINGS|SAVED|YOU SAVE|PROMO|VOUCHER|OFF"));
@@ -66,7 +67,7 @@ static WEAK_TOTAL: LazyLock<Regex> =
     LazyLock::new(|| words(r"BALANCE|NETT|NET|AMOUNT|AMT|TTL|DUE"));
 /// `TOTAL` and the ways OCR misreads it (`T0TAL`, `Tota!`, `IOTAL`).
 static TOTAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:[TI1][O0][TI1][A4][L1I|!]|OTAL\b|TOTL\b|TOAL\b|TOTA\b|TOT\b|TOTE\b|TOTAI\b)")
+    Regex::new(r"\b(?:[TIL1][O0][TI1][A4][L1I|!]|OTAL\b|TOTL\b|TOAL\b|TOTA\b|TOT\b|TOTE\b|TOTAI\b)")
         .expect("valid regex")
 });
 

@@ -62,19 +62,30 @@ fn labelled_total(lines: &[Line]) -> Option<FoundTotal> {
 
 /// The total that replaces the one at `index` further down: after a tax
 /// line, a larger total (the first was pre-tax); after a rounding line, any
-/// total (the rounded amount is what was paid).
+/// total, or a bare amount right under the rounding line (the rounded
+/// amount is what was paid).
 fn later_total_after_tax(lines: &[Line], index: usize) -> Option<usize> {
     let chosen = lines[index].amount.as_ref()?;
-    let after = &lines[index + 1..];
-    let adjustment = after
-        .iter()
-        .position(|l| matches!(l.kind, LineKind::Tax | LineKind::Rounding))?;
-    let rounding = after[adjustment].kind == LineKind::Rounding;
-    let later = after[adjustment + 1..].iter().position(|l| {
-        let is_total = l.kind.total_rank() >= if rounding { 1 } else { 2 };
-        is_total && l.amount.as_ref().is_some_and(|a| rounding || a > chosen)
-    })?;
-    Some(index + 1 + adjustment + 1 + later)
+    let (mut after_tax, mut after_rounding) = (false, false);
+    for (offset, line) in lines[index + 1..].iter().enumerate() {
+        let Some(amount) = line.amount.as_ref() else {
+            continue;
+        };
+        let rank = line.kind.total_rank();
+        let bare_under_rounding = after_rounding
+            && line.kind == LineKind::Other
+            && super::letters(&line.head) <= 3
+            && lines[index + offset].kind == LineKind::Rounding;
+        if (after_rounding && rank >= 1) || bare_under_rounding {
+            return Some(index + 1 + offset);
+        }
+        if after_tax && rank >= 2 && amount > chosen {
+            return Some(index + 1 + offset);
+        }
+        after_tax |= line.kind == LineKind::Tax;
+        after_rounding |= line.kind == LineKind::Rounding;
+    }
+    None
 }
 
 /// Without a total label: what was paid by card, cash minus change, or
@@ -189,6 +200,15 @@ mod tests {
     fn a_rounded_total_replaces_the_total_before_rounding() {
         let text = "SHOP\nTotal Incl. GST RM 11.23\nROUNDING ADJUSTMENT RM 0.02\nTOTAL RM 11.25";
         assert_eq!(total_of(text), dec("11.25"));
+    }
+
+    #[test]
+    fn a_rounded_amount_after_tax_and_rounding_lines_is_the_total() {
+        let text =
+            "SHOP\nTotal Amount: RM7.72\nGST 6%: RM0.44\nRounding: -RM0.02\nNett Total: RM7.70";
+        assert_eq!(total_of(text), dec("7.70"));
+        let text = "SHOP\nTOTAL AMT RM 60.31\nROUNDING ADJ -0.01\nRM 60.30";
+        assert_eq!(total_of(text), dec("60.30"));
     }
 
     #[test]
