@@ -5,8 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use receipt_ocr::cli::{Cli, run};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run_cli()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_cli() -> ExitCode {
     // A missing .env is normal; a broken one is reported by the settings.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
@@ -16,6 +26,21 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates its own heap arena, up to 8 per
+/// core; OCR on blocking threads then leaves hundreds of MiB fragmented
+/// across them. Two arenas cut peak RSS by about a third at the same speed
+/// (measured with bench/compare.sh). `MALLOC_ARENA_MAX` still overrides.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter (glibc takes its
+        // own lock); it runs before the runtime starts any thread.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }
