@@ -233,12 +233,21 @@ impl Process {
                 settings.ocr_rate_duration_ms.to_string(),
             )
             .env("JOB_BACKOFF_MS", settings.job_backoff_ms.to_string())
+            .env("JOB_LOCK_MS", settings.job_lock_ms.to_string())
             .env("WORKER_NAME", settings.worker_name())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("start the receipt-ocr binary");
         Process(child)
+    }
+}
+
+impl Process {
+    /// Kill the process at once (SIGKILL), as a crash or `kill -9` would.
+    pub fn crash(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -5,8 +5,10 @@
 use receipt_ocr::config::Settings;
 use receipt_ocr::startup::Role;
 
-use crate::helpers::{Process, TestApp, isolated_settings};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+use image::ImageFormat;
+
+use crate::helpers::{Process, TestApp, isolated_settings, wait_for};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
 
 fn worker_settings(base: &Settings, name: &str) -> Settings {
     let mut settings = base.clone();
@@ -79,4 +81,37 @@ async fn the_rate_limit_holds_across_two_worker_processes() {
             "a window started more than the limit: {windows:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_worker_process_crashes_is_read_by_another_worker() {
+    let mut settings = isolated_settings();
+    // A short lock, so the orphaned job is noticed quickly.
+    settings.job_lock_ms = 2_000;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(long_receipt_png()).await;
+
+    let doomed = Process::start("worker", &worker_settings(&settings, "doomed"));
+    wait_for(|| async { (api.job(&job_id).await.1["state"] == "active").then_some(()) }).await;
+    doomed.crash();
+
+    let _rescuer = Process::start("worker", &worker_settings(&settings, "rescuer"));
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job["state"], "completed", "job: {job}");
+    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    let hash = api.job_hash(&job_id).await;
+    assert_eq!(
+        hash.get("pb").map(String::as_str),
+        Some("rescuer"),
+        "{hash:?}"
+    );
+}
+
+/// The known receipt with many more lines, so reading it takes long enough
+/// to be caught in the middle.
+fn long_receipt_png() -> Vec<u8> {
+    let mut lines: Vec<&str> = CORNER_MARKET.lines[..6].to_vec();
+    lines.extend(std::iter::repeat_n("Note: thank you for shopping", 40));
+    lines.extend(&CORNER_MARKET.lines[6..]);
+    encode(&render(&lines), ImageFormat::Png)
 }
