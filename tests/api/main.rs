@@ -8,6 +8,7 @@ mod bad_input;
 mod docs_and_health;
 mod helpers;
 mod node_interop;
+mod outage;
 mod processes;
 mod read_receipt;
 mod startup;
