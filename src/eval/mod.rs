@@ -12,6 +12,7 @@
 //! - `RECEIPT_OCR_EVAL_TEXT_DIR=path` saves each receipt's OCR text there.
 
 pub mod labels;
+mod report;
 mod runner;
 pub mod score;
 
@@ -22,6 +23,7 @@ use anyhow::Context;
 
 use crate::ocr::ReceiptReading;
 use labels::LabelledReceipt;
+use runner::Cost;
 use score::{ReceiptVerdict, Scores};
 
 /// Run the evaluation over every labelled image in `dir`.
@@ -39,27 +41,27 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     let (readings, elapsed, baseline) = read_and_time(&images, threads)?;
     save_texts(&receipts, &readings)?;
     let scores = score_all(&receipts, &readings);
-    let speed = Speed::new(images.len(), elapsed, baseline);
-    print_report(&scores, &speed, threads);
+    let speed = report::Speed::new(images.len(), threads, elapsed, baseline);
+    report::print_report(&scores, &speed, threads);
     Ok(())
 }
 
 /// How many slices the images are cut into for timing.
 const TIMING_ROUNDS: usize = 4;
 
+/// The readings in input order, the pipeline's cost and the baseline's.
+type Timed = (Vec<Result<ReceiptReading, String>>, Cost, Option<Cost>);
+
 /// Read every image with the pipeline and, unless switched off, with the
 /// CLI baseline. The two alternate slice by slice, so that whatever else
 /// the machine is doing weighs on both alike.
-fn read_and_time(
-    images: &[PathBuf],
-    threads: usize,
-) -> anyhow::Result<(
-    Vec<Result<ReceiptReading, String>>,
-    Duration,
-    Option<Duration>,
-)> {
+fn read_and_time(images: &[PathBuf], threads: usize) -> anyhow::Result<Timed> {
     let with_baseline = baseline_enabled();
-    let (mut readings, mut pipeline, mut cli) = (Vec::new(), Duration::ZERO, Duration::ZERO);
+    let zero = Cost {
+        wall: Duration::ZERO,
+        cpu: Some(Duration::ZERO),
+    };
+    let (mut readings, mut pipeline, mut cli) = (Vec::new(), zero, zero);
     for slice in images.chunks(images.len().div_ceil(TIMING_ROUNDS).max(1)) {
         let (slice_readings, elapsed) = runner::read_with_pipeline(slice, threads)?;
         readings.extend(slice_readings);
@@ -163,92 +165,4 @@ fn describe_misses(
     if let Some((matched, predicted, labelled)) = verdict.items_matched {
         eprintln!("{name}: items {matched} matched of {predicted} read, {labelled} labelled");
     }
-}
-
-/// Throughput of the pipeline and of the CLI baseline, in receipts a minute.
-struct Speed {
-    receipts: usize,
-    pipeline_per_min: f64,
-    cli_per_min: Option<f64>,
-}
-
-impl Speed {
-    fn new(receipts: usize, pipeline: Duration, cli: Option<Duration>) -> Self {
-        let per_min = |d: Duration| receipts as f64 * 60.0 / d.as_secs_f64().max(1e-9);
-        Self {
-            receipts,
-            pipeline_per_min: per_min(pipeline),
-            cli_per_min: cli.map(per_min),
-        }
-    }
-
-    fn ratio(&self) -> Option<f64> {
-        self.cli_per_min.map(|cli| self.pipeline_per_min / cli)
-    }
-}
-
-fn print_report(scores: &Scores, speed: &Speed, threads: usize) {
-    let field = |name: &str, t: &score::FieldTally, how: &str| {
-        println!(
-            "{name:<18} {:>6.1}%  {:>4}/{:<4} {how}",
-            t.accuracy() * 100.0,
-            t.correct,
-            t.scored
-        );
-    };
-    println!("field              score    right/scored");
-    field("totalAmount", &scores.total_amount, "exact amount");
-    field(
-        "date",
-        &scores.date,
-        "exact day (either reading of an ambiguous label like 05/11/18)",
-    );
-    field(
-        "storeName",
-        &scores.store_name,
-        "letters and digits equal, ignoring case",
-    );
-    field(
-        "storeName ~",
-        &scores.store_name_fuzzy,
-        "same, ≥ 80% similar (context only)",
-    );
-    let items = &scores.items;
-    println!(
-        "items              F1 {:.1}%  P {:.1}% ({}/{})  R {:.1}% ({}/{})  over {} receipts; \
-         same line total and a ≥ 75% similar or contained name",
-        items.f1() * 100.0,
-        items.precision() * 100.0,
-        items.matched,
-        items.predicted,
-        items.recall() * 100.0,
-        items.matched,
-        items.labelled,
-        items.receipts
-    );
-    println!(
-        "pipeline           {:.1} receipts/min on {threads} threads",
-        speed.pipeline_per_min
-    );
-    match (speed.cli_per_min, speed.ratio()) {
-        (Some(cli), Some(ratio)) => println!(
-            "tesseract CLI      {cli:.1} receipts/min, one process per thread; pipeline/CLI = {ratio:.2}"
-        ),
-        _ => println!("tesseract CLI      skipped (RECEIPT_OCR_EVAL_BASELINE=off)"),
-    }
-    println!("{}", summary_json(scores, speed));
-}
-
-fn summary_json(scores: &Scores, speed: &Speed) -> serde_json::Value {
-    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
-    serde_json::json!({
-        "receipts": speed.receipts,
-        "totalAmount": round(scores.total_amount.accuracy()),
-        "date": round(scores.date.accuracy()),
-        "storeName": round(scores.store_name.accuracy()),
-        "itemsF1": round(scores.items.f1()),
-        "receiptsPerMin": round(speed.pipeline_per_min),
-        "tesseractCliPerMin": speed.cli_per_min.map(round),
-        "speedRatio": speed.ratio().map(round),
-    })
 }

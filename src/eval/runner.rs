@@ -11,25 +11,50 @@ use anyhow::Context;
 
 use crate::ocr::{OcrEngine, ReceiptReading};
 
+/// What reading a set of images cost: wall time, and CPU time where the
+/// platform reports it (CPU time does not grow when other programs load
+/// the machine, so it compares two runs fairly on a busy computer).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cost {
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, other: Cost) {
+        self.wall += other.wall;
+        self.cpu = self.cpu.zip(other.cpu).map(|(a, b)| a + b);
+    }
+}
+
 /// Read every image with the pipeline the workers run, one `OcrEngine` per
-/// thread. Returns the readings in input order and the wall time taken.
+/// thread. Returns the readings in input order and what they cost.
 pub fn read_with_pipeline(
     images: &[PathBuf],
     threads: usize,
-) -> anyhow::Result<(Vec<Result<ReceiptReading, String>>, Duration)> {
-    let started = Instant::now();
+) -> anyhow::Result<(Vec<Result<ReceiptReading, String>>, Cost)> {
+    let (started, cpu_before) = (Instant::now(), cpu_times());
     let readings = parallel_map(images, threads, OcrEngine::new, |engine, image| {
         let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
         engine.read(&bytes, &mut |_| {}).map_err(|e| e.to_string())
     })?;
-    Ok((readings, started.elapsed()))
+    let cpu = cpu_before
+        .zip(cpu_times())
+        .map(|(before, after)| after.own - before.own);
+    Ok((
+        readings,
+        Cost {
+            wall: started.elapsed(),
+            cpu,
+        },
+    ))
 }
 
 /// Run `tesseract IMAGE stdout` once per image, one process per thread:
 /// the baseline a plain shell script would get from the same cores.
-pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Result<Duration> {
+pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Result<Cost> {
     check_tesseract_cli()?;
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_times());
     let outcomes = parallel_map(
         images,
         threads,
@@ -40,7 +65,39 @@ pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Re
     if failures > 0 {
         eprintln!("note: the tesseract command failed on {failures} image(s)");
     }
-    Ok(started.elapsed())
+    let cpu = cpu_before
+        .zip(cpu_times())
+        .map(|(before, after)| after.children - before.children);
+    Ok(Cost {
+        wall: started.elapsed(),
+        cpu,
+    })
+}
+
+/// CPU time used so far by this process and by its finished children.
+struct CpuTimes {
+    own: Duration,
+    children: Duration,
+}
+
+/// Read from `/proc/self/stat` (Linux; `None` elsewhere): fields 14–17 are
+/// utime, stime, cutime and cstime in clock ticks, 100 a second on Linux.
+fn cpu_times() -> Option<CpuTimes> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let ticks: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let seconds = |t: f64| Duration::from_secs_f64(t / TICKS_PER_SECOND);
+    Some(CpuTimes {
+        own: seconds(*ticks.first()? + *ticks.get(1)?),
+        children: seconds(*ticks.get(2)? + *ticks.get(3)?),
+    })
 }
 
 fn check_tesseract_cli() -> anyhow::Result<()> {

@@ -1,0 +1,111 @@
+//! The evaluation's report: one line per field, the speeds, and a last
+//! line of JSON for scripts.
+
+use std::time::Duration;
+
+use super::runner::Cost;
+use super::score::{FieldTally, Scores};
+
+/// Throughput of the pipeline and of the CLI baseline, in receipts a
+/// minute: by the wall clock, and by CPU time spread over the threads (the
+/// wall clock on an otherwise idle machine; unaffected by other load).
+pub struct Speed {
+    receipts: usize,
+    pipeline_per_min: f64,
+    cli_per_min: Option<f64>,
+    pipeline_cpu_per_min: Option<f64>,
+    cli_cpu_per_min: Option<f64>,
+}
+
+impl Speed {
+    pub fn new(receipts: usize, threads: usize, pipeline: Cost, cli: Option<Cost>) -> Self {
+        let per_min = |d: Duration| receipts as f64 * 60.0 / d.as_secs_f64().max(1e-9);
+        let cpu_per_min = |d: Duration| per_min(d / threads.max(1) as u32);
+        Self {
+            receipts,
+            pipeline_per_min: per_min(pipeline.wall),
+            cli_per_min: cli.map(|c| per_min(c.wall)),
+            pipeline_cpu_per_min: pipeline.cpu.map(cpu_per_min),
+            cli_cpu_per_min: cli.and_then(|c| c.cpu).map(cpu_per_min),
+        }
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        self.cli_per_min.map(|cli| self.pipeline_per_min / cli)
+    }
+
+    fn cpu_ratio(&self) -> Option<f64> {
+        Some(self.pipeline_cpu_per_min? / self.cli_cpu_per_min?)
+    }
+}
+
+pub fn print_report(scores: &Scores, speed: &Speed, threads: usize) {
+    println!("field              score    right/scored");
+    print_field("totalAmount", &scores.total_amount, "exact amount");
+    let either = "exact day (either reading of an ambiguous label like 05/11/18)";
+    print_field("date", &scores.date, either);
+    let letters = "letters and digits equal, ignoring case";
+    print_field("storeName", &scores.store_name, letters);
+    let similar = "same, ≥ 80% similar (context only)";
+    print_field("storeName ~", &scores.store_name_fuzzy, similar);
+    let items = &scores.items;
+    println!(
+        "items              F1 {:.1}%  P {:.1}% ({}/{})  R {:.1}% ({}/{})  over {} receipts; \
+         same line total and a ≥ 75% similar or contained name",
+        items.f1() * 100.0,
+        items.precision() * 100.0,
+        items.matched,
+        items.predicted,
+        items.recall() * 100.0,
+        items.matched,
+        items.labelled,
+        items.receipts
+    );
+    print_speed(speed, threads);
+    println!("{}", summary_json(scores, speed));
+}
+
+fn print_field(name: &str, tally: &FieldTally, how: &str) {
+    let percent = tally.accuracy() * 100.0;
+    println!(
+        "{name:<18} {percent:>6.1}%  {:>4}/{:<4} {how}",
+        tally.correct, tally.scored
+    );
+}
+
+fn print_speed(speed: &Speed, threads: usize) {
+    let cpu = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+    println!(
+        "pipeline           {:.1} receipts/min on {threads} threads (by CPU time: {})",
+        speed.pipeline_per_min,
+        cpu(speed.pipeline_cpu_per_min)
+    );
+    match (speed.cli_per_min, speed.ratio()) {
+        (Some(cli), Some(ratio)) => println!(
+            "tesseract CLI      {cli:.1} receipts/min, one process per thread (by CPU time: {}); \
+             pipeline/CLI = {ratio:.2} (by CPU time: {})",
+            cpu(speed.cli_cpu_per_min),
+            speed
+                .cpu_ratio()
+                .map_or("n/a".to_string(), |r| format!("{r:.2}"))
+        ),
+        _ => println!("tesseract CLI      skipped (RECEIPT_OCR_EVAL_BASELINE=off)"),
+    }
+}
+
+fn summary_json(scores: &Scores, speed: &Speed) -> serde_json::Value {
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    serde_json::json!({
+        "receipts": speed.receipts,
+        "totalAmount": round(scores.total_amount.accuracy()),
+        "date": round(scores.date.accuracy()),
+        "storeName": round(scores.store_name.accuracy()),
+        "itemsF1": round(scores.items.f1()),
+        "receiptsPerMin": round(speed.pipeline_per_min),
+        "tesseractCliPerMin": speed.cli_per_min.map(round),
+        "speedRatio": speed.ratio().map(round),
+        "receiptsPerMinByCpu": speed.pipeline_cpu_per_min.map(round),
+        "tesseractCliPerMinByCpu": speed.cli_cpu_per_min.map(round),
+        "speedRatioByCpu": speed.cpu_ratio().map(round),
+    })
+}
