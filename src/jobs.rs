@@ -169,6 +169,11 @@ impl ReceiptService {
         Ok(ReceiptView::from_stored(&stored))
     }
 
+    /// Queue job counts and completed/failed totals, Prometheus text format.
+    pub async fn metrics(&self) -> Result<String, ServiceError> {
+        Ok(self.queue.metrics().await?)
+    }
+
     /// Ready when Redis and PostgreSQL both answer.
     pub async fn readiness(&self) -> Result<(), ServiceError> {
         self.queue.ping().await?;

@@ -141,6 +141,7 @@ fn worker_routes(
     Route::new()
         .at("/health/live", get(live))
         .at("/health/ready", get(worker_ready))
+        .at("/metrics", get(worker_metrics))
         .data(service)
         .data(supervisor)
 }
@@ -167,6 +168,18 @@ async fn worker_ready(
     match service.readiness().await {
         Ok(()) => body("ok".into()).into_response(),
         Err(e) => body(e.to_string())
+            .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+            .into_response(),
+    }
+}
+
+#[handler]
+async fn worker_metrics(service: poem::web::Data<&ReceiptService>) -> poem::Response {
+    use poem::IntoResponse;
+    match service.metrics().await {
+        Ok(text) => text.into_response(),
+        Err(e) => e
+            .to_string()
             .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
             .into_response(),
     }

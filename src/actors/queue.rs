@@ -57,6 +57,8 @@ pub enum QueueMessage {
         reply: RpcReplyPort<Result<Option<QueueJob>, QueueError>>,
     },
     Ping(RpcReplyPort<Result<(), QueueError>>),
+    /// Job counts and totals in Prometheus's text format.
+    Metrics(RpcReplyPort<Result<String, QueueError>>),
 }
 
 pub struct QueueActor;
@@ -132,6 +134,10 @@ impl Actor for QueueActor {
                 QueueMessage::Ping(reply) => {
                     let outcome = deadline(&settings, queue.get_version()).await.map(|_| ());
                     let _ = reply.send(outcome);
+                }
+                QueueMessage::Metrics(reply) => {
+                    let metrics = queue.export_prometheus_metrics(&[]);
+                    let _ = reply.send(deadline(&settings, metrics).await);
                 }
             }
         });
@@ -260,6 +266,11 @@ async fn start_worker(
     options.lock_duration = settings.job_lock_ms;
     options.stalled_interval = settings.job_lock_ms;
     options.limiter = super::rate_limiter::limiter_options(settings);
+    // Per-minute completed/failed counts for `/metrics` and Bull Board,
+    // kept for two weeks (one list entry a minute).
+    options.metrics = Some(bullmq::MetricsOptions {
+        max_data_points: 2 * 7 * 24 * 60,
+    });
     let process = move |job: Job, _cancel| {
         let processor = processor.clone();
         async move { processor.process(job).await }
@@ -325,5 +336,9 @@ impl QueueHandle {
 
     pub async fn ping(&self) -> Result<(), QueueError> {
         self.ask(QueueMessage::Ping).await
+    }
+
+    pub async fn metrics(&self) -> Result<String, QueueError> {
+        self.ask(QueueMessage::Metrics).await
     }
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
@@ -55,6 +55,13 @@ impl ReceiptApi {
     #[oai(path = "/api/receipt/:id", method = "get", tag = "Tag::Receipts")]
     async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, LookupError> {
         Ok(Json(self.service.receipt(&id).await?))
+    }
+
+    /// Queue metrics in Prometheus's text format: `bullmq_job_count` per
+    /// state, `bullmq_job_completed_total`, `bullmq_job_failed_total`.
+    #[oai(path = "/metrics", method = "get", tag = "Tag::Health")]
+    async fn metrics(&self) -> Result<PlainText<String>, NotReady> {
+        Ok(PlainText(self.service.metrics().await?))
     }
 
     /// Liveness: the process answers HTTP.

@@ -105,6 +105,38 @@ async fn an_uploaded_receipt_is_read_and_reported_over_rest_graphql_and_postgres
     assert_eq!(by_id["data"]["receipt"]["status"], "completed");
 }
 
+/// The number after the series named `series` in Prometheus text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_jobs_by_state_and_completed_in_total() {
+    let app = TestApp::serve().await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+    app.wait_for_final(&job_id).await;
+    let url = format!("{}/metrics", app.address);
+    let text = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let queue = &app.settings.queue_name;
+    let completed = format!("bullmq_job_count{{queue=\"{queue}\", state=\"completed\"}}");
+    assert_eq!(metric(&text, &completed), Some(1.0), "{text}");
+    let total = format!("bullmq_job_completed_total{{queue=\"{queue}\"}}");
+    assert_eq!(metric(&text, &total), Some(1.0), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_trimmed_from_redis_is_still_answered_from_postgres() {
     let mut settings = isolated_settings();
