@@ -165,9 +165,16 @@ async fn worker_ready(
             serde_json::json!({ "status": status, "ocrWorkers": workers, "restarts": restarts }),
         )
     };
-    match service.readiness().await {
-        Ok(()) => body("ok".into()).into_response(),
-        Err(e) => body(e.to_string())
+    let problem = match service.readiness().await {
+        Err(e) => Some(e.to_string()),
+        Ok(()) if stats.is_none_or(|s| s.ocr_workers == 0) => {
+            Some("no OCR worker is running (they are restarting)".to_string())
+        }
+        Ok(()) => None,
+    };
+    match problem {
+        None => body("ok".into()).into_response(),
+        Some(problem) => body(problem)
             .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
             .into_response(),
     }

@@ -192,6 +192,12 @@ pub async fn redis_for(settings: &Settings) -> redis::aio::MultiplexedConnection
         .expect("redis connection")
 }
 
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
 /// Poll `check` until it yields a value; fail the test after `PATIENCE`.
 pub async fn wait_for<T, F, Fut>(mut check: F) -> T
 where
@@ -224,7 +230,7 @@ impl Process {
             .env("BLOB_STORE", &settings.blob_store)
             .env("QUEUE_NAME", &settings.queue_name)
             .env("QUEUE_PREFIX", &settings.queue_prefix)
-            .env("PORT", "0")
+            .env("PORT", settings.port.to_string())
             .env("HOST", "127.0.0.1")
             .env("OCR_CONCURRENCY", settings.ocr_concurrency.to_string())
             .env("OCR_RATE_MAX", settings.ocr_rate_max.to_string())

@@ -3,13 +3,12 @@
 //! recovers by itself when Redis is back. The test runs its own Redis, so
 //! stopping it disturbs no other test.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, isolated_settings, wait_for};
+use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::corner_market_png;
 
 /// A private `redis-server` on `port`, stopped when dropped.
@@ -50,14 +49,6 @@ impl Drop for PrivateRedis {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread")]

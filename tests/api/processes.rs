@@ -7,7 +7,7 @@ use receipt_ocr::startup::Role;
 
 use image::ImageFormat;
 
-use crate::helpers::{Process, TestApp, isolated_settings, wait_for};
+use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
 
 fn worker_settings(base: &Settings, name: &str) -> Settings {
@@ -27,13 +27,40 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
         "the api process runs no worker"
     );
 
-    let _worker = Process::start("worker", &worker_settings(&settings, "separate-worker"));
+    let mut separate = worker_settings(&settings, "separate-worker");
+    separate.port = free_port();
+    let _worker = Process::start("worker", &separate);
     let job = api.wait_for_final(&job_id).await;
     assert_eq!(job["state"], "completed", "job: {job}");
     assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
     let hash = api.job_hash(&job_id).await;
     // BullMQ records the worker name in `pb` (processedBy).
     assert_eq!(hash.get("pb").map(String::as_str), Some("separate-worker"));
+
+    // The worker process serves its own probes and metrics.
+    let health = format!("http://127.0.0.1:{}/health/ready", separate.port);
+    let ready: serde_json::Value = api
+        .http
+        .get(health)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["ocrWorkers"], 2, "{ready}");
+    let metrics = format!("http://127.0.0.1:{}/metrics", separate.port);
+    let text = api
+        .http
+        .get(metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("bullmq_job_completed_total"), "{text}");
 }
 
 /// Group start times into BullMQ's fixed windows: a window opens at the
