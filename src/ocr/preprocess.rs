@@ -23,6 +23,9 @@ pub struct PassSettings {
     /// Binarise with Sauvola (local thresholds): rescues unevenly lit
     /// photos, costs a little on clean scans.
     pub sauvola: bool,
+    /// Read only the lower two thirds: totals are printed below the items,
+    /// so a pass run to find a missing total can skip the header.
+    pub lower_two_thirds: bool,
 }
 
 impl PassSettings {
@@ -32,14 +35,17 @@ impl PassSettings {
         min_width: 1000,
         max_width: 1800,
         sauvola: false,
+        lower_two_thirds: false,
     };
-    /// The fallback when the first pass finds no total: binarised, and a
-    /// little larger, which suits the uneven photos that need it.
+    /// The fallback when the first pass finds no total: binarised, a little
+    /// larger, which suits the uneven photos that need it, and only where
+    /// totals are printed.
     pub const SAUVOLA: Self = Self {
         crop_to_paper: true,
         min_width: 1200,
         max_width: 2400,
         sauvola: true,
+        lower_two_thirds: true,
     };
 }
 
@@ -103,7 +109,12 @@ pub fn prepare_pass(grey: &GrayImage, settings: PassSettings) -> GrayImage {
         true => paper::crop_to_paper(grey.clone()),
         false => grey.clone(),
     };
-    let scaled = scale_to_width(cropped, settings.min_width, settings.max_width);
+    let mut scaled = scale_to_width(cropped, settings.min_width, settings.max_width);
+    if settings.lower_two_thirds {
+        let (width, height) = scaled.dimensions();
+        let top = height / 3;
+        scaled = image::imageops::crop_imm(&scaled, 0, top, width, height - top).to_image();
+    }
     match settings.sauvola {
         true => binarise::sauvola(&scaled, sauvola_window(scaled.width())),
         false => scaled,

@@ -144,8 +144,9 @@ fn quantity_and_unit_columns(
 /// (`Andoui | le`), short lower-case fragments before it (`do Green Salad`,
 /// from the paper's edge), and a price echoed into it (`DINNER $29.8`).
 fn clean_item_name(raw: &str) -> String {
-    static ECHOED_PRICE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\s[$€£]\d+[.,]?\d*\s*$").expect("valid regex"));
+    static ECHOED_PRICE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\s(?:[$€£]\d+[.,]?\d*|\d+[.,]\d{2})\s*$").expect("valid regex")
+    });
     let without_price = ECHOED_PRICE.replace(raw, "");
     let trimmed = without_price
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
@@ -213,6 +214,13 @@ mod tests {
             ("Koobideh".into(), dec("7"), dec("16.50"), dec("115.50"))
         );
         assert_eq!(items[1].0, "Chicken Korma");
+    }
+
+    #[test]
+    fn a_misread_unit_price_is_not_part_of_the_name() {
+        let items = items_of("SHOP\n2 WEEKEND BUFFET 19.39 39.98\nTOTAL 39.98");
+        assert_eq!(items[0].0, "WEEKEND BUFFET");
+        assert_eq!(items[0].1, dec("2"));
     }
 
     #[test]
