@@ -65,9 +65,10 @@ impl OcrEngine {
 
     /// Read one image end to end, calling `on_stage` as each stage ends.
     ///
-    /// The first pass reads the grey picture; only when what it found looks
-    /// incomplete (no total, say) is a Sauvola-binarised pass read too, and
-    /// the fields are taken from whichever pass read each one better.
+    /// The first pass reads the grey picture; only when it found no total is
+    /// a second pass read: the lower two thirds, where totals are printed,
+    /// Sauvola-binarised. Each field is then taken from whichever pass read
+    /// it with more confidence.
     pub fn read(
         &mut self,
         image: &[u8],

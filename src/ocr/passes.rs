@@ -23,8 +23,11 @@ pub fn needs_second_pass(first: &ReceiptReading) -> bool {
 }
 
 /// Merge two readings of one image field by field, each from the reading
-/// more confident of it. The text kept is the one the total came from.
+/// more confident of it. The text kept is both passes' (the second covers
+/// only part of the receipt), first pass first; the OCR confidence is that
+/// of the pass the total came from.
 pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
+    let text = format!("{}\n\n{}", first.text.trim_end(), second.text.trim_end());
     let (a, b) = (&first.receipt.confidence, &second.receipt.confidence);
     let total_from_second = b.total_amount > a.total_amount;
     let store_from_second = b.store_name > a.store_name;
@@ -50,5 +53,34 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     }
     receipt.currency = receipt.currency.take().or(other.receipt.currency);
     receipt.confidence.overall = super::parse::overall_confidence(&receipt.confidence);
+    base.text = text;
     base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(text: &str) -> ReceiptReading {
+        reading_of((text.to_string(), 80.0))
+    }
+
+    #[test]
+    fn each_field_comes_from_the_pass_that_read_it_best() {
+        let first = reading("CORNER MARKET\nDate: 03/14/2024\nT0TL garbled\n");
+        assert!(needs_second_pass(&first));
+        let second = reading("Bread 3.00\nTOTAL $3.00\n");
+        let merged = combine(first, second);
+        assert_eq!(merged.receipt.store_name.as_deref(), Some("CORNER MARKET"));
+        assert_eq!(
+            merged
+                .receipt
+                .total_amount
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("3.00")
+        );
+        assert!(merged.receipt.purchase_date.is_some());
+        assert!(merged.text.starts_with("CORNER MARKET") && merged.text.ends_with("$3.00"));
+    }
 }
