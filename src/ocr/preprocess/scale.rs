@@ -50,23 +50,35 @@ fn sample_position(i: u32, scale: f64, limit: u32) -> (u32, u32, f64) {
 
 fn box_average(image: &GrayImage, width: u32, height: u32) -> GrayImage {
     let (source_width, source_height) = image.dimensions();
-    let span = |i: u32, size: u32, source: u32| {
-        let start = (u64::from(i) * u64::from(source) / u64::from(size)) as u32;
-        let end = (u64::from(i + 1) * u64::from(source) / u64::from(size)) as u32;
-        (start, end.max(start + 1).min(source))
-    };
-    let columns: Vec<(u32, u32)> = (0..width).map(|x| span(x, width, source_width)).collect();
-    GrayImage::from_fn(width, height, |x, y| {
-        let (x0, x1) = columns[x as usize];
+    let columns: Vec<(usize, usize)> = (0..width).map(|x| span(x, width, source_width)).collect();
+    let stride = source_width as usize;
+    let raw = image.as_raw();
+    let mut out = Vec::with_capacity(width as usize * height as usize);
+    let mut sums = vec![0u32; width as usize];
+    for y in 0..height {
         let (y0, y1) = span(y, height, source_height);
-        let mut sum = 0u32;
-        for sy in y0..y1 {
-            for sx in x0..x1 {
-                sum += u32::from(image.get_pixel(sx, sy)[0]);
+        sums.iter_mut().for_each(|s| *s = 0);
+        for row in raw[y0 * stride..y1 * stride].chunks_exact(stride) {
+            for (sum, &(x0, x1)) in sums.iter_mut().zip(&columns) {
+                *sum += row[x0..x1].iter().map(|&v| u32::from(v)).sum::<u32>();
             }
         }
-        image::Luma([(sum / ((x1 - x0) * (y1 - y0))) as u8])
-    })
+        let rows = (y1 - y0) as u32;
+        out.extend(
+            sums.iter()
+                .zip(&columns)
+                .map(|(sum, (x0, x1))| (sum / (rows * (x1 - x0) as u32)) as u8),
+        );
+    }
+    // The buffer holds exactly width × height bytes, so this cannot fail.
+    GrayImage::from_raw(width, height, out).expect("buffer matches dimensions")
+}
+
+/// The source pixels `[start, end)` that target pixel `i` of `size` covers.
+fn span(i: u32, size: u32, source: u32) -> (usize, usize) {
+    let start = (u64::from(i) * u64::from(source) / u64::from(size)) as usize;
+    let end = (u64::from(i + 1) * u64::from(source) / u64::from(size)) as usize;
+    (start, end.max(start + 1).min(source as usize))
 }
 
 #[cfg(test)]
