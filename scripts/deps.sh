@@ -29,11 +29,6 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "deps: installing Node.js (for the BullMQ interop test)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 nodejs npm
-fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2

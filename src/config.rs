@@ -128,6 +128,23 @@ pub struct Settings {
         default_value_t = 30_000
     )]
     pub job_lock_ms: u64,
+    /// How long a stopping worker lets its active jobs finish.
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_MS",
+        value_name = "SHUTDOWN_GRACE_MS",
+        default_value_t = 60_000
+    )]
+    pub shutdown_grace_ms: u64,
+    /// Longest a single read may take; a read still running then is given
+    /// up (its OCR worker replaced) and the job fails for good.
+    #[arg(
+        long,
+        env = "JOB_TIMEOUT_MS",
+        value_name = "JOB_TIMEOUT_MS",
+        default_value_t = 120_000
+    )]
+    pub job_timeout_ms: u64,
     /// This worker process's name in `CLIENT LIST` and Bull Board.
     #[arg(long, env = "WORKER_NAME", value_name = "WORKER_NAME")]
     pub worker_name: Option<String>,
@@ -217,6 +234,9 @@ impl Settings {
         if self.job_lock_ms < 1_000 {
             return Err(invalid("JOB_LOCK_MS", "must be at least 1000"));
         }
+        if self.job_timeout_ms < 1_000 {
+            return Err(invalid("JOB_TIMEOUT_MS", "must be at least 1000"));
+        }
         Ok(())
     }
 
@@ -232,8 +252,11 @@ impl Settings {
 
     /// The name this process's BullMQ worker connection carries.
     pub fn worker_name(&self) -> String {
-        self.worker_name
-            .clone()
-            .unwrap_or_else(|| format!("receipt-ocr-{}", std::process::id()))
+        self.worker_name.clone().unwrap_or_else(|| {
+            // In containers every process is pid 1: the host name tells
+            // scaled workers apart.
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("receipt-ocr-{}-{}", host.trim(), std::process::id())
+        })
     }
 }

@@ -135,12 +135,14 @@ impl ReceiptService {
         if let Ok(Some(job)) = &from_queue {
             return Ok(JobStatusView::from_queue(job));
         }
-        match self.db.receipt_by_job_id(job_id).await? {
-            Some(stored) => Ok(JobStatusView::from_receipt(&stored)),
-            None => match from_queue {
-                Err(redis_down) => Err(redis_down.into()),
-                Ok(_) => Err(ServiceError::JobNotFound(job_id.to_string())),
-            },
+        let stored = self.db.receipt_by_job_id(job_id).await?;
+        match (stored, from_queue) {
+            // The row's answer is final, whatever Redis says or not.
+            (Some(stored), _) if stored.is_finished() => Ok(JobStatusView::from_receipt(&stored)),
+            // Still running and Redis cannot say how far: unavailable.
+            (_, Err(redis_down)) => Err(redis_down.into()),
+            (Some(stored), Ok(_)) => Ok(JobStatusView::from_receipt(&stored)),
+            (None, Ok(_)) => Err(ServiceError::JobNotFound(job_id.to_string())),
         }
     }
 

@@ -50,6 +50,7 @@ pub struct Application {
     app: poem::endpoint::BoxEndpoint<'static>,
     supervisor: ActorRef<SupervisorMessage>,
     port: u16,
+    shutdown_grace: Duration,
     pub service: ReceiptService,
 }
 
@@ -57,6 +58,8 @@ impl Application {
     pub async fn build(settings: Settings, role: Role) -> Result<Self, StartupError> {
         settings.validate()?;
         let settings = Arc::new(settings);
+        // Bind first: a taken port must fail before any job is fetched.
+        let (acceptor, port) = bind(&settings).await?;
         check_redis(&settings).await?;
         let db = Db::connect(&settings.database_url).await?;
         let blobs = BlobStore::open(&settings.blob_store)?;
@@ -66,16 +69,18 @@ impl Application {
             blobs: blobs.clone(),
             run_workers: role != Role::Api,
         };
+        let actors_failed = |e: String| StartupError::Actors(e);
         let (supervisor, _) = Actor::spawn(None, Supervisor, args)
             .await
-            .map_err(|e| StartupError::Actors(format!("{e}")))?;
+            .map_err(|e| actors_failed(e.to_string()))?;
         let queue = ractor::call!(supervisor, SupervisorMessage::QueueHandle)
-            .map_err(|e| StartupError::Actors(e.to_string()))?;
+            .map_err(|e| actors_failed(e.to_string()))?;
+        let max_upload_bytes = settings.max_upload_bytes;
         let service = ReceiptService {
             queue,
             db,
             blobs,
-            max_upload_bytes: settings.max_upload_bytes,
+            max_upload_bytes,
         };
         let app = match role {
             Role::Worker => worker_routes(service.clone(), supervisor.clone())
@@ -85,24 +90,14 @@ impl Application {
                 .map_to_response()
                 .boxed(),
         };
-        let address = format!("{}:{}", settings.host, settings.port);
-        let acceptor = TcpListener::bind(address.clone())
-            .into_acceptor()
-            .await
-            .map_err(|e| StartupError::Bind {
-                address,
-                reason: e.to_string(),
-            })?;
-        let port = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .map(|a| a.port())
-            .unwrap_or(settings.port);
+        let shutdown_grace = Duration::from_millis(settings.shutdown_grace_ms);
         Ok(Self {
             acceptor,
             app,
             supervisor,
             port,
             service,
+            shutdown_grace,
         })
     }
 
@@ -125,12 +120,32 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(Duration::from_secs(10)))
             .await;
+        // The queue and then the OCR workers each get the grace period.
+        let actors_deadline = self.shutdown_grace * 2 + Duration::from_secs(10);
         self.supervisor
-            .stop_and_wait(None, Some(Duration::from_secs(90)))
+            .stop_and_wait(None, Some(actors_deadline))
             .await
             .ok();
         served
     }
+}
+
+async fn bind(settings: &Settings) -> Result<(TcpAcceptor, u16), StartupError> {
+    let address = format!("{}:{}", settings.host, settings.port);
+    let acceptor = TcpListener::bind(address.clone())
+        .into_acceptor()
+        .await
+        .map_err(|e| StartupError::Bind {
+            address,
+            reason: e.to_string(),
+        })?;
+    // A bound TCP acceptor has one local address.
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|a| a.port()))
+        .unwrap_or(settings.port);
+    Ok((acceptor, port))
 }
 
 /// A worker process serves only its health on PORT.

@@ -14,6 +14,7 @@ pub mod ocr_worker;
 pub mod queue;
 pub mod rate_limiter;
 pub mod supervisor;
+pub mod worker_events;
 
 use std::collections::HashMap;
 

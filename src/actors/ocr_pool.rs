@@ -67,11 +67,14 @@ impl OcrPool {
 pub struct JobProcessor {
     pub pool: Arc<OcrPool>,
     pub db: Db,
+    /// JOB_TIMEOUT_MS: the longest one read may take.
+    pub read_timeout: Duration,
 }
 
 /// How long a job waits for PostgreSQL to come back before trying anyway.
 const DATABASE_PATIENCE: Duration = Duration::from_secs(600);
 
+const CRASHED_FINAL: &str = "the OCR worker crashed while reading this receipt on its last attempt";
 const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
                        it has been restarted and the job will be retried";
 
@@ -92,7 +95,9 @@ impl JobProcessor {
         crate::telemetry::continue_trace(&span, &data.trace_context);
         async move {
             self.wait_for_database().await;
-            let outcome = self.read_on_worker(&mut job, data.clone()).await;
+            let outcome = self
+                .read_on_worker(&mut job, data.clone(), is_last_attempt)
+                .await;
             match outcome {
                 Ok(summary) => Ok(serde_json::to_value(summary)?),
                 Err(error) => {
@@ -126,40 +131,37 @@ impl JobProcessor {
         &self,
         job: &mut Job,
         data: OcrJobData,
+        is_last_attempt: bool,
     ) -> Result<ReceiptSummary, JobError> {
         let worker = self.pool.borrow().await;
-        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let request = ReadRequest {
             job_id: job.id().to_string(),
             data,
             progress: progress_tx,
             span: tracing::Span::current(),
         };
-        let reply = {
-            let call = worker.call(|reply| OcrMessage::Read(request, reply), None);
-            tokio::pin!(call);
-            loop {
-                tokio::select! {
-                    Some(percent) = progress_rx.recv() => {
-                        // Progress is advisory: a failed update must not fail the job.
-                        let _ = job.update_progress(JobProgress::Number(f64::from(percent))).await;
-                    }
-                    reply = &mut call => break reply,
-                }
-            }
-        };
-        // Reports sent just before the reply (the final 100) are still queued.
-        while let Ok(percent) = progress_rx.try_recv() {
-            let _ = job
-                .update_progress(JobProgress::Number(f64::from(percent)))
-                .await;
-        }
+        let call = worker.call(
+            |reply| OcrMessage::Read(request, reply),
+            Some(self.read_timeout),
+        );
+        let reply = forward_progress(job, call, progress_rx).await;
         match reply {
             Ok(CallResult::Success(outcome)) => {
                 self.pool.give_back(worker).await;
                 outcome
             }
+            Ok(CallResult::Timeout) => {
+                // Tesseract cannot be interrupted: retire the worker (the
+                // supervisor starts a fresh one) and give the image up.
+                worker.kill();
+                Err(JobError::Permanent(format!(
+                    "reading the image took longer than {} ms (JOB_TIMEOUT_MS); it was given up",
+                    self.read_timeout.as_millis()
+                )))
+            }
             // The worker died mid-read (a panic): it is not given back.
+            _ if is_last_attempt => Err(JobError::Transient(CRASHED_FINAL.to_string())),
             _ => Err(JobError::Transient(CRASHED.to_string())),
         }
     }
@@ -186,4 +188,30 @@ impl JobProcessor {
             JobError::Transient(reason) => bullmq::Error::ProcessingError(reason),
         }
     }
+}
+
+/// Await the worker's reply while copying its progress reports to the job.
+async fn forward_progress<T>(
+    job: &mut Job,
+    call: impl Future<Output = T>,
+    mut progress: mpsc::UnboundedReceiver<u8>,
+) -> T {
+    let report = async |job: &mut Job, percent: u8| {
+        // Progress is advisory: a failed update must not fail the job.
+        let _ = job
+            .update_progress(JobProgress::Number(f64::from(percent)))
+            .await;
+    };
+    tokio::pin!(call);
+    let reply = loop {
+        tokio::select! {
+            Some(percent) = progress.recv() => report(job, percent).await,
+            reply = &mut call => break reply,
+        }
+    };
+    // Reports sent just before the reply (the final 100) are still queued.
+    while let Ok(percent) = progress.try_recv() {
+        report(job, percent).await;
+    }
+    reply
 }

@@ -77,6 +77,11 @@ impl Actor for OcrWorker {
         let outcome = state.read_and_save(request).await;
         // The caller may have gone (worker shutting down); nothing to do then.
         let _ = reply.send(outcome);
+        if state.engine.is_none() {
+            // The read was cancelled with the engine on its thread: without
+            // one this worker is useless, so fail and let it be replaced.
+            return Err("the OCR engine was lost with a cancelled read".into());
+        }
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use tokio::sync::RwLock;
+use tokio::task::JoinHandle;
 
 use super::OcrJobData;
 use super::ocr_pool::JobProcessor;
@@ -72,7 +73,8 @@ pub struct QueueArgs {
 
 pub struct QueueState {
     queue: Queue,
-    worker: Option<Worker>,
+    /// In worker processes: the BullMQ worker and the task reading its events.
+    worker: Option<(Arc<Worker>, JoinHandle<()>)>,
     settings: Arc<Settings>,
 }
 
@@ -89,7 +91,12 @@ impl Actor for QueueActor {
         let settings = args.settings;
         let queue = open_queue(&settings).await?;
         let worker = match args.processor {
-            Some(processor) => Some(start_worker(&settings, processor).await?),
+            Some(processor) => {
+                let db = processor.db.clone();
+                let worker = Arc::new(start_worker(&settings, processor).await?);
+                let events = super::worker_events::drain(worker.clone(), queue.clone(), db);
+                Some((worker, events))
+            }
             None => None,
         };
         Ok(QueueState {
@@ -104,9 +111,10 @@ impl Actor for QueueActor {
         _me: ActorRef<QueueMessage>,
         state: &mut QueueState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(worker) = state.worker.take() {
+        if let Some((worker, events)) = state.worker.take() {
             // Let active jobs finish (their locks stay renewed meanwhile).
-            worker.close(state.settings.job_lock_ms).await?;
+            worker.close(state.settings.shutdown_grace_ms).await?;
+            events.abort();
         }
         Ok(())
     }

@@ -30,8 +30,8 @@ use crate::store::{BlobStore, Db};
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A child that has not failed for this long restarts without delay again.
 const CALM_AFTER: Duration = Duration::from_secs(30);
-/// How long `stop` lets the queue finish active jobs.
-const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Beyond SHUTDOWN_GRACE_MS, what stopping the children may take.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct SupervisorArgs {
@@ -115,15 +115,16 @@ impl Actor for Supervisor {
         _me: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let grace = Duration::from_millis(state.args.settings.shutdown_grace_ms) + STOP_MARGIN;
         // The queue first: it stops fetching and lets active jobs finish
         // while the OCR workers are still there to finish them.
         let children: Vec<_> = state.children.drain().map(|(_, child)| child).collect();
         for (kind, cell) in children.iter().filter(|(kind, _)| *kind == Child::Queue) {
             tracing::debug!(?kind, "stopping");
-            let _ = cell.stop_and_wait(None, Some(STOP_TIMEOUT)).await;
+            let _ = cell.stop_and_wait(None, Some(grace)).await;
         }
         for (_, cell) in children.iter().filter(|(kind, _)| *kind != Child::Queue) {
-            let _ = cell.stop_and_wait(None, Some(STOP_TIMEOUT)).await;
+            let _ = cell.stop_and_wait(None, Some(grace)).await;
         }
         Ok(())
     }
@@ -224,6 +225,7 @@ impl SupervisorState {
             Arc::new(JobProcessor {
                 pool: self.pool.clone(),
                 db: self.args.db.clone(),
+                read_timeout: Duration::from_millis(self.args.settings.job_timeout_ms),
             })
         });
         QueueArgs {

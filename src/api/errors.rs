@@ -87,31 +87,32 @@ impl ApiError {
 }
 
 /// Turn any error poem raised before our handlers ran into our JSON shape.
-pub fn poem_error_to_json(error: poem::Error) -> Response {
+/// `upload` says the request was `POST /api/upload`, where a body poem
+/// cannot parse means the client sent no file the way we take it.
+pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
     if error.is_from_response() {
         // Already one of our `ApiError` answers.
         return error.into_response();
     }
     let status = match error.status() {
-        // poem-openapi's answer to a body that is not multipart/form-data:
-        // for us that is an upload without a file field.
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::BAD_REQUEST,
+        // poem-openapi's answer to a body that is not multipart/form-data.
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if upload => StatusCode::BAD_REQUEST,
         other => other,
     };
     let code = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "file_too_large",
+        StatusCode::BAD_REQUEST if upload => "no_file",
         s if s.is_server_error() => "internal_error",
-        StatusCode::BAD_REQUEST => "no_file",
         _ => "bad_request",
     };
     let message = match status {
         StatusCode::NOT_FOUND => "No such endpoint. See /docs for the API.".to_string(),
-        StatusCode::BAD_REQUEST => format!(
+        StatusCode::BAD_REQUEST if upload => format!(
             "{error}. Upload with `curl -F file=@receipt.jpg …/api/upload` (multipart/form-data, field `file`)."
         ),
-        _ => error.to_string(),
+        _ => format!("{error}. See /docs for the API."),
     };
     let mut response = poem::web::Json(ErrorBody {
         error: code.to_string(),

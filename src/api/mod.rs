@@ -60,7 +60,7 @@ pub fn routes(
             async move { guard.check(endpoint, request).await }
         })
         .with(Tracing)
-        .catch_all_error(|error| async move { poem_error_to_json(error) })
+        .catch_all_error(|error| async move { poem_error_to_json(error, false) })
 }
 
 /// Checks made before any handler runs.
@@ -95,16 +95,19 @@ impl RequestGuard {
             }
             Err(e) => return Err(e.into()),
         }
-        endpoint
-            .call(request)
-            .await
-            .map(IntoResponse::into_response)
+        let upload = request.uri().path() == "/api/upload";
+        match endpoint.call(request).await {
+            Ok(response) => Ok(response.into_response()),
+            Err(error) => Ok(poem_error_to_json(error, upload)),
+        }
     }
 
     fn needs_key(&self, request: &Request) -> bool {
         let path = request.uri().path();
-        !self.api_keys.is_empty()
-            && (path.starts_with("/api/") || path == "/graphql" && request.method() == "POST")
+        // GET /graphql is only the query page; queries are POSTs or run
+        // over the WebSocket, whose upgrade request must carry the key.
+        let graphql = path == "/graphql" && request.method() == "POST" || path == "/graphql/ws";
+        !self.api_keys.is_empty() && (path.starts_with("/api/") || graphql)
     }
 
     fn has_valid_key(&self, request: &Request) -> bool {

@@ -10,6 +10,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use super::redact_url;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// How long getting a connection may take.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Advisory lock key serialising migrations across processes.
 const MIGRATION_LOCK: i64 = 0x7265_6365_6970_74;
 
@@ -17,7 +19,7 @@ const MIGRATION_LOCK: i64 = 0x7265_6365_6970_74;
 pub enum DbError {
     #[error(
         "PostgreSQL did not answer at {url} ({reason}) — is it running? \
-         try `pg_isready -h 127.0.0.1` and check DATABASE_URL"
+         try `pg_isready -d {url}` and check DATABASE_URL"
     )]
     Unreachable { url: String, reason: String },
     #[error("migrations failed on {url}: {reason}")]
@@ -40,8 +42,13 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         create_database_if_missing(url).await?;
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        // Bounded waits: an unreachable server answers 503, never a hang.
         let pool = Pool::builder(manager)
             .max_size(16)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| unreachable_err(url, e))?;
         let db = Self {

@@ -89,3 +89,13 @@ pub struct StoredReceipt {
     pub row: ReceiptRow,
     pub items: Vec<ItemRow>,
 }
+
+impl StoredReceipt {
+    /// Completed or failed: nothing will change it any more.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            ReceiptStatus::parse(&self.row.status),
+            ReceiptStatus::Completed | ReceiptStatus::Failed
+        )
+    }
+}

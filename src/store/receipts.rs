@@ -101,6 +101,25 @@ impl Db {
         Ok(())
     }
 
+    /// Mark the receipt of `job_id` failed unless it already finished.
+    pub async fn mark_job_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        let finished = [
+            ReceiptStatus::Completed.as_str(),
+            ReceiptStatus::Failed.as_str(),
+        ];
+        diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+            .filter(receipts::status.ne_all(finished))
+            .set((
+                receipts::status.eq(ReceiptStatus::Failed.as_str()),
+                receipts::failed_reason.eq(reason),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn receipt_by_id(&self, id: Uuid) -> Result<Option<StoredReceipt>, DbError> {
         let mut conn = self.conn().await?;
         let row = receipts::table

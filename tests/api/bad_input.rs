@@ -6,7 +6,7 @@ use receipt_ocr::startup::Role;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
-use crate::support::receipt_image::{CORNER_MARKET, encode, render};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
 
 async fn assert_refused(response: reqwest::Response, status: u16, code: &str) {
     assert_eq!(response.status().as_u16(), status);
@@ -154,4 +154,52 @@ async fn refused_head_only(app: &TestApp, length: u64) -> String {
     let mut answer = vec![0u8; 4096];
     let read = stream.read(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_api_keys_set_requests_without_a_valid_key_get_401() {
+    let mut settings = isolated_settings();
+    settings.api_keys = "first-key, second-key".into();
+    let app = TestApp::spawn(Role::Serve, settings).await;
+
+    assert_refused(
+        app.upload_bytes(corner_market_png(), "receipt.png").await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let wrong_key = app
+        .http
+        .get(format!("{}/api/job/ocr-1-x", app.address))
+        .header("x-api-key", "nope");
+    assert_refused(wrong_key.send().await.unwrap(), 401, "unauthorized").await;
+    let graphql = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&serde_json::json!({"query": "{ __typename }"}));
+    assert_refused(graphql.send().await.unwrap(), 401, "unauthorized").await;
+    let websocket = app.http.get(format!("{}/graphql/ws", app.address));
+    assert_eq!(
+        websocket.send().await.unwrap().status(),
+        401,
+        "the subscription socket needs the key too"
+    );
+    assert_nothing_left(&app).await;
+
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png"),
+    );
+    let with_key = app
+        .http
+        .post(format!("{}/api/upload", app.address))
+        .header("x-api-key", "second-key");
+    assert_eq!(with_key.multipart(form).send().await.unwrap().status(), 200);
+    let health = app
+        .http
+        .get(format!("{}/health/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "probes stay open");
 }

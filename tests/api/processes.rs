@@ -49,7 +49,7 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
-    assert_eq!(ready["ocrWorkers"], 2, "{ready}");
+    assert_eq!(ready["ocrWorkers"], separate.ocr_concurrency, "{ready}");
     let metrics = format!("http://127.0.0.1:{}/metrics", separate.port);
     let text = api
         .http

@@ -1,19 +1,38 @@
 //! Start-up failures stop the process with a message that names what failed
 //! and how to fix it, never a panic.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn run_serve(env: &[(&str, &str)]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
         .arg("serve")
         .envs(env.iter().copied())
         .env("PORT", "0")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the binary");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    // A start-up that should fail but serves instead must not hang the suite.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("receipt-ocr did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr);
+    (status.code().unwrap_or(-1), stderr)
 }
 
 #[test]
