@@ -42,6 +42,8 @@ pub enum ServiceError {
     Database(#[from] DbError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
+    #[error("The upload was interrupted while being stored ({0}); send it again.")]
+    Interrupted(String),
 }
 
 /// Everything the service functions need; cheap to clone.
@@ -93,7 +95,15 @@ impl ReceiptService {
             content_type: format.to_mime_type().to_string(),
             content_hash: crate::store::content_hash(&bytes),
         };
-        self.store_and_queue(&new, bytes).await?;
+        // In a task of its own: a client that disconnects mid-request must
+        // not cancel the undo steps that keep a failed upload from leaving
+        // a file or a row behind.
+        let service = self.clone();
+        let receipt = new.clone();
+        let stored = tokio::spawn(async move { service.store_and_queue(&receipt, bytes).await });
+        stored
+            .await
+            .map_err(|e| ServiceError::Interrupted(e.to_string()))??;
         Ok(UploadAccepted::new(job_id, receipt_id))
     }
 

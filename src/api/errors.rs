@@ -64,6 +64,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Redis(_) => Self::Unavailable(body("redis_unavailable", message)),
             ServiceError::Database(_) => Self::Unavailable(body("database_unavailable", message)),
             ServiceError::Blobs(_) => Self::Unavailable(body("blob_store_unavailable", message)),
+            ServiceError::Interrupted(_) => Self::Unavailable(body("interrupted", message)),
         }
     }
 }

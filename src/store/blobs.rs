@@ -89,13 +89,4 @@ impl BlobStore {
             Err(e) => Err(self.io(e)),
         }
     }
-
-    /// True when `key` exists (tests and diagnostics).
-    pub async fn exists(&self, key: &str) -> Result<bool, BlobError> {
-        match self.inner.head(&self.location(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.io(e)),
-        }
-    }
 }

@@ -101,11 +101,6 @@ impl Db {
         diesel::sql_query("SELECT 1").execute(&mut conn).await?;
         Ok(())
     }
-
-    /// The server's URL without its password.
-    pub fn display_url(&self) -> String {
-        redact_url(&self.url)
-    }
 }
 
 fn unreachable_err(url: &str, reason: impl ToString) -> DbError {

@@ -37,7 +37,7 @@ impl ReceiptStatus {
 }
 
 /// The placeholder written at upload time.
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = receipts)]
 pub struct NewReceipt {
     pub id: Uuid,
