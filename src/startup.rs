@@ -176,9 +176,12 @@ async fn worker_ready(
     let body = |status: String| {
         let workers = stats.map(|s| s.ocr_workers).unwrap_or(0);
         let restarts = stats.map(|s| s.restarts).unwrap_or(0);
-        poem::web::Json(
-            serde_json::json!({ "status": status, "ocrWorkers": workers, "restarts": restarts }),
-        )
+        let rate_limit = stats.and_then(|s| s.rate_limit).map(|r| {
+            serde_json::json!({ "max": r.max, "durationMs": r.duration_ms, "waitMs": r.wait_ms })
+        });
+        poem::web::Json(serde_json::json!({
+            "status": status, "ocrWorkers": workers, "restarts": restarts, "rateLimit": rate_limit,
+        }))
     };
     let problem = match service.readiness().await {
         Err(e) => Some(e.to_string()),

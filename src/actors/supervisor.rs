@@ -22,9 +22,10 @@ use ractor::{
 use super::ocr_pool::{JobProcessor, OcrPool};
 use super::ocr_worker::{OcrWorker, OcrWorkerArgs};
 use super::queue::{QueueActor, QueueArgs, QueueHandle};
-use super::rate_limiter::RateLimiterActor;
+use super::rate_limiter::{RateLimitStatus, RateLimiterActor, RateLimiterMessage};
 use crate::config::Settings;
 use crate::store::{BlobStore, Db};
+use ractor::rpc::CallResult;
 
 /// Longest pause before restarting a failing child.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -60,6 +61,8 @@ pub enum SupervisorMessage {
 pub struct SupervisorStats {
     pub ocr_workers: usize,
     pub restarts: u64,
+    /// The global rate limit and its current wait (worker processes).
+    pub rate_limit: Option<RateLimitStatus>,
 }
 
 pub struct Supervisor;
@@ -70,6 +73,7 @@ pub struct SupervisorState {
     pool: Arc<OcrPool>,
     ocr_args: OcrWorkerArgs,
     queue: Option<QueueHandle>,
+    rate_limiter: Option<ActorRef<RateLimiterMessage>>,
     recent_failures: u32,
     last_failure: Option<Instant>,
     restarts: u64,
@@ -95,6 +99,7 @@ impl Actor for Supervisor {
             ocr_args,
             children: HashMap::new(),
             queue: None,
+            rate_limiter: None,
             recent_failures: 0,
             last_failure: None,
             restarts: 0,
@@ -152,9 +157,11 @@ impl Actor for Supervisor {
                     .values()
                     .filter(|(k, _)| *k == Child::Ocr)
                     .count();
+                let rate_limit = state.rate_limit_status().await;
                 let _ = reply.send(SupervisorStats {
                     ocr_workers,
                     restarts: state.restarts,
+                    rate_limit,
                 });
             }
         }
@@ -201,6 +208,7 @@ impl SupervisorState {
                 let settings = self.args.settings.clone();
                 let (actor, _) =
                     Actor::spawn_linked(None, RateLimiterActor, settings, parent).await?;
+                self.rate_limiter = Some(actor.clone());
                 actor.get_cell()
             }
             Child::Queue => {
@@ -231,6 +239,15 @@ impl SupervisorState {
         QueueArgs {
             settings: self.args.settings.clone(),
             processor,
+        }
+    }
+
+    async fn rate_limit_status(&self) -> Option<RateLimitStatus> {
+        let limiter = self.rate_limiter.as_ref()?;
+        let asked = limiter.call(RateLimiterMessage::Status, Some(Duration::from_secs(2)));
+        match asked.await {
+            Ok(CallResult::Success(Ok(status))) => Some(status),
+            _ => None,
         }
     }
 

@@ -29,6 +29,8 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
 
     let mut separate = worker_settings(&settings, "separate-worker");
     separate.port = free_port();
+    // A limit far above what the test needs, to see it reported.
+    separate.ocr_rate_max = 100;
     let _worker = Process::start("worker", &separate);
     let job = api.wait_for_final(&job_id).await;
     assert_eq!(job["state"], "completed", "job: {job}");
@@ -50,6 +52,11 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
         .unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["ocrWorkers"], separate.ocr_concurrency, "{ready}");
+    assert_eq!(ready["rateLimit"]["max"], 100, "{ready}");
+    assert_eq!(
+        ready["rateLimit"]["durationMs"], separate.ocr_rate_duration_ms,
+        "{ready}"
+    );
     let metrics = format!("http://127.0.0.1:{}/metrics", separate.port);
     let text = api
         .http
