@@ -150,8 +150,7 @@ fn clean_item_name(raw: &str) -> String {
     let without_price = ECHOED_PRICE.replace(raw, "");
     let trimmed = without_price
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
-    let trimmed =
-        trimmed.trim_end_matches(|c: char| matches!(c, '$' | '€' | '£' | ' ' | '.' | ':'));
+    let trimmed = trimmed.trim_end_matches(['$', '€', '£', ' ', '.', ':']);
     let words: Vec<&str> = trimmed
         .split_whitespace()
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
