@@ -99,7 +99,10 @@ impl JobProcessor {
                 .read_on_worker(&mut job, data.clone(), is_last_attempt)
                 .await;
             match outcome {
-                Ok(summary) => Ok(serde_json::to_value(summary)?),
+                Ok(summary) => {
+                    mark_saved(&mut job).await;
+                    Ok(serde_json::to_value(summary)?)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "reading the receipt failed");
                     Err(self.failed(&data, error, is_last_attempt).await)
@@ -190,6 +193,18 @@ impl JobProcessor {
     }
 }
 
+/// Progress 100: the result is saved. Set here, after the worker's reply,
+/// rather than reported through the worker's progress channel, so a
+/// completed job always shows 100; retried because clients wait for it.
+async fn mark_saved(job: &mut Job) {
+    for _ in 0..3 {
+        match job.update_progress(JobProgress::Number(100.0)).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "could not set progress 100; retrying"),
+        }
+    }
+}
+
 /// Await the worker's reply while copying its progress reports to the job.
 async fn forward_progress<T>(
     job: &mut Job,
@@ -209,7 +224,7 @@ async fn forward_progress<T>(
             reply = &mut call => break reply,
         }
     };
-    // Reports sent just before the reply (the final 100) are still queued.
+    // Reports sent just before the reply may still be queued.
     while let Ok(percent) = progress.try_recv() {
         report(job, percent).await;
     }

@@ -125,7 +125,6 @@ impl OcrWorkerState {
         save.instrument(info_span!(parent: &span, "save", items = reading.receipt.items.len()))
             .await
             .map_err(transient)?;
-        let _ = progress.send(100);
         Ok(ReceiptSummary::from_reading(data.receipt_id, &reading))
     }
 
