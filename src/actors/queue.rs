@@ -240,10 +240,14 @@ async fn lookup(
     settings: &Settings,
     job_id: &str,
 ) -> Result<Option<QueueJob>, QueueError> {
+    // Two reads, not one atomic one: the state first, so that a job seen
+    // `completed` is read with its result and final progress (finishing
+    // sets state and result in one script). The other order can pair an
+    // old hash (progress 90, no result) with the new state.
+    let state = deadline(settings, queue.get_job_state(job_id)).await?;
     let Some(job) = deadline(settings, queue.get_job(job_id)).await? else {
         return Ok(None);
     };
-    let state = deadline(settings, queue.get_job_state(job_id)).await?;
     Ok(Some(queue_job(job, state)))
 }
 

@@ -15,7 +15,10 @@ async fn a_panicking_ocr_worker_is_restarted_and_its_job_retried() {
 
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job["state"], "completed", "job: {job}");
-    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    assert_eq!(
+        job["result"]["storeName"], CORNER_MARKET.store,
+        "job: {job}"
+    );
     let hash = app.job_hash(&job_id).await;
     // BullMQ counts both attempts: the one that crashed and the one that completed.
     assert_eq!(
