@@ -105,7 +105,7 @@ impl JobProcessor {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "reading the receipt failed");
-                    Err(self.failed(&data, error, is_last_attempt).await)
+                    Err(self.failed(job.id(), error, is_last_attempt).await)
                 }
             }
         }
@@ -171,20 +171,12 @@ impl JobProcessor {
 
     /// Record a failure: on the receipt row when it is final, and as the
     /// BullMQ error that retries (or not).
-    async fn failed(
-        &self,
-        data: &OcrJobData,
-        error: JobError,
-        is_last_attempt: bool,
-    ) -> bullmq::Error {
+    async fn failed(&self, job_id: &str, error: JobError, is_last_attempt: bool) -> bullmq::Error {
         let permanent = matches!(error, JobError::Permanent(_));
         if (permanent || is_last_attempt)
-            && let Err(e) = self
-                .db
-                .mark_failed(data.receipt_id, &error.to_string())
-                .await
+            && let Err(e) = self.db.mark_job_failed(job_id, &error.to_string()).await
         {
-            tracing::warn!(receipt_id = %data.receipt_id, error = %e, "could not mark the receipt failed");
+            tracing::warn!(job_id, error = %e, "could not mark the receipt failed");
         }
         match error {
             JobError::Permanent(reason) => bullmq::Error::Unrecoverable(reason),

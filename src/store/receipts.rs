@@ -88,19 +88,6 @@ impl Db {
         Ok(())
     }
 
-    pub async fn mark_failed(&self, id: Uuid, reason: &str) -> Result<(), DbError> {
-        let mut conn = self.conn().await?;
-        diesel::update(receipts::table.find(id))
-            .set((
-                receipts::status.eq(ReceiptStatus::Failed.as_str()),
-                receipts::failed_reason.eq(reason),
-                receipts::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
-    }
-
     /// Mark the receipt of `job_id` failed unless it already finished.
     pub async fn mark_job_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
         let mut conn = self.conn().await?;

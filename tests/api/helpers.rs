@@ -112,6 +112,12 @@ impl TestApp {
         (status, response.json().await.expect("JSON"))
     }
 
+    /// GET `url` and return the body as text.
+    pub async fn get_text(&self, url: &str) -> String {
+        let response = self.http.get(url).send().await.expect("GET request");
+        response.text().await.expect("a text body")
+    }
+
     pub async fn graphql(&self, query: &str) -> Value {
         let body = serde_json::json!({ "query": query });
         let response = self

@@ -58,15 +58,7 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
         "{ready}"
     );
     let metrics = format!("http://127.0.0.1:{}/metrics", separate.port);
-    let text = api
-        .http
-        .get(metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.get_text(&metrics).await;
     assert!(text.contains("bullmq_job_completed_total"), "{text}");
 }
 

@@ -121,15 +121,7 @@ async fn metrics_count_jobs_by_state_and_completed_in_total() {
     let job_id = app.upload_ok(corner_market_png()).await;
     app.wait_for_final(&job_id).await;
     let url = format!("{}/metrics", app.address);
-    let text = app
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text(&url).await;
     let queue = &app.settings.queue_name;
     let completed = format!("bullmq_job_count{{queue=\"{queue}\", state=\"completed\"}}");
     assert_eq!(metric(&text, &completed), Some(1.0), "{text}");
