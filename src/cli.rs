@@ -68,8 +68,7 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<()> {
         Some(Command::Api(settings)) => serve(settings, Role::Api).await,
         Some(Command::Worker(settings)) => serve(settings, Role::Worker).await,
         Some(Command::Migrate(settings)) => {
-            settings.validate()?;
-            crate::store::Db::connect(&settings.database_url).await?;
+            crate::store::Db::connect(&settings.database.url).await?;
             println!("migrations applied");
             Ok(())
         }

@@ -3,19 +3,16 @@
 
 use bytes::Bytes;
 use futures::Stream;
-use rand::Rng;
 use uuid::Uuid;
 
-use crate::actors::OcrJobData;
-use crate::actors::queue::{QueueError, QueueHandle, QueueJob};
+use crate::job::{JobState, ReceiptJobData, is_plausible_job_id, new_job_id};
 use crate::ocr::preprocess::sniff_format;
-use crate::store::models::{NewReceipt, ReceiptStatus};
+use crate::queue::{QueueError, QueueHandle};
+use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
 mod views;
-pub use views::{
-    Confidence, JobStatusView, ReceiptItem, ReceiptSummary, ReceiptView, UploadAccepted,
-};
+pub use views::{JobStatusView, ReceiptView, UploadAccepted};
 
 /// What a client did wrong, or which dependency is down.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +39,8 @@ pub enum ServiceError {
     Database(#[from] DbError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
-    #[error("The upload was interrupted while being stored ({0}); send it again.")]
-    Interrupted(String),
+    #[error("The upload was interrupted while being stored; send it again.")]
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 /// Everything the service functions need; cheap to clone.
@@ -53,17 +50,6 @@ pub struct ReceiptService {
     pub db: Db,
     pub blobs: BlobStore,
     pub max_upload_bytes: usize,
-}
-
-/// `ocr-<unix ms>-<12 random base-36 characters>`: ~62 bits of randomness,
-/// so one job id says nothing about another.
-pub fn new_job_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::rng();
-    let random: String = (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..36)] as char)
-        .collect();
-    format!("ocr-{}-{random}", chrono::Utc::now().timestamp_millis())
 }
 
 impl ReceiptService {
@@ -85,39 +71,45 @@ impl ReceiptService {
         }
         let format = sniff_format(&bytes).ok_or(ServiceError::UnsupportedType)?;
         let receipt_id = Uuid::new_v4();
-        let job_id = new_job_id();
         let extension = format.extensions_str().first().copied().unwrap_or("img");
-        let new = NewReceipt {
-            id: receipt_id,
-            job_id: job_id.clone(),
-            status: ReceiptStatus::Queued.as_str().to_string(),
-            blob_key: format!("receipts/{receipt_id}.{extension}"),
-            content_type: format.to_mime_type().to_string(),
-            content_hash: crate::store::content_hash(&bytes),
-        };
+        let new = NewReceipt::queued(
+            receipt_id,
+            new_job_id(),
+            format!("receipts/{receipt_id}.{extension}"),
+            format.to_mime_type().to_string(),
+        )
+        .with_content(&bytes);
         // In a task of its own: a client that disconnects mid-request must
         // not cancel the undo steps that keep a failed upload from leaving
         // a file or a row behind.
         let service = self.clone();
         let receipt = new.clone();
-        let stored = tokio::spawn(async move { service.store_and_queue(&receipt, bytes).await });
-        stored
-            .await
-            .map_err(|e| ServiceError::Interrupted(e.to_string()))??;
-        Ok(UploadAccepted::new(job_id, receipt_id))
+        let trace_context = crate::telemetry::current_trace_context();
+        let stored = tokio::spawn(async move {
+            service
+                .store_and_queue(&receipt, bytes, trace_context)
+                .await
+        });
+        stored.await.map_err(ServiceError::Interrupted)??;
+        Ok(UploadAccepted::new(new.job_id, receipt_id))
     }
 
-    async fn store_and_queue(&self, new: &NewReceipt, bytes: Bytes) -> Result<(), ServiceError> {
+    async fn store_and_queue(
+        &self,
+        new: &NewReceipt,
+        bytes: Bytes,
+        trace_context: std::collections::HashMap<String, String>,
+    ) -> Result<(), ServiceError> {
         self.blobs.put(&new.blob_key, bytes).await?;
         if let Err(e) = self.db.insert_receipt(new).await {
             self.forget_blob(&new.blob_key).await;
             return Err(e.into());
         }
-        let data = OcrJobData {
+        let data = ReceiptJobData {
             receipt_id: new.id,
             blob_key: new.blob_key.clone(),
             content_type: new.content_type.clone(),
-            trace_context: crate::telemetry::current_trace_context(),
+            trace_context,
         };
         if let Err(e) = self.queue.enqueue(new.job_id.clone(), data).await {
             if let Err(db_error) = self.db.delete_receipt(new.id).await {
@@ -141,17 +133,21 @@ impl ReceiptService {
         if !is_plausible_job_id(job_id) {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
-        let from_queue = self.queue.lookup(job_id.to_string()).await;
+        let from_queue = self.queue.lookup(job_id).await;
         if let Ok(Some(job)) = &from_queue {
-            return Ok(JobStatusView::from_queue(job));
+            // A completed job whose return value we cannot read is answered
+            // from its row below.
+            if job.state != JobState::Completed || job.result.is_some() {
+                return Ok(JobStatusView::from_queue(job));
+            }
         }
         let stored = self.db.receipt_by_job_id(job_id).await?;
         match (stored, from_queue) {
             // The row's answer is final, whatever Redis says or not.
-            (Some(stored), _) if stored.is_finished() => Ok(JobStatusView::from_receipt(&stored)),
+            (Some(stored), _) if stored.is_finished()? => JobStatusView::from_receipt(&stored),
             // Still running and Redis cannot say how far: unavailable.
             (_, Err(redis_down)) => Err(redis_down.into()),
-            (Some(stored), Ok(_)) => Ok(JobStatusView::from_receipt(&stored)),
+            (Some(stored), Ok(_)) => JobStatusView::from_receipt(&stored),
             (None, Ok(_)) => Err(ServiceError::JobNotFound(job_id.to_string())),
         }
     }
@@ -178,7 +174,7 @@ impl ReceiptService {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
         let stored = self.db.receipt_by_id(uuid).await?.ok_or_else(not_found)?;
-        Ok(ReceiptView::from_stored(&stored))
+        ReceiptView::from_stored(&stored)
     }
 
     /// Queue job counts and completed/failed totals, Prometheus text format.
@@ -218,33 +214,11 @@ impl JobWatch {
                 }
             };
             if self.last.as_ref() != Some(&status) {
-                self.finished = matches!(status.state.as_str(), "completed" | "failed");
+                self.finished = status.state.is_final();
                 self.last = Some(status.clone());
                 return Some(Ok(status));
             }
             tokio::time::sleep(WATCH_INTERVAL).await;
         }
-    }
-}
-
-/// Job ids are short printable tokens; anything else cannot exist.
-fn is_plausible_job_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 200
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
-}
-
-/// A queue job reduced to its state (used by `JobStatusView`).
-pub(crate) fn queue_state_name(job: &QueueJob) -> &'static str {
-    match job.state {
-        bullmq::JobState::Waiting | bullmq::JobState::WaitingChildren => "waiting",
-        bullmq::JobState::Active => "active",
-        bullmq::JobState::Delayed => "delayed",
-        bullmq::JobState::Prioritized => "prioritized",
-        bullmq::JobState::Completed => "completed",
-        bullmq::JobState::Failed => "failed",
-        bullmq::JobState::Unknown => "unknown",
     }
 }

@@ -4,13 +4,15 @@
 //! read the receipt in the background and store the result in PostgreSQL.
 //!
 //! Layout:
-//! - [`config`]: typed settings from environment, `.env` and flags.
+//! - [`config`]: typed settings from environment, `.env` and flags, in sections.
 //! - [`startup`]: builds and runs the application (`serve`, `api`, `worker`).
-//! - [`actors`]: the supervision tree: queue, rate limiter, OCR workers.
-//! - [`api`]: REST (poem-openapi, Swagger UI) and GraphQL.
-//! - [`jobs`]: the service functions both APIs call.
-//! - [`ocr`]: preprocessing, Tesseract and the text → receipt parser.
-//! - [`store`]: PostgreSQL (diesel-async) and the blob store.
+//! - [`job`]: the job contract both sides share (a leaf: it imports nothing of ours).
+//! - HTTP side: [`api`] (REST with Swagger UI, GraphQL) → [`jobs`] (the
+//!   service functions both APIs call) → [`queue`] (BullMQ: enqueue, lookups).
+//! - Worker side: [`actors`] (the supervision tree: BullMQ worker, OCR pool)
+//!   → [`pipeline`] (one receipt job top to bottom) → [`ocr`] (preprocessing,
+//!   Tesseract, the text → receipt parser).
+//! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
 //! - [`telemetry`]: logging set-up.
@@ -20,8 +22,11 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod eval;
+pub mod job;
 pub mod jobs;
 pub mod ocr;
+pub mod pipeline;
+pub mod queue;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

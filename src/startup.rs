@@ -1,20 +1,21 @@
 //! Building and running the application for `serve`, `api` and `worker`:
 //! connect to every dependency (failing fast with a clear message), start
-//! the actor tree, bind the HTTP listener, and shut down gracefully.
+//! the actor tree where receipts are read, bind the HTTP listener, and
+//! shut down gracefully.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use poem::EndpointExt;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Route, Server, get, handler};
+use poem::{Server, endpoint::BoxEndpoint};
 use ractor::{Actor, ActorRef};
 
-use crate::actors::queue::{QueueError, check_redis};
-use crate::actors::supervisor::{SupervisorMessage, SupervisorStats};
-use crate::actors::{Supervisor, SupervisorArgs};
+use crate::actors::{Supervisor, SupervisorArgs, SupervisorMessage};
 use crate::api;
-use crate::config::{ConfigError, Settings};
+use crate::config::{HttpSettings, Settings};
 use crate::jobs::ReceiptService;
+use crate::queue::{QueueError, QueueHandle};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
 /// Which parts of the service this process runs.
@@ -31,24 +32,27 @@ pub enum Role {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Redis(#[from] QueueError),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
-    #[error("could not listen on {address}: {reason} (is another process using PORT?)")]
-    Bind { address: String, reason: String },
-    #[error("the actor system failed to start: {0}")]
-    Actors(String),
+    #[error("could not listen on {address} (is another process using PORT?): {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the OCR workers failed to start: {0}")]
+    Actors(#[source] ractor::SpawnErr),
 }
 
 /// A started service: actors running, listener bound, not yet serving.
 pub struct Application {
     acceptor: TcpAcceptor,
-    app: poem::endpoint::BoxEndpoint<'static>,
-    supervisor: ActorRef<SupervisorMessage>,
+    app: BoxEndpoint<'static>,
+    /// The actor tree; `None` in an `api` process.
+    supervisor: Option<ActorRef<SupervisorMessage>>,
     port: u16,
     shutdown_grace: Duration,
     pub service: ReceiptService,
@@ -56,53 +60,52 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, role: Role) -> Result<Self, StartupError> {
-        settings.validate()?;
-        let settings = Arc::new(settings);
         // Bind first: a taken port must fail before any job is fetched.
-        let (acceptor, port) = bind(&settings).await?;
-        check_redis(&settings).await?;
-        let db = Db::connect(&settings.database_url).await?;
-        let blobs = BlobStore::open(&settings.blob_store)?;
-        let args = SupervisorArgs {
-            settings: settings.clone(),
+        let (acceptor, port) = bind(&settings.http).await?;
+        let queue = QueueHandle::open(&settings.queue, &settings.retention).await?;
+        let db = Db::connect(&settings.database.url).await?;
+        let blobs = BlobStore::open(&settings.blobs.location)?;
+        let service = ReceiptService {
+            queue: queue.clone(),
             db: db.clone(),
             blobs: blobs.clone(),
-            run_workers: role != Role::Api,
+            max_upload_bytes: settings.http.max_upload_bytes,
         };
-        let actors_failed = |e: String| StartupError::Actors(e);
-        let (supervisor, _) = Actor::spawn(None, Supervisor, args)
-            .await
-            .map_err(|e| actors_failed(e.to_string()))?;
-        let queue = ractor::call!(supervisor, SupervisorMessage::QueueHandle)
-            .map_err(|e| actors_failed(e.to_string()))?;
-        let max_upload_bytes = settings.max_upload_bytes;
-        let service = ReceiptService {
-            queue,
-            db,
-            blobs,
-            max_upload_bytes,
+        let settings = Arc::new(settings);
+        let supervisor = match role {
+            Role::Api => None,
+            Role::Serve | Role::Worker => {
+                queue.set_rate_limit(settings.queue.rate_limit).await?;
+                let args = SupervisorArgs {
+                    settings: settings.clone(),
+                    db,
+                    blobs,
+                    queue,
+                };
+                let (supervisor, _) = Actor::spawn(None, Supervisor, args)
+                    .await
+                    .map_err(StartupError::Actors)?;
+                Some(supervisor)
+            }
         };
-        let app = match role {
-            Role::Worker => worker_routes(service.clone(), supervisor.clone())
-                .map_to_response()
-                .boxed(),
-            _ => api::routes(service.clone(), &settings)
-                .map_to_response()
-                .boxed(),
+        let app = match (&supervisor, role) {
+            (Some(supervisor), Role::Worker) => {
+                api::worker_routes(service.clone(), supervisor.clone()).boxed()
+            }
+            _ => api::routes(service.clone(), &settings.http).boxed(),
         };
-        let shutdown_grace = Duration::from_millis(settings.shutdown_grace_ms);
         Ok(Self {
             acceptor,
             app,
             supervisor,
             port,
             service,
-            shutdown_grace,
+            shutdown_grace: settings.shutdown.grace,
         })
     }
 
-    /// The root of the actor tree (health checks, tests).
-    pub fn supervisor(&self) -> ActorRef<SupervisorMessage> {
+    /// The root of the actor tree (health checks, tests); `None` in `api`.
+    pub fn supervisor(&self) -> Option<ActorRef<SupervisorMessage>> {
         self.supervisor.clone()
     }
 
@@ -120,25 +123,21 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(Duration::from_secs(10)))
             .await;
-        // The queue and then the OCR workers each get the grace period.
-        let actors_deadline = self.shutdown_grace * 2 + Duration::from_secs(10);
-        self.supervisor
-            .stop_and_wait(None, Some(actors_deadline))
-            .await
-            .ok();
+        if let Some(supervisor) = self.supervisor {
+            // The queue worker and then the OCR pool each get the grace.
+            let deadline = self.shutdown_grace * 2 + Duration::from_secs(10);
+            supervisor.stop_and_wait(None, Some(deadline)).await.ok();
+        }
         served
     }
 }
 
-async fn bind(settings: &Settings) -> Result<(TcpAcceptor, u16), StartupError> {
+async fn bind(settings: &HttpSettings) -> Result<(TcpAcceptor, u16), StartupError> {
     let address = format!("{}:{}", settings.host, settings.port);
     let acceptor = TcpListener::bind(address.clone())
         .into_acceptor()
         .await
-        .map_err(|e| StartupError::Bind {
-            address,
-            reason: e.to_string(),
-        })?;
+        .map_err(|source| StartupError::Bind { address, source })?;
     // A bound TCP acceptor has one local address.
     let port = acceptor
         .local_addr()
@@ -146,68 +145,6 @@ async fn bind(settings: &Settings) -> Result<(TcpAcceptor, u16), StartupError> {
         .and_then(|a| a.as_socket_addr().map(|a| a.port()))
         .unwrap_or(settings.port);
     Ok((acceptor, port))
-}
-
-/// A worker process serves only its health on PORT.
-fn worker_routes(
-    service: ReceiptService,
-    supervisor: ActorRef<SupervisorMessage>,
-) -> impl poem::Endpoint {
-    Route::new()
-        .at("/health/live", get(live))
-        .at("/health/ready", get(worker_ready))
-        .at("/metrics", get(worker_metrics))
-        .data(service)
-        .data(supervisor)
-}
-
-#[handler]
-fn live() -> poem::web::Json<serde_json::Value> {
-    poem::web::Json(serde_json::json!({ "status": "ok" }))
-}
-
-#[handler]
-async fn worker_ready(
-    service: poem::web::Data<&ReceiptService>,
-    supervisor: poem::web::Data<&ActorRef<SupervisorMessage>>,
-) -> poem::Response {
-    use poem::IntoResponse;
-    let stats: Option<SupervisorStats> = ractor::call!(supervisor.0, SupervisorMessage::Stats).ok();
-    let body = |status: String| {
-        let workers = stats.map(|s| s.ocr_workers).unwrap_or(0);
-        let restarts = stats.map(|s| s.restarts).unwrap_or(0);
-        let rate_limit = stats.and_then(|s| s.rate_limit).map(|r| {
-            serde_json::json!({ "max": r.max, "durationMs": r.duration_ms, "waitMs": r.wait_ms })
-        });
-        poem::web::Json(serde_json::json!({
-            "status": status, "ocrWorkers": workers, "restarts": restarts, "rateLimit": rate_limit,
-        }))
-    };
-    let problem = match service.readiness().await {
-        Err(e) => Some(e.to_string()),
-        Ok(()) if stats.is_none_or(|s| s.ocr_workers == 0) => {
-            Some("no OCR worker is running (they are restarting)".to_string())
-        }
-        Ok(()) => None,
-    };
-    match problem {
-        None => body("ok".into()).into_response(),
-        Some(problem) => body(problem)
-            .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-            .into_response(),
-    }
-}
-
-#[handler]
-async fn worker_metrics(service: poem::web::Data<&ReceiptService>) -> poem::Response {
-    use poem::IntoResponse;
-    match service.metrics().await {
-        Ok(text) => text.into_response(),
-        Err(e) => e
-            .to_string()
-            .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-            .into_response(),
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,224 +1,147 @@
-//! The idle OCR workers, and the BullMQ processor that lends one to each job.
+//! The OCR worker pool: a ractor factory of [`OcrWorker`]s, and the handle
+//! the pipeline reads images through.
 //!
-//! A job borrows a worker for its whole read. A worker that dies while
-//! reading is not given back: the supervisor starts a fresh one and adds it
-//! here, so a panic costs the job one attempt and never shrinks the pool.
+//! The factory queues reads until a worker is free, replaces a worker that
+//! panics, and its dead-man's switch replaces one stuck in a read for
+//! longer than JOB_TIMEOUT_MS (Tesseract cannot be interrupted: the stuck
+//! thread finishes on its own, its result thrown away).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use bullmq::{Job, JobProgress};
+use bytes::Bytes;
+use ractor::factory::queues::DefaultQueue;
+use ractor::factory::routing::QueuerRouting;
+use ractor::factory::{DeadMansSwitchConfiguration, Factory, FactoryArguments, worker_builder};
 use ractor::rpc::CallResult;
-use ractor::{ActorRef, ActorStatus};
-use serde_json::Value;
-use tokio::sync::{Mutex, Semaphore, mpsc};
-use tracing::Instrument;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use tokio::sync::RwLock;
 
-use super::ocr_worker::{OcrMessage, ReadRequest};
-use super::{JobError, OcrJobData};
-use crate::jobs::ReceiptSummary;
-use crate::store::Db;
+use super::ocr_worker::{OcrWorker, PoolMessage, ReadImage, WorkerCounters};
+use crate::config::OcrSettings;
+use crate::job::JobError;
+use crate::ocr::ReceiptReading;
+use crate::pipeline::{Progress, ReceiptReader};
 
-/// Idle workers; the semaphore counts them so a job waits for one.
+type PoolFactory = Factory<
+    (),
+    ReadImage,
+    WorkerCounters,
+    OcrWorker,
+    QueuerRouting<(), ReadImage>,
+    DefaultQueue<(), ReadImage>,
+>;
+
+/// What the pool reports to health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Workers with a loaded engine.
+    pub workers: usize,
+    /// Workers replaced after a panic or a stuck read.
+    pub replaced: usize,
+}
+
+/// How the pipeline reaches the current factory; the supervisor swaps in a
+/// new one if the factory itself ever has to be restarted.
+#[derive(Clone)]
 pub struct OcrPool {
-    idle: Mutex<Vec<ActorRef<OcrMessage>>>,
-    available: Semaphore,
+    factory: Arc<RwLock<Option<ActorRef<PoolMessage>>>>,
+    counters: WorkerCounters,
+    settings: OcrSettings,
 }
 
 impl OcrPool {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            idle: Mutex::new(Vec::new()),
-            available: Semaphore::new(0),
-        })
-    }
-
-    /// Add a worker (new or done with its job).
-    pub async fn give_back(&self, worker: ActorRef<OcrMessage>) {
-        self.idle.lock().await.push(worker);
-        self.available.add_permits(1);
-    }
-
-    /// Wait for a live idle worker. Workers that died while idle are dropped.
-    async fn borrow(&self) -> ActorRef<OcrMessage> {
-        loop {
-            // The semaphore is never closed, so acquiring cannot fail.
-            self.available
-                .acquire()
-                .await
-                .expect("pool semaphore open")
-                .forget();
-            // One permit per pushed worker: the list cannot be empty here.
-            let worker = self
-                .idle
-                .lock()
-                .await
-                .pop()
-                .expect("a permit means an idle worker");
-            if worker.get_status() == ActorStatus::Running {
-                return worker;
-            }
+    pub fn new(settings: OcrSettings) -> Self {
+        let counters = WorkerCounters::default();
+        #[cfg(feature = "fault-injection")]
+        counters
+            .injected_panics
+            .store(settings.inject_panics, Ordering::SeqCst);
+        Self {
+            factory: Arc::new(RwLock::new(None)),
+            counters,
+            settings,
         }
     }
+
+    /// Start a factory linked to `supervisor` and route reads to it. Fails
+    /// when an engine cannot load (a missing language file, say).
+    pub async fn start(&self, supervisor: ActorCell) -> Result<ActorCell, ActorProcessingErr> {
+        let counters = self.counters.clone();
+        let arguments = FactoryArguments::builder()
+            .worker_builder(Box::new(worker_builder(move |_wid| {
+                (OcrWorker, counters.clone())
+            })))
+            .queue(Default::default())
+            .router(Default::default())
+            .num_initial_workers(self.settings.concurrency.get())
+            .dead_mans_switch(
+                DeadMansSwitchConfiguration::builder()
+                    .detection_timeout(self.settings.read_timeout)
+                    .kill_worker(true)
+                    .build(),
+            )
+            .build();
+        let (factory, _) =
+            Actor::spawn_linked(None, PoolFactory::default(), arguments, supervisor).await?;
+        let cell = factory.get_cell();
+        *self.factory.write().await = Some(factory);
+        Ok(cell)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let started = self.counters.started.load(Ordering::SeqCst);
+        PoolStats {
+            workers: self.counters.live.load(Ordering::SeqCst),
+            replaced: started.saturating_sub(self.settings.concurrency.get()),
+        }
+    }
+
+    async fn factory(&self) -> Result<ActorRef<PoolMessage>, JobError> {
+        self.factory
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| JobError::retry("the OCR pool is not running"))
+    }
 }
 
-/// Runs one BullMQ job: borrow a worker, forward its progress to the job,
-/// and translate its outcome into what BullMQ should do next.
-pub struct JobProcessor {
-    pub pool: Arc<OcrPool>,
-    pub db: Db,
-    /// JOB_TIMEOUT_MS: the longest one read may take.
-    pub read_timeout: Duration,
-}
-
-/// How long a job waits for PostgreSQL to come back before trying anyway.
-const DATABASE_PATIENCE: Duration = Duration::from_secs(600);
-
-const CRASHED_FINAL: &str = "the OCR worker crashed while reading this receipt on its last attempt";
 const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
-                       it has been restarted and the job will be retried";
+                       it has been replaced";
 
-impl JobProcessor {
-    pub async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
-        let data: OcrJobData = serde_json::from_value(job.data().clone()).map_err(|e| {
-            bullmq::Error::Unrecoverable(format!(
-                "job data must be {{receiptId, blobKey, contentType}}: {e}"
-            ))
-        })?;
-        let is_last_attempt = job.attempts_made() + 1 >= job.opts().attempts.unwrap_or(1);
-        let span = tracing::info_span!(
-            "process_receipt",
-            job_id = job.id(),
-            receipt_id = %data.receipt_id,
-            attempt = job.attempts_made() + 1,
-        );
-        crate::telemetry::continue_trace(&span, &data.trace_context);
-        async move {
-            self.wait_for_database().await;
-            let outcome = self
-                .read_on_worker(&mut job, data.clone(), is_last_attempt)
-                .await;
-            match outcome {
-                Ok(summary) => {
-                    mark_saved(&mut job).await;
-                    Ok(serde_json::to_value(summary)?)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "reading the receipt failed");
-                    Err(self.failed(job.id(), error, is_last_attempt).await)
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// While PostgreSQL is down, hold the job (BullMQ keeps renewing its
-    /// lock) instead of burning its attempts on certain failures.
-    async fn wait_for_database(&self) {
+impl ReceiptReader for OcrPool {
+    async fn read(&self, image: Bytes, progress: Progress) -> Result<ReceiptReading, JobError> {
+        let factory = self.factory().await?;
         let started = Instant::now();
-        let mut warned = false;
-        while let Err(e) = self.db.ping().await {
-            if started.elapsed() > DATABASE_PATIENCE {
-                return; // Let the attempt run and fail with the real error.
-            }
-            if !warned {
-                tracing::warn!(error = %e, "PostgreSQL is unreachable; holding the job until it answers");
-                warned = true;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    async fn read_on_worker(
-        &self,
-        job: &mut Job,
-        data: OcrJobData,
-        is_last_attempt: bool,
-    ) -> Result<ReceiptSummary, JobError> {
-        let worker = self.pool.borrow().await;
-        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-        let request = ReadRequest {
-            job_id: job.id().to_string(),
-            data,
-            progress: progress_tx,
-            span: tracing::Span::current(),
-        };
-        let call = worker.call(
-            |reply| OcrMessage::Read(request, reply),
-            Some(self.read_timeout),
+        let span = tracing::Span::current();
+        let call = factory.call(
+            |reply| {
+                let read = ReadImage {
+                    image,
+                    progress,
+                    span,
+                    reply,
+                };
+                PoolMessage::Dispatch(ractor::factory::Job::new((), read))
+            },
+            None,
         );
-        let reply = forward_progress(job, call, progress_rx).await;
-        match reply {
-            Ok(CallResult::Success(outcome)) => {
-                self.pool.give_back(worker).await;
-                outcome
-            }
-            Ok(CallResult::Timeout) => {
-                // Tesseract cannot be interrupted: retire the worker (the
-                // supervisor starts a fresh one) and give the image up.
-                worker.kill();
-                Err(JobError::Permanent(format!(
-                    "reading the image took longer than {} ms (JOB_TIMEOUT_MS); it was given up",
-                    self.read_timeout.as_millis()
-                )))
-            }
-            // The worker died mid-read (a panic): it is not given back.
-            _ if is_last_attempt => Err(JobError::Transient(CRASHED_FINAL.to_string())),
-            _ => Err(JobError::Transient(CRASHED.to_string())),
-        }
-    }
-
-    /// Record a failure: on the receipt row when it is final, and as the
-    /// BullMQ error that retries (or not).
-    async fn failed(&self, job_id: &str, error: JobError, is_last_attempt: bool) -> bullmq::Error {
-        let permanent = matches!(error, JobError::Permanent(_));
-        if (permanent || is_last_attempt)
-            && let Err(e) = self.db.mark_job_failed(job_id, &error.to_string()).await
-        {
-            tracing::warn!(job_id, error = %e, "could not mark the receipt failed");
-        }
-        match error {
-            JobError::Permanent(reason) => bullmq::Error::Unrecoverable(reason),
-            JobError::Transient(reason) => bullmq::Error::ProcessingError(reason),
+        match call.await {
+            Ok(CallResult::Success(Ok(reading))) => Ok(reading),
+            Ok(CallResult::Success(Err(e))) if e.is_permanent() => Err(JobError::permanent_from(e)),
+            Ok(CallResult::Success(Err(e))) => Err(JobError::retry_from(e)),
+            // The worker went away mid-read: stuck past the timeout and
+            // replaced by the dead-man's switch, or crashed.
+            _ if started.elapsed() >= self.settings.read_timeout => Err(timed_out(&self.settings)),
+            _ => Err(JobError::retry(CRASHED)),
         }
     }
 }
 
-/// Progress 100: the result is saved. Set here, after the worker's reply,
-/// rather than reported through the worker's progress channel, so a
-/// completed job always shows 100; retried because clients wait for it.
-async fn mark_saved(job: &mut Job) {
-    for _ in 0..3 {
-        match job.update_progress(JobProgress::Number(100.0)).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "could not set progress 100; retrying"),
-        }
-    }
-}
-
-/// Await the worker's reply while copying its progress reports to the job.
-async fn forward_progress<T>(
-    job: &mut Job,
-    call: impl Future<Output = T>,
-    mut progress: mpsc::UnboundedReceiver<u8>,
-) -> T {
-    let report = async |job: &mut Job, percent: u8| {
-        // Progress is advisory: a failed update must not fail the job.
-        let _ = job
-            .update_progress(JobProgress::Number(f64::from(percent)))
-            .await;
-    };
-    tokio::pin!(call);
-    let reply = loop {
-        tokio::select! {
-            Some(percent) = progress.recv() => report(job, percent).await,
-            reply = &mut call => break reply,
-        }
-    };
-    // Reports sent just before the reply may still be queued.
-    while let Ok(percent) = progress.try_recv() {
-        report(job, percent).await;
-    }
-    reply
+fn timed_out(settings: &OcrSettings) -> JobError {
+    JobError::permanent(format!(
+        "reading the image took longer than {} ms (JOB_TIMEOUT_MS); it was given up",
+        settings.read_timeout.as_millis()
+    ))
 }

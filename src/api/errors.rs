@@ -1,7 +1,8 @@
-//! One mapping from service errors to HTTP: status, a stable `error` code
-//! and a `message` that says what to do. Also the JSON answer for errors
-//! raised by poem itself (bad multipart, unknown route) so that no client
-//! ever sees a bare text error.
+//! One mapping from service errors to HTTP and GraphQL: each error gets a
+//! typed [`ErrorCode`], which fixes its status and its stable `error`
+//! string, and a `message` that says what to do. Also the JSON answer for
+//! errors raised by poem itself (bad multipart, unknown route) so that no
+//! client ever sees a bare text error.
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -9,6 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
 use crate::jobs::ServiceError;
+use crate::store::DbError;
 
 /// The body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
@@ -19,171 +21,150 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-#[derive(ApiResponse, Debug)]
-pub enum ApiError {
-    /// The request is malformed: no file, an empty file.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// An API key is required (`X-Api-Key`) and was missing or wrong.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// No such job or receipt.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The upload is larger than MAX_UPLOAD_BYTES.
-    #[oai(status = 413)]
-    TooLarge(Json<ErrorBody>),
-    /// The file is not an image we read.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// Redis, PostgreSQL or the blob store is unreachable; retry later.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+/// Every error a client can see, with its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    NoFile,
+    EmptyFile,
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    FileTooLarge,
+    UnsupportedMediaType,
+    RedisUnavailable,
+    DatabaseUnavailable,
+    BlobStoreUnavailable,
+    Interrupted,
+    NotReady,
+    InternalError,
 }
 
-fn body(code: &str, message: impl ToString) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: code.to_string(),
-        message: message.to_string(),
-    })
-}
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoFile => "no_file",
+            Self::EmptyFile => "empty_file",
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::FileTooLarge => "file_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RedisUnavailable => "redis_unavailable",
+            Self::DatabaseUnavailable => "database_unavailable",
+            Self::BlobStoreUnavailable => "blob_store_unavailable",
+            Self::Interrupted => "interrupted",
+            Self::NotReady => "not_ready",
+            Self::InternalError => "internal_error",
+        }
+    }
 
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
-        match e {
-            ServiceError::NoFile => Self::BadRequest(body("no_file", message)),
-            ServiceError::EmptyFile => Self::BadRequest(body("empty_file", message)),
-            ServiceError::TooLarge { .. } => Self::TooLarge(body("file_too_large", message)),
-            ServiceError::UnsupportedType => {
-                Self::UnsupportedMediaType(body("unsupported_media_type", message))
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NoFile | Self::EmptyFile | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RedisUnavailable
+            | Self::DatabaseUnavailable
+            | Self::BlobStoreUnavailable
+            | Self::Interrupted
+            | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code of a service error: the one place that decides it.
+    pub fn of(error: &ServiceError) -> Self {
+        match error {
+            ServiceError::NoFile => Self::NoFile,
+            ServiceError::EmptyFile => Self::EmptyFile,
+            ServiceError::TooLarge { .. } => Self::FileTooLarge,
+            ServiceError::UnsupportedType => Self::UnsupportedMediaType,
+            ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
+            ServiceError::Redis(_) => Self::RedisUnavailable,
+            // Data we wrote but cannot read back is our fault, not an outage.
+            ServiceError::Database(DbError::Corrupt(..) | DbError::Encode(_)) => {
+                Self::InternalError
             }
-            ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => {
-                Self::NotFound(body("not_found", message))
+            ServiceError::Database(_) => Self::DatabaseUnavailable,
+            ServiceError::Blobs(_) => Self::BlobStoreUnavailable,
+            ServiceError::Interrupted(_) => Self::Interrupted,
+        }
+    }
+
+    pub fn body(self, message: impl ToString) -> Json<ErrorBody> {
+        Json(ErrorBody {
+            error: self.as_str().to_string(),
+            message: message.to_string(),
+        })
+    }
+}
+
+/// A service error as a client sees it: its code and message.
+pub fn describe(error: &ServiceError) -> (ErrorCode, String) {
+    if ErrorCode::of(error) == ErrorCode::InternalError {
+        tracing::error!(%error, "internal error");
+    }
+    (ErrorCode::of(error), error.to_string())
+}
+
+/// An endpoint's error responses, each variant one status (documented per
+/// endpoint in the OpenAPI document), built from the one mapping above.
+macro_rules! endpoint_errors {
+    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $status:literal => $variant:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(ApiResponse, Debug)]
+        pub enum $name {
+            $($(#[doc = $doc])* #[oai(status = $status)] $variant(Json<ErrorBody>),)*
+            /// Something failed on our side; the message says what.
+            #[oai(status = 500)]
+            Internal(Json<ErrorBody>),
+        }
+
+        impl From<ServiceError> for $name {
+            fn from(error: ServiceError) -> Self {
+                let (code, message) = describe(&error);
+                let body = code.body(message);
+                match code.status().as_u16() {
+                    $($status => Self::$variant(body),)*
+                    _ => Self::Internal(body),
+                }
             }
-            ServiceError::Redis(_) => Self::Unavailable(body("redis_unavailable", message)),
-            ServiceError::Database(_) => Self::Unavailable(body("database_unavailable", message)),
-            ServiceError::Blobs(_) => Self::Unavailable(body("blob_store_unavailable", message)),
-            ServiceError::Interrupted(_) => Self::Unavailable(body("interrupted", message)),
         }
-    }
-}
-
-impl ApiError {
-    pub fn unauthorized() -> Self {
-        Self::Unauthorized(body(
-            "unauthorized",
-            "Send a valid API key in the `X-Api-Key` header (the server's API_KEYS).",
-        ))
-    }
-
-    pub fn too_large(limit: usize) -> Self {
-        Self::TooLarge(body(
-            "file_too_large",
-            format!(
-                "The request is larger than the {limit}-byte limit (MAX_UPLOAD_BYTES). Send a smaller or compressed image."
-            ),
-        ))
-    }
-}
-
-/// Turn any error poem raised before our handlers ran into our JSON shape.
-/// `upload` says the request was `POST /api/upload`, where a body poem
-/// cannot parse means the client sent no file the way we take it.
-pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
-    if error.is_from_response() {
-        // Already one of our `ApiError` answers.
-        return error.into_response();
-    }
-    let status = match error.status() {
-        // poem-openapi's answer to a body that is not multipart/form-data.
-        StatusCode::UNSUPPORTED_MEDIA_TYPE if upload => StatusCode::BAD_REQUEST,
-        other => other,
     };
-    let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "file_too_large",
-        StatusCode::BAD_REQUEST if upload => "no_file",
-        s if s.is_server_error() => "internal_error",
-        _ => "bad_request",
-    };
-    let message = match status {
-        StatusCode::NOT_FOUND => "No such endpoint. See /docs for the API.".to_string(),
-        StatusCode::BAD_REQUEST if upload => format!(
-            "{error}. Upload with `curl -F file=@receipt.jpg …/api/upload` (multipart/form-data, field `file`)."
-        ),
-        _ => format!("{error}. See /docs for the API."),
-    };
-    let mut response = poem::web::Json(ErrorBody {
-        error: code.to_string(),
-        message,
-    })
-    .into_response();
-    response.set_status(status);
-    response
 }
 
-/// The errors `POST /api/upload` can answer (documented per endpoint).
-#[derive(ApiResponse, Debug)]
-pub enum UploadError {
-    /// No file field, an empty file, or a body that is not multipart/form-data.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// An API key is required (`X-Api-Key`) and was missing or wrong.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The upload is larger than MAX_UPLOAD_BYTES.
-    #[oai(status = 413)]
-    TooLarge(Json<ErrorBody>),
-    /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<ServiceError> for UploadError {
-    fn from(e: ServiceError) -> Self {
-        match ApiError::from(e) {
-            // An upload never looks anything up, so never answers 404.
-            ApiError::BadRequest(b) | ApiError::NotFound(b) => Self::BadRequest(b),
-            ApiError::Unauthorized(b) => Self::Unauthorized(b),
-            ApiError::TooLarge(b) => Self::TooLarge(b),
-            ApiError::UnsupportedMediaType(b) => Self::UnsupportedMediaType(b),
-            ApiError::Unavailable(b) => Self::Unavailable(b),
-        }
+endpoint_errors!(
+    /// The errors `POST /api/upload` can answer.
+    UploadError {
+        /// No file field, an empty file, or a body that is not multipart/form-data.
+        400 => BadRequest,
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// The upload is larger than MAX_UPLOAD_BYTES.
+        413 => TooLarge,
+        /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
+        415 => UnsupportedMediaType,
+        /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
+        503 => Unavailable,
     }
-}
+);
 
-/// The errors of reading a job or a receipt.
-#[derive(ApiResponse, Debug)]
-pub enum LookupError {
-    /// An API key is required (`X-Api-Key`) and was missing or wrong.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// No such job or receipt.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Redis and PostgreSQL could not answer; retry later.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<ServiceError> for LookupError {
-    fn from(e: ServiceError) -> Self {
-        match ApiError::from(e) {
-            ApiError::Unauthorized(b) => Self::Unauthorized(b),
-            ApiError::NotFound(b) => Self::NotFound(b),
-            // Lookups take no body: only a dependency can fail them.
-            ApiError::BadRequest(b)
-            | ApiError::TooLarge(b)
-            | ApiError::UnsupportedMediaType(b)
-            | ApiError::Unavailable(b) => Self::Unavailable(b),
-        }
+endpoint_errors!(
+    /// The errors of reading a job or a receipt.
+    LookupError {
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// No such job or receipt.
+        404 => NotFound,
+        /// Redis and PostgreSQL could not answer; retry later.
+        503 => Unavailable,
     }
-}
+);
 
 /// The answer of a failed readiness probe.
 #[derive(ApiResponse, Debug)]
@@ -195,7 +176,95 @@ pub enum NotReady {
 
 impl From<ServiceError> for NotReady {
     fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
-        Self::Unavailable(body("not_ready", message))
+        Self::Unavailable(ErrorCode::NotReady.body(e))
+    }
+}
+
+/// 401 for a missing or wrong API key.
+pub fn unauthorized() -> Response {
+    let body = ErrorCode::Unauthorized
+        .body("Send a valid API key in the `X-Api-Key` header (the server's API_KEYS).");
+    UploadError::Unauthorized(body).into_response()
+}
+
+/// 413 for a request body over the limit, before it is read.
+pub fn too_large(limit: usize) -> Response {
+    let body = ErrorCode::FileTooLarge.body(format!(
+        "The request is larger than the {limit}-byte limit (MAX_UPLOAD_BYTES). Send a smaller or compressed image."
+    ));
+    UploadError::TooLarge(body).into_response()
+}
+
+/// A GraphQL error carrying the same `code` REST would put in `error`.
+pub fn graphql_error(error: ServiceError) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    let (code, message) = describe(&error);
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+}
+
+/// Turn any error poem raised before our handlers ran into our JSON shape.
+/// `upload` says the request was `POST /api/upload`, where a body poem
+/// cannot parse means the client sent no file the way we take it.
+pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
+    if error.is_from_response() {
+        // Already one of our answers.
+        return error.into_response();
+    }
+    let status = match error.status() {
+        // poem-openapi's answer to a body that is not multipart/form-data.
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if upload => StatusCode::BAD_REQUEST,
+        other => other,
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::FileTooLarge,
+        StatusCode::BAD_REQUEST if upload => ErrorCode::NoFile,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::BadRequest,
+    };
+    let message = match code {
+        ErrorCode::NotFound => "No such endpoint. See /docs for the API.".to_string(),
+        ErrorCode::NoFile => format!(
+            "{error}. Upload with `curl -F file=@receipt.jpg …/api/upload` (multipart/form-data, field `file`)."
+        ),
+        _ => format!("{error}. See /docs for the API."),
+    };
+    let mut response = poem::web::Json(ErrorBody {
+        error: code.as_str().to_string(),
+        message,
+    })
+    .into_response();
+    response.set_status(status);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clients_mistake_is_never_a_503() {
+        for error in [
+            ServiceError::NoFile,
+            ServiceError::EmptyFile,
+            ServiceError::TooLarge { size: 2, limit: 1 },
+            ServiceError::UnsupportedType,
+            ServiceError::JobNotFound("x".into()),
+            ServiceError::ReceiptNotFound("x".into()),
+        ] {
+            let status = ErrorCode::of(&error).status();
+            assert!(status.is_client_error(), "{error}: {status}");
+            let lookup = LookupError::from(error);
+            assert!(!matches!(lookup, LookupError::Unavailable(_)), "{lookup:?}");
+        }
+    }
+
+    #[test]
+    fn a_lookup_of_an_unknown_job_is_a_404_with_its_code() {
+        match LookupError::from(ServiceError::JobNotFound("ocr-1".into())) {
+            LookupError::NotFound(body) => assert_eq!(body.0.error, "not_found"),
+            other => panic!("expected 404, got {other:?}"),
+        }
     }
 }

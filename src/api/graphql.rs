@@ -1,29 +1,15 @@
 //! GraphQL at `/graphql`: the seed's `jobStatus` query and `receipt(id)`,
 //! resolved by the same service functions as REST.
 
-use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Schema, Subscription};
+use async_graphql::{Context, EmptyMutation, Object, Schema, Subscription};
 use futures::{Stream, StreamExt};
 
-use super::errors::ApiError;
-use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, ServiceError};
+use super::errors::graphql_error;
+use crate::jobs::{JobStatusView, ReceiptService, ReceiptView};
 
 pub type ReceiptSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 pub struct QueryRoot;
-
-/// A GraphQL error carrying the same `code` REST would put in `error`.
-fn graphql_error(e: ServiceError) -> async_graphql::Error {
-    let message = e.to_string();
-    let code = match ApiError::from(e) {
-        ApiError::BadRequest(b)
-        | ApiError::Unauthorized(b)
-        | ApiError::NotFound(b)
-        | ApiError::TooLarge(b)
-        | ApiError::UnsupportedMediaType(b)
-        | ApiError::Unavailable(b) => b.0.error,
-    };
-    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
-}
 
 #[Object]
 impl QueryRoot {

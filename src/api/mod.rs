@@ -4,6 +4,9 @@
 pub mod errors;
 pub mod graphql;
 pub mod rest;
+pub mod worker;
+
+pub use worker::worker_routes;
 
 use std::sync::Arc;
 
@@ -14,9 +17,10 @@ use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
 use poem_openapi::OpenApiService;
 
-use crate::config::Settings;
+use crate::config::ApiKeys;
+use crate::config::HttpSettings;
 use crate::jobs::ReceiptService;
-use errors::{ApiError, poem_error_to_json};
+use errors::poem_error_to_json;
 
 /// Multipart framing around the file: boundaries, headers, small fields.
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -24,7 +28,7 @@ const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// All routes of the API process.
 pub fn routes(
     service: ReceiptService,
-    settings: &Settings,
+    settings: &HttpSettings,
 ) -> impl Endpoint<Output = Response> + use<> {
     let api = OpenApiService::new(
         rest::ReceiptApi {
@@ -44,7 +48,7 @@ pub fn routes(
     let guard = Arc::new(RequestGuard {
         body_limit: settings.max_upload_bytes + MULTIPART_OVERHEAD,
         upload_limit: settings.max_upload_bytes,
-        api_keys: settings.api_keys(),
+        api_keys: settings.api_keys.clone(),
     });
     Route::new()
         .at(
@@ -67,7 +71,7 @@ pub fn routes(
 struct RequestGuard {
     body_limit: usize,
     upload_limit: usize,
-    api_keys: Vec<String>,
+    api_keys: ApiKeys,
 }
 
 impl RequestGuard {
@@ -77,7 +81,7 @@ impl RequestGuard {
         mut request: Request,
     ) -> poem::Result<Response> {
         if self.needs_key(&request) && !self.has_valid_key(&request) {
-            return Ok(ApiError::unauthorized().into_response());
+            return Ok(errors::unauthorized());
         }
         // Read the body here with a hard cap, so an oversized upload is
         // refused with our 413 before anything is buffered past the limit.
@@ -86,12 +90,12 @@ impl RequestGuard {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0);
         if declared > self.body_limit {
-            return Ok(ApiError::too_large(self.upload_limit).into_response());
+            return Ok(errors::too_large(self.upload_limit));
         }
         match request.take_body().into_bytes_limit(self.body_limit).await {
             Ok(bytes) => request.set_body(bytes),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-                return Ok(ApiError::too_large(self.upload_limit).into_response());
+                return Ok(errors::too_large(self.upload_limit));
             }
             Err(e) => return Err(e.into()),
         }
@@ -107,12 +111,12 @@ impl RequestGuard {
         // GET /graphql is only the query page; queries are POSTs or run
         // over the WebSocket, whose upgrade request must carry the key.
         let graphql = path == "/graphql" && request.method() == "POST" || path == "/graphql/ws";
-        !self.api_keys.is_empty() && (path.starts_with("/api/") || graphql)
+        !self.api_keys.is_open() && (path.starts_with("/api/") || graphql)
     }
 
     fn has_valid_key(&self, request: &Request) -> bool {
         request
             .header("x-api-key")
-            .is_some_and(|key| self.api_keys.iter().any(|k| k == key))
+            .is_some_and(|key| self.api_keys.accepts(key))
     }
 }

@@ -13,21 +13,29 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// How long getting a connection may take.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Advisory lock key serialising migrations across processes.
-const MIGRATION_LOCK: i64 = 0x7265_6365_6970_74;
+const MIGRATION_LOCK: i64 = 0x0072_6563_6569_7074;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(
-        "PostgreSQL did not answer at {url} ({reason}) — is it running? \
+        "PostgreSQL did not answer at {url} ({source}) — is it running? \
          try `pg_isready -d {url}` and check DATABASE_URL"
     )]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("migrations failed on {url}: {reason}")]
     Migration { url: String, reason: String },
     #[error("DATABASE_URL `{0}` names no database")]
     NoDatabaseName(String),
     #[error("database query failed: {0}")]
     Query(#[from] DieselError),
+    #[error("receipt {0} holds a value this version cannot read ({1}); was it written by hand?")]
+    Corrupt(uuid::Uuid, String),
+    #[error("could not encode a value for the database: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// A cloneable handle on the connection pool.
@@ -103,10 +111,10 @@ impl Db {
     }
 }
 
-fn unreachable_err(url: &str, reason: impl ToString) -> DbError {
+fn unreachable_err(url: &str, source: impl std::error::Error + Send + Sync + 'static) -> DbError {
     DbError::Unreachable {
         url: redact_url(url),
-        reason: reason.to_string(),
+        source: Box::new(source),
     }
 }
 

@@ -1,16 +1,19 @@
-//! The queries on receipts: the placeholder at upload, the worker's
-//! idempotent write, and the reads both APIs serve.
+//! Every change of a receipt row, in one place: the placeholder at upload
+//! (and its undo), `processing` when a worker starts, the saved reading,
+//! and the final failure. Also the reads both APIs serve.
 
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::models::{ItemRow, NewReceipt, ReceiptRow, ReceiptStatus, StoredReceipt};
+use super::models::{ItemRow, NewReceipt, ReceiptRow, StoredReceipt};
 use super::schema::{receipt_items, receipts};
 use super::{Db, DbError};
+use crate::job::{Confidence, ReceiptStatus};
 use crate::ocr::ReceiptReading;
 
 impl Db {
+    /// The placeholder row of an accepted upload.
     pub async fn insert_receipt(&self, new: &NewReceipt) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         diesel::insert_into(receipts::table)
@@ -46,46 +49,49 @@ impl Db {
         Ok(())
     }
 
-    /// Store what OCR found. Replaces any earlier result for the receipt in
-    /// one transaction, so a job that runs twice leaves one result.
-    pub async fn save_reading(&self, id: Uuid, reading: &ReceiptReading) -> Result<(), DbError> {
+    /// Store what OCR found and hand back the stored receipt. Replaces any
+    /// earlier result in one transaction, so a job that runs twice leaves
+    /// one result.
+    pub async fn save_reading(
+        &self,
+        id: Uuid,
+        reading: &ReceiptReading,
+    ) -> Result<StoredReceipt, DbError> {
         let items = item_rows(id, reading);
         let parsed = &reading.receipt;
-        let confidence = serde_json::json!({
-            "storeName": parsed.confidence.store_name,
-            "totalAmount": parsed.confidence.total_amount,
-            "date": parsed.confidence.purchase_date,
-            "items": parsed.confidence.items,
-        });
+        let confidence = confidence_json(reading)?;
         let mut conn = self.conn().await?;
-        conn.transaction(async |conn| {
-            diesel::update(receipts::table.find(id))
-                .set((
-                    receipts::status.eq(ReceiptStatus::Completed.as_str()),
-                    receipts::store_name.eq(&parsed.store_name),
-                    receipts::total_amount.eq(&parsed.total_amount),
-                    receipts::currency.eq(&parsed.currency),
-                    receipts::purchase_date.eq(parsed.purchase_date),
-                    receipts::raw_text.eq(&reading.text),
-                    receipts::ocr_confidence.eq(reading.ocr_confidence),
-                    receipts::confidence.eq(parsed.confidence.overall),
-                    receipts::field_confidence.eq(&confidence),
-                    receipts::failed_reason.eq(None::<String>),
-                    receipts::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
-                .execute(conn)
-                .await?;
-            diesel::insert_into(receipt_items::table)
-                .values(&items)
-                .execute(conn)
-                .await?;
-            Ok::<_, diesel::result::Error>(())
-        })
-        .await?;
-        Ok(())
+        let stored = conn
+            .transaction(async |conn| {
+                let row = diesel::update(receipts::table.find(id))
+                    .set((
+                        receipts::status.eq(ReceiptStatus::Completed.as_str()),
+                        receipts::store_name.eq(&parsed.store_name),
+                        receipts::total_amount.eq(&parsed.total_amount),
+                        receipts::currency.eq(&parsed.currency),
+                        receipts::purchase_date.eq(parsed.purchase_date),
+                        receipts::raw_text.eq(&reading.text),
+                        receipts::ocr_confidence.eq(reading.ocr_confidence),
+                        receipts::confidence.eq(parsed.confidence.overall),
+                        receipts::field_confidence.eq(&confidence),
+                        receipts::failed_reason.eq(None::<String>),
+                        receipts::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(ReceiptRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
+                    .execute(conn)
+                    .await?;
+                let items = diesel::insert_into(receipt_items::table)
+                    .values(&items)
+                    .returning(ItemRow::as_returning())
+                    .get_results(conn)
+                    .await?;
+                Ok::<_, diesel::result::Error>(StoredReceipt { row, items })
+            })
+            .await?;
+        Ok(stored)
     }
 
     /// Mark the receipt of `job_id` failed unless it already finished.
@@ -134,6 +140,19 @@ impl Db {
         let mut conn = self.conn().await?;
         Ok(receipts::table.count().get_result(&mut conn).await?)
     }
+}
+
+/// The parser's confidence as the typed JSON the read side parses back.
+fn confidence_json(reading: &ReceiptReading) -> Result<serde_json::Value, DbError> {
+    let c = reading.receipt.confidence;
+    let typed = Confidence {
+        overall: c.overall,
+        store_name: c.store_name,
+        total_amount: c.total_amount,
+        date: c.purchase_date,
+        items: c.items,
+    };
+    Ok(serde_json::to_value(typed)?)
 }
 
 async fn with_items(

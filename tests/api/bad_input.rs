@@ -2,11 +2,13 @@
 //! no receipt row, no stored file, no job.
 
 use image::ImageFormat;
+use receipt_ocr::config::ApiKeys;
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use receipt_ocr::job::JobState;
 
 async fn assert_refused(response: reqwest::Response, status: u16, code: &str) {
     assert_eq!(response.status().as_u16(), status);
@@ -79,7 +81,7 @@ async fn a_text_file_named_jpg_is_refused_with_415() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_over_the_size_limit_is_refused_with_413() {
     let mut settings = isolated_settings();
-    settings.max_upload_bytes = 100_000;
+    settings.http.max_upload_bytes = 100_000;
     let app = TestApp::spawn(Role::Serve, settings).await;
     let mut big = encode(&render(CORNER_MARKET.lines), ImageFormat::Png);
     big.resize(150_000, 0);
@@ -120,8 +122,8 @@ async fn a_corrupt_jpeg_is_accepted_then_fails_without_retries() {
     let job_id = app.upload_ok(truncated).await;
 
     let job = app.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "failed", "job: {job}");
-    let reason = job["failedReason"].as_str().expect("a failedReason");
+    assert_eq!(job.state, JobState::Failed, "job: {job:?}");
+    let reason = job.failed_reason.as_deref().expect("a failedReason");
     assert!(
         reason.contains("corrupt") || reason.contains("decode"),
         "reason: {reason}"
@@ -159,7 +161,7 @@ async fn refused_head_only(app: &TestApp, length: u64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_api_keys_set_requests_without_a_valid_key_get_401() {
     let mut settings = isolated_settings();
-    settings.api_keys = "first-key, second-key".into();
+    settings.http.api_keys = ApiKeys::new(vec!["first-key".into(), "second-key".into()]);
     let app = TestApp::spawn(Role::Serve, settings).await;
 
     assert_refused(

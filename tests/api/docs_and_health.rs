@@ -35,7 +35,7 @@ async fn health_docs_and_the_graphql_page_answer() {
             .get("404")
             .is_some()
     );
-    let summary = &spec["components"]["schemas"]["ReceiptSummary"]["properties"];
+    let summary = &spec["components"]["schemas"]["ReceiptResult"]["properties"];
     for field in [
         "receiptId",
         "storeName",
@@ -47,7 +47,7 @@ async fn health_docs_and_the_graphql_page_answer() {
     ] {
         assert!(
             summary.get(field).is_some(),
-            "ReceiptSummary.{field} documented"
+            "ReceiptResult.{field} documented"
         );
     }
 

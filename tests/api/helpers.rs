@@ -6,8 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ractor::ActorRef;
-use receipt_ocr::actors::supervisor::{SupervisorMessage, SupervisorStats};
+use receipt_ocr::actors::{SupervisorMessage, SupervisorStats};
 use receipt_ocr::config::Settings;
+use receipt_ocr::jobs::{JobStatusView, ReceiptView, UploadAccepted};
 use receipt_ocr::startup::{Application, Role};
 use receipt_ocr::store::Db;
 use serde_json::Value;
@@ -22,18 +23,18 @@ pub fn isolated_settings() -> Settings {
     let mut settings = Settings::from_env().expect("settings from the environment");
     let base = std::env::var("TEST_DATABASE_BASE")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
-    settings.database_url = format!("{base}/receipt_ocr_test_{}", &id[..16]);
-    settings.queue_name = format!("test-{}", &id[..16]);
-    settings.blob_store = std::env::temp_dir()
+    settings.database.url = format!("{base}/receipt_ocr_test_{}", &id[..16]);
+    settings.queue.name = format!("test-{}", &id[..16]);
+    settings.blobs.location = std::env::temp_dir()
         .join("receipt-ocr-tests")
         .join(&id[..16])
         .display()
         .to_string();
-    settings.host = "127.0.0.1".into();
-    settings.port = 0;
-    settings.ocr_rate_max = 0;
-    settings.job_backoff_ms = 100;
-    settings.worker_name = Some(format!("test-worker-{}", &id[..8]));
+    settings.http.host = "127.0.0.1".into();
+    settings.http.port = 0;
+    settings.queue.rate_limit.max = 0;
+    settings.queue.backoff = Duration::from_millis(100);
+    settings.queue.worker_name = Some(format!("test-worker-{}", &id[..8]));
     settings
 }
 
@@ -42,7 +43,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Db,
     pub http: reqwest::Client,
-    supervisor: ActorRef<SupervisorMessage>,
+    supervisor: Option<ActorRef<SupervisorMessage>>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -90,6 +91,11 @@ impl TestApp {
 
     /// Upload and return the accepted job id.
     pub async fn upload_ok(&self, bytes: Vec<u8>) -> String {
+        self.upload_accepted(bytes).await.job_id
+    }
+
+    /// Upload and return the typed answer; fails the test on a refusal.
+    pub async fn upload_accepted(&self, bytes: Vec<u8>) -> UploadAccepted {
         let response = self.upload_bytes(bytes, "receipt.png").await;
         assert_eq!(
             response.status(),
@@ -97,8 +103,7 @@ impl TestApp {
             "upload refused: {}",
             response.text().await.unwrap_or_default()
         );
-        let body: Value = response.json().await.expect("JSON");
-        body["jobId"].as_str().expect("jobId").to_string()
+        response.json().await.expect("an UploadAccepted")
     }
 
     pub async fn job(&self, job_id: &str) -> (u16, Value) {
@@ -130,17 +135,33 @@ impl TestApp {
         response.json().await.expect("JSON")
     }
 
+    /// The job's status, typed; fails the test on any error answer.
+    pub async fn job_view(&self, job_id: &str) -> JobStatusView {
+        let (status, body) = self.job(job_id).await;
+        assert_eq!(status, 200, "GET /api/job/{job_id}: {body}");
+        serde_json::from_value(body).expect("a JobStatusView")
+    }
+
+    /// The stored receipt, typed; fails the test on any error answer.
+    pub async fn receipt_view(&self, receipt_id: &str) -> ReceiptView {
+        let url = format!("{}/api/receipt/{receipt_id}", self.address);
+        let response = self.http.get(url).send().await.expect("receipt request");
+        assert_eq!(response.status(), 200, "GET /api/receipt/{receipt_id}");
+        response.json().await.expect("a ReceiptView")
+    }
+
     /// Poll the job until it is completed or failed.
-    pub async fn wait_for_final(&self, job_id: &str) -> Value {
+    pub async fn wait_for_final(&self, job_id: &str) -> JobStatusView {
         wait_for(|| async {
-            let (_, job) = self.job(job_id).await;
-            matches!(job["state"].as_str(), Some("completed" | "failed")).then_some(job)
+            let job = self.job_view(job_id).await;
+            job.state.is_final().then_some(job)
         })
         .await
     }
 
     pub async fn supervisor_stats(&self) -> SupervisorStats {
-        ractor::call!(self.supervisor, SupervisorMessage::Stats).expect("supervisor answers")
+        let supervisor = self.supervisor.as_ref().expect("an app that runs workers");
+        ractor::call!(supervisor, SupervisorMessage::Stats).expect("supervisor answers")
     }
 
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
@@ -151,7 +172,7 @@ impl TestApp {
     pub async fn job_hash(&self, job_id: &str) -> std::collections::HashMap<String, String> {
         let key = format!(
             "{}:{}:{job_id}",
-            self.settings.queue_prefix, self.settings.queue_name
+            self.settings.queue.prefix, self.settings.queue.name
         );
         redis::cmd("HGETALL")
             .arg(key)
@@ -160,11 +181,27 @@ impl TestApp {
             .expect("HGETALL")
     }
 
+    /// Remove a finished job from Redis, as retention trimming does.
+    pub async fn forget_job(&self, job_id: &str) {
+        let queue = format!(
+            "{}:{}",
+            self.settings.queue.prefix, self.settings.queue.name
+        );
+        let mut redis = self.redis().await;
+        let _: () = redis::pipe()
+            .del(format!("{queue}:{job_id}"))
+            .zrem(format!("{queue}:completed"), job_id)
+            .zrem(format!("{queue}:failed"), job_id)
+            .query_async(&mut redis)
+            .await
+            .expect("remove the job");
+    }
+
     /// Every key this test's queue has in Redis.
     pub async fn queue_keys(&self) -> Vec<String> {
         let pattern = format!(
             "{}:{}:*",
-            self.settings.queue_prefix, self.settings.queue_name
+            self.settings.queue.prefix, self.settings.queue.name
         );
         redis::cmd("KEYS")
             .arg(pattern)
@@ -185,13 +222,16 @@ impl TestApp {
             }
         }
         let mut files = Vec::new();
-        walk(std::path::Path::new(&self.settings.blob_store), &mut files);
+        walk(
+            std::path::Path::new(&self.settings.blobs.location),
+            &mut files,
+        );
         files
     }
 }
 
 pub async fn redis_for(settings: &Settings) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(settings.redis_url.as_str()).expect("redis url");
+    let client = redis::Client::open(settings.queue.redis_url.as_str()).expect("redis url");
     client
         .get_multiplexed_async_connection()
         .await
@@ -231,22 +271,25 @@ impl Process {
     pub fn start(subcommand: &str, settings: &Settings) -> Process {
         let child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
             .arg(subcommand)
-            .env("REDIS_URL", &settings.redis_url)
-            .env("DATABASE_URL", &settings.database_url)
-            .env("BLOB_STORE", &settings.blob_store)
-            .env("QUEUE_NAME", &settings.queue_name)
-            .env("QUEUE_PREFIX", &settings.queue_prefix)
-            .env("PORT", settings.port.to_string())
+            .env("REDIS_URL", &settings.queue.redis_url)
+            .env("DATABASE_URL", &settings.database.url)
+            .env("BLOB_STORE", &settings.blobs.location)
+            .env("QUEUE_NAME", &settings.queue.name)
+            .env("QUEUE_PREFIX", &settings.queue.prefix)
+            .env("PORT", settings.http.port.to_string())
             .env("HOST", "127.0.0.1")
-            .env("OCR_CONCURRENCY", settings.ocr_concurrency.to_string())
-            .env("OCR_RATE_MAX", settings.ocr_rate_max.to_string())
+            .env("OCR_CONCURRENCY", settings.ocr.concurrency.to_string())
+            .env("OCR_RATE_MAX", settings.queue.rate_limit.max.to_string())
             .env(
                 "OCR_RATE_DURATION_MS",
-                settings.ocr_rate_duration_ms.to_string(),
+                settings.queue.rate_limit.window.as_millis().to_string(),
             )
-            .env("JOB_BACKOFF_MS", settings.job_backoff_ms.to_string())
-            .env("JOB_LOCK_MS", settings.job_lock_ms.to_string())
-            .env("WORKER_NAME", settings.worker_name())
+            .env(
+                "JOB_BACKOFF_MS",
+                settings.queue.backoff.as_millis().to_string(),
+            )
+            .env("JOB_LOCK_MS", settings.queue.lock.as_millis().to_string())
+            .env("WORKER_NAME", settings.queue.worker_name())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

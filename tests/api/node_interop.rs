@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::TestApp;
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+use receipt_ocr::job::JobState;
 
 /// Run `tests/node/interop.js` (its packages installed by scripts/test.sh).
 fn node(app: &TestApp, args: &[&str]) -> Value {
@@ -16,8 +17,8 @@ fn node(app: &TestApp, args: &[&str]) -> Value {
     let output = Command::new("node")
         .arg(script)
         .args(args)
-        .env("REDIS_URL", &app.settings.redis_url)
-        .env("QUEUE_PREFIX", &app.settings.queue_prefix)
+        .env("REDIS_URL", &app.settings.queue.redis_url)
+        .env("QUEUE_PREFIX", &app.settings.queue.prefix)
         .output()
         .expect("node runs (scripts/test.sh installs it and the test's packages)");
     assert!(
@@ -34,17 +35,20 @@ async fn a_job_from_a_node_bullmq_producer_is_read_and_bullmq_sees_it_completed(
     // A Node producer shares the blob store: it writes the image there.
     let receipt_id = uuid::Uuid::new_v4().to_string();
     let blob_key = format!("receipts/{receipt_id}.png");
-    let path = Path::new(&app.settings.blob_store).join(&blob_key);
+    let path = Path::new(&app.settings.blobs.location).join(&blob_key);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, corner_market_png()).unwrap();
 
-    let queue = app.settings.queue_name.clone();
+    let queue = app.settings.queue.name.clone();
     let added = node(&app, &["add", &queue, &receipt_id, &blob_key]);
     let job_id = added["jobId"].as_str().unwrap().to_string();
 
     let job = app.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "completed", "job: {job}");
-    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    assert_eq!(job.state, JobState::Completed, "job: {job:?}");
+    assert_eq!(
+        job.result.as_ref().and_then(|r| r.store_name.as_deref()),
+        Some(CORNER_MARKET.store)
+    );
     let stored = app
         .db
         .receipt_by_job_id(&job_id)
@@ -63,7 +67,7 @@ async fn a_job_from_a_node_bullmq_producer_is_read_and_bullmq_sees_it_completed(
         "{seen}"
     );
     // Named as BullMQ names workers: `<prefix>:<base64 of queue>:w:<name>`.
-    let worker_suffix = format!(":w:{}", app.settings.worker_name());
+    let worker_suffix = format!(":w:{}", app.settings.queue.worker_name());
     let workers = seen["workers"].as_array().unwrap();
     assert!(
         workers

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::corner_market_png;
+use receipt_ocr::job::JobState;
 
 /// A private `redis-server` on `port`, stopped when dropped.
 struct PrivateRedis(Child);
@@ -56,7 +57,7 @@ async fn uploads_get_503_while_redis_is_down_and_work_again_when_it_is_back() {
     let port = free_port();
     let redis = PrivateRedis::start(port).await;
     let mut settings = isolated_settings();
-    settings.redis_url = format!("redis://127.0.0.1:{port}");
+    settings.queue.redis_url = format!("redis://127.0.0.1:{port}");
     let app = TestApp::spawn(Role::Serve, settings).await;
     drop(redis);
 
@@ -94,5 +95,5 @@ async fn uploads_get_503_while_redis_is_down_and_work_again_when_it_is_back() {
     })
     .await;
     let job = app.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "completed", "job: {job}");
+    assert_eq!(job.state, JobState::Completed, "job: {job:?}");
 }

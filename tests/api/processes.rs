@@ -2,6 +2,8 @@
 //! process enqueues, separate `worker` processes read, and the global rate
 //! limit holds across all of them.
 
+use std::time::Duration;
+
 use receipt_ocr::config::Settings;
 use receipt_ocr::startup::Role;
 
@@ -9,10 +11,11 @@ use image::ImageFormat;
 
 use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use receipt_ocr::job::JobState;
 
 fn worker_settings(base: &Settings, name: &str) -> Settings {
     let mut settings = base.clone();
-    settings.worker_name = Some(name.to_string());
+    settings.queue.worker_name = Some(name.to_string());
     settings
 }
 
@@ -28,19 +31,22 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
     );
 
     let mut separate = worker_settings(&settings, "separate-worker");
-    separate.port = free_port();
+    separate.http.port = free_port();
     // A limit far above what the test needs, to see it reported.
-    separate.ocr_rate_max = 100;
+    separate.queue.rate_limit.max = 100;
     let _worker = Process::start("worker", &separate);
     let job = api.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "completed", "job: {job}");
-    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    assert_eq!(job.state, JobState::Completed, "job: {job:?}");
+    assert_eq!(
+        job.result.as_ref().and_then(|r| r.store_name.as_deref()),
+        Some(CORNER_MARKET.store)
+    );
     let hash = api.job_hash(&job_id).await;
     // BullMQ records the worker name in `pb` (processedBy).
     assert_eq!(hash.get("pb").map(String::as_str), Some("separate-worker"));
 
     // The worker process serves its own probes and metrics.
-    let health = format!("http://127.0.0.1:{}/health/ready", separate.port);
+    let health = format!("http://127.0.0.1:{}/health/ready", separate.http.port);
     let ready: serde_json::Value = api
         .http
         .get(health)
@@ -51,13 +57,18 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
-    assert_eq!(ready["ocrWorkers"], separate.ocr_concurrency, "{ready}");
-    assert_eq!(ready["rateLimit"]["max"], 100, "{ready}");
     assert_eq!(
-        ready["rateLimit"]["durationMs"], separate.ocr_rate_duration_ms,
+        ready["ocrWorkers"],
+        separate.ocr.concurrency.get(),
         "{ready}"
     );
-    let metrics = format!("http://127.0.0.1:{}/metrics", separate.port);
+    assert_eq!(ready["rateLimit"]["max"], 100, "{ready}");
+    assert_eq!(
+        ready["rateLimit"]["durationMs"],
+        separate.queue.rate_limit.window.as_millis() as u64,
+        "{ready}"
+    );
+    let metrics = format!("http://127.0.0.1:{}/metrics", separate.http.port);
     let text = api.get_text(&metrics).await;
     assert!(text.contains("bullmq_job_completed_total"), "{text}");
 }
@@ -79,8 +90,8 @@ fn windows(mut starts: Vec<u64>, duration_ms: u64) -> Vec<Vec<u64>> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rate_limit_holds_across_two_worker_processes() {
     let mut settings = isolated_settings();
-    settings.ocr_rate_max = 2;
-    settings.ocr_rate_duration_ms = 2_000;
+    settings.queue.rate_limit.max = 2;
+    settings.queue.rate_limit.window = Duration::from_millis(2_000);
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let _first = Process::start("worker", &worker_settings(&settings, "limited-1"));
     let _second = Process::start("worker", &worker_settings(&settings, "limited-2"));
@@ -92,11 +103,11 @@ async fn the_rate_limit_holds_across_two_worker_processes() {
     let mut starts = Vec::new();
     for job_id in &job_ids {
         let job = api.wait_for_final(job_id).await;
-        assert_eq!(job["state"], "completed", "job: {job}");
+        assert_eq!(job.state, JobState::Completed, "job: {job:?}");
         let hash = api.job_hash(job_id).await;
         starts.push(hash["processedOn"].parse::<u64>().expect("processedOn"));
     }
-    let windows = windows(starts, settings.ocr_rate_duration_ms);
+    let windows = windows(starts, settings.queue.rate_limit.window.as_millis() as u64);
     assert!(
         windows.len() >= 3,
         "6 jobs at 2 per window need 3 windows: {windows:?}"
@@ -113,7 +124,7 @@ async fn the_rate_limit_holds_across_two_worker_processes() {
 async fn a_job_whose_worker_process_crashes_is_read_by_another_worker() {
     let mut settings = isolated_settings();
     // A short lock, so the orphaned job is noticed quickly.
-    settings.job_lock_ms = 2_000;
+    settings.queue.lock = Duration::from_millis(2_000);
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = api.upload_ok(long_receipt_png()).await;
 
@@ -123,8 +134,11 @@ async fn a_job_whose_worker_process_crashes_is_read_by_another_worker() {
 
     let _rescuer = Process::start("worker", &worker_settings(&settings, "rescuer"));
     let job = api.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "completed", "job: {job}");
-    assert_eq!(job["result"]["storeName"], CORNER_MARKET.store);
+    assert_eq!(job.state, JobState::Completed, "job: {job:?}");
+    assert_eq!(
+        job.result.as_ref().and_then(|r| r.store_name.as_deref()),
+        Some(CORNER_MARKET.store)
+    );
     let hash = api.job_hash(&job_id).await;
     assert_eq!(
         hash.get("pb").map(String::as_str),

@@ -4,6 +4,8 @@
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
+use receipt_ocr::job::{JobState, ReceiptResult};
+
 use crate::helpers::{TestApp, isolated_settings};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
 
@@ -17,6 +19,17 @@ fn assert_known_receipt(result: &Value) {
         assert_eq!(item["quantity"].as_f64(), Some(*quantity));
         assert_eq!(item["price"].as_f64(), Some(*price));
     }
+}
+
+fn assert_known_result(result: &ReceiptResult) {
+    assert_eq!(result.store_name.as_deref(), Some(CORNER_MARKET.store));
+    assert_eq!(result.total_amount, Some(CORNER_MARKET.total));
+    let read: Vec<_> = result
+        .items
+        .iter()
+        .map(|i| (i.name.as_str(), i.quantity, i.price))
+        .collect();
+    assert_eq!(read, CORNER_MARKET.items);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -42,7 +55,8 @@ async fn an_uploaded_receipt_is_read_and_reported_over_rest_graphql_and_postgres
     assert_eq!(accepted["receipt"]["totalAmount"], Value::Null);
     assert_eq!(accepted["receipt"]["items"], serde_json::json!([]));
 
-    let job = app.wait_for_final(&job_id).await;
+    app.wait_for_final(&job_id).await;
+    let (_, job) = app.job(&job_id).await;
     assert_eq!(job["state"], "completed", "job: {job}");
     assert_eq!(job["id"], job_id.as_str());
     assert_eq!(job["progress"], 100);
@@ -122,7 +136,7 @@ async fn metrics_count_jobs_by_state_and_completed_in_total() {
     app.wait_for_final(&job_id).await;
     let url = format!("{}/metrics", app.address);
     let text = app.get_text(&url).await;
-    let queue = &app.settings.queue_name;
+    let queue = &app.settings.queue.name;
     let completed = format!("bullmq_job_count{{queue=\"{queue}\", state=\"completed\"}}");
     assert_eq!(metric(&text, &completed), Some(1.0), "{text}");
     let total = format!("bullmq_job_completed_total{{queue=\"{queue}\"}}");
@@ -133,7 +147,7 @@ async fn metrics_count_jobs_by_state_and_completed_in_total() {
 async fn a_job_trimmed_from_redis_is_still_answered_from_postgres() {
     let mut settings = isolated_settings();
     // Keep no completed job in Redis: BullMQ removes it as it completes.
-    settings.keep_completed_count = 0;
+    settings.retention.completed_count = 0;
     let app = TestApp::spawn(Role::Serve, settings).await;
     let job_id = app.upload_ok(corner_market_png()).await;
 
@@ -142,7 +156,27 @@ async fn a_job_trimmed_from_redis_is_still_answered_from_postgres() {
         app.job_hash(&job_id).await.is_empty(),
         "the job hash should be trimmed"
     );
-    assert_eq!(job["state"], "completed");
-    assert_eq!(job["progress"], 100);
-    assert_known_receipt(&job["result"]);
+    assert_eq!(job.state, JobState::Completed);
+    assert_eq!(job.progress, 100);
+    assert_known_result(job.result.as_ref().expect("a result"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confidence_is_the_same_from_the_job_the_receipt_and_after_redis_forgot_the_job() {
+    let app = TestApp::serve().await;
+    let accepted = app.upload_accepted(corner_market_png()).await;
+    let from_queue = app.wait_for_final(&accepted.job_id).await;
+    let confidence = from_queue.result.as_ref().and_then(|r| r.confidence);
+    assert!(confidence.is_some(), "the job's result has a confidence");
+
+    let receipt = app.receipt_view(&accepted.receipt_id.to_string()).await;
+    assert_eq!(receipt.confidence, confidence, "GET /api/receipt");
+
+    app.forget_job(&accepted.job_id).await;
+    let from_row = app.job_view(&accepted.job_id).await;
+    assert_eq!(from_row.state, JobState::Completed);
+    assert_eq!(
+        from_row.result, from_queue.result,
+        "the job answered from PostgreSQL"
+    );
 }

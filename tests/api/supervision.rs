@@ -1,36 +1,52 @@
-//! The supervision tree: a worker that panics is replaced, and the job it
-//! was reading is retried and completes.
+//! The supervision tree: the pool starts full, and a worker that panics is
+//! replaced while the job it was reading is retried and completes.
 
-use receipt_ocr::startup::Role;
-
-use crate::helpers::{TestApp, isolated_settings, wait_for};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+use crate::helpers::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_panicking_ocr_worker_is_restarted_and_its_job_retried() {
-    let mut settings = isolated_settings();
-    settings.inject_panics = 1;
-    let app = TestApp::spawn(Role::Serve, settings).await;
-    let job_id = app.upload_ok(corner_market_png()).await;
+async fn the_pool_starts_with_one_ocr_worker_per_unit_of_concurrency() {
+    let app = TestApp::serve().await;
+    let stats = app.supervisor_stats().await;
+    assert_eq!(stats.ocr_workers, app.settings.ocr.concurrency.get());
+    assert_eq!(stats.restarts, 0);
+}
 
-    let job = app.wait_for_final(&job_id).await;
-    assert_eq!(job["state"], "completed", "job: {job}");
-    assert_eq!(
-        job["result"]["storeName"], CORNER_MARKET.store,
-        "job: {job}"
-    );
-    let hash = app.job_hash(&job_id).await;
-    // BullMQ counts both attempts: the one that crashed and the one that completed.
-    assert_eq!(
-        hash.get("atm").map(String::as_str),
-        Some("2"),
-        "the crash cost one attempt: {hash:?}"
-    );
+/// Needs the `fault-injection` feature (scripts/test.sh turns it on).
+#[cfg(feature = "fault-injection")]
+mod injected_panics {
+    use receipt_ocr::job::JobState;
+    use receipt_ocr::startup::Role;
 
-    let stats = wait_for(|| async {
-        let stats = app.supervisor_stats().await;
-        (stats.ocr_workers == app.settings.ocr_concurrency).then_some(stats)
-    })
-    .await;
-    assert_eq!(stats.restarts, 1);
+    use crate::helpers::{TestApp, isolated_settings, wait_for};
+    use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_ocr_worker_is_restarted_and_its_job_retried() {
+        let mut settings = isolated_settings();
+        settings.ocr.inject_panics = 1;
+        let app = TestApp::spawn(Role::Serve, settings).await;
+        let job_id = app.upload_ok(corner_market_png()).await;
+
+        let job = app.wait_for_final(&job_id).await;
+        assert_eq!(job.state, JobState::Completed, "job: {job:?}");
+        assert_eq!(
+            job.result.as_ref().and_then(|r| r.store_name.as_deref()),
+            Some(CORNER_MARKET.store),
+            "job: {job:?}"
+        );
+        let hash = app.job_hash(&job_id).await;
+        // BullMQ counts both attempts: the one that crashed and the one that completed.
+        assert_eq!(
+            hash.get("atm").map(String::as_str),
+            Some("2"),
+            "the crash cost one attempt: {hash:?}"
+        );
+
+        let stats = wait_for(|| async {
+            let stats = app.supervisor_stats().await;
+            (stats.ocr_workers == app.settings.ocr.concurrency.get()).then_some(stats)
+        })
+        .await;
+        assert_eq!(stats.restarts, 1);
+    }
 }

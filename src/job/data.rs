@@ -1,0 +1,22 @@
+//! The data of one receipt job, as stored in the BullMQ job hash.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// BullMQ's job name for our jobs (the seed's).
+pub const JOB_NAME: &str = "process-receipt";
+
+/// Field names are the seed's, so Node producers can enqueue jobs we process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptJobData {
+    pub receipt_id: Uuid,
+    pub blob_key: String,
+    pub content_type: String,
+    /// W3C trace context of the upload, so the worker continues its trace.
+    /// Absent in jobs from producers that do not trace.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub trace_context: HashMap<String, String>,
+}

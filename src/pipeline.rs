@@ -1,0 +1,188 @@
+//! One receipt job, top to bottom:
+//!
+//! ```text
+//! download the image → mark the receipt processing → check it is whole
+//!   → read it (OCR + parse) → save the reading → the job's result
+//!                       any step fails ↓
+//!          permanent, or the last attempt → mark the receipt failed
+//! ```
+//!
+//! The pipeline knows nothing of BullMQ or actors: it is handed the
+//! attempt, a place to keep receipts ([`ReceiptRecords`]) and something
+//! that reads images ([`ReceiptReader`]), so it runs in unit tests with a
+//! fake store and a fake reader.
+
+use bytes::Bytes;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, info_span};
+use uuid::Uuid;
+
+use crate::job::{JobError, ReceiptJobData, ReceiptResult};
+use crate::ocr::{ReceiptReading, integrity};
+use crate::store::models::NewReceipt;
+use crate::store::{BlobError, BlobStore, Db, DbError};
+
+/// Progress percentages (0–100) of a job, in order.
+pub type Progress = UnboundedSender<u8>;
+
+/// Where receipts are kept. Every status change of a receipt row during
+/// its job goes through here.
+pub trait ReceiptRecords: Send + Sync {
+    /// Mark the receipt `processing` (creating its row if a producer
+    /// wrote none).
+    fn begin_processing(
+        &self,
+        receipt: &NewReceipt,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Save a reading; answer the result as stored.
+    fn save_reading(
+        &self,
+        receipt_id: Uuid,
+        reading: &ReceiptReading,
+    ) -> impl Future<Output = Result<ReceiptResult, DbError>> + Send;
+
+    /// Mark the receipt of `job_id` failed, unless it already finished.
+    fn mark_failed(
+        &self,
+        job_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+/// Reads a receipt image into text and fields, reporting progress.
+pub trait ReceiptReader: Send + Sync {
+    fn read(
+        &self,
+        image: Bytes,
+        progress: Progress,
+    ) -> impl Future<Output = Result<ReceiptReading, JobError>> + Send;
+}
+
+/// One attempt at one job.
+#[derive(Debug, Clone)]
+pub struct JobAttempt {
+    pub job_id: String,
+    pub data: ReceiptJobData,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+impl JobAttempt {
+    pub fn is_last(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+pub struct ReceiptPipeline<S, R> {
+    records: S,
+    blobs: BlobStore,
+    reader: R,
+}
+
+impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
+    pub fn new(records: S, blobs: BlobStore, reader: R) -> Self {
+        Self {
+            records,
+            blobs,
+            reader,
+        }
+    }
+
+    /// Run one attempt. A failure that ends the job (permanent, or on the
+    /// last attempt) is recorded on the receipt before it is returned.
+    pub async fn run(
+        &self,
+        attempt: &JobAttempt,
+        progress: Progress,
+    ) -> Result<ReceiptResult, JobError> {
+        let outcome = self.process(attempt, progress).await;
+        if let Err(error) = &outcome {
+            tracing::warn!(%error, job_id = attempt.job_id, "reading the receipt failed");
+            if error.is_permanent() || attempt.is_last() {
+                self.job_failed(&attempt.job_id, error.reason()).await;
+            }
+        }
+        outcome
+    }
+
+    /// Record that a job failed for good outside [`run`](Self::run) (BullMQ
+    /// gave it up after too many stalls, say).
+    pub async fn job_failed(&self, job_id: &str, reason: &str) {
+        if let Err(e) = self.records.mark_failed(job_id, reason).await {
+            tracing::warn!(job_id, error = %e, "could not mark the receipt failed");
+        }
+    }
+
+    async fn process(
+        &self,
+        attempt: &JobAttempt,
+        progress: Progress,
+    ) -> Result<ReceiptResult, JobError> {
+        let data = &attempt.data;
+        let image = self
+            .download(attempt)
+            .instrument(info_span!("download"))
+            .await?;
+        integrity::check_whole(&image).map_err(JobError::permanent_from)?;
+        let reading = self
+            .reader
+            .read(image, progress)
+            .instrument(info_span!("ocr"))
+            .await?;
+        self.records
+            .save_reading(data.receipt_id, &reading)
+            .instrument(info_span!("save", items = reading.receipt.items.len()))
+            .await
+            .map_err(JobError::retry_from)
+    }
+
+    /// Fetch the image and mark the receipt processing.
+    async fn download(&self, attempt: &JobAttempt) -> Result<Bytes, JobError> {
+        let data = &attempt.data;
+        let image = self.blobs.get(&data.blob_key).await.map_err(blob_error)?;
+        let receipt = NewReceipt::queued(
+            data.receipt_id,
+            attempt.job_id.clone(),
+            data.blob_key.clone(),
+            data.content_type.clone(),
+        )
+        .with_content(&image)
+        .processing();
+        self.records
+            .begin_processing(&receipt)
+            .await
+            .map_err(JobError::retry_from)?;
+        Ok(image)
+    }
+}
+
+/// A missing image can never appear: permanent. Anything else: retry.
+fn blob_error(e: BlobError) -> JobError {
+    match e {
+        BlobError::Missing(_) => JobError::permanent_from(e),
+        other => JobError::retry_from(other),
+    }
+}
+
+impl ReceiptRecords for Db {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
+        Db::begin_processing(self, receipt).await
+    }
+
+    async fn save_reading(
+        &self,
+        receipt_id: Uuid,
+        reading: &ReceiptReading,
+    ) -> Result<ReceiptResult, DbError> {
+        Db::save_reading(self, receipt_id, reading).await?.result()
+    }
+
+    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        Db::mark_job_failed(self, job_id, reason).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

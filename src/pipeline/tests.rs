@@ -1,0 +1,202 @@
+//! The pipeline with a fake store and a fake reader: no Redis, no
+//! PostgreSQL, no Tesseract. Blobs are a real local directory.
+
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::ocr::{ParsedReceipt, ReceiptReading};
+
+/// What the fake store was asked to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Recorded {
+    Processing(String),
+    Saved(Uuid),
+    Failed(String, String),
+}
+
+#[derive(Default)]
+struct FakeRecords(Mutex<Vec<Recorded>>);
+
+impl FakeRecords {
+    fn push(&self, event: Recorded) {
+        // A poisoned lock means another assertion already failed.
+        self.0.lock().expect("records lock").push(event);
+    }
+
+    fn events(&self) -> Vec<Recorded> {
+        self.0.lock().expect("records lock").clone()
+    }
+}
+
+impl ReceiptRecords for FakeRecords {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
+        self.push(Recorded::Processing(receipt.job_id.clone()));
+        Ok(())
+    }
+
+    async fn save_reading(
+        &self,
+        receipt_id: Uuid,
+        reading: &ReceiptReading,
+    ) -> Result<ReceiptResult, DbError> {
+        self.push(Recorded::Saved(receipt_id));
+        Ok(ReceiptResult {
+            receipt_id,
+            store_name: reading.receipt.store_name.clone(),
+            total_amount: None,
+            items: Vec::new(),
+            currency: None,
+            date: None,
+            confidence: None,
+        })
+    }
+
+    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        self.push(Recorded::Failed(job_id.into(), reason.into()));
+        Ok(())
+    }
+}
+
+/// Reads every image as the same store, or fails as told.
+struct FakeReader {
+    fails_with: Option<fn() -> JobError>,
+}
+
+impl ReceiptReader for FakeReader {
+    async fn read(&self, _image: Bytes, progress: Progress) -> Result<ReceiptReading, JobError> {
+        if let Some(error) = self.fails_with {
+            return Err(error());
+        }
+        for percent in [10, 30, 80, 90] {
+            let _ = progress.send(percent);
+        }
+        Ok(ReceiptReading {
+            text: "CORNER MARKET".into(),
+            ocr_confidence: 90.0,
+            receipt: ParsedReceipt {
+                store_name: Some("CORNER MARKET".into()),
+                ..ParsedReceipt::default()
+            },
+        })
+    }
+}
+
+struct Fixture {
+    pipeline: ReceiptPipeline<FakeRecords, FakeReader>,
+    attempt: JobAttempt,
+}
+
+async fn fixture(image: Option<&[u8]>, fails_with: Option<fn() -> JobError>) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("pipeline-test-{}", Uuid::new_v4()));
+    let blobs = BlobStore::open(&dir.display().to_string()).expect("a local blob store");
+    let receipt_id = Uuid::new_v4();
+    let blob_key = format!("receipts/{receipt_id}.png");
+    if let Some(image) = image {
+        blobs
+            .put(&blob_key, Bytes::copy_from_slice(image))
+            .await
+            .expect("store the image");
+    }
+    let attempt = JobAttempt {
+        job_id: "ocr-1-test".into(),
+        data: ReceiptJobData {
+            receipt_id,
+            blob_key,
+            content_type: "image/png".into(),
+            trace_context: Default::default(),
+        },
+        attempt: 1,
+        max_attempts: 3,
+    };
+    let pipeline = ReceiptPipeline::new(FakeRecords::default(), blobs, FakeReader { fails_with });
+    Fixture { pipeline, attempt }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n fake but whole";
+
+#[tokio::test]
+async fn a_receipt_is_marked_processing_read_and_saved_in_that_order() {
+    let f = fixture(Some(PNG), None).await;
+    let (progress, mut reports) = mpsc::unbounded_channel();
+    let result = f.pipeline.run(&f.attempt, progress).await.expect("read");
+    assert_eq!(result.receipt_id, f.attempt.data.receipt_id);
+    assert_eq!(result.store_name.as_deref(), Some("CORNER MARKET"));
+    assert_eq!(
+        f.pipeline.records.events(),
+        [
+            Recorded::Processing("ocr-1-test".into()),
+            Recorded::Saved(f.attempt.data.receipt_id)
+        ]
+    );
+    let mut seen = Vec::new();
+    while let Ok(percent) = reports.try_recv() {
+        seen.push(percent);
+    }
+    assert_eq!(seen, [10, 30, 80, 90]);
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_permanently_and_marks_the_receipt_failed() {
+    let f = fixture(None, None).await;
+    let (progress, _reports) = mpsc::unbounded_channel();
+    let error = f
+        .pipeline
+        .run(&f.attempt, progress)
+        .await
+        .expect_err("fails");
+    assert!(error.is_permanent(), "{error:?}");
+    assert!(error.reason().contains("missing"), "{error}");
+    assert!(matches!(
+        f.pipeline.records.events().as_slice(),
+        [Recorded::Failed(job, _)] if job == "ocr-1-test"
+    ));
+}
+
+#[tokio::test]
+async fn a_truncated_jpeg_is_a_permanent_failure() {
+    let f = fixture(Some(b"\xFF\xD8\xFF\xE0 cut off"), None).await;
+    let (progress, _reports) = mpsc::unbounded_channel();
+    let error = f
+        .pipeline
+        .run(&f.attempt, progress)
+        .await
+        .expect_err("fails");
+    assert!(error.is_permanent(), "{error:?}");
+    let events = f.pipeline.records.events();
+    assert!(
+        matches!(events.last(), Some(Recorded::Failed(..))),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retryable_failure_leaves_the_receipt_alone_until_the_last_attempt() {
+    let crash = || JobError::retry("the OCR worker crashed");
+    let mut f = fixture(Some(PNG), Some(crash)).await;
+    let (progress, _reports) = mpsc::unbounded_channel();
+    let error = f
+        .pipeline
+        .run(&f.attempt, progress.clone())
+        .await
+        .expect_err("fails");
+    assert!(!error.is_permanent());
+    assert_eq!(
+        f.pipeline.records.events(),
+        [Recorded::Processing("ocr-1-test".into())]
+    );
+
+    f.attempt.attempt = 3;
+    f.pipeline
+        .run(&f.attempt, progress)
+        .await
+        .expect_err("fails again");
+    assert_eq!(
+        f.pipeline.records.events().last(),
+        Some(&Recorded::Failed(
+            "ocr-1-test".into(),
+            "the OCR worker crashed".into()
+        ))
+    );
+}

@@ -1,0 +1,262 @@
+//! The BullMQ queue on Redis, through `bullmq-official`: enqueue, job
+//! lookups, readiness, metrics and the global rate limit. A plain handle,
+//! cheap to clone: `bullmq::Queue` multiplexes one connection, so callers
+//! use it directly and concurrently.
+
+use std::time::Duration;
+
+use bullmq::options::RedisConnectionOptions;
+use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
+use bullmq::{Job, JobOptions, Queue, QueueOptions};
+
+use crate::config::{QueueSettings, RateLimit, RetentionSettings};
+use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult};
+use crate::store::redact_url;
+
+/// How long a request waits for Redis before answering 503.
+const REDIS_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(
+        "Redis did not answer at {url} ({source}) — is it running? try `redis-cli -u {url} ping` \
+         and check REDIS_URL"
+    )]
+    Redis {
+        url: String,
+        #[source]
+        source: bullmq::Error,
+    },
+    #[error(
+        "Redis did not answer at {url} within {}s — is it running? try `redis-cli -u {url} ping` \
+         and check REDIS_URL", .waited.as_secs()
+    )]
+    Timeout { url: String, waited: Duration },
+}
+
+/// A job as BullMQ holds it, reduced to what clients are shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueJob {
+    pub id: String,
+    pub state: JobState,
+    pub progress: u8,
+    pub result: Option<ReceiptResult>,
+    pub failed_reason: Option<String>,
+}
+
+/// The global rate limit as BullMQ keeps it in the queue's meta hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// Jobs per window; 0 = no limit.
+    pub max: u64,
+    pub duration_ms: u64,
+    /// Milliseconds until jobs may start again; 0 when not limited now.
+    pub wait_ms: u64,
+}
+
+#[derive(Clone)]
+pub struct QueueHandle {
+    queue: Queue,
+    /// The Redis URL with any password hidden, for error messages.
+    url: String,
+    job_options: JobOptions,
+}
+
+impl QueueHandle {
+    /// Connect (failing fast with a clear message when Redis is down).
+    pub async fn open(
+        settings: &QueueSettings,
+        retention: &RetentionSettings,
+    ) -> Result<Self, QueueError> {
+        let url = redact_url(&settings.redis_url);
+        check_redis(&settings.redis_url).await?;
+        let options = QueueOptions::new()
+            .connection(connection(settings))
+            .prefix(settings.prefix.clone());
+        let queue = Queue::with_options(&settings.name, options)
+            .await
+            .map_err(|source| QueueError::Redis {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(Self {
+            queue,
+            url,
+            job_options: job_options(settings, retention),
+        })
+    }
+
+    async fn deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, bullmq::Error>>,
+    ) -> Result<T, QueueError> {
+        match tokio::time::timeout(REDIS_DEADLINE, call).await {
+            Ok(outcome) => outcome.map_err(|source| QueueError::Redis {
+                url: self.url.clone(),
+                source,
+            }),
+            Err(_) => Err(QueueError::Timeout {
+                url: self.url.clone(),
+                waited: REDIS_DEADLINE,
+            }),
+        }
+    }
+
+    pub async fn enqueue(&self, job_id: String, data: ReceiptJobData) -> Result<(), QueueError> {
+        let options = JobOptions {
+            job_id: Some(job_id),
+            ..self.job_options.clone()
+        };
+        let add = self
+            .queue
+            .add(JOB_NAME, data)
+            .options(options)
+            .into_future();
+        self.deadline(add).await.map(|_| ())
+    }
+
+    /// The job as Redis holds it, or `None` once Redis no longer has it.
+    pub async fn lookup(&self, job_id: &str) -> Result<Option<QueueJob>, QueueError> {
+        // Two reads, not one atomic one: the state first, so that a job seen
+        // `completed` is read with its result and final progress (finishing
+        // sets state and result in one script). The other order can pair an
+        // old hash (progress 90, no result) with the new state.
+        let state = self.deadline(self.queue.get_job_state(job_id)).await?;
+        let Some(job) = self.deadline(self.queue.get_job(job_id)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(queue_job(job, client_state(state))))
+    }
+
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        self.deadline(self.queue.get_version()).await.map(|_| ())
+    }
+
+    /// Job counts and completed/failed totals in Prometheus's text format.
+    pub async fn metrics(&self) -> Result<String, QueueError> {
+        self.deadline(self.queue.export_prometheus_metrics(&[]))
+            .await
+    }
+
+    /// Write the global limit where BullMQ's scripts enforce it for every
+    /// worker, Node ones included (a limit of 0 removes it).
+    pub async fn set_rate_limit(&self, limit: RateLimit) -> Result<(), QueueError> {
+        if limit.is_on() {
+            let window = limit.window.as_millis() as u64;
+            self.deadline(self.queue.set_global_rate_limit(limit.max, window))
+                .await
+        } else {
+            self.deadline(self.queue.remove_global_rate_limit()).await
+        }
+    }
+
+    /// The limit in force, read back from Redis, and the current wait.
+    pub async fn rate_limit(&self) -> Result<RateLimitStatus, QueueError> {
+        let Some((max, duration_ms)) = self.deadline(self.queue.get_global_rate_limit()).await?
+        else {
+            return Ok(RateLimitStatus {
+                max: 0,
+                duration_ms: 0,
+                wait_ms: 0,
+            });
+        };
+        let ttl = self
+            .deadline(self.queue.get_rate_limit_ttl(Some(max)))
+            .await?;
+        Ok(RateLimitStatus {
+            max,
+            duration_ms,
+            wait_ms: ttl.max(0) as u64,
+        })
+    }
+}
+
+fn connection(settings: &QueueSettings) -> RedisConnectionOptions {
+    RedisConnectionOptions::new().url(settings.redis_url.clone())
+}
+
+/// The BullMQ connection options of a worker on this queue.
+pub fn worker_connection(settings: &QueueSettings) -> RedisConnectionOptions {
+    connection(settings)
+}
+
+/// Check Redis answers before anything else uses it, so start-up fails
+/// with a clear message instead of retrying in the background.
+pub async fn check_redis(redis_url: &str) -> Result<(), QueueError> {
+    let url = redact_url(redis_url);
+    let probe = async {
+        let client = redis::Client::open(redis_url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    let waited = Duration::from_secs(3);
+    match tokio::time::timeout(waited, probe).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(QueueError::Redis {
+            url,
+            source: e.into(),
+        }),
+        Err(_) => Err(QueueError::Timeout { url, waited }),
+    }
+}
+
+fn job_options(settings: &QueueSettings, retention: &RetentionSettings) -> JobOptions {
+    let keep = |count, age: Duration| {
+        RemoveOnFinish::Options(KeepJobs {
+            age: Some(age.as_secs()),
+            count: Some(count),
+            limit: None,
+        })
+    };
+    JobOptions {
+        attempts: Some(settings.attempts.get()),
+        backoff: Some(BackoffStrategy::Exponential(
+            settings.backoff.as_millis() as u64
+        )),
+        remove_on_complete: Some(keep(retention.completed_count, retention.completed_age)),
+        remove_on_fail: Some(keep(retention.failed_count, retention.failed_age)),
+        ..JobOptions::default()
+    }
+}
+
+/// BullMQ's state as clients are shown it.
+pub fn client_state(state: bullmq::JobState) -> JobState {
+    match state {
+        bullmq::JobState::Waiting | bullmq::JobState::WaitingChildren => JobState::Waiting,
+        bullmq::JobState::Active => JobState::Active,
+        bullmq::JobState::Delayed => JobState::Delayed,
+        bullmq::JobState::Prioritized => JobState::Prioritized,
+        bullmq::JobState::Completed => JobState::Completed,
+        bullmq::JobState::Failed => JobState::Failed,
+        bullmq::JobState::Unknown => JobState::Unknown,
+    }
+}
+
+fn queue_job(job: Job, state: JobState) -> QueueJob {
+    let progress = match job.progress() {
+        bullmq::JobProgress::Number(n) => n.clamp(0.0, 100.0).round() as u8,
+        bullmq::JobProgress::Object(_) => 0,
+    };
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let result = (state == JobState::Completed)
+        .then(|| non_empty(job.returnvalue()))
+        .flatten()
+        .and_then(|raw| parse_result(job.id(), &raw));
+    QueueJob {
+        id: job.id().to_string(),
+        state,
+        progress,
+        result,
+        failed_reason: non_empty(job.failed_reason()),
+    }
+}
+
+/// A completed job's return value; one not written by us is logged and
+/// left out (the receipt row still answers for it).
+fn parse_result(job_id: &str, raw: &str) -> Option<ReceiptResult> {
+    serde_json::from_str(raw)
+        .inspect_err(
+            |e| tracing::warn!(job_id, error = %e, "a job's return value is not a receipt result"),
+        )
+        .ok()
+}
