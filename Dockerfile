@@ -15,7 +15,10 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtesseract5 liblept5 tesseract-ocr-eng ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --create-home --home-dir /app receipt
+# The uploads folder exists and belongs to the service's user in the image,
+# so a named volume mounted there starts out writable by it.
+RUN useradd --system --create-home --home-dir /app receipt \
+ && mkdir -p /app/blobs && chown receipt:receipt /app/blobs
 COPY --from=build /src/target/release/receipt-ocr /usr/local/bin/receipt-ocr
 USER receipt
 WORKDIR /app

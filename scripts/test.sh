@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test against real Redis, PostgreSQL and Tesseract: installs and
-# starts what is missing first (scripts/deps.sh).
+# The whole gate: formatting, clippy, the generated schema, then every test
+# against real Redis, PostgreSQL and Tesseract. Installs and starts what is
+# missing first (scripts/deps.sh). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -22,4 +23,16 @@ redis-cli -h 127.0.0.1 --scan --pattern 'bull:test-*' | xargs -r -n 500 redis-cl
 # BullMQ's Node client, for the interop test.
 npm ci --prefix tests/node --no-audit --no-fund --silent
 
-cargo test --locked "$@"
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" ||
+    rustup component add "$component"
+done
+echo "gate: cargo fmt --check"
+cargo fmt --all -- --check
+echo "gate: cargo clippy -D warnings"
+cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
+echo "gate: schema.rs against the migrations"
+bash scripts/check-schema.sh
+
+# `fault-injection` compiles in the test-only switches (OCR_INJECT_PANICS).
+cargo test --locked --features fault-injection "$@"
