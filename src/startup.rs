@@ -3,7 +3,6 @@
 //! the actor tree where receipts are read, bind the HTTP listener, and
 //! shut down gracefully.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use poem::EndpointExt;
@@ -71,13 +70,14 @@ impl Application {
             blobs: blobs.clone(),
             max_upload_bytes: settings.http.max_upload_bytes,
         };
-        let settings = Arc::new(settings);
         let supervisor = match role {
             Role::Api => None,
             Role::Serve | Role::Worker => {
                 queue.set_rate_limit(settings.queue.rate_limit).await?;
                 let args = SupervisorArgs {
-                    settings: settings.clone(),
+                    ocr: settings.ocr.clone(),
+                    queue_settings: settings.queue.clone(),
+                    grace: settings.shutdown.grace,
                     db,
                     blobs,
                     queue,

@@ -26,7 +26,7 @@ use ractor::{
 
 use super::ocr_pool::{OcrPool, PoolStats};
 use super::queue_worker::{Pipeline, QueueWorker, QueueWorkerArgs};
-use crate::config::Settings;
+use crate::config::{OcrSettings, QueueSettings};
 use crate::pipeline::ReceiptPipeline;
 use crate::queue::QueueHandle;
 use crate::store::{BlobStore, Db};
@@ -36,9 +36,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A child that has not failed for this long restarts without delay again.
 const CALM_AFTER: Duration = Duration::from_secs(30);
 
+/// What the tree needs: its sections of the settings and the handles.
 #[derive(Clone)]
 pub struct SupervisorArgs {
-    pub settings: Arc<Settings>,
+    pub ocr: OcrSettings,
+    pub queue_settings: QueueSettings,
+    /// How long a stopping worker lets its active jobs finish.
+    pub grace: Duration,
     pub db: Db,
     pub blobs: BlobStore,
     pub queue: QueueHandle,
@@ -83,17 +87,16 @@ impl Actor for Supervisor {
         me: ActorRef<Self::Msg>,
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let settings = &args.settings;
-        let pool = OcrPool::new(settings.ocr.clone());
+        let pool = OcrPool::new(args.ocr.clone());
         let pipeline: Arc<Pipeline> = Arc::new(ReceiptPipeline::new(
             args.db.clone(),
             args.blobs.clone(),
             pool.clone(),
         ));
         let queue_worker = QueueWorkerArgs {
-            settings: settings.queue.clone(),
-            concurrency: settings.ocr.concurrency.get(),
-            grace: settings.shutdown.grace,
+            settings: args.queue_settings,
+            concurrency: args.ocr.concurrency.get(),
+            grace: args.grace,
             pipeline,
             queue: args.queue.clone(),
             db: args.db.clone(),

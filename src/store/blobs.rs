@@ -14,8 +14,12 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 pub enum BlobError {
     #[error("BLOB_STORE `{store}` cannot be used: {reason}")]
     Config { store: String, reason: String },
-    #[error("the blob store at `{store}` failed: {reason}")]
-    Io { store: String, reason: String },
+    #[error("the blob store at `{store}` failed: {source}")]
+    Io {
+        store: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("the uploaded image `{0}` is missing from the blob store")]
     Missing(String),
 }
@@ -60,10 +64,10 @@ impl BlobStore {
         self.prefix.parts().chain(Path::from(key).parts()).collect()
     }
 
-    fn io(&self, e: impl ToString) -> BlobError {
+    fn io(&self, source: object_store::Error) -> BlobError {
         BlobError::Io {
             store: self.description.clone(),
-            reason: e.to_string(),
+            source,
         }
     }
 
