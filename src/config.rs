@@ -4,6 +4,8 @@
 
 use clap::Args;
 
+use crate::ocr::EngineSettings;
+
 /// Settings shared by every subcommand that talks to Redis, PostgreSQL or
 /// the blob store. Each flag's value name is its environment variable, so a
 /// parse error names the variable to fix.
@@ -158,6 +160,8 @@ pub struct Settings {
         hide = true
     )]
     pub inject_panics: u32,
+    #[command(flatten)]
+    pub engine: EngineSettings,
 }
 
 /// A setting that parsed but makes no sense.

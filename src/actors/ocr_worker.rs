@@ -1,4 +1,4 @@
-//! One OCR worker: owns a Tesseract engine and reads one receipt at a time
+//! One OCR worker: owns an OCR engine and reads one receipt at a time
 //! on a blocking thread, reporting progress as it goes.
 //!
 //! A panic while reading propagates out of the handler on purpose: ractor
@@ -15,7 +15,7 @@ use tracing::{Instrument, info_span};
 
 use super::{JobError, OcrJobData};
 use crate::jobs::ReceiptSummary;
-use crate::ocr::{OcrEngine, ReceiptReading, Stage, integrity};
+use crate::ocr::{EngineSettings, OcrEngine, ReceiptReading, Stage, integrity};
 use crate::store::content_hash;
 use crate::store::models::{NewReceipt, ReceiptStatus};
 use crate::store::{BlobError, BlobStore, Db};
@@ -27,6 +27,8 @@ pub struct OcrWorker;
 pub struct OcrWorkerArgs {
     pub db: Db,
     pub blobs: BlobStore,
+    /// Which OCR engine(s) to start, and where their models are.
+    pub engine: EngineSettings,
     /// Test-only: how many more reads in this process should panic.
     pub injected_panics: Arc<AtomicU32>,
 }
@@ -60,7 +62,8 @@ impl Actor for OcrWorker {
         _myself: ActorRef<Self::Msg>,
         args: OcrWorkerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let engine = tokio::task::spawn_blocking(OcrEngine::new).await??;
+        let settings = args.engine.clone();
+        let engine = tokio::task::spawn_blocking(move || OcrEngine::new(&settings)).await??;
         Ok(OcrWorkerState {
             engine: Some(engine),
             args,
@@ -128,7 +131,7 @@ impl OcrWorkerState {
         Ok(ReceiptSummary::from_reading(data.receipt_id, &reading))
     }
 
-    /// Run Tesseract on a blocking thread, lending it the engine.
+    /// Run the OCR engine on a blocking thread, lending it the engine.
     async fn read(
         &mut self,
         image: bytes::Bytes,

@@ -92,6 +92,7 @@ impl Actor for Supervisor {
         let ocr_args = OcrWorkerArgs {
             db: args.db.clone(),
             blobs: args.blobs.clone(),
+            engine: args.settings.engine.clone(),
             injected_panics: Arc::new(AtomicU32::new(args.settings.inject_panics)),
         };
         let mut state = SupervisorState {
