@@ -1,16 +1,20 @@
-# Build stage: Rust plus the C libraries leptess binds to.
+# Build stage: Rust plus the C libraries leptess binds to, and pip to fetch
+# the PP-OCR models and ONNX Runtime (scripts/ocr-models.sh).
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config clang libclang-dev \
-      libtesseract-dev libleptonica-dev \
+      libtesseract-dev libleptonica-dev python3-pip unzip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+COPY scripts/ocr-models.sh ./scripts/
+RUN OCR_MODELS_DIR=/opt/receipt-ocr/models OCR_WHEELS_DIR=/tmp/wheels bash scripts/ocr-models.sh \
+ && rm -rf /tmp/wheels
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked --bin receipt-ocr
 
-# Runtime: Tesseract with English data, nothing else.
+# Runtime: Tesseract with English data, the PP-OCR models and ONNX Runtime.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtesseract5 liblept5 tesseract-ocr-eng ca-certificates curl \
@@ -20,9 +24,10 @@ RUN apt-get update \
 RUN useradd --system --create-home --home-dir /app receipt \
  && mkdir -p /app/blobs && chown receipt:receipt /app/blobs
 COPY --from=build /src/target/release/receipt-ocr /usr/local/bin/receipt-ocr
+COPY --from=build /opt/receipt-ocr/models /opt/receipt-ocr/models
 USER receipt
 WORKDIR /app
-ENV OMP_THREAD_LIMIT=1 BLOB_STORE=/app/blobs PORT=4000
+ENV OMP_THREAD_LIMIT=1 BLOB_STORE=/app/blobs PORT=4000 OCR_MODELS_DIR=/opt/receipt-ocr/models
 EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:${PORT}/health/ready || exit 1
 ENTRYPOINT ["receipt-ocr"]

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Make this Debian/Ubuntu machine ready to build, test and run receipt-ocr:
-# install the system packages, then start Redis and PostgreSQL if they do
-# not answer. Sourced by scripts/up.sh and scripts/test.sh.
+# install the system packages, fetch the PP-OCR models and ONNX Runtime into
+# OCR_MODELS_DIR (scripts/ocr-models.sh), then start Redis and PostgreSQL if
+# they do not answer. Sourced by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PACKAGES=(build-essential pkg-config clang libclang-dev libtesseract-dev libleptonica-dev
-          tesseract-ocr-eng fonts-dejavu-core redis-server redis-tools postgresql postgresql-client)
+          tesseract-ocr-eng fonts-dejavu-core unzip redis-server redis-tools postgresql postgresql-client)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -19,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"
 fi
+
+. "$(dirname "${BASH_SOURCE[0]}")/ocr-models.sh"
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "deps: installing Node.js (for the BullMQ interop test)"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/receipt-ocr-target}"
+# Where the PP-OCR tests find the models deps.sh fetched.
+export OCR_MODELS_DIR="${OCR_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/models}"
 # One OpenMP thread per Tesseract: several run side by side.
 export OMP_THREAD_LIMIT=1
 export RUST_LOG="${RUST_LOG:-warn}"

@@ -47,7 +47,12 @@ pub enum Command {
         target: Target,
     },
     /// Score the OCR pipeline on a folder of labelled receipts.
-    Eval { dir: PathBuf },
+    Eval {
+        dir: PathBuf,
+        /// The OCR engine to score: auto, tesseract or ppocr.
+        #[arg(long, env = "OCR_ENGINE", value_enum, default_value = "auto")]
+        engine: crate::ocr::EngineChoice,
+    },
 }
 
 #[derive(Args)]
@@ -78,8 +83,8 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<()> {
             println!("{:#}", client.status(&job_id).await?);
             Ok(())
         }
-        Some(Command::Eval { dir }) => {
-            tokio::task::spawn_blocking(move || crate::eval::run(&dir)).await?
+        Some(Command::Eval { dir, engine }) => {
+            tokio::task::spawn_blocking(move || crate::eval::run(&dir, engine)).await?
         }
     }
 }

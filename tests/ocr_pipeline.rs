@@ -1,8 +1,11 @@
-//! End to end through real Tesseract: a receipt rendered with a real font
-//! is read by `OcrEngine::read` into its store, date, items and total.
+//! End to end through real Tesseract and real PP-OCR: a receipt rendered
+//! with a real font is read by `OcrEngine::read` into its store, date,
+//! items and total.
 //!
 //! The font is DejaVu Sans Mono from Debian's `fonts-dejavu-core`; set
-//! `TEST_FONT` to another TrueType file where it lives elsewhere.
+//! `TEST_FONT` to another TrueType file where it lives elsewhere. PP-OCR's
+//! models come from `OCR_MODELS_DIR` (default under ~/.cache; fetched by
+//! scripts/deps.sh, which scripts/test.sh sources).
 
 use std::io::Cursor;
 use std::str::FromStr;
@@ -12,7 +15,7 @@ use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use image::{GrayImage, ImageFormat, Luma};
 use imageproc::drawing::draw_text_mut;
-use receipt_ocr::ocr::{OcrEngine, OcrError, Stage};
+use receipt_ocr::ocr::{EngineChoice, EngineKind, EngineSettings, OcrEngine, OcrError, Stage};
 
 const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
 
@@ -66,13 +69,23 @@ fn render_receipt(lines: &[&str]) -> Vec<u8> {
     png
 }
 
+fn tesseract() -> OcrEngine {
+    OcrEngine::new(&EngineSettings::with_engine(EngineChoice::Tesseract))
+        .expect("Tesseract with eng.traineddata")
+}
+
+fn engine(choice: EngineChoice) -> OcrEngine {
+    OcrEngine::new(&EngineSettings::with_engine(choice))
+        .unwrap_or_else(|e| panic!("{choice:?} engine: {e}"))
+}
+
 fn dec(s: &str) -> BigDecimal {
     BigDecimal::from_str(s).unwrap()
 }
 
 #[test]
 fn a_rendered_receipt_is_read_into_store_date_items_and_total() {
-    let mut engine = OcrEngine::new().expect("Tesseract with eng.traineddata");
+    let mut engine = tesseract();
     let mut stages = Vec::new();
     let reading = engine
         .read(&render_receipt(RECEIPT), &mut |stage| stages.push(stage))
@@ -123,10 +136,96 @@ fn a_rendered_receipt_is_read_into_store_date_items_and_total() {
 
 #[test]
 fn bytes_that_are_not_an_image_fail_permanently() {
-    let mut engine = OcrEngine::new().expect("Tesseract with eng.traineddata");
+    let mut engine = tesseract();
     let error = engine
         .read(b"%PDF-1.7 not an image", &mut |_| {})
         .unwrap_err();
     assert!(matches!(error, OcrError::Image(_)), "{error}");
     assert!(error.is_permanent());
+}
+
+/// Each engine finds the total, and its reading keeps the page contract:
+/// line i of the text is page line i, every box inside the image.
+fn reads_the_total_with(choice: EngineChoice, engines: &[EngineKind]) {
+    let png = render_receipt(RECEIPT);
+    let reading = engine(choice)
+        .read(&png, &mut |_| {})
+        .expect("the receipt is read");
+    assert_eq!(
+        reading.receipt.total_amount,
+        Some(dec("19.15")),
+        "{}",
+        reading.text
+    );
+    assert_eq!(reading.engines, engines);
+    assert_eq!(reading.text, reading.page.text());
+    let lines: Vec<&str> = reading.text.lines().collect();
+    assert_eq!(lines.len(), reading.page.lines.len());
+    let total_line = reading
+        .page
+        .lines
+        .iter()
+        .find(|l| l.text().contains("19.15"));
+    let total_line = total_line.unwrap_or_else(|| panic!("no total line in {}", reading.text));
+    // "TOTAL" is line 11 of the rendered receipt: 40 + 42 × 11 px down.
+    let expected_top = 40 + 42 * 11;
+    assert!(
+        total_line.bbox.y.abs_diff(expected_top) < 30,
+        "{:?}",
+        total_line.bbox
+    );
+    for word in reading.page.lines.iter().flat_map(|l| &l.words) {
+        assert!(word.bbox.right() <= 900 && (0.0..=1.0).contains(&word.confidence));
+    }
+}
+
+#[test]
+fn tesseract_reads_the_total_and_places_its_line() {
+    reads_the_total_with(EngineChoice::Tesseract, &[EngineKind::Tesseract]);
+}
+
+#[test]
+fn ppocr_reads_the_total_and_places_its_line() {
+    reads_the_total_with(EngineChoice::Ppocr, &[EngineKind::PpOcr]);
+}
+
+#[test]
+fn ppocr_splits_words_and_keeps_the_store_name() {
+    let reading = engine(EngineChoice::Ppocr)
+        .read(&render_receipt(RECEIPT), &mut |_| {})
+        .expect("the receipt is read");
+    assert_eq!(
+        reading.page.lines[0].text(),
+        "CORNER GROCERY",
+        "{}",
+        reading.text
+    );
+    assert!(
+        reading.text.contains("Date: 03/14/2024"),
+        "{}",
+        reading.text
+    );
+    assert_eq!(
+        reading.receipt.store_name.as_deref(),
+        Some("CORNER GROCERY")
+    );
+}
+
+#[test]
+fn ppocr_with_an_empty_models_dir_says_to_run_deps_sh() {
+    let empty = std::env::temp_dir().join(format!("receipt-ocr-no-models-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("a temporary folder");
+    let settings = EngineSettings {
+        ocr_engine: EngineChoice::Ppocr,
+        ocr_models_dir: empty.clone(),
+    };
+    let error = OcrEngine::new(&settings)
+        .err()
+        .expect("no models, no engine");
+    std::fs::remove_dir_all(&empty).ok();
+    assert!(matches!(error, OcrError::Init(_)), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("scripts/deps.sh"), "{message}");
+    assert!(message.contains("OCR_MODELS_DIR"), "{message}");
+    assert!(message.contains(&empty.display().to_string()), "{message}");
 }

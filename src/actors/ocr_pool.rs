@@ -18,7 +18,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use tokio::sync::RwLock;
 
-use super::ocr_worker::{OcrWorker, PoolMessage, ReadImage, WorkerCounters};
+use super::ocr_worker::{OcrWorker, PoolMessage, ReadImage, WorkerArgs, WorkerCounters};
 use crate::config::OcrSettings;
 use crate::job::JobError;
 use crate::ocr::ReceiptReading;
@@ -27,7 +27,7 @@ use crate::pipeline::{Progress, ReceiptReader};
 type PoolFactory = Factory<
     (),
     ReadImage,
-    WorkerCounters,
+    WorkerArgs,
     OcrWorker,
     QueuerRouting<(), ReadImage>,
     DefaultQueue<(), ReadImage>,
@@ -68,10 +68,13 @@ impl OcrPool {
     /// Start a factory linked to `supervisor` and route reads to it. Fails
     /// when an engine cannot load (a missing language file, say).
     pub async fn start(&self, supervisor: ActorCell) -> Result<ActorCell, ActorProcessingErr> {
-        let counters = self.counters.clone();
+        let args = WorkerArgs {
+            engine: self.settings.engine.clone(),
+            counters: self.counters.clone(),
+        };
         let arguments = FactoryArguments::builder()
             .worker_builder(Box::new(worker_builder(move |_wid| {
-                (OcrWorker, counters.clone())
+                (OcrWorker, args.clone())
             })))
             .queue(Default::default())
             .router(Default::default())

@@ -15,7 +15,7 @@ use ractor::factory::{FactoryMessage, Job, Worker, WorkerId};
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::info_span;
 
-use crate::ocr::{OcrEngine, OcrError, ReceiptReading, Stage};
+use crate::ocr::{EngineSettings, OcrEngine, OcrError, ReceiptReading, Stage};
 use crate::pipeline::Progress;
 
 /// Read one image; the reply carries the reading or why it failed.
@@ -30,6 +30,13 @@ pub struct ReadImage {
 pub type PoolMessage = FactoryMessage<(), ReadImage>;
 
 pub struct OcrWorker;
+
+/// What each worker of a pool starts with.
+#[derive(Clone)]
+pub struct WorkerArgs {
+    pub engine: EngineSettings,
+    pub counters: WorkerCounters,
+}
 
 /// What every worker of a pool shares with the pool.
 #[derive(Clone, Default)]
@@ -64,16 +71,16 @@ impl Drop for LiveGuard {
 impl Worker for OcrWorker {
     type Key = ();
     type Message = ReadImage;
-    type Arguments = WorkerCounters;
+    type Arguments = WorkerArgs;
     type State = OcrWorkerState;
 
     async fn pre_start(
         &self,
         _wid: WorkerId,
         _factory: &ActorRef<PoolMessage>,
-        counters: WorkerCounters,
+        WorkerArgs { engine, counters }: WorkerArgs,
     ) -> Result<OcrWorkerState, ActorProcessingErr> {
-        let engine = tokio::task::spawn_blocking(OcrEngine::new).await??;
+        let engine = tokio::task::spawn_blocking(move || OcrEngine::new(&engine)).await??;
         counters.started.fetch_add(1, Ordering::SeqCst);
         counters.live.fetch_add(1, Ordering::SeqCst);
         Ok(OcrWorkerState {

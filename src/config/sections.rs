@@ -157,6 +157,9 @@ pub struct OcrSettings {
     #[arg(long = "job-timeout-ms", env = "JOB_TIMEOUT_MS", value_name = "JOB_TIMEOUT_MS",
           default_value = "120000", value_parser = parse::millis_at_least_a_second)]
     pub read_timeout: Duration,
+    /// Which engine reads receipts, and where the learned models are.
+    #[command(flatten)]
+    pub engine: crate::ocr::EngineSettings,
     /// Fault injection for tests: the first N reads in this process panic
     /// inside their OCR worker. Only in builds with `fault-injection`.
     #[cfg(feature = "fault-injection")]

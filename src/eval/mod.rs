@@ -6,10 +6,15 @@
 //! uploads, on one thread per core. The last line printed is one JSON object
 //! with the headline figures, for scripts.
 //!
-//! Environment switches (the CLI passes only DIR):
+//! `--engine` (default `OCR_ENGINE`, else `auto`) picks the engine. Scores
+//! and CPU seconds per receipt are reported overall and per source folder
+//! (the first folder under DIR, e.g. `sroie`, `srd`).
+//!
+//! Environment switches:
 //! - `RECEIPT_OCR_EVAL_BASELINE=off` skips the `tesseract` CLI baseline.
 //! - `RECEIPT_OCR_EVAL_VERBOSE=1` lists each receipt's misses on stderr.
 //! - `RECEIPT_OCR_EVAL_TEXT_DIR=path` saves each receipt's OCR text there.
+//! - `RECEIPT_OCR_EVAL_THREADS=n` reads on n threads (default: one a core).
 
 pub mod labels;
 mod report;
@@ -21,13 +26,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::ocr::ReceiptReading;
+use crate::ocr::{EngineChoice, EngineSettings, ReceiptReading};
 use labels::LabelledReceipt;
-use runner::Cost;
+use runner::{Cost, TimedReading};
 use score::{ReceiptVerdict, Scores};
 
-/// Run the evaluation over every labelled image in `dir`.
-pub fn run(dir: &Path) -> anyhow::Result<()> {
+/// Run the evaluation over every labelled image in `dir` with `engine`.
+pub fn run(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
     ensure_single_threaded_tesseract()?;
     let receipts = labels::find_labelled_receipts(dir)?;
     anyhow::ensure!(
@@ -35,27 +40,82 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         "no image with a .json label under {}",
         dir.display()
     );
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = eval_threads();
     let images: Vec<PathBuf> = receipts.iter().map(|r| r.image.clone()).collect();
     eprintln!("reading {} receipts on {threads} threads…", images.len());
-    let (readings, elapsed, baseline) = read_and_time(&images, threads)?;
+    let settings = EngineSettings::with_engine(engine);
+    let (timed, elapsed, baseline) = read_and_time(&images, threads, &settings)?;
+    let (readings, cpu): (Vec<_>, Vec<_>) = timed.into_iter().unzip();
     save_texts(&receipts, &readings)?;
     let scores = score_all(&receipts, &readings);
     let speed = report::Speed::new(images.len(), threads, elapsed, baseline);
-    report::print_report(&scores, &speed, threads);
+    let folders = folder_reports(dir, &receipts, &readings, &cpu);
+    report::print_report(&scores, &speed, threads, engine, &folders);
     Ok(())
+}
+
+fn eval_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::env::var("RECEIPT_OCR_EVAL_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(cores)
+}
+
+/// The source folder of an image: its first folder under `dir` ("." when
+/// it sits in `dir` itself).
+fn folder_of(dir: &Path, image: &Path) -> String {
+    let relative = image.strip_prefix(dir).unwrap_or(image);
+    match relative.components().count() {
+        0 | 1 => ".".to_string(),
+        _ => relative
+            .components()
+            .next()
+            .map_or(".".into(), |c| c.as_os_str().to_string_lossy().into_owned()),
+    }
+}
+
+/// Scores and CPU seconds per receipt for each source folder, by name.
+fn folder_reports(
+    dir: &Path,
+    receipts: &[LabelledReceipt],
+    readings: &[Result<ReceiptReading, String>],
+    cpu: &[Duration],
+) -> Vec<report::FolderReport> {
+    let mut names: Vec<String> = receipts.iter().map(|r| folder_of(dir, &r.image)).collect();
+    names.sort();
+    names.dedup();
+    let report_of = |name: String| {
+        let mine = |i: &usize| folder_of(dir, &receipts[*i].image) == name;
+        let indices: Vec<usize> = (0..receipts.len()).filter(mine).collect();
+        let subset: Vec<LabelledReceipt> = indices.iter().map(|&i| receipts[i].clone()).collect();
+        let read: Vec<_> = indices.iter().map(|&i| readings[i].clone()).collect();
+        let cpu_total: Duration = indices.iter().map(|&i| cpu[i]).sum();
+        report::FolderReport {
+            receipts: indices.len(),
+            scores: score_all(&subset, &read),
+            cpu_per_receipt: cpu_total.as_secs_f64() / indices.len().max(1) as f64,
+            name,
+        }
+    };
+    names.into_iter().map(report_of).collect()
 }
 
 /// How many slices the images are cut into for timing.
 const TIMING_ROUNDS: usize = 4;
 
 /// The readings in input order, the pipeline's cost and the baseline's.
-type Timed = (Vec<Result<ReceiptReading, String>>, Cost, Option<Cost>);
+type Timed = (Vec<TimedReading>, Cost, Option<Cost>);
 
 /// Read every image with the pipeline and, unless switched off, with the
 /// CLI baseline. The two alternate slice by slice, so that whatever else
 /// the machine is doing weighs on both alike.
-fn read_and_time(images: &[PathBuf], threads: usize) -> anyhow::Result<Timed> {
+fn read_and_time(
+    images: &[PathBuf],
+    threads: usize,
+    settings: &EngineSettings,
+) -> anyhow::Result<Timed> {
     let with_baseline = baseline_enabled();
     let zero = Cost {
         wall: Duration::ZERO,
@@ -63,7 +123,7 @@ fn read_and_time(images: &[PathBuf], threads: usize) -> anyhow::Result<Timed> {
     };
     let (mut readings, mut pipeline, mut cli) = (Vec::new(), zero, zero);
     for slice in images.chunks(images.len().div_ceil(TIMING_ROUNDS).max(1)) {
-        let (slice_readings, elapsed) = runner::read_with_pipeline(slice, threads)?;
+        let (slice_readings, elapsed) = runner::read_with_pipeline(slice, threads, settings)?;
         readings.extend(slice_readings);
         pipeline += elapsed;
         if with_baseline {

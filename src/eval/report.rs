@@ -1,10 +1,20 @@
-//! The evaluation's report: one line per field, the speeds, and a last
-//! line of JSON for scripts.
+//! The evaluation's report: one line per field, the speeds, one line per
+//! source folder, and a last line of JSON for scripts.
 
 use std::time::Duration;
 
 use super::runner::Cost;
 use super::score::{FieldTally, Scores};
+use crate::ocr::EngineChoice;
+
+/// One source folder's scores and CPU seconds per receipt (the reading
+/// threads' CPU time, summed over its receipts).
+pub struct FolderReport {
+    pub name: String,
+    pub receipts: usize,
+    pub scores: Scores,
+    pub cpu_per_receipt: f64,
+}
 
 /// Throughput of the pipeline and of the CLI baseline, in receipts a
 /// minute: by the wall clock, and by CPU time spread over the threads (the
@@ -15,6 +25,8 @@ pub struct Speed {
     cli_per_min: Option<f64>,
     pipeline_cpu_per_min: Option<f64>,
     cli_cpu_per_min: Option<f64>,
+    /// The process's CPU seconds over the receipts read.
+    cpu_seconds_per_receipt: Option<f64>,
 }
 
 impl Speed {
@@ -27,6 +39,9 @@ impl Speed {
             cli_per_min: cli.map(|c| per_min(c.wall)),
             pipeline_cpu_per_min: pipeline.cpu.map(cpu_per_min),
             cli_cpu_per_min: cli.and_then(|c| c.cpu).map(cpu_per_min),
+            cpu_seconds_per_receipt: pipeline
+                .cpu
+                .map(|d| d.as_secs_f64() / receipts.max(1) as f64),
         }
     }
 
@@ -39,7 +54,14 @@ impl Speed {
     }
 }
 
-pub fn print_report(scores: &Scores, speed: &Speed, threads: usize) {
+pub fn print_report(
+    scores: &Scores,
+    speed: &Speed,
+    threads: usize,
+    engine: EngineChoice,
+    folders: &[FolderReport],
+) {
+    println!("engine             {}", engine_name(engine));
     println!("field              score    right/scored");
     print_field("totalAmount", &scores.total_amount, "exact amount");
     let either = "exact day (either reading of an ambiguous label like 05/11/18)";
@@ -62,7 +84,33 @@ pub fn print_report(scores: &Scores, speed: &Speed, threads: usize) {
         items.receipts
     );
     print_speed(speed, threads);
-    println!("{}", summary_json(scores, speed));
+    print_folders(folders);
+    println!("{}", summary_json(scores, speed, engine, folders));
+}
+
+fn engine_name(engine: EngineChoice) -> &'static str {
+    match engine {
+        EngineChoice::Auto => "auto",
+        EngineChoice::Tesseract => "tesseract",
+        EngineChoice::Ppocr => "ppocr",
+    }
+}
+
+fn print_folders(folders: &[FolderReport]) {
+    println!("folder        n  total   date  store  itemsF1  CPU s/receipt");
+    for f in folders {
+        let pct = |t: &FieldTally| format!("{:5.1}%", t.accuracy() * 100.0);
+        println!(
+            "{:<10} {:>4} {} {} {}  {:6.1}%  {:.2}",
+            f.name,
+            f.receipts,
+            pct(&f.scores.total_amount),
+            pct(&f.scores.date),
+            pct(&f.scores.store_name),
+            f.scores.items.f1() * 100.0,
+            f.cpu_per_receipt
+        );
+    }
 }
 
 fn print_field(name: &str, tally: &FieldTally, how: &str) {
@@ -74,11 +122,13 @@ fn print_field(name: &str, tally: &FieldTally, how: &str) {
 }
 
 fn print_speed(speed: &Speed, threads: usize) {
-    let cpu = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+    let cpu = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
     println!(
-        "pipeline           {:.1} receipts/min on {threads} threads (by CPU time: {})",
+        "pipeline           {:.1} receipts/min on {threads} threads (by CPU time: {}); \
+         {} CPU s/receipt",
         speed.pipeline_per_min,
-        cpu(speed.pipeline_cpu_per_min)
+        cpu(speed.pipeline_cpu_per_min),
+        cpu(speed.cpu_seconds_per_receipt)
     );
     match (speed.cli_per_min, speed.ratio()) {
         (Some(cli), Some(ratio)) => println!(
@@ -93,9 +143,27 @@ fn print_speed(speed: &Speed, threads: usize) {
     }
 }
 
-fn summary_json(scores: &Scores, speed: &Speed) -> serde_json::Value {
+fn summary_json(
+    scores: &Scores,
+    speed: &Speed,
+    engine: EngineChoice,
+    folders: &[FolderReport],
+) -> serde_json::Value {
     let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    let folder = |f: &FolderReport| {
+        let json = serde_json::json!({
+            "receipts": f.receipts,
+            "totalAmount": round(f.scores.total_amount.accuracy()),
+            "date": round(f.scores.date.accuracy()),
+            "storeName": round(f.scores.store_name.accuracy()),
+            "itemsF1": round(f.scores.items.f1()),
+            "cpuSecondsPerReceipt": round(f.cpu_per_receipt),
+        });
+        (f.name.clone(), json)
+    };
+    let folders: serde_json::Map<String, serde_json::Value> = folders.iter().map(folder).collect();
     serde_json::json!({
+        "engine": engine_name(engine),
         "receipts": speed.receipts,
         "totalAmount": round(scores.total_amount.accuracy()),
         "date": round(scores.date.accuracy()),
@@ -107,5 +175,7 @@ fn summary_json(scores: &Scores, speed: &Speed) -> serde_json::Value {
         "receiptsPerMinByCpu": speed.pipeline_cpu_per_min.map(round),
         "tesseractCliPerMinByCpu": speed.cli_cpu_per_min.map(round),
         "speedRatioByCpu": speed.cpu_ratio().map(round),
+        "cpuSecondsPerReceipt": speed.cpu_seconds_per_receipt.map(round),
+        "folders": folders,
     })
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::ocr::{OcrEngine, ReceiptReading};
+use crate::ocr::{EngineSettings, OcrEngine, ReceiptReading};
 
 /// What reading a set of images cost: wall time, and CPU time where the
 /// platform reports it (CPU time does not grow when other programs load
@@ -27,16 +27,24 @@ impl std::ops::AddAssign for Cost {
     }
 }
 
+/// One image's reading and the CPU time its thread spent on it.
+pub type TimedReading = (Result<ReceiptReading, String>, Duration);
+
 /// Read every image with the pipeline the workers run, one `OcrEngine` per
 /// thread. Returns the readings in input order and what they cost.
 pub fn read_with_pipeline(
     images: &[PathBuf],
     threads: usize,
-) -> anyhow::Result<(Vec<Result<ReceiptReading, String>>, Cost)> {
+    settings: &EngineSettings,
+) -> anyhow::Result<(Vec<TimedReading>, Cost)> {
     let (started, cpu_before) = (Instant::now(), cpu_times());
-    let readings = parallel_map(images, threads, OcrEngine::new, |engine, image| {
-        let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
-        engine.read(&bytes, &mut |_| {}).map_err(|e| e.to_string())
+    let new_engine = || OcrEngine::new(settings);
+    let readings = parallel_map(images, threads, new_engine, |engine, image| {
+        let before = thread_cpu_time();
+        let reading = std::fs::read(image)
+            .map_err(|e| format!("{}: {e}", image.display()))
+            .and_then(|bytes| engine.read(&bytes, &mut |_| {}).map_err(|e| e.to_string()));
+        (reading, thread_cpu_time().saturating_sub(before))
     })?;
     let cpu = cpu_before
         .zip(cpu_times())
@@ -72,6 +80,21 @@ pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Re
         wall: started.elapsed(),
         cpu,
     })
+}
+
+/// CPU time used so far by the calling thread (both engines compute on the
+/// thread that calls them: one ONNX intra-op thread, one OpenMP thread).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    match status {
+        0 => Duration::new(now.tv_sec as u64, now.tv_nsec as u32),
+        _ => Duration::ZERO,
+    }
 }
 
 /// CPU time used so far by this process and by its finished children.

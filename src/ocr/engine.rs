@@ -1,12 +1,42 @@
-//! One Tesseract instance and the whole read of one receipt image with it.
-//! `LepTess` is `Send` but not `Sync`: each OCR worker owns one engine and
-//! moves it onto a blocking thread for each read.
+//! The OCR engine a worker owns: Tesseract, PP-OCR, or both, and the policy
+//! (`OCR_ENGINE`) deciding which reads each receipt. Neither engine is
+//! `Sync`: each worker owns one `OcrEngine` and moves it onto a blocking
+//! thread for each read.
 
 use image::GrayImage;
-use leptess::{LepTess, Variable};
+use serde::{Deserialize, Serialize};
 
+use super::ppocr::{ModelError, PpOcrEngine, PpOcrError};
 use super::preprocess::{self, PassSettings, PreprocessError};
+use super::settings::{EngineChoice, EngineSettings};
+use super::tesseract::{TesseractEngine, TesseractError};
 use super::{ReceiptReading, Stage, passes};
+
+/// Which engine produced a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Tesseract,
+    PpOcr,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Tesseract => "tesseract",
+            EngineKind::PpOcr => "ppocr",
+        }
+    }
+}
+
+/// Why an engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Tesseract(TesseractError),
+    #[error(transparent)]
+    PpOcr(#[from] ModelError),
+}
 
 /// Failures of a read, split by what the queue should do with the job.
 #[derive(Debug, thiserror::Error)]
@@ -14,15 +44,30 @@ pub enum OcrError {
     /// The image itself is bad: retrying cannot help.
     #[error(transparent)]
     Image(#[from] PreprocessError),
-    /// Tesseract could not be started (missing `eng.traineddata`?).
-    #[error(
-        "Tesseract could not start with language `eng`: {0}. Install `tesseract-ocr-eng` \
-         (Debian/Ubuntu) or set TESSDATA_PREFIX to the folder holding eng.traineddata"
-    )]
-    Init(String),
+    /// An engine could not be started (missing language data or models).
+    #[error("the OCR engine could not start: {0}")]
+    Init(#[source] InitError),
     /// Tesseract failed while reading; may succeed on another attempt.
-    #[error("Tesseract failed while reading the image: {0}")]
-    Recognition(String),
+    #[error(transparent)]
+    Tesseract(TesseractError),
+    /// ONNX Runtime failed while reading; may succeed on another attempt.
+    #[error(transparent)]
+    PpOcr(#[from] PpOcrError),
+}
+
+impl From<TesseractError> for OcrError {
+    fn from(e: TesseractError) -> Self {
+        match e {
+            TesseractError::Init(_) => OcrError::Init(InitError::Tesseract(e)),
+            TesseractError::Recognition(_) => OcrError::Tesseract(e),
+        }
+    }
+}
+
+impl From<ModelError> for OcrError {
+    fn from(e: ModelError) -> Self {
+        OcrError::Init(InitError::PpOcr(e))
+    }
 }
 
 impl OcrError {
@@ -32,43 +77,49 @@ impl OcrError {
     }
 }
 
-/// Tesseract's page segmentation mode for receipts: "a single uniform block
-/// of text" finds far more of their amounts than automatic segmentation,
-/// which splits the price column from the names.
-const PAGE_SEGMENTATION_MODE: &str = "6";
-
-/// Tesseract settings for receipts, each measured (docs/ocr-accuracy.md).
-const SETTINGS: [(Variable, &str); 3] = [
-    (Variable::TesseditPagesegMode, PAGE_SEGMENTATION_MODE),
-    // Tesseract 5 also reads every line upside-down-inverted (white on
-    // black) in case it is; receipts never are, and skipping it saves ~15%.
-    (Variable::TesseditDoInvert, "0"),
-    // Tesseract's diagnostics ("Image too small to scale!!") would flood
-    // the worker's stderr; our own errors say what matters.
-    (Variable::DebugFile, "/dev/null"),
-];
-
-/// A ready Tesseract instance configured for receipts.
+/// A worker's engines and the policy choosing between them.
 pub struct OcrEngine {
-    tess: LepTess,
+    choice: EngineChoice,
+    tesseract: Option<TesseractEngine>,
+    ppocr: Option<PpOcrEngine>,
 }
 
 impl OcrEngine {
-    pub fn new() -> Result<Self, OcrError> {
-        let mut tess = LepTess::new(None, "eng").map_err(|e| OcrError::Init(e.to_string()))?;
-        for (variable, value) in SETTINGS {
-            tess.set_variable(variable, value)
-                .map_err(|_| OcrError::Init(format!("could not set {variable:?} to {value}")))?;
-        }
-        Ok(Self { tess })
+    /// Start the engines `settings` asks for; a missing model or runtime is
+    /// an `OcrError::Init` that says how to fetch it.
+    pub fn new(settings: &EngineSettings) -> Result<Self, OcrError> {
+        let choice = settings.ocr_engine;
+        let tesseract = match choice {
+            EngineChoice::Ppocr => None,
+            _ => Some(TesseractEngine::new()?),
+        };
+        let ppocr = match choice {
+            EngineChoice::Tesseract => None,
+            _ => Some(PpOcrEngine::new(&settings.ocr_models_dir)?),
+        };
+        Ok(Self {
+            choice,
+            tesseract,
+            ppocr,
+        })
+    }
+
+    /// The policy this engine follows.
+    pub fn choice(&self) -> EngineChoice {
+        self.choice
+    }
+
+    /// The PP-OCR engine, when this engine has one (for measuring).
+    pub fn ppocr_mut(&mut self) -> Option<&mut PpOcrEngine> {
+        self.ppocr.as_mut()
+    }
+
+    /// The Tesseract engine, when this engine has one (for measuring).
+    pub fn tesseract_mut(&mut self) -> Option<&mut TesseractEngine> {
+        self.tesseract.as_mut()
     }
 
     /// Read one image end to end, calling `on_stage` as each stage ends.
-    ///
-    /// The first pass reads the grey picture; only when it found no total is
-    /// a second pass read: the lower two thirds, where totals are printed,
-    /// Sauvola-binarised. Each field is then taken from whichever pass read
-    /// it with more confidence.
     pub fn read(
         &mut self,
         image: &[u8],
@@ -76,39 +127,74 @@ impl OcrEngine {
     ) -> Result<ReceiptReading, OcrError> {
         let grey = preprocess::decode(image)?;
         on_stage(Stage::Loaded);
-        let prepared = preprocess::prepare_pass(&grey, PassSettings::GREY);
-        on_stage(Stage::Preprocessed);
-        let first = passes::reading_of(self.recognise(&prepared)?);
-        let reading = if passes::needs_second_pass(&first) {
-            let prepared = preprocess::prepare_pass(&grey, PassSettings::SAUVOLA);
-            passes::combine(first, passes::reading_of(self.recognise(&prepared)?))
-        } else {
-            first
+        let reading = match self.choice {
+            EngineChoice::Tesseract => self.read_tesseract(&grey, on_stage)?,
+            EngineChoice::Ppocr => self.read_ppocr(&grey, on_stage)?,
+            EngineChoice::Auto => self.read_auto(&grey, on_stage)?,
         };
         on_stage(Stage::Recognised);
         on_stage(Stage::Parsed);
         Ok(reading)
     }
 
-    /// Use another page segmentation mode (for measuring alternatives).
-    pub fn set_page_segmentation_mode(&mut self, psm: &str) -> Result<(), OcrError> {
-        self.tess
-            .set_variable(Variable::TesseditPagesegMode, psm)
-            .map_err(|_| OcrError::Init(format!("no page segmentation mode {psm}")))
+    /// Tesseract: the grey picture first; only when that found no total,
+    /// a second, Sauvola-binarised pass over the lower two thirds, each
+    /// field then taken from whichever pass read it with more confidence.
+    fn read_tesseract(
+        &mut self,
+        grey: &GrayImage,
+        on_stage: &mut dyn FnMut(Stage),
+    ) -> Result<ReceiptReading, OcrError> {
+        let tesseract = self.tesseract.as_mut().ok_or_else(missing_engine)?;
+        let prepared = preprocess::prepare_placed(grey, PassSettings::GREY);
+        on_stage(Stage::Preprocessed);
+        let page = tesseract.recognise(&prepared.image, &prepared.placement)?;
+        let first = passes::reading_of(page, EngineKind::Tesseract);
+        if !passes::needs_second_pass(&first) {
+            return Ok(first);
+        }
+        let prepared = preprocess::prepare_placed(grey, PassSettings::SAUVOLA);
+        let page = tesseract.recognise(&prepared.image, &prepared.placement)?;
+        let second = passes::reading_of(page, EngineKind::Tesseract);
+        Ok(passes::combine(first, second))
     }
 
-    /// Tesseract's text and mean word confidence (0–100) for a prepared image.
-    pub fn recognise(&mut self, prepared: &GrayImage) -> Result<(String, f32), OcrError> {
-        self.tess
-            .set_image_from_mem(&preprocess::encode_for_tesseract(prepared))
-            .map_err(|e| OcrError::Recognition(e.to_string()))?;
-        // Our scaling puts receipt text near 300 dpi; saying so stops
-        // Tesseract guessing from (often missing or wrong) image metadata.
-        self.tess.set_source_resolution(300);
-        let text = self
-            .tess
-            .get_utf8_text()
-            .map_err(|e| OcrError::Recognition(e.to_string()))?;
-        Ok((text, self.tess.mean_text_conf() as f32))
+    fn read_ppocr(
+        &mut self,
+        grey: &GrayImage,
+        on_stage: &mut dyn FnMut(Stage),
+    ) -> Result<ReceiptReading, OcrError> {
+        let ppocr = self.ppocr.as_mut().ok_or_else(missing_engine)?;
+        on_stage(Stage::Preprocessed);
+        let page = ppocr.read_page(grey)?;
+        let confidence = page.confidence() * 100.0;
+        Ok(passes::reading_of((page, confidence), EngineKind::PpOcr))
     }
+
+    /// `auto`: see `passes::AUTO` and docs/ocr-accuracy.md.
+    fn read_auto(
+        &mut self,
+        grey: &GrayImage,
+        on_stage: &mut dyn FnMut(Stage),
+    ) -> Result<ReceiptReading, OcrError> {
+        match passes::auto_policy() {
+            passes::AutoPolicy::PpOcr => self.read_ppocr(grey, on_stage),
+            passes::AutoPolicy::TesseractThenPpOcr => {
+                let first = self.read_tesseract(grey, on_stage)?;
+                if passes::is_confident(&first) {
+                    return Ok(first);
+                }
+                let second = self.read_ppocr(grey, &mut |_| {})?;
+                Ok(passes::combine(second, first))
+            }
+        }
+    }
+}
+
+/// An engine the policy needs was not started: a programming error in
+/// `OcrEngine::new`, reported rather than panicking a worker.
+fn missing_engine() -> OcrError {
+    OcrError::Tesseract(TesseractError::Recognition(
+        "the engine this policy needs was not started".into(),
+    ))
 }

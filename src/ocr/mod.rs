@@ -1,18 +1,25 @@
-//! Reading a receipt image: preprocessing, Tesseract, and parsing the text
-//! into fields. Everything here is synchronous and CPU-bound; callers run it
-//! on blocking threads.
+//! Reading a receipt image: preprocessing, an OCR engine (Tesseract or
+//! PP-OCR, both producing an [`OcrPage`]), and parsing the text into fields.
+//! Everything here is synchronous and CPU-bound; callers run it on blocking
+//! threads.
 
 pub mod engine;
 pub mod integrity;
+pub mod page;
 pub mod parse;
 pub mod passes;
+pub mod ppocr;
 pub mod preprocess;
+pub mod settings;
+pub mod tesseract;
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 
-pub use engine::{OcrEngine, OcrError};
+pub use engine::{EngineKind, InitError, OcrEngine, OcrError};
+pub use page::{BBox, OcrLine, OcrPage, OcrWord};
 pub use parse::parse_receipt;
+pub use settings::{EngineChoice, EngineSettings};
 
 /// What the parser found in a receipt's text. Every field is optional: a
 /// receipt that cannot be read well still yields a row with what was found.
@@ -51,10 +58,15 @@ pub struct FieldConfidence {
 /// The full outcome of reading one image.
 #[derive(Debug, Clone)]
 pub struct ReceiptReading {
+    /// Exactly `page.text()`: line `i` of `text.lines()` is `page.lines[i]`.
     pub text: String,
-    /// Tesseract's mean word confidence, 0–100.
+    /// The engine's mean word confidence, 0–100.
     pub ocr_confidence: f32,
     pub receipt: ParsedReceipt,
+    /// What the engine(s) saw: lines of words with boxes and confidences.
+    pub page: OcrPage,
+    /// Which engine(s) read it, in the order their lines appear in `page`.
+    pub engines: Vec<EngineKind>,
 }
 
 /// The stages of reading, reported as job progress as each one finishes.

@@ -1,19 +1,47 @@
-//! Choosing between OCR passes. A second pass costs a whole Tesseract run,
-//! so it runs only when the first reading looks incomplete; then each field
-//! is taken from whichever pass read it with more confidence.
+//! Choosing between readings. A second reading (another Tesseract pass, or
+//! PP-OCR after Tesseract under `auto`) costs a whole recognition, so it
+//! runs only when the first looks incomplete; then each field is taken from
+//! whichever reading was more confident of it.
 
+use super::engine::EngineKind;
+use super::page::OcrPage;
 use super::{ReceiptReading, parse_receipt};
 
 /// A first pass whose total is less sure than this gets a second pass.
 const SECOND_PASS_BELOW: f32 = 0.5;
 
-/// Parse Tesseract's text and confidence into a reading.
-pub fn reading_of((text, ocr_confidence): (String, f32)) -> ReceiptReading {
+/// How `OCR_ENGINE=auto` reads a receipt (measured in docs/ocr-accuracy.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoPolicy {
+    /// PP-OCR alone.
+    PpOcr,
+    /// Tesseract, then PP-OCR when Tesseract's reading is not confident.
+    TesseractThenPpOcr,
+}
+
+/// The policy `auto` follows.
+pub const AUTO: AutoPolicy = AutoPolicy::TesseractThenPpOcr;
+
+/// `AUTO`, unless `OCR_AUTO_POLICY` (`ppocr` or `fallback`) names another
+/// (for measuring the alternatives with `receipt-ocr eval`).
+pub fn auto_policy() -> AutoPolicy {
+    match std::env::var("OCR_AUTO_POLICY").as_deref() {
+        Ok("ppocr") => AutoPolicy::PpOcr,
+        Ok("fallback") => AutoPolicy::TesseractThenPpOcr,
+        _ => AUTO,
+    }
+}
+
+/// Parse a page into a reading by `engine`; `ocr_confidence` is 0–100.
+pub fn reading_of((page, ocr_confidence): (OcrPage, f32), engine: EngineKind) -> ReceiptReading {
+    let text = page.text();
     let receipt = parse_receipt(&text);
     ReceiptReading {
         text,
         ocr_confidence,
         receipt,
+        page,
+        engines: vec![engine],
     }
 }
 
@@ -22,12 +50,27 @@ pub fn needs_second_pass(first: &ReceiptReading) -> bool {
     first.receipt.confidence.total_amount < SECOND_PASS_BELOW
 }
 
+/// Tesseract's reading is kept under `auto` when its total is this sure…
+const CONFIDENT_TOTAL: f32 = 0.7;
+/// …and its store name this sure, and it found a date.
+const CONFIDENT_STORE: f32 = 0.5;
+
+/// True when a reading has a sure total, a date and a plausible store.
+pub fn is_confident(reading: &ReceiptReading) -> bool {
+    let (receipt, confidence) = (&reading.receipt, &reading.receipt.confidence);
+    confidence.total_amount >= CONFIDENT_TOTAL
+        && receipt.purchase_date.is_some()
+        && confidence.store_name >= CONFIDENT_STORE
+}
+
 /// Merge two readings of one image field by field, each from the reading
-/// more confident of it. The text kept is both passes' (the second covers
-/// only part of the receipt), first pass first; the OCR confidence is that
-/// of the pass the total came from.
+/// more confident of it. The page kept is the first's lines then the
+/// second's (so `text` stays the page's lines joined by '\n'); the OCR
+/// confidence is that of the reading the total came from.
 pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
-    let text = format!("{}\n\n{}", first.text.trim_end(), second.text.trim_end());
+    let page = first.page.clone().followed_by(second.page.clone());
+    let mut engines = first.engines.clone();
+    engines.extend(second.engines.iter().filter(|e| !first.engines.contains(e)));
     let (a, b) = (&first.receipt.confidence, &second.receipt.confidence);
     let total_from_second = b.total_amount > a.total_amount;
     let store_from_second = b.store_name > a.store_name;
@@ -53,34 +96,67 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     }
     receipt.currency = receipt.currency.take().or(other.receipt.currency);
     receipt.confidence.overall = super::parse::overall_confidence(&receipt.confidence);
-    base.text = text;
+    base.text = page.text();
+    base.page = page;
+    base.engines = engines;
     base
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ocr::page::{BBox, OcrLine, OcrWord};
 
-    fn reading(text: &str) -> ReceiptReading {
-        reading_of((text.to_string(), 80.0))
+    fn page(text: &str) -> OcrPage {
+        let line = |(i, l): (usize, &str)| {
+            let words = l.split_whitespace().map(|w| OcrWord {
+                text: w.to_string(),
+                bbox: BBox::new(0, i as u32 * 20, 10, 10),
+                confidence: 0.8,
+            });
+            OcrLine::from_words(words.collect())
+        };
+        OcrPage {
+            lines: text.lines().enumerate().map(line).collect(),
+        }
+    }
+
+    fn reading(text: &str, engine: EngineKind) -> ReceiptReading {
+        reading_of((page(text), 80.0), engine)
     }
 
     #[test]
     fn each_field_comes_from_the_pass_that_read_it_best() {
-        let first = reading("CORNER MARKET\nDate: 03/14/2024\nT0TL garbled\n");
+        let first = reading(
+            "CORNER MARKET\nDate: 03/14/2024\nT0TL garbled",
+            EngineKind::Tesseract,
+        );
         assert!(needs_second_pass(&first));
-        let second = reading("Bread 3.00\nTOTAL $3.00\n");
+        let second = reading("Bread 3.00\nTOTAL $3.00", EngineKind::PpOcr);
         let merged = combine(first, second);
         assert_eq!(merged.receipt.store_name.as_deref(), Some("CORNER MARKET"));
-        assert_eq!(
-            merged
-                .receipt
-                .total_amount
-                .map(|t| t.to_string())
-                .as_deref(),
-            Some("3.00")
-        );
+        let total = merged.receipt.total_amount.map(|t| t.to_string());
+        assert_eq!(total.as_deref(), Some("3.00"));
         assert!(merged.receipt.purchase_date.is_some());
-        assert!(merged.text.starts_with("CORNER MARKET") && merged.text.ends_with("$3.00"));
+        assert_eq!(
+            merged.engines,
+            vec![EngineKind::Tesseract, EngineKind::PpOcr]
+        );
+    }
+
+    #[test]
+    fn combined_text_is_the_first_pages_lines_then_the_seconds_with_no_blank_line() {
+        let first = reading("CORNER MARKET\nT0TL garbled", EngineKind::Tesseract);
+        let second = reading("Bread 3.00\nTOTAL $3.00", EngineKind::Tesseract);
+        let merged = combine(first, second);
+        assert_eq!(
+            merged.text,
+            "CORNER MARKET\nT0TL garbled\nBread 3.00\nTOTAL $3.00"
+        );
+        let lines: Vec<&str> = merged.text.lines().collect();
+        for (i, line) in merged.page.lines.iter().enumerate() {
+            assert_eq!(lines[i], line.text());
+        }
+        assert_eq!(merged.engines, vec![EngineKind::Tesseract]);
     }
 }

@@ -105,19 +105,78 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
 
 /// Prepare a decoded grey image for one pass.
 pub fn prepare_pass(grey: &GrayImage, settings: PassSettings) -> GrayImage {
-    let cropped = match settings.crop_to_paper {
-        true => paper::crop_to_paper(grey.clone()),
-        false => grey.clone(),
+    prepare_placed(grey, settings).image
+}
+
+/// Where a prepared picture sits in the decoded image: prepared pixel
+/// `(x, y)` is image pixel `(left + x · scale_x, top + y · scale_y)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub left: f32,
+    pub top: f32,
+    pub scale_x: f32,
+    pub scale_y: f32,
+}
+
+impl Placement {
+    pub const IDENTITY: Self = Self {
+        left: 0.0,
+        top: 0.0,
+        scale_x: 1.0,
+        scale_y: 1.0,
     };
+
+    /// A box in prepared pixels as a box in image pixels.
+    pub fn to_image(&self, x: u32, y: u32, width: u32, height: u32) -> super::page::BBox {
+        let left = self.left + x as f32 * self.scale_x;
+        let top = self.top + y as f32 * self.scale_y;
+        let (w, h) = (width as f32 * self.scale_x, height as f32 * self.scale_y);
+        super::page::BBox::new(left as u32, top as u32, w.round() as u32, h.round() as u32)
+    }
+}
+
+/// A prepared picture and where it sits in the decoded image.
+pub struct Prepared {
+    pub image: GrayImage,
+    pub placement: Placement,
+}
+
+/// Prepare a decoded grey image for one pass, keeping its placement.
+pub fn prepare_placed(grey: &GrayImage, settings: PassSettings) -> Prepared {
+    let (cropped, mut placement) = match settings.crop_to_paper {
+        true => paper_of(grey),
+        false => (grey.clone(), Placement::IDENTITY),
+    };
+    let before = cropped.dimensions();
     let mut scaled = scale_to_width(cropped, settings.min_width, settings.max_width);
+    placement.scale_x = before.0 as f32 / scaled.width() as f32;
+    placement.scale_y = before.1 as f32 / scaled.height() as f32;
     if settings.lower_two_thirds {
         let (width, height) = scaled.dimensions();
         let top = height / 3;
         scaled = image::imageops::crop_imm(&scaled, 0, top, width, height - top).to_image();
+        placement.top += top as f32 * placement.scale_y;
     }
-    match settings.sauvola {
+    let image = match settings.sauvola {
         true => binarise::sauvola(&scaled, sauvola_window(scaled.width())),
         false => scaled,
+    };
+    Prepared { image, placement }
+}
+
+/// The paper of a photo cut out (a scan is kept whole), and where it was.
+pub fn paper_of(grey: &GrayImage) -> (GrayImage, Placement) {
+    match paper::find_paper(grey) {
+        Some((x, y, width, height)) if width > 0 && height > 0 => {
+            let cut = image::imageops::crop_imm(grey, x, y, width, height).to_image();
+            let placement = Placement {
+                left: x as f32,
+                top: y as f32,
+                ..Placement::IDENTITY
+            };
+            (cut, placement)
+        }
+        _ => (grey.clone(), Placement::IDENTITY),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::ocr::{ParsedReceipt, ReceiptReading};
+use crate::ocr::{EngineKind, OcrPage, ParsedReceipt, ReceiptReading};
 
 /// What the fake store was asked to do, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,8 @@ impl ReceiptReader for FakeReader {
                 store_name: Some("CORNER MARKET".into()),
                 ..ParsedReceipt::default()
             },
+            page: OcrPage::default(),
+            engines: vec![EngineKind::Tesseract],
         })
     }
 }

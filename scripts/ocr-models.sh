@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Fetch what the PP-OCR engine needs at run time into OCR_MODELS_DIR, once:
+# ONNX Runtime's shared library (PyPI `onnxruntime` wheel, MIT) and the
+# PP-OCRv4 models (PyPI `rapidocr-onnxruntime` wheel, Apache-2.0). Wheels
+# are pinned by version and sha256 and cached outside the clone. Quiet when
+# everything is already in place. Sourced by scripts/deps.sh; the
+# Dockerfile runs it in its build stage.
+set -euo pipefail
+
+OCR_MODELS_DIR="${OCR_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/models}"
+export OCR_MODELS_DIR
+OCR_WHEELS_DIR="${OCR_WHEELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/wheels}"
+
+ORT_WHEEL="onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+ORT_SHA256="5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d"
+RAPIDOCR_WHEEL="rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
+RAPIDOCR_SHA256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
+OCR_FILES=(libonnxruntime.so.1.32.0 ch_PP-OCRv4_det_infer.onnx ch_PP-OCRv4_rec_infer.onnx
+           ch_ppocr_mobile_v2.0_cls_infer.onnx)
+
+ocr_models_present() {
+  local file
+  for file in "${OCR_FILES[@]}"; do [ -s "$OCR_MODELS_DIR/$file" ] || return 1; done
+}
+
+# pip is only needed on a cold run; Debian ships it as python3-pip.
+ocr_ensure_pip() {
+  python3 -m pip --version >/dev/null 2>&1 && return 0
+  echo "ocr-models: installing python3-pip (to download the model wheels)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 python3-pip
+}
+
+# Download one pinned wheel (for Linux x86-64, CPython 3.11, whatever the
+# local Python is) unless the cache holds it with the right hash.
+ocr_fetch_wheel() {
+  local wheel="$1" sha="$2" spec="$3"
+  if ! echo "$sha  $OCR_WHEELS_DIR/$wheel" | sha256sum -c --status 2>/dev/null; then
+    echo "ocr-models: downloading $spec"
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+      --python-version 3.11 --implementation cp --abi cp311 -d "$OCR_WHEELS_DIR" "$spec"
+  fi
+  if ! echo "$sha  $OCR_WHEELS_DIR/$wheel" | sha256sum -c --status; then
+    echo "ocr-models: $wheel does not have the pinned sha256 $sha; refusing it" >&2
+    rm -f "$OCR_WHEELS_DIR/$wheel"
+    return 1
+  fi
+}
+
+if ! ocr_models_present; then
+  mkdir -p "$OCR_MODELS_DIR" "$OCR_WHEELS_DIR"
+  ocr_ensure_pip
+  ocr_fetch_wheel "$ORT_WHEEL" "$ORT_SHA256" onnxruntime==1.32.0
+  ocr_fetch_wheel "$RAPIDOCR_WHEEL" "$RAPIDOCR_SHA256" rapidocr-onnxruntime==1.4.4
+  unzip -q -o -j "$OCR_WHEELS_DIR/$ORT_WHEEL" 'onnxruntime/capi/libonnxruntime.so*' -d "$OCR_MODELS_DIR"
+  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR_WHEEL" 'rapidocr_onnxruntime/models/*.onnx' -d "$OCR_MODELS_DIR"
+  ln -sf libonnxruntime.so.1.32.0 "$OCR_MODELS_DIR/libonnxruntime.so"
+  echo "ocr-models: PP-OCR models and ONNX Runtime in $OCR_MODELS_DIR"
+fi

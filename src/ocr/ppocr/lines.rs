@@ -1,0 +1,209 @@
+//! Rebuilding printed lines from recognised boxes: boxes that share most of
+//! their height are one line, read left to right; inside a box, words are
+//! split where the recogniser's character positions leave a wide gap (it
+//! often drops spaces: `TOTAL:$13.03`, `4/24/20166:30:31PM`).
+
+use crate::ocr::page::{BBox, OcrLine, OcrPage, OcrWord};
+
+/// A character placed on the image: `x` is its centre in image pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedGlyph {
+    pub text: String,
+    pub x: f32,
+    pub confidence: f32,
+}
+
+/// A detected box with what the recogniser read in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadBox {
+    pub bbox: BBox,
+    pub glyphs: Vec<PlacedGlyph>,
+}
+
+/// A gap between character centres wider than this many typical gaps
+/// (the median in the box) is a space…
+const SPACE_PITCHES: f32 = 1.7;
+/// …when it is also wider than this fraction of the box height (so a box
+/// of evenly spaced letters is never split).
+const SPACE_HEIGHTS: f32 = 0.45;
+/// Boxes are one line when they share at least this much of the lower one.
+const SAME_LINE_OVERLAP: f32 = 0.5;
+
+/// The page: boxes grouped into lines top to bottom, words left to right.
+pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
+    let lines = group_lines(boxes)
+        .into_iter()
+        .map(|line| OcrLine::from_words(line.iter().flat_map(words_of).collect()))
+        .filter(|line| !line.words.is_empty())
+        .collect();
+    OcrPage { lines }
+}
+
+/// Boxes grouped into lines: each box joins the line whose nearest box (by
+/// horizontal position, so a slanted line is followed) overlaps it most
+/// vertically. Lines come top to bottom, boxes left to right.
+pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
+    boxes.sort_by_key(|b| b.bbox.y * 2 + b.bbox.height);
+    let mut lines: Vec<Vec<ReadBox>> = Vec::new();
+    for read in boxes {
+        match best_line(&lines, &read.bbox) {
+            Some(i) => lines[i].push(read),
+            None => lines.push(vec![read]),
+        }
+    }
+    for line in &mut lines {
+        line.sort_by_key(|b| b.bbox.x);
+    }
+    lines
+}
+
+fn best_line(lines: &[Vec<ReadBox>], bbox: &BBox) -> Option<usize> {
+    let scored = lines.iter().enumerate().filter_map(|(i, line)| {
+        let nearest = line
+            .iter()
+            .min_by_key(|b| horizontal_distance(&b.bbox, bbox))?;
+        let overlap = vertical_overlap(&nearest.bbox, bbox);
+        (overlap >= SAME_LINE_OVERLAP).then_some((i, overlap))
+    });
+    scored.max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
+}
+
+/// The shared height of two boxes over the smaller height (0–1).
+pub fn vertical_overlap(a: &BBox, b: &BBox) -> f32 {
+    let shared = a.bottom().min(b.bottom()).saturating_sub(a.y.max(b.y));
+    shared as f32 / a.height.min(b.height).max(1) as f32
+}
+
+fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
+    match a.right() < b.x {
+        true => b.x - a.right(),
+        false => a.x.saturating_sub(b.right()),
+    }
+}
+
+/// A box's words: split at recognised spaces and at wide gaps.
+pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
+    let min_gap = typical_gap(&read.glyphs) * SPACE_PITCHES;
+    let min_gap = min_gap.max(read.bbox.height as f32 * SPACE_HEIGHTS);
+    let mut words = Vec::new();
+    let mut current: Vec<&PlacedGlyph> = Vec::new();
+    for glyph in &read.glyphs {
+        let gap = current.last().map_or(0.0, |last| glyph.x - last.x);
+        if glyph.text.trim().is_empty() || gap > min_gap {
+            words.extend(word_of(&current, read));
+            current.clear();
+        }
+        if !glyph.text.trim().is_empty() {
+            current.push(glyph);
+        }
+    }
+    words.extend(word_of(&current, read));
+    words
+}
+
+/// The median distance between neighbouring character centres in a box.
+fn typical_gap(glyphs: &[PlacedGlyph]) -> f32 {
+    let mut gaps: Vec<f32> = glyphs.windows(2).map(|w| w[1].x - w[0].x).collect();
+    if gaps.is_empty() {
+        return 0.0;
+    }
+    gaps.sort_by(f32::total_cmp);
+    gaps[gaps.len() / 2]
+}
+
+/// One word from its characters: its box spans them (half a character
+/// either side) within the detected box's height.
+fn word_of(glyphs: &[&PlacedGlyph], read: &ReadBox) -> Option<OcrWord> {
+    let (first, last) = (glyphs.first()?, glyphs.last()?);
+    let half = (typical_gap_of(glyphs) / 2.0).max(read.bbox.height as f32 / 4.0);
+    let left = (first.x - half).max(read.bbox.x as f32) as u32;
+    let right = (last.x + half).min(read.bbox.right() as f32) as u32;
+    let text: String = glyphs.iter().map(|g| g.text.as_str()).collect();
+    let confidence = glyphs.iter().map(|g| g.confidence).sum::<f32>() / glyphs.len() as f32;
+    let bbox = BBox::new(
+        left,
+        read.bbox.y,
+        right.saturating_sub(left).max(1),
+        read.bbox.height,
+    );
+    Some(OcrWord {
+        text,
+        bbox,
+        confidence,
+    })
+}
+
+fn typical_gap_of(glyphs: &[&PlacedGlyph]) -> f32 {
+    let owned: Vec<PlacedGlyph> = glyphs.iter().map(|g| (*g).clone()).collect();
+    typical_gap(&owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A box whose characters sit every `pitch` pixels from `x`, a space
+    /// in `text` leaving an empty slot (as a printed space does).
+    fn read(text: &str, x: u32, y: u32, pitch: f32) -> ReadBox {
+        let glyphs = text
+            .chars()
+            .enumerate()
+            .filter(|(_, c)| *c != ' ')
+            .map(|(i, c)| PlacedGlyph {
+                text: c.to_string(),
+                x: x as f32 + pitch * (i as f32 + 0.5),
+                confidence: 0.9,
+            })
+            .collect();
+        let width = (pitch * text.chars().count() as f32) as u32;
+        ReadBox {
+            bbox: BBox::new(x, y, width, 20),
+            glyphs,
+        }
+    }
+
+    fn texts(page: &OcrPage) -> Vec<String> {
+        page.lines.iter().map(OcrLine::text).collect()
+    }
+
+    #[test]
+    fn boxes_sharing_a_band_form_one_line_read_left_to_right() {
+        let boxes = vec![
+            read("3.00", 300, 52, 10.0),
+            read("THANK YOU", 20, 100, 10.0),
+            read("BREAD", 20, 50, 10.0),
+            read("STORE", 20, 10, 10.0),
+        ];
+        let page = page_of(boxes);
+        assert_eq!(texts(&page), vec!["STORE", "BREAD 3.00", "THANK YOU"]);
+        assert_eq!(page.lines[1].bbox, BBox::new(20, 50, 320, 22));
+    }
+
+    #[test]
+    fn a_slanted_line_is_followed_across_the_page() {
+        // Each box a little lower than the one on its left, the last one
+        // lower than the first by more than half a box height.
+        let boxes = vec![
+            read("A", 0, 100, 20.0),
+            read("B", 100, 108, 20.0),
+            read("C", 200, 116, 20.0),
+            read("NEXT", 0, 140, 20.0),
+        ];
+        assert_eq!(texts(&page_of(boxes)), vec!["A B C", "NEXT"]);
+    }
+
+    #[test]
+    fn a_glued_box_is_split_into_words_at_wide_gaps() {
+        let page = page_of(vec![read("TOTAL: $13.03", 0, 0, 12.0)]);
+        assert_eq!(texts(&page), vec!["TOTAL: $13.03"]);
+        let words = &page.lines[0].words;
+        assert_eq!(words[1].text, "$13.03");
+        assert!(words[1].bbox.x >= 6 * 12 - 6 && words[1].bbox.x <= 7 * 12);
+    }
+
+    #[test]
+    fn evenly_spaced_characters_stay_one_word() {
+        let page = page_of(vec![read("4/24/2016", 0, 0, 12.0)]);
+        assert_eq!(page.lines[0].words.len(), 1);
+    }
+}

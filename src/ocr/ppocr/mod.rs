@@ -1,0 +1,135 @@
+//! PP-OCRv4 through ONNX Runtime: detection (DB) → boxes → crops →
+//! recognition (CTC) → lines in reading order, each word with its box and
+//! confidence. One engine per worker; its sessions are created once, with
+//! one intra-op thread each, and reused for every read.
+//!
+//! - `model`: loading the runtime, the models and the character list
+//! - `detect`: the probability map and its boxes
+//! - `crops`: boxes cut out, scaled and batched for the recogniser
+//! - `recognise`: the recogniser and CTC decoding
+//! - `lines`: boxes grouped into lines, glued words split
+
+pub mod crops;
+pub mod detect;
+pub mod lines;
+pub mod model;
+pub mod recognise;
+
+use std::path::Path;
+
+use image::GrayImage;
+use ort::session::Session;
+
+use self::detect::DbSettings;
+use self::lines::{PlacedGlyph, ReadBox};
+use self::recognise::Decoded;
+use crate::ocr::page::{BBox, OcrPage};
+
+pub use self::model::ModelError;
+
+/// The detector's default input limit (longer side, pixels); measured in
+/// docs/ocr-accuracy.md.
+pub const DEFAULT_MAX_SIDE: u32 = 1280;
+/// Crops per recogniser run.
+const BATCH: usize = 6;
+/// Lines read with less mean confidence than this are dropped as noise.
+const MIN_LINE_CONFIDENCE: f32 = 0.5;
+
+/// Failures while reading with PP-OCR.
+#[derive(Debug, thiserror::Error)]
+pub enum PpOcrError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("ONNX Runtime failed while reading the image: {0}")]
+    Inference(#[source] ort::Error),
+}
+
+/// A PP-OCRv4 reader: a detection and a recognition session.
+pub struct PpOcrEngine {
+    detector: Session,
+    recogniser: Session,
+    classes: Vec<String>,
+    max_side: u32,
+}
+
+impl PpOcrEngine {
+    /// Load the runtime and the models from `models_dir`.
+    pub fn new(models_dir: &Path) -> Result<Self, ModelError> {
+        let detection = model::model_path(models_dir, model::DETECTION_MODEL)?;
+        let recognition = model::model_path(models_dir, model::RECOGNITION_MODEL)?;
+        let env = model::environment(models_dir)?;
+        let recogniser = model::session(env, &recognition)?;
+        let classes = model::characters(&recogniser, &recognition)?;
+        Ok(Self {
+            detector: model::session(env, &detection)?,
+            recogniser,
+            classes,
+            max_side: max_side_from_env(),
+        })
+    }
+
+    /// Limit the detector's input to `max_side` pixels on the longer side.
+    pub fn set_max_side(&mut self, max_side: u32) {
+        self.max_side = max_side.max(32);
+    }
+
+    /// Read an upright grey image into a page, boxes in its pixels.
+    pub fn read_page(&mut self, image: &GrayImage) -> Result<OcrPage, PpOcrError> {
+        let boxes = detect::detect(
+            &mut self.detector,
+            image,
+            self.max_side,
+            DbSettings::default(),
+        )?;
+        let crops: Vec<_> = (boxes.iter().enumerate())
+            .map(|(i, b)| crops::crop(image, b, i))
+            .collect();
+        let mut read = Vec::with_capacity(boxes.len());
+        for batch in crops::batches(crops, BATCH) {
+            let placement: Vec<_> = batch
+                .indices
+                .iter()
+                .copied()
+                .zip(batch.widths.clone())
+                .collect();
+            let padded = batch.width;
+            let decoded = recognise::recognise(&mut self.recogniser, batch, &self.classes)?;
+            for ((index, width), decoded) in placement.into_iter().zip(decoded) {
+                read.push(place(boxes[index], decoded, width, padded));
+            }
+        }
+        read.retain(|r| !r.glyphs.is_empty() && box_confidence(r) >= MIN_LINE_CONFIDENCE);
+        Ok(lines::page_of(read))
+    }
+}
+
+/// `PPOCR_MAX_SIDE` overrides the detector limit (for measuring).
+fn max_side_from_env() -> u32 {
+    std::env::var("PPOCR_MAX_SIDE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_SIDE)
+}
+
+fn box_confidence(read: &ReadBox) -> f32 {
+    let n = read.glyphs.len().max(1) as f32;
+    read.glyphs.iter().map(|g| g.confidence).sum::<f32>() / n
+}
+
+/// Put a crop's characters back on the image: time step `t` of `steps`
+/// covers the padded input's columns around `(t + ½) · padded / steps`,
+/// and the crop was scaled from the box's width to `width`.
+fn place(bbox: BBox, decoded: Decoded, width: u32, padded: u32) -> ReadBox {
+    let column = padded as f32 / decoded.steps.max(1) as f32;
+    let to_image = bbox.width as f32 / width.max(1) as f32;
+    let glyphs = decoded
+        .glyphs
+        .into_iter()
+        .map(|g| PlacedGlyph {
+            x: bbox.x as f32 + ((g.step as f32 + 0.5) * column * to_image).min(bbox.width as f32),
+            text: g.text,
+            confidence: g.confidence,
+        })
+        .collect();
+    ReadBox { bbox, glyphs }
+}

@@ -1,0 +1,115 @@
+//! Loading ONNX Runtime and the PP-OCRv4 models from the models folder:
+//! one session per model, one intra-op thread each (a worker pool gives
+//! the parallelism), created once per engine and reused for every read.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+/// The files `scripts/deps.sh` puts in the models folder.
+pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
+pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
+pub const CLASSIFIER_MODEL: &str = "ch_ppocr_mobile_v2.0_cls_infer.onnx";
+const RUNTIME_LIBRARY: &str = "libonnxruntime.so";
+
+/// Why the PP-OCR engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "the PP-OCR model {path} is missing: run scripts/deps.sh to fetch it, or set \
+         OCR_MODELS_DIR to the folder holding it"
+    )]
+    MissingModel { path: PathBuf },
+    #[error(
+        "ONNX Runtime could not be loaded from {path}: {source}. Run scripts/deps.sh to fetch \
+         it into OCR_MODELS_DIR, or set ORT_DYLIB_PATH to a libonnxruntime.so (1.17 or newer)"
+    )]
+    Runtime {
+        path: PathBuf,
+        source: ort::LoadDynamicError,
+    },
+    #[error("ONNX Runtime could not load {path}: {source}")]
+    Session { path: PathBuf, source: ort::Error },
+    #[error("the recognition model {path} has no character list in its metadata")]
+    NoCharacters { path: PathBuf },
+}
+
+/// The process's ONNX Runtime environment; the library is loaded once.
+static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+
+/// Load `libonnxruntime.so` (from `ORT_DYLIB_PATH` when set, else the
+/// models folder) and the environment, once per process.
+pub fn environment(models_dir: &Path) -> Result<&'static Environment, ModelError> {
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let path = runtime_path(models_dir);
+    let runtime = |source| ModelError::Runtime {
+        path: path.clone(),
+        source,
+    };
+    let builder = ort::init_from(&path).map_err(runtime)?;
+    let env = builder
+        .with_name("receipt-ocr")
+        .build()
+        .map_err(|source| ModelError::Session {
+            path: path.clone(),
+            source,
+        })?;
+    // Two workers starting together may both build one; either will do.
+    Ok(ENVIRONMENT.get_or_init(|| env))
+}
+
+fn runtime_path(models_dir: &Path) -> PathBuf {
+    match std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => models_dir.join(RUNTIME_LIBRARY),
+    }
+}
+
+/// The path of `name` in `models_dir`, or the error saying how to fetch it.
+pub fn model_path(models_dir: &Path, name: &str) -> Result<PathBuf, ModelError> {
+    let path = models_dir.join(name);
+    match path.is_file() {
+        true => Ok(path),
+        false => Err(ModelError::MissingModel { path }),
+    }
+}
+
+/// A session on `path` with one intra-op thread.
+pub fn session(env: &Environment, path: &Path) -> Result<Session, ModelError> {
+    let failed = |source: ort::Error| ModelError::Session {
+        path: path.to_path_buf(),
+        source,
+    };
+    let builder = Session::builder(env)
+        .map_err(failed)?
+        .with_intra_threads(1)
+        .map_err(|e| failed(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| failed(e.into()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| failed(e.into()));
+    builder?.commit_from_file(path).map_err(failed)
+}
+
+/// The recogniser's classes: index 0 is the CTC blank, then the model's
+/// character list (metadata key `character`, one per line), then a space,
+/// as PaddleOCR trained it.
+pub fn characters(session: &Session, path: &Path) -> Result<Vec<String>, ModelError> {
+    let missing = || ModelError::NoCharacters {
+        path: path.to_path_buf(),
+    };
+    let list = session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom("character"))
+        .ok_or_else(missing)?;
+    let mut classes = vec![String::new()];
+    classes.extend(list.lines().map(str::to_string));
+    classes.push(" ".to_string());
+    Ok(classes)
+}

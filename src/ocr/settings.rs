@@ -1,0 +1,74 @@
+//! Which OCR engine reads receipts and where the PP-OCR models live:
+//! `OCR_ENGINE` and `OCR_MODELS_DIR`, flattened into the service settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// The engine policy a worker follows for every receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// The measured best trade-off of accuracy and CPU (docs/ocr-accuracy.md).
+    Auto,
+    /// Tesseract only: the fastest, the least accurate on photos.
+    Tesseract,
+    /// PP-OCRv4 only.
+    Ppocr,
+}
+
+/// OCR engine settings.
+#[derive(Debug, Clone, Args)]
+pub struct EngineSettings {
+    /// The OCR engine: auto, tesseract or ppocr.
+    #[arg(
+        long,
+        env = "OCR_ENGINE",
+        value_name = "OCR_ENGINE",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub ocr_engine: EngineChoice,
+    /// Folder holding the PP-OCR models and libonnxruntime.so (filled by
+    /// scripts/deps.sh). Default: $XDG_CACHE_HOME/receipt-ocr/models or
+    /// ~/.cache/receipt-ocr/models.
+    #[arg(
+        long,
+        env = "OCR_MODELS_DIR",
+        value_name = "OCR_MODELS_DIR",
+        default_value_os_t = default_models_dir()
+    )]
+    pub ocr_models_dir: PathBuf,
+}
+
+impl EngineSettings {
+    /// Settings for `engine` with the models in the default place (or
+    /// `OCR_MODELS_DIR` when set).
+    pub fn with_engine(engine: EngineChoice) -> Self {
+        let dir = std::env::var_os("OCR_MODELS_DIR").filter(|d| !d.is_empty());
+        Self {
+            ocr_engine: engine,
+            ocr_models_dir: dir.map_or_else(default_models_dir, PathBuf::from),
+        }
+    }
+
+    /// Settings from `OCR_ENGINE` and `OCR_MODELS_DIR`, with their defaults.
+    pub fn from_env() -> Self {
+        let engine = std::env::var("OCR_ENGINE")
+            .ok()
+            .and_then(|e| EngineChoice::from_str(&e, true).ok())
+            .unwrap_or(EngineChoice::Auto);
+        Self::with_engine(engine)
+    }
+}
+
+/// `$XDG_CACHE_HOME/receipt-ocr/models`, else `~/.cache/receipt-ocr/models`.
+pub fn default_models_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("receipt-ocr").join("models")
+}
