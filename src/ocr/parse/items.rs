@@ -85,6 +85,7 @@ fn parse_item(head: &str, name_above: Option<&str>, line_total: BigDecimal) -> O
         quantity,
         unit_price: unit,
         line_total,
+        line: None,
     })
 }
 

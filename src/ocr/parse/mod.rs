@@ -63,6 +63,7 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
         purchase_date: date.map(|d| d.date),
         items,
         confidence,
+        ..ParsedReceipt::default()
     };
     receipt.confidence.overall = overall_confidence(&receipt.confidence);
     receipt
