@@ -54,7 +54,7 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
         total_amount: total.as_ref().map_or(0.0, |t| t.confidence),
         purchase_date: date.map_or(0.0, |d| d.confidence),
         items: items_confidence(&items, &lines, total.as_ref().map(|t| &t.value)),
-        overall: 0.0,
+        ..FieldConfidence::default()
     };
     let mut receipt = ParsedReceipt {
         store_name: store.map(|s| s.name),
