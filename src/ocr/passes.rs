@@ -26,8 +26,9 @@ pub fn needs_second_pass(first: &ReceiptReading) -> bool {
 /// more confident of it. The text kept is both passes' (the second covers
 /// only part of the receipt), first pass first; the OCR confidence is that
 /// of the pass the total came from.
-pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
+pub fn combine(first: ReceiptReading, mut second: ReceiptReading) -> ReceiptReading {
     let text = format!("{}\n\n{}", first.text.trim_end(), second.text.trim_end());
+    shift_lines(&mut second.receipt, first.text.trim_end().lines().count() + 1);
     let (a, b) = (&first.receipt.confidence, &second.receipt.confidence);
     let total_from_second = b.total_amount > a.total_amount;
     let store_from_second = b.store_name > a.store_name;
@@ -41,10 +42,12 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     let receipt = &mut base.receipt;
     if take_other(store_from_second) {
         receipt.store_name = other.receipt.store_name.clone();
+        receipt.lines.store_name = other.receipt.lines.store_name;
         receipt.confidence.store_name = other.receipt.confidence.store_name;
     }
     if take_other(date_from_second) {
         receipt.purchase_date = other.receipt.purchase_date;
+        receipt.lines.purchase_date = other.receipt.lines.purchase_date;
         receipt.confidence.purchase_date = other.receipt.confidence.purchase_date;
     }
     if take_other(items_from_second) {
@@ -55,6 +58,15 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     receipt.confidence.overall = super::parse::overall_confidence(&receipt.confidence);
     base.text = text;
     base
+}
+
+/// The second pass's text is appended after the first's and an empty
+/// line: its line numbers move down by that much.
+fn shift_lines(receipt: &mut super::ParsedReceipt, by: usize) {
+    receipt.lines = receipt.lines.shifted(by);
+    for item in &mut receipt.items {
+        item.line = item.line.map(|l| l + by);
+    }
 }
 
 #[cfg(test)]
@@ -82,5 +94,7 @@ mod tests {
         );
         assert!(merged.receipt.purchase_date.is_some());
         assert!(merged.text.starts_with("CORNER MARKET") && merged.text.ends_with("$3.00"));
+        let total_line = merged.receipt.lines.total_amount.expect("a total line");
+        assert_eq!(merged.text.lines().nth(total_line), Some("TOTAL $3.00"));
     }
 }

@@ -31,6 +31,8 @@ pub enum DateOrder {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FoundDate {
     pub date: NaiveDate,
+    /// Position of its line in the lines given to [`find_date`].
+    pub line: usize,
     pub confidence: f32,
 }
 
@@ -39,17 +41,18 @@ pub struct FoundDate {
 pub fn find_date(lines: &[String], order_hint: Option<DateOrder>) -> Option<FoundDate> {
     let order = order_from_text(lines).or(order_hint);
     let mut found = Vec::new();
-    for line in lines {
-        found.extend(dates_in_line(line, order).into_iter().map(|d| (line, d)));
+    for (position, line) in lines.iter().enumerate() {
+        found.extend(dates_in_line(line, order).into_iter().map(|d| (position, d)));
     }
-    let labelled = found.iter().find(|(line, _)| DATE_LABEL.is_match(line));
-    let (line, (date, sure)) = labelled.or(found.first())?;
+    let labelled = found.iter().find(|(p, _)| DATE_LABEL.is_match(&lines[*p]));
+    let (position, (date, sure)) = labelled.or(found.first())?;
     let mut confidence = if *sure { 0.85 } else { 0.6 };
-    if DATE_LABEL.is_match(line) {
+    if DATE_LABEL.is_match(&lines[*position]) {
         confidence += 0.1;
     }
     Some(FoundDate {
         date: *date,
+        line: *position,
         confidence,
     })
 }
@@ -119,6 +122,28 @@ fn numeric_date([a, b, c]: [&str; 3], order: Option<DateOrder>) -> Option<(Naive
         (Some(d), None) => Some((d, true)),
         (None, Some(m)) => Some((m, true)),
         (None, None) => None,
+    }
+}
+
+/// Which way round `05/11/18` is read when the text does not say: US
+/// dollars or a US phone number or ZIP code put the month first; other
+/// currencies and Malaysian company forms put the day first.
+pub fn order_hint(currency: Option<&str>, lines: &[String]) -> Option<DateOrder> {
+    static NORTH_AMERICAN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\b[A-Z]{2},? \d{5}(-\d{4})?\b",
+        )
+        .expect("valid regex")
+    });
+    let any = |pattern: &Regex| lines.iter().any(|l| pattern.is_match(l));
+    match currency {
+        Some("USD") => Some(DateOrder::MonthFirst),
+        Some(_) => Some(DateOrder::DayFirst),
+        None if any(&NORTH_AMERICAN) => Some(DateOrder::MonthFirst),
+        None if lines.iter().any(|l| l.contains("SDN BHD") || l.contains("GST")) => {
+            Some(DateOrder::DayFirst)
+        }
+        None => None,
     }
 }
 

@@ -11,6 +11,7 @@ use regex::Regex;
 
 use super::Line;
 use super::amount::amounts_in;
+use super::arithmetic::{Sums, items_add_up_to};
 use super::labels::LineKind;
 use crate::ocr::ParsedItem;
 
@@ -55,11 +56,11 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             .checked_sub(1)
             .map(|i| &lines[i])
             .filter(|l| is_wrapped_name(l));
-        items.extend(parse_item(
-            &line.head,
-            wrapped.map(|l| l.text.as_str()),
-            line_total,
-        ));
+        let item = parse_item(&line.head, wrapped.map(|l| l.text.as_str()), line_total);
+        items.extend(item.map(|i| ParsedItem {
+            line: Some(line.index),
+            ..i
+        }));
     }
     items
 }
@@ -157,6 +158,18 @@ fn clean_item_name(raw: &str) -> String {
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
         .collect();
     super::without_leading_debris(&words).join(" ")
+}
+
+/// Items are trustworthy when their line totals add up to the subtotal
+/// (or the total); otherwise some were probably missed or misread.
+pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
+    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
+    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
+    if adds_up { 0.9 } else { 0.5 }
 }
 
 fn letters(text: &str) -> usize {
@@ -268,6 +281,13 @@ mod tests {
     fn tax_and_service_lines_with_a_rate_are_not_items() {
         let items = items_of("SHOP\nTea 2.00\nHI 4.712% GET 0.09\nTOTAL 2.09");
         assert_eq!(items.len(), 1);
+    }
+
+    #[test]
+    fn each_item_knows_the_source_line_of_its_price() {
+        let r = parse_receipt("SHOP\n\nTea 2.00\nORGANIC WHOLE MILK\n2 @ 3.99 7.98\nTOTAL 9.98");
+        let lines: Vec<Option<usize>> = r.items.iter().map(|i| i.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(4)]);
     }
 
     #[test]

@@ -54,6 +54,8 @@ static TRAILING_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundStore {
     pub name: String,
+    /// Position of its (first) line in the lines given to [`find_store`].
+    pub line: usize,
     pub confidence: f32,
 }
 
@@ -73,6 +75,7 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
     let name = without_debris(&join_wrapped_name(&header, index));
     (name.len() >= 2).then(|| FoundStore {
         name,
+        line: index,
         confidence: store_confidence(score),
     })
 }
