@@ -8,7 +8,7 @@ use regex::Regex;
 
 // The patterns are literals exercised by the unit tests: they compile.
 static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
+    Regex::new(r"(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
 });
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
     let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
@@ -92,11 +92,20 @@ fn o_beside_digits_as_zero(line: &str) -> String {
 }
 
 /// Numeric date shapes starting at every number of the line, overlapping:
-/// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date.
+/// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date. A
+/// number glued to letters before it still starts one (`le30/03/2018`),
+/// and so do the last two digits of a long number glued to a separator
+/// (`Order986206/08/19`: an order number, then the date).
 fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
-    let starts = line
-        .char_indices()
-        .filter(|&(i, c)| c.is_ascii_digit() && !line[..i].ends_with(|p: char| p.is_ascii_digit()));
+    let bytes = line.as_bytes();
+    let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let run_before = move |i: usize| (0..i).rev().take_while(|&j| digit_at(j)).count();
+    let starts = line.char_indices().filter(move |&(i, c)| {
+        let glued_tail = run_before(i) >= 3
+            && digit_at(i + 1)
+            && matches!(bytes.get(i + 2), Some(b'/' | b'.' | b'-'));
+        c.is_ascii_digit() && (!line[..i].ends_with(|p: char| p.is_ascii_digit()) || glued_tail)
+    });
     starts.filter_map(|(i, _)| {
         NUMERIC
             .captures_at(line, i)
@@ -262,6 +271,12 @@ mod tests {
             date_of("ORD #70 -REG #19- 18/03/2018 23:02:16", None),
             ymd_date(2018, 3, 18)
         );
+    }
+
+    #[test]
+    fn a_date_glued_to_the_letters_or_the_number_before_it_is_found() {
+        assert_eq!(date_of("au15/02/2021 a 10:02", None), ymd_date(2021, 2, 15));
+        assert_eq!(date_of("Ticket772015/02/21", None), ymd_date(2021, 2, 15));
     }
 
     #[test]
