@@ -45,8 +45,7 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
     let raw: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
     let source = |position: usize| lines.get(position).map(|l| l.index);
     let currency = amount::receipt_currency(&raw);
-    let sums = arithmetic::find_sums(&lines);
-    let total = total::find_total(&lines, &sums);
+    let (sums, total) = total_and_sums(&lines);
     let items = items::find_items(&lines);
     let store = store::find_store(&raw);
     let date = date::find_date(&raw, date::order_hint(currency, &raw));
@@ -98,6 +97,30 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
     };
     receipt.confidence.overall = overall_confidence(&receipt.confidence);
     receipt
+}
+
+/// The total, and the subtotal and tax it is made of. When the labelled
+/// total does not add up and amounts shifted a line from their labels
+/// do, those amounts are taken instead.
+fn total_and_sums(lines: &[Line]) -> (arithmetic::Sums, Option<total::FoundTotal>) {
+    let mut sums = arithmetic::find_sums(lines);
+    let total = total::find_total(lines, &sums);
+    let adds_up = total.as_ref().is_some_and(|t| sums.adds_up_to(&t.value));
+    let rounded = lines.iter().any(|l| l.kind == LineKind::Rounding);
+    let shifted = (!adds_up && !rounded)
+        .then(|| arithmetic::shifted_sum(lines))
+        .flatten();
+    let Some([subtotal, tax, sum]) = shifted else {
+        return (sums, total);
+    };
+    sums.subtotal = Some(subtotal);
+    sums.tax = Some(tax);
+    let total = total::FoundTotal {
+        value: sum.value,
+        line: Some(sum.line),
+        confidence: sum.confidence,
+    };
+    (sums, Some(total))
 }
 
 /// A field read from one source line (numbered as [`Line::index`]).

@@ -26,8 +26,26 @@ pub fn find_total(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
     let mut found = found_at(lines, position, label_confidence(&lines[position]))?;
     if agrees_with_other_lines(lines, sums, &found.value) {
         found.confidence = (found.confidence + 0.15).min(1.0);
+    } else if let Some(paid) = payment_adding_up(lines, sums) {
+        return Some(paid);
     }
     Some(found)
+}
+
+/// A payment that equals subtotal + tax when the labelled total does not:
+/// two readings agree against one (`Total $02.47`, paid `$52.47`). Not on
+/// receipts with a rounding line, where the paid amount is rounded and the
+/// sum is not.
+fn payment_adding_up(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
+    if lines.iter().any(|l| l.kind == LineKind::Rounding) {
+        return None;
+    }
+    let paid = super::payment::amount_paid(lines).filter(|p| p.exact)?;
+    sums.adds_up_to(&paid.value).then(|| FoundTotal {
+        value: paid.value,
+        line: Some(paid.line),
+        confidence: 0.7,
+    })
 }
 
 fn found_at(lines: &[Line], position: usize, confidence: f32) -> Option<FoundTotal> {
@@ -124,6 +142,14 @@ fn fallback_total(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
             line: None,
             confidence: 0.35,
         }),
+        (None, None) if sums.tax.is_none() || sums.tax_included => {
+            let subtotal = sums.subtotal.as_ref()?;
+            Some(FoundTotal {
+                value: subtotal.value.clone(),
+                line: Some(subtotal.line),
+                confidence: 0.3,
+            })
+        }
         (None, None) => None,
     }
 }
@@ -242,6 +268,17 @@ mod tests {
         assert_eq!(found.total_amount, dec("10.80"));
         assert_eq!(found.lines.total_amount, Some(3));
         assert!(found.confidence.total_amount >= 0.7);
+    }
+
+    #[test]
+    fn a_payment_that_adds_up_wins_over_a_misread_total() {
+        let text = "SHOP\nSub-Total $40.00\nTax $2.40\nTotal $02.40\nPayment $42.40";
+        assert_eq!(total_of(text), dec("42.40"));
+    }
+
+    #[test]
+    fn a_subtotal_with_blank_tip_and_total_lines_is_the_total() {
+        assert_eq!(total_of("CAFE\nSubtotal: 18.20\nTip\nTotal\n"), dec("18.20"));
     }
 
     #[test]
