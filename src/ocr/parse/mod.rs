@@ -16,6 +16,7 @@ pub mod items;
 pub mod labels;
 pub mod payment;
 pub mod store;
+pub mod store_name;
 pub mod total;
 
 use bigdecimal::BigDecimal;
