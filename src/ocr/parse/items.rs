@@ -31,11 +31,13 @@ static TRAILING_QUANTITY: LazyLock<Regex> =
 static LEADING_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
 
-/// The items listed before the first subtotal, tax or total line.
+/// The items listed before the first subtotal, tax or total line with an
+/// amount: a label without one is header text (`VAT No: 123456`, `Please
+/// pay at the counter`).
 pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
     let end = lines
         .iter()
-        .position(|l| l.kind.ends_items())
+        .position(|l| l.kind.ends_items() && l.amount.is_some())
         .unwrap_or(lines.len());
     let mut items: Vec<ParsedItem> = Vec::new();
     for (index, line) in lines[..end].iter().enumerate() {
@@ -288,6 +290,12 @@ mod tests {
         let r = parse_receipt("SHOP\n\nTea 2.00\nORGANIC WHOLE MILK\n2 @ 3.99 7.98\nTOTAL 9.98");
         let lines: Vec<Option<usize>> = r.items.iter().map(|i| i.line).collect();
         assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn a_tax_number_or_a_pay_here_sign_above_the_items_does_not_end_them() {
+        let items = items_of("SHOP\nVAT No: 123456789\nPlease pay at the counter\nTea 2.00\nTOTAL 2.00");
+        assert_eq!(items.len(), 1);
     }
 
     #[test]
