@@ -143,15 +143,18 @@ fn quantity_and_unit_columns(
         .then(|| (rest.to_string(), quantity, unit.value))
 }
 
-/// The name without stray marks or a currency symbol left before the price.
 /// The name without OCR debris: stray marks at either end and inside
 /// (`Andoui | le`), short lower-case fragments before it (`do Green Salad`,
-/// from the paper's edge), and a price echoed into it (`DINNER $29.8`).
+/// from the paper's edge), and a price echoed into it (`DINNER $29.8`) or
+/// glued to it (`POTPIE9.99`).
 fn clean_item_name(raw: &str) -> String {
     static ECHOED_PRICE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\s(?:[$€£]\d+[.,]?\d*|\d+[.,]\d{2})\s*$").expect("valid regex")
     });
+    static GLUED_PRICE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"([A-Za-z])[$€£]?\d+[.,]\d{2}\s*$").expect("valid regex"));
     let without_price = ECHOED_PRICE.replace(raw, "");
+    let without_price = GLUED_PRICE.replace(&without_price, "$1");
     let trimmed = without_price
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
     let trimmed = trimmed.trim_end_matches(['$', '€', '£', ' ', '.', ':']);
@@ -296,6 +299,12 @@ mod tests {
     fn a_tax_number_or_a_pay_here_sign_above_the_items_does_not_end_them() {
         let items = items_of("SHOP\nVAT No: 123456789\nPlease pay at the counter\nTea 2.00\nTOTAL 2.00");
         assert_eq!(items.len(), 1);
+    }
+
+    #[test]
+    fn a_unit_price_glued_to_the_name_is_not_part_of_it() {
+        let items = items_of("SHOP\n2 CHILI-POT9.50 19.00\nTOTAL 19.00");
+        assert_eq!(items[0].0, "CHILI-POT");
     }
 
     #[test]
