@@ -27,6 +27,8 @@ pub struct Label {
     /// 5 November, and the string alone does not say which.
     pub dates: Option<Vec<NaiveDate>>,
     pub items: Option<Vec<LabelItem>>,
+    pub subtotal: Option<BigDecimal>,
+    pub tax: Option<BigDecimal>,
 }
 
 /// A labelled line item; `line_total` is the label's `price`.
@@ -44,6 +46,8 @@ struct RawLabel {
     total_amount: Option<serde_json::Number>,
     date: Option<String>,
     items: Option<Vec<RawItem>>,
+    subtotal: Option<serde_json::Number>,
+    tax: Option<serde_json::Number>,
 }
 
 #[derive(Deserialize)]
@@ -104,7 +108,59 @@ fn read_label(path: &Path) -> anyhow::Result<Label> {
         items: raw
             .items
             .map(|items| items.into_iter().filter_map(label_item).collect()),
+        subtotal: raw.subtotal.as_ref().and_then(number_to_decimal),
+        tax: raw.tax.as_ref().and_then(number_to_decimal),
     })
+}
+
+/// One of two fixed halves of a labelled set, so that parser rules can be
+/// tuned on one and checked on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    A,
+    B,
+}
+
+impl Half {
+    /// `a` or `b`, as `RECEIPT_OCR_EVAL_HALF` takes it.
+    pub fn parse(name: &str) -> Option<Half> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "a" => Some(Half::A),
+            "b" => Some(Half::B),
+            _ => None,
+        }
+    }
+}
+
+/// The half a receipt belongs to: the first byte of the SHA-256 of its
+/// file stem, even for A and odd for B. A hash of the name, not of the
+/// content or the order, so the split never moves when files are added.
+pub fn half_of(image: &Path) -> Half {
+    use sha2::{Digest, Sha256};
+    let stem = image.file_stem().unwrap_or_default().to_string_lossy();
+    let digest = Sha256::digest(stem.as_bytes());
+    if digest[0] % 2 == 0 { Half::A } else { Half::B }
+}
+
+/// The half named by `RECEIPT_OCR_EVAL_HALF` (`a` or `b`), if any.
+pub fn half_from_env() -> anyhow::Result<Option<Half>> {
+    match std::env::var("RECEIPT_OCR_EVAL_HALF") {
+        Err(_) => Ok(None),
+        Ok(name) => Half::parse(&name)
+            .map(Some)
+            .with_context(|| format!("RECEIPT_OCR_EVAL_HALF is {name:?}: use a or b")),
+    }
+}
+
+/// The receipts of one half, or all of them when no half is chosen.
+pub fn only_half(receipts: Vec<LabelledReceipt>, half: Option<Half>) -> Vec<LabelledReceipt> {
+    match half {
+        None => receipts,
+        Some(half) => receipts
+            .into_iter()
+            .filter(|r| half_of(&r.image) == half)
+            .collect(),
+    }
 }
 
 fn label_item(raw: RawItem) -> Option<LabelItem> {
@@ -164,6 +220,17 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_half_of_a_receipt_depends_only_on_its_file_stem() {
+        let a = half_of(Path::new("/x/sroie/X1.jpg"));
+        assert_eq!(a, half_of(Path::new("/elsewhere/X1.png")));
+        let halves: Vec<Half> = (0..40)
+            .map(|i| half_of(Path::new(&format!("r{i}.jpg"))))
+            .collect();
+        assert!(halves.contains(&Half::A) && halves.contains(&Half::B));
+        assert_eq!(Half::parse("B"), Some(Half::B));
     }
 
     #[test]

@@ -15,11 +15,16 @@
 //! - `RECEIPT_OCR_EVAL_VERBOSE=1` lists each receipt's misses on stderr.
 //! - `RECEIPT_OCR_EVAL_TEXT_DIR=path` saves each receipt's OCR text there.
 //! - `RECEIPT_OCR_EVAL_THREADS=n` reads on n threads (default: one a core).
+//! - `RECEIPT_OCR_EVAL_TEXTS=path` runs no OCR: it scores the parser on the
+//!   texts saved there (`<stem>.txt`), per half and overall.
+//! - `RECEIPT_OCR_EVAL_HALF=a|b` scores only that half of the receipts
+//!   (split by a hash of the file name; see [`labels::half_of`]).
 
 pub mod labels;
 mod report;
 mod runner;
 pub mod score;
+mod texts;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,13 +38,20 @@ use score::{ReceiptVerdict, Scores};
 
 /// Run the evaluation over every labelled image in `dir` with `engine`.
 pub fn run(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
-    ensure_single_threaded_tesseract()?;
+    let saved_texts = std::env::var_os("RECEIPT_OCR_EVAL_TEXTS").map(PathBuf::from);
+    if saved_texts.is_none() {
+        ensure_single_threaded_tesseract()?;
+    }
     let receipts = labels::find_labelled_receipts(dir)?;
+    let receipts = labels::only_half(receipts, labels::half_from_env()?);
     anyhow::ensure!(
         !receipts.is_empty(),
         "no image with a .json label under {}",
         dir.display()
     );
+    if let Some(texts) = saved_texts {
+        return texts::run(&receipts, &texts);
+    }
     let threads = eval_threads();
     let images: Vec<PathBuf> = receipts.iter().map(|r| r.image.clone()).collect();
     eprintln!("reading {} receipts on {threads} threads…", images.len());

@@ -70,6 +70,8 @@ pub fn print_report(
     print_field("storeName", &scores.store_name, letters);
     let similar = "same, ≥ 80% similar (context only)";
     print_field("storeName ~", &scores.store_name_fuzzy, similar);
+    print_field("subtotal", &scores.subtotal, "exact amount, where labelled");
+    print_field("tax", &scores.tax, "exact amount, where labelled");
     let items = &scores.items;
     println!(
         "items              F1 {:.1}%  P {:.1}% ({}/{})  R {:.1}% ({}/{})  over {} receipts; \
@@ -169,6 +171,8 @@ fn summary_json(
         "date": round(scores.date.accuracy()),
         "storeName": round(scores.store_name.accuracy()),
         "itemsF1": round(scores.items.f1()),
+        "subtotal": round(scores.subtotal.accuracy()),
+        "tax": round(scores.tax.accuracy()),
         "receiptsPerMin": round(speed.pipeline_per_min),
         "tesseractCliPerMin": speed.cli_per_min.map(round),
         "speedRatio": speed.ratio().map(round),

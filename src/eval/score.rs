@@ -66,6 +66,8 @@ pub struct Scores {
     pub store_name: FieldTally,
     pub store_name_fuzzy: FieldTally,
     pub items: ItemTally,
+    pub subtotal: FieldTally,
+    pub tax: FieldTally,
 }
 
 /// What one receipt got right, for the per-receipt listing.
@@ -75,6 +77,8 @@ pub struct ReceiptVerdict {
     pub date: Option<bool>,
     pub store: Option<bool>,
     pub items_matched: Option<(usize, usize, usize)>,
+    pub subtotal: Option<bool>,
+    pub tax: Option<bool>,
 }
 
 impl Scores {
@@ -86,6 +90,8 @@ impl Scores {
             self.total_amount.add(correct);
             verdict.total = Some(correct);
         }
+        verdict.subtotal = score_amount(&mut self.subtotal, &label.subtotal, &read.subtotal);
+        verdict.tax = score_amount(&mut self.tax, &label.tax, &read.tax);
         if let Some(dates) = &label.dates {
             let correct = read.purchase_date.is_some_and(|d| dates.contains(&d));
             self.date.add(correct);
@@ -114,6 +120,17 @@ impl Scores {
         }
         verdict
     }
+}
+
+/// Tally an amount the label may have; `Some(right)` when it had it.
+fn score_amount(
+    tally: &mut FieldTally,
+    label: &Option<BigDecimal>,
+    read: &Option<BigDecimal>,
+) -> Option<bool> {
+    let correct = read.as_ref() == Some(label.as_ref()?);
+    tally.add(correct);
+    Some(correct)
 }
 
 /// Upper case, letters and digits only: `Mr. D.I.Y. (M) Sdn-Bhd` and

@@ -14,7 +14,7 @@ pub mod settings;
 pub mod tesseract;
 
 use bigdecimal::BigDecimal;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 
 pub use engine::{EngineKind, InitError, OcrEngine, OcrError};
 pub use page::{BBox, OcrLine, OcrPage, OcrWord};
@@ -30,8 +30,62 @@ pub struct ParsedReceipt {
     /// ISO 4217 code where the receipt names one (`USD`, `MYR`, `EUR`, …).
     pub currency: Option<String>,
     pub purchase_date: Option<NaiveDate>,
+    /// Time of purchase, as printed beside the date.
+    pub time: Option<NaiveTime>,
+    /// The sum of the items before tax, as printed.
+    pub subtotal: Option<BigDecimal>,
+    /// All tax lines added up (GST, VAT, sales tax, service tax).
+    pub tax: Option<BigDecimal>,
+    pub tip: Option<BigDecimal>,
+    /// How it was paid: `VISA`, `MASTERCARD`, `AMEX`, `DISCOVER`, `DEBIT`,
+    /// `CREDIT`, `CASH`.
+    pub payment_method: Option<String>,
+    /// The store's street address; lines of it joined with `, `.
+    pub address: Option<String>,
+    pub phone: Option<String>,
     pub items: Vec<ParsedItem>,
     pub confidence: FieldConfidence,
+    /// Where on the receipt each field was read.
+    pub lines: FieldLines,
+}
+
+/// The source line of each field: an index into `text.lines()` of the text
+/// given to [`parse_receipt`], counting empty lines, so that line `i` is the
+/// OCR engine's line `i` and its box. `None` when the field was not found
+/// or was computed rather than read (a total from subtotal + tax).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldLines {
+    pub store_name: Option<usize>,
+    pub total_amount: Option<usize>,
+    pub purchase_date: Option<usize>,
+    pub time: Option<usize>,
+    pub subtotal: Option<usize>,
+    /// The first tax line when there are several.
+    pub tax: Option<usize>,
+    pub tip: Option<usize>,
+    pub payment_method: Option<usize>,
+    /// The first line of the address.
+    pub address: Option<usize>,
+    pub phone: Option<usize>,
+}
+
+impl FieldLines {
+    /// The same lines, `by` further down: for text appended after another.
+    pub fn shifted(self, by: usize) -> FieldLines {
+        let shift = |line: Option<usize>| line.map(|l| l + by);
+        FieldLines {
+            store_name: shift(self.store_name),
+            total_amount: shift(self.total_amount),
+            purchase_date: shift(self.purchase_date),
+            time: shift(self.time),
+            subtotal: shift(self.subtotal),
+            tax: shift(self.tax),
+            tip: shift(self.tip),
+            payment_method: shift(self.payment_method),
+            address: shift(self.address),
+            phone: shift(self.phone),
+        }
+    }
 }
 
 /// One line item. `unit_price * quantity` is `line_total` unless the receipt
@@ -42,6 +96,8 @@ pub struct ParsedItem {
     pub quantity: BigDecimal,
     pub unit_price: BigDecimal,
     pub line_total: BigDecimal,
+    /// The source line of the price (see [`FieldLines`] for the numbering).
+    pub line: Option<usize>,
 }
 
 /// How sure the parser is of each field, 0.0–1.0; `overall` is what a client
@@ -52,6 +108,13 @@ pub struct FieldConfidence {
     pub total_amount: f32,
     pub purchase_date: f32,
     pub items: f32,
+    pub time: f32,
+    pub subtotal: f32,
+    pub tax: f32,
+    pub tip: f32,
+    pub payment_method: f32,
+    pub address: f32,
+    pub phone: f32,
     pub overall: f32,
 }
 

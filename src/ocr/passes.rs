@@ -67,7 +67,8 @@ pub fn is_confident(reading: &ReceiptReading) -> bool {
 /// more confident of it. The page kept is the first's lines then the
 /// second's (so `text` stays the page's lines joined by '\n'); the OCR
 /// confidence is that of the reading the total came from.
-pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
+pub fn combine(first: ReceiptReading, mut second: ReceiptReading) -> ReceiptReading {
+    shift_lines(&mut second.receipt, first.page.lines.len());
     let page = first.page.clone().followed_by(second.page.clone());
     let mut engines = first.engines.clone();
     engines.extend(second.engines.iter().filter(|e| !first.engines.contains(e)));
@@ -84,10 +85,12 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     let receipt = &mut base.receipt;
     if take_other(store_from_second) {
         receipt.store_name = other.receipt.store_name.clone();
+        receipt.lines.store_name = other.receipt.lines.store_name;
         receipt.confidence.store_name = other.receipt.confidence.store_name;
     }
     if take_other(date_from_second) {
         receipt.purchase_date = other.receipt.purchase_date;
+        receipt.lines.purchase_date = other.receipt.lines.purchase_date;
         receipt.confidence.purchase_date = other.receipt.confidence.purchase_date;
     }
     if take_other(items_from_second) {
@@ -100,6 +103,15 @@ pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading 
     base.page = page;
     base.engines = engines;
     base
+}
+
+/// The second reading's lines follow the first's in the combined page:
+/// its line numbers move down by the first's line count.
+fn shift_lines(receipt: &mut super::ParsedReceipt, by: usize) {
+    receipt.lines = receipt.lines.shifted(by);
+    for item in &mut receipt.items {
+        item.line = item.line.map(|l| l + by);
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +146,8 @@ mod tests {
         assert!(needs_second_pass(&first));
         let second = reading("Bread 3.00\nTOTAL $3.00", EngineKind::PpOcr);
         let merged = combine(first, second);
+        let total_line = merged.receipt.lines.total_amount.expect("a total line");
+        assert_eq!(merged.text.lines().nth(total_line), Some("TOTAL $3.00"));
         assert_eq!(merged.receipt.store_name.as_deref(), Some("CORNER MARKET"));
         let total = merged.receipt.total_amount.map(|t| t.to_string());
         assert_eq!(total.as_deref(), Some("3.00"));

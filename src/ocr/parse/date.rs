@@ -8,7 +8,7 @@ use regex::Regex;
 
 // The patterns are literals exercised by the unit tests: they compile.
 static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
+    Regex::new(r"(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
 });
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
     let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
@@ -31,6 +31,8 @@ pub enum DateOrder {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FoundDate {
     pub date: NaiveDate,
+    /// Position of its line in the lines given to [`find_date`].
+    pub line: usize,
     pub confidence: f32,
 }
 
@@ -39,17 +41,22 @@ pub struct FoundDate {
 pub fn find_date(lines: &[String], order_hint: Option<DateOrder>) -> Option<FoundDate> {
     let order = order_from_text(lines).or(order_hint);
     let mut found = Vec::new();
-    for line in lines {
-        found.extend(dates_in_line(line, order).into_iter().map(|d| (line, d)));
+    for (position, line) in lines.iter().enumerate() {
+        found.extend(
+            dates_in_line(line, order)
+                .into_iter()
+                .map(|d| (position, d)),
+        );
     }
-    let labelled = found.iter().find(|(line, _)| DATE_LABEL.is_match(line));
-    let (line, (date, sure)) = labelled.or(found.first())?;
+    let labelled = found.iter().find(|(p, _)| DATE_LABEL.is_match(&lines[*p]));
+    let (position, (date, sure)) = labelled.or(found.first())?;
     let mut confidence = if *sure { 0.85 } else { 0.6 };
-    if DATE_LABEL.is_match(line) {
+    if DATE_LABEL.is_match(&lines[*position]) {
         confidence += 0.1;
     }
     Some(FoundDate {
         date: *date,
+        line: *position,
         confidence,
     })
 }
@@ -89,11 +96,20 @@ fn o_beside_digits_as_zero(line: &str) -> String {
 }
 
 /// Numeric date shapes starting at every number of the line, overlapping:
-/// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date.
+/// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date. A
+/// number glued to letters before it still starts one (`le30/03/2018`),
+/// and so do the last two digits of a long number glued to a separator
+/// (`Order986206/08/19`: an order number, then the date).
 fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
-    let starts = line
-        .char_indices()
-        .filter(|&(i, c)| c.is_ascii_digit() && !line[..i].ends_with(|p: char| p.is_ascii_digit()));
+    let bytes = line.as_bytes();
+    let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let run_before = move |i: usize| (0..i).rev().take_while(|&j| digit_at(j)).count();
+    let starts = line.char_indices().filter(move |&(i, c)| {
+        let glued_tail = run_before(i) >= 3
+            && digit_at(i + 1)
+            && matches!(bytes.get(i + 2), Some(b'/' | b'.' | b'-'));
+        c.is_ascii_digit() && (!line[..i].ends_with(|p: char| p.is_ascii_digit()) || glued_tail)
+    });
     starts.filter_map(|(i, _)| {
         NUMERIC
             .captures_at(line, i)
@@ -119,6 +135,31 @@ fn numeric_date([a, b, c]: [&str; 3], order: Option<DateOrder>) -> Option<(Naive
         (Some(d), None) => Some((d, true)),
         (None, Some(m)) => Some((m, true)),
         (None, None) => None,
+    }
+}
+
+/// Which way round `05/11/18` is read when the text does not say: US
+/// dollars or a US phone number or ZIP code put the month first; other
+/// currencies and Malaysian company forms put the day first.
+pub fn order_hint(currency: Option<&str>, lines: &[String]) -> Option<DateOrder> {
+    static NORTH_AMERICAN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\b[A-Z]{2},? \d{5}(-\d{4})?\b",
+        )
+        .expect("valid regex")
+    });
+    let any = |pattern: &Regex| lines.iter().any(|l| pattern.is_match(l));
+    match currency {
+        Some("USD") => Some(DateOrder::MonthFirst),
+        Some(_) => Some(DateOrder::DayFirst),
+        None if any(&NORTH_AMERICAN) => Some(DateOrder::MonthFirst),
+        None if lines
+            .iter()
+            .any(|l| l.contains("SDN BHD") || l.contains("GST")) =>
+        {
+            Some(DateOrder::DayFirst)
+        }
+        None => None,
     }
 }
 
@@ -237,6 +278,12 @@ mod tests {
             date_of("ORD #70 -REG #19- 18/03/2018 23:02:16", None),
             ymd_date(2018, 3, 18)
         );
+    }
+
+    #[test]
+    fn a_date_glued_to_the_letters_or_the_number_before_it_is_found() {
+        assert_eq!(date_of("au15/02/2021 a 10:02", None), ymd_date(2021, 2, 15));
+        assert_eq!(date_of("Ticket772015/02/21", None), ymd_date(2021, 2, 15));
     }
 
     #[test]

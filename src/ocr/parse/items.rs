@@ -11,6 +11,7 @@ use regex::Regex;
 
 use super::Line;
 use super::amount::amounts_in;
+use super::arithmetic::{Sums, items_add_up_to};
 use super::labels::LineKind;
 use crate::ocr::ParsedItem;
 
@@ -30,11 +31,13 @@ static TRAILING_QUANTITY: LazyLock<Regex> =
 static LEADING_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
 
-/// The items listed before the first subtotal, tax or total line.
+/// The items listed before the first subtotal, tax or total line with an
+/// amount: a label without one is header text (`VAT No: 123456`, `Please
+/// pay at the counter`).
 pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
     let end = lines
         .iter()
-        .position(|l| l.kind.ends_items())
+        .position(|l| l.kind.ends_items() && l.amount.is_some())
         .unwrap_or(lines.len());
     let mut items: Vec<ParsedItem> = Vec::new();
     for (index, line) in lines[..end].iter().enumerate() {
@@ -55,11 +58,11 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             .checked_sub(1)
             .map(|i| &lines[i])
             .filter(|l| is_wrapped_name(l));
-        items.extend(parse_item(
-            &line.head,
-            wrapped.map(|l| l.text.as_str()),
-            line_total,
-        ));
+        let item = parse_item(&line.head, wrapped.map(|l| l.text.as_str()), line_total);
+        items.extend(item.map(|i| ParsedItem {
+            line: Some(line.index),
+            ..i
+        }));
     }
     items
 }
@@ -85,6 +88,7 @@ fn parse_item(head: &str, name_above: Option<&str>, line_total: BigDecimal) -> O
         quantity,
         unit_price: unit,
         line_total,
+        line: None,
     })
 }
 
@@ -139,15 +143,18 @@ fn quantity_and_unit_columns(
         .then(|| (rest.to_string(), quantity, unit.value))
 }
 
-/// The name without stray marks or a currency symbol left before the price.
 /// The name without OCR debris: stray marks at either end and inside
 /// (`Andoui | le`), short lower-case fragments before it (`do Green Salad`,
-/// from the paper's edge), and a price echoed into it (`DINNER $29.8`).
+/// from the paper's edge), and a price echoed into it (`DINNER $29.8`) or
+/// glued to it (`POTPIE9.99`).
 fn clean_item_name(raw: &str) -> String {
     static ECHOED_PRICE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\s(?:[$€£]\d+[.,]?\d*|\d+[.,]\d{2})\s*$").expect("valid regex")
     });
+    static GLUED_PRICE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"([A-Za-z])[$€£]?\d+[.,]\d{2}\s*$").expect("valid regex"));
     let without_price = ECHOED_PRICE.replace(raw, "");
+    let without_price = GLUED_PRICE.replace(&without_price, "$1");
     let trimmed = without_price
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '#' | '(' | ')' | '&'));
     let trimmed = trimmed.trim_end_matches(['$', '€', '£', ' ', '.', ':']);
@@ -156,6 +163,18 @@ fn clean_item_name(raw: &str) -> String {
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
         .collect();
     super::without_leading_debris(&words).join(" ")
+}
+
+/// Items are trustworthy when their line totals add up to the subtotal
+/// (or the total); otherwise some were probably missed or misread.
+pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
+    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
+    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
+    if adds_up { 0.9 } else { 0.5 }
 }
 
 fn letters(text: &str) -> usize {
@@ -267,6 +286,26 @@ mod tests {
     fn tax_and_service_lines_with_a_rate_are_not_items() {
         let items = items_of("SHOP\nTea 2.00\nHI 4.712% GET 0.09\nTOTAL 2.09");
         assert_eq!(items.len(), 1);
+    }
+
+    #[test]
+    fn each_item_knows_the_source_line_of_its_price() {
+        let r = parse_receipt("SHOP\n\nTea 2.00\nORGANIC WHOLE MILK\n2 @ 3.99 7.98\nTOTAL 9.98");
+        let lines: Vec<Option<usize>> = r.items.iter().map(|i| i.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn a_tax_number_or_a_pay_here_sign_above_the_items_does_not_end_them() {
+        let items =
+            items_of("SHOP\nVAT No: 123456789\nPlease pay at the counter\nTea 2.00\nTOTAL 2.00");
+        assert_eq!(items.len(), 1);
+    }
+
+    #[test]
+    fn a_unit_price_glued_to_the_name_is_not_part_of_it() {
+        let items = items_of("SHOP\n2 CHILI-POT9.50 19.00\nTOTAL 19.00");
+        assert_eq!(items[0].0, "CHILI-POT");
     }
 
     #[test]

@@ -8,24 +8,28 @@
 //! - [`total`], [`items`], [`date`], [`store`]: one field each
 
 pub mod amount;
+pub mod arithmetic;
+pub mod contact;
 pub mod date;
+pub mod glued;
 pub mod items;
 pub mod labels;
+pub mod payment;
 pub mod store;
+pub mod store_name;
 pub mod total;
 
-use std::sync::LazyLock;
+use bigdecimal::BigDecimal;
 
-use bigdecimal::{BigDecimal, Zero};
-use regex::Regex;
-
-use super::{FieldConfidence, ParsedItem, ParsedReceipt};
-use date::DateOrder;
+use super::{FieldConfidence, FieldLines, ParsedReceipt};
 use labels::LineKind;
 
 /// One non-empty line of the text, repaired and classified.
 #[derive(Debug, Clone)]
 pub struct Line {
+    /// Where the line is in `text.lines()` of the text parsed, empty lines
+    /// counted: the OCR engine's line number.
+    pub index: usize,
     /// The line after number repair.
     pub text: String,
     /// The words before the trailing amount (the whole line if none).
@@ -38,40 +42,112 @@ pub struct Line {
 
 /// Parse OCR text into a receipt. Never fails: missing fields stay `None`.
 pub fn parse_receipt(text: &str) -> ParsedReceipt {
-    let raw: Vec<String> = text
-        .lines()
-        .map(|l| amount::repair_numbers(l.trim()))
-        .filter(|l| !l.is_empty())
-        .collect();
-    let lines = classify(&raw);
+    let lines = classify(&numbered_lines(text));
+    let raw: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
+    let source = |position: usize| lines.get(position).map(|l| l.index);
     let currency = amount::receipt_currency(&raw);
-    let total = total::find_total(&lines);
+    let (sums, total) = total_and_sums(&lines);
     let items = items::find_items(&lines);
     let store = store::find_store(&raw);
-    let date = date::find_date(&raw, date_order_hint(currency, text));
+    let date = date::find_date(&raw, date::order_hint(currency, &raw));
+    let time = contact::find_time(&lines, date.and_then(|d| source(d.line)));
+    let phone = contact::find_phone(&lines);
+    let address = contact::find_address(&lines, store.as_ref().and_then(|s| source(s.line)));
+    let payment = payment::find_payment_method(&lines);
     let confidence = FieldConfidence {
         store_name: store.as_ref().map_or(0.0, |s| s.confidence),
         total_amount: total.as_ref().map_or(0.0, |t| t.confidence),
         purchase_date: date.map_or(0.0, |d| d.confidence),
-        items: items_confidence(&items, &lines, total.as_ref().map(|t| &t.value)),
+        items: items::items_confidence(&items, &sums, total.as_ref().map(|t| &t.value)),
+        time: time.as_ref().map_or(0.0, |f| f.confidence),
+        subtotal: sums.subtotal.as_ref().map_or(0.0, |f| f.confidence),
+        tax: sums.tax.as_ref().map_or(0.0, |f| f.confidence),
+        tip: sums.tip.as_ref().map_or(0.0, |f| f.confidence),
+        payment_method: payment.as_ref().map_or(0.0, |f| f.confidence),
+        address: address.as_ref().map_or(0.0, |f| f.confidence),
+        phone: phone.as_ref().map_or(0.0, |f| f.confidence),
         overall: 0.0,
+    };
+    let field_lines = FieldLines {
+        store_name: store.as_ref().and_then(|s| source(s.line)),
+        total_amount: total.as_ref().and_then(|t| t.line),
+        purchase_date: date.and_then(|d| source(d.line)),
+        time: time.as_ref().map(|f| f.line),
+        subtotal: sums.subtotal.as_ref().map(|f| f.line),
+        tax: sums.tax.as_ref().map(|f| f.line),
+        tip: sums.tip.as_ref().map(|f| f.line),
+        payment_method: payment.as_ref().map(|f| f.line),
+        address: address.as_ref().map(|f| f.line),
+        phone: phone.as_ref().map(|f| f.line),
     };
     let mut receipt = ParsedReceipt {
         store_name: store.map(|s| s.name),
         total_amount: total.map(|t| t.value),
         currency: currency.map(String::from),
         purchase_date: date.map(|d| d.date),
+        time: time.map(|f| f.value),
+        subtotal: sums.subtotal.map(|f| f.value),
+        tax: sums.tax.map(|f| f.value),
+        tip: sums.tip.map(|f| f.value),
+        payment_method: payment.map(|f| f.value),
+        address: address.map(|f| f.value),
+        phone: phone.map(|f| f.value),
         items,
         confidence,
+        lines: field_lines,
     };
     receipt.confidence.overall = overall_confidence(&receipt.confidence);
     receipt
 }
 
+/// The total, and the subtotal and tax it is made of. When the labelled
+/// total does not add up and amounts shifted a line from their labels
+/// do, those amounts are taken instead.
+fn total_and_sums(lines: &[Line]) -> (arithmetic::Sums, Option<total::FoundTotal>) {
+    let mut sums = arithmetic::find_sums(lines);
+    let total = total::find_total(lines, &sums);
+    let adds_up = total.as_ref().is_some_and(|t| sums.adds_up_to(&t.value));
+    let rounded = lines.iter().any(|l| l.kind == LineKind::Rounding);
+    let shifted = (!adds_up && !rounded)
+        .then(|| arithmetic::shifted_sum(lines))
+        .flatten();
+    let Some([subtotal, tax, sum]) = shifted else {
+        return (sums, total);
+    };
+    sums.subtotal = Some(subtotal);
+    sums.tax = Some(tax);
+    let total = total::FoundTotal {
+        value: sum.value,
+        line: Some(sum.line),
+        confidence: sum.confidence,
+    };
+    (sums, Some(total))
+}
+
+/// A field read from one source line (numbered as [`Line::index`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found<T> {
+    pub value: T,
+    pub line: usize,
+    pub confidence: f32,
+}
+
+/// The non-empty lines, repaired, each with its index in `text.lines()`.
+fn numbered_lines(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i, amount::repair_numbers(glued::unglue(l).trim())))
+        .filter(|(_, l)| !l.is_empty())
+        .collect()
+}
+
 /// Classify every line; a total label whose amount wrapped onto the next
 /// line takes that amount.
-fn classify(raw: &[String]) -> Vec<Line> {
-    let mut lines: Vec<Line> = raw.iter().map(|text| classify_line(text)).collect();
+fn classify(numbered: &[(usize, String)]) -> Vec<Line> {
+    let mut lines: Vec<Line> = numbered
+        .iter()
+        .map(|(index, text)| classify_line(*index, text))
+        .collect();
     for i in 1..lines.len() {
         let (before, after) = lines.split_at_mut(i);
         let (label, next) = (&mut before[i - 1], &after[0]);
@@ -83,7 +159,7 @@ fn classify(raw: &[String]) -> Vec<Line> {
     lines
 }
 
-fn classify_line(text: &str) -> Line {
+fn classify_line(index: usize, text: &str) -> Line {
     let trailing = amount::trailing_amount(text).or_else(|| amount::last_amount_before_noise(text));
     let head = trailing
         .as_ref()
@@ -96,8 +172,9 @@ fn classify_line(text: &str) -> Line {
         amount = amount::spaced_decimal_at_end(text);
     }
     Line {
+        index,
         kind,
-        amount,
+        amount: amount.map(|a| labels::signed_for(kind, a)),
         text: text.to_string(),
         head,
     }
@@ -136,43 +213,6 @@ fn without_trailing_debris<'a>(words: &'a [&'a str]) -> &'a [&'a str] {
 
 fn letters(text: &str) -> usize {
     text.chars().filter(|c| c.is_alphabetic()).count()
-}
-
-/// Which way round `05/11/18` is read when the text does not say: US
-/// dollars put the month first; most of the world puts the day first.
-fn date_order_hint(currency: Option<&str>, text: &str) -> Option<DateOrder> {
-    static NORTH_AMERICAN: LazyLock<Regex> = LazyLock::new(|| {
-        // A literal exercised by the tests: it compiles.
-        Regex::new(
-            r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\b[A-Z]{2},? \d{5}(-\d{4})?\b",
-        )
-        .expect("valid regex")
-    });
-    match currency {
-        Some("USD") => Some(DateOrder::MonthFirst),
-        Some(_) => Some(DateOrder::DayFirst),
-        None if NORTH_AMERICAN.is_match(text) => Some(DateOrder::MonthFirst),
-        None if text.contains("SDN BHD") || text.contains("GST") => Some(DateOrder::DayFirst),
-        None => None,
-    }
-}
-
-/// Items are trustworthy when their line totals add up to the subtotal
-/// (or the total); otherwise some were probably missed or misread.
-fn items_confidence(items: &[ParsedItem], lines: &[Line], total: Option<&BigDecimal>) -> f32 {
-    if items.is_empty() {
-        return 0.0;
-    }
-    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
-    let subtotal = lines
-        .iter()
-        .find(|l| l.kind == LineKind::Subtotal)
-        .and_then(|l| l.amount.clone());
-    let adds_up = [subtotal.as_ref(), total]
-        .into_iter()
-        .flatten()
-        .any(|t| (t - &sum).is_zero());
-    if adds_up { 0.9 } else { 0.5 }
 }
 
 /// The receipt's overall confidence: the total counts double, because a

@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::store_name::{clean_name, without_debris};
+
 /// The header is this many lines; a name further down is rarely the store's.
 const HEADER_LINES: usize = 10;
 
@@ -15,7 +17,9 @@ static NOT_A_NAME: LazyLock<Regex> = LazyLock::new(|| {
         r"COMPANY NO|BUSINESS NO|INVOICE|RECEIPT|WELCOME|THANK|ORDER|TABLE|SERVER|CASHIER|",
         r"GUEST|CHECK|DATE|TIME|STREET|ST\.|AVE|AVENUE|ROAD|RD\.?|BLVD|DRIVE|DR\.|HWY|SUITE|",
         r"PARKWAY|PKWY|JALAN|JLN|TAMAN|LOT|NO\.|BATU|SELANGOR|KUALA|JOHOR|MALAYSIA|WWW|HTTP|",
-        r"\.COM|EMAIL|CASH SALE)\b|@|#\s*\d|,\s*[A-Z][A-Za-z]\b\.?\s*\d*\s*$",
+        r"\.COM|EMAIL|CASH SALE|PURCHASE|SALE|COPY|DUPLICATE|MERCHANT|CUSTOMER|DARUL|EHSAN|",
+        r"JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER)\b|",
+        r"@|#\s*\d|[,.]\s*[A-Z][A-Za-z]\b\.?\s*\d*\s*$",
     ))
     .expect("valid regex")
 });
@@ -41,19 +45,12 @@ static BUSINESS_WORD: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid regex")
 });
-/// OCR's usual misreadings of the Malaysian `SDN BHD` (`SON BHD`, `SDN BILD`).
-static SDN_BHD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bS[DO0]N(\.?) ?B(?:HD|ILD|IED|HO|H0)\b").expect("valid regex"));
-/// A company registration number printed after the name: `(704427-T)`.
-static TRAILING_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\s*[(\[]?\s*(CO\.?\s*(REG|NO)\.?\s*:?)?\s*\d{4,}\s?-?\s?[A-Z]?\s*[)\]]?\s*$")
-        .expect("valid regex")
-});
-
 /// The store name and how sure we are of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundStore {
     pub name: String,
+    /// Position of its (first) line in the lines given to [`find_store`].
+    pub line: usize,
     pub confidence: f32,
 }
 
@@ -65,14 +62,17 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .map(|l| clean_name(l))
         .collect();
     let candidates = (0..header.len()).filter(|&i| !is_legal_form_only(&header[i]) || i == 0);
-    let (index, score) = candidates
+    let scored: Vec<(usize, f32)> = candidates
         .filter_map(|i| name_score(&header[i]).map(|s| (i, s)))
         .enumerate()
         .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32))
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        .collect();
+    let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let index = printed_again_below(&header, index).unwrap_or(index);
     let name = without_debris(&join_wrapped_name(&header, index));
     (name.len() >= 2).then(|| FoundStore {
         name,
+        line: index,
         confidence: store_confidence(score),
     })
 }
@@ -92,6 +92,26 @@ fn join_wrapped_name(header: &[String], index: usize) -> String {
         Some(next) if is_legal_form_only(next) || name.ends_with('&') => format!("{name} {next}"),
         _ => name.clone(),
     }
+}
+
+/// A logo read as a fragment (`GRILLE`, `FIREFLU`) is often printed again
+/// in plain type a few lines below (`Villaggio Grille`): the later line
+/// that contains the fragment, or starts with its first four letters.
+fn printed_again_below(header: &[String], index: usize) -> Option<usize> {
+    let letters_of = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
+    let fragment = letters_of(&header[index]);
+    let prefix: String = fragment.chars().take(4).collect();
+    (index + 1..header.len().min(index + 5)).find(|&j| {
+        let later = letters_of(&header[j]);
+        let repeats =
+            later.contains(&fragment) || (prefix.len() == 4 && later.starts_with(&prefix));
+        repeats && later.len() > fragment.len() && name_score(&header[j]).is_some()
+    })
 }
 
 /// How name-like a header line is (None when it is clearly something else).
@@ -129,13 +149,19 @@ fn name_score(line: &str) -> Option<f32> {
 
 /// Share of the line's words that look like words: three letters or more
 /// with a vowel. OCR of a logo or texture gives letter soup (`Sa e ”`).
+/// Marks and single letters (`B & BEST`) are left out of the share; an
+/// upper-case word of three letters or more counts as real (`KFC`).
 fn real_word_share(line: &str) -> f32 {
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| count(w, |c| c.is_alphabetic()) >= 2)
+        .collect();
     let real = words
         .iter()
         .filter(|w| {
             let letters = count(w, |c| c.is_alphabetic());
-            letters >= 3 && w.chars().any(|c| "AEIOUYaeiouy".contains(c))
+            let acronym = count(w, |c| c.is_uppercase()) == letters;
+            letters >= 3 && (acronym || w.chars().any(|c| "AEIOUYaeiouy".contains(c)))
         })
         .count();
     if words.is_empty() {
@@ -153,28 +179,6 @@ fn is_legal_form_only(line: &str) -> bool {
     let rest = LEGAL_FORM.replace_all(line, "");
     let rest = rest.replace("CO.", "").replace("(M)", "");
     count(&rest, |c| c.is_alphabetic()) < 2 && LEGAL_FORM.is_match(line)
-}
-
-/// The name without a registration number or the stray marks OCR puts at
-/// the edges of a line (`| MOONSTAR —`), with `SDN BHD` repaired.
-fn clean_name(line: &str) -> String {
-    let repaired = SDN_BHD.replace_all(line, "SDN$1 BHD");
-    let without_reg = TRAILING_REG_NO.replace(&repaired, "");
-    let trimmed = without_reg
-        .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '(' | ')' | '.' | '&' | '\''));
-    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The chosen name without OCR debris at its ends (`at New Asia Buffet F`).
-/// Only the chosen name: judged by what remains, letter soup would look
-/// like a name.
-fn without_debris(name: &str) -> String {
-    let words: Vec<&str> = name.split_whitespace().collect();
-    let words = super::without_trailing_debris(super::without_leading_debris(&words));
-    let joined = words.join(" ");
-    joined
-        .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '(' | ')' | '.' | '&' | '\''))
-        .to_string()
 }
 
 #[cfg(test)]
@@ -251,6 +255,19 @@ mod tests {
             Some("99 SPEED MART S/B")
         );
         assert_eq!(store_of("RED & HOT II").as_deref(), Some("RED & HOT II"));
+    }
+
+    #[test]
+    fn a_logo_fragment_printed_again_below_in_full_gives_the_full_name() {
+        let text = "BISTRO\nlogo x\nHarbor Bistro\n12 Quay Street";
+        assert_eq!(store_of(text).as_deref(), Some("Harbor Bistro"));
+    }
+
+    #[test]
+    fn an_acronym_name_and_a_name_with_single_letters_are_names() {
+        assert_eq!(store_of("KFC\n12 Quay Street").as_deref(), Some("KFC"));
+        let text = "A & BEST RESTAURANT\n(001234567-P)\nSELANGOR DARUL EHSAN";
+        assert_eq!(store_of(text).as_deref(), Some("A & BEST RESTAURANT"));
     }
 
     #[test]

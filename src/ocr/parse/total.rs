@@ -3,29 +3,71 @@
 //! weaker fallbacks (the card payment, cash minus change) when no total
 //! label was read.
 
-use bigdecimal::BigDecimal;
+use bigdecimal::{BigDecimal, Zero};
 
 use super::Line;
+use super::arithmetic::Sums;
 use super::labels::LineKind;
 
 /// The total and how sure we are of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundTotal {
     pub value: BigDecimal,
-    /// Index of the line it was read from.
-    pub line: usize,
+    /// The source line ([`Line::index`]); `None` when computed from others.
+    pub line: Option<usize>,
     pub confidence: f32,
 }
 
 /// Find the total among the classified lines.
-pub fn find_total(lines: &[Line]) -> Option<FoundTotal> {
-    let Some(mut found) = labelled_total(lines) else {
-        return fallback_total(lines);
+pub fn find_total(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
+    let Some(position) = labelled_total(lines) else {
+        return fallback_total(lines, sums);
     };
-    if agrees_with_other_lines(lines, &found.value) {
+    let mut found = found_at(lines, position, label_confidence(&lines[position]))?;
+    if agrees_with_other_lines(lines, sums, &found.value) {
         found.confidence = (found.confidence + 0.15).min(1.0);
+    } else if let Some(paid) = payment_adding_up(lines, sums) {
+        return Some(paid);
     }
     Some(found)
+}
+
+/// A payment that equals subtotal + tax when the labelled total does not:
+/// two readings agree against one (`Total $02.47`, paid `$52.47`). Not on
+/// receipts with a rounding line, where the paid amount is rounded and the
+/// sum is not.
+fn payment_adding_up(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
+    if lines.iter().any(|l| l.kind == LineKind::Rounding) {
+        return None;
+    }
+    let paid = super::payment::amount_paid(lines).filter(|p| p.exact)?;
+    sums.adds_up_to(&paid.value).then(|| FoundTotal {
+        value: paid.value,
+        line: Some(paid.line),
+        confidence: 0.7,
+    })
+}
+
+fn found_at(lines: &[Line], position: usize, confidence: f32) -> Option<FoundTotal> {
+    let line = &lines[position];
+    Some(FoundTotal {
+        value: line.amount.clone()?,
+        line: Some(line.index),
+        confidence,
+    })
+}
+
+fn label_confidence(line: &Line) -> f32 {
+    match line.kind.total_rank() {
+        3 => 0.8,
+        2 => 0.75,
+        _ => 0.5,
+    }
+}
+
+/// A total line's amount; a zero is a balance left to pay, not a total.
+fn total_amount(line: &Line) -> Option<&BigDecimal> {
+    line.amount.as_ref().filter(|a| !a.is_zero())
 }
 
 /// The first line of the strongest total label. The first, because a
@@ -33,8 +75,8 @@ pub fn find_total(lines: &[Line]) -> Option<FoundTotal> {
 /// before any handwriting is the one a reader can trust. But a total
 /// followed by a tax line and a larger total was a pre-tax one (`Net
 /// Total`, then `Tax`, then `TOTAL`).
-fn labelled_total(lines: &[Line]) -> Option<FoundTotal> {
-    let with_amount = |l: &&Line| l.amount.is_some();
+fn labelled_total(lines: &[Line]) -> Option<usize> {
+    let with_amount = |l: &&Line| total_amount(l).is_some();
     let best_rank = lines
         .iter()
         .filter(with_amount)
@@ -45,19 +87,8 @@ fn labelled_total(lines: &[Line]) -> Option<FoundTotal> {
     }
     let first = lines
         .iter()
-        .position(|l| l.amount.is_some() && l.kind.total_rank() == best_rank)?;
-    let index = later_total_after_tax(lines, first).unwrap_or(first);
-    let confidence = match best_rank {
-        3 => 0.8,
-        2 => 0.75,
-        _ => 0.5,
-    };
-    let value = lines[index].amount.clone()?;
-    Some(FoundTotal {
-        value,
-        line: index,
-        confidence,
-    })
+        .position(|l| total_amount(l).is_some() && l.kind.total_rank() == best_rank)?;
+    Some(later_total_after_tax(lines, first).unwrap_or(first))
 }
 
 /// The total that replaces the one at `index` further down: after a tax
@@ -68,7 +99,7 @@ fn later_total_after_tax(lines: &[Line], index: usize) -> Option<usize> {
     let chosen = lines[index].amount.as_ref()?;
     let (mut after_tax, mut after_rounding) = (false, false);
     for (offset, line) in lines[index + 1..].iter().enumerate() {
-        let Some(amount) = line.amount.as_ref() else {
+        let Some(amount) = total_amount(line) else {
             continue;
         };
         let rank = line.kind.total_rank();
@@ -88,54 +119,46 @@ fn later_total_after_tax(lines: &[Line], index: usize) -> Option<usize> {
     None
 }
 
-/// Without a total label: what was paid by card, cash minus change, or
-/// subtotal plus tax, in that order.
-fn fallback_total(lines: &[Line]) -> Option<FoundTotal> {
-    let first_of = |kind: LineKind| {
-        lines
-            .iter()
-            .enumerate()
-            .find(|(_, l)| l.kind == kind && l.amount.is_some())
-    };
-    let found = |value: BigDecimal, line: usize, confidence: f32| {
-        Some(FoundTotal {
+/// Without a total label, the payment lines, cross-checked against
+/// subtotal + tax: what was paid by card, or cash minus change, is taken
+/// when it adds up (or nothing says otherwise); when it disagrees, the
+/// printed subtotal + tax is, because a card slip may include a tip.
+fn fallback_total(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
+    let expected = sums.expected_total();
+    let paid = super::payment::amount_paid(lines);
+    match (paid, expected) {
+        (Some(paid), None) => Some(FoundTotal {
+            value: paid.value,
+            line: Some(paid.line),
+            confidence: if paid.exact { 0.45 } else { 0.3 },
+        }),
+        (Some(paid), Some(_)) if sums.adds_up_to(&paid.value) => Some(FoundTotal {
+            value: paid.value,
+            line: Some(paid.line),
+            confidence: 0.7,
+        }),
+        (_, Some(value)) => Some(FoundTotal {
             value,
-            line,
-            confidence,
-        })
-    };
-    if let Some((index, card)) = first_of(LineKind::Card) {
-        return found(card.amount.clone()?, index, 0.45);
+            line: None,
+            confidence: 0.35,
+        }),
+        (None, None) if sums.tax.is_none() || sums.tax_included => {
+            let subtotal = sums.subtotal.as_ref()?;
+            Some(FoundTotal {
+                value: subtotal.value.clone(),
+                line: Some(subtotal.line),
+                confidence: 0.3,
+            })
+        }
+        (None, None) => None,
     }
-    if let (Some((index, cash)), Some((_, change))) =
-        (first_of(LineKind::Cash), first_of(LineKind::Change))
-    {
-        let paid = cash.amount.clone()? - change.amount.clone()?.abs();
-        return found(paid, index, 0.45);
-    }
-    let (index, subtotal) = first_of(LineKind::Subtotal)?;
-    let tax: BigDecimal = lines
-        .iter()
-        .filter(|l| l.kind == LineKind::Tax)
-        .filter_map(|l| l.amount.clone())
-        .sum();
-    found(subtotal.amount.clone()? + tax, index, 0.35)
 }
 
-/// True when subtotal + tax, or a card payment, equals the total read: two
-/// independent readings agreeing make an OCR error unlikely.
-fn agrees_with_other_lines(lines: &[Line], total: &BigDecimal) -> bool {
-    let amounts_of = |kind: LineKind| {
-        lines
-            .iter()
-            .filter(move |l| l.kind == kind)
-            .filter_map(|l| l.amount.clone())
-    };
-    let paid_by_card = amounts_of(LineKind::Card).any(|a| &a == total);
-    let subtotal = amounts_of(LineKind::Subtotal).next();
-    let taxes: BigDecimal = amounts_of(LineKind::Tax).sum();
-    let adds_up = subtotal.is_some_and(|s| &(s + taxes) == total);
-    paid_by_card || adds_up
+/// True when subtotal + tax (+ tip), or a payment, equals the total read:
+/// two independent readings agreeing make an OCR error unlikely.
+fn agrees_with_other_lines(lines: &[Line], sums: &Sums, total: &BigDecimal) -> bool {
+    let paid = super::payment::amount_paid(lines);
+    sums.adds_up_to(total) || paid.is_some_and(|p| &p.value == total)
 }
 
 #[cfg(test)]
@@ -223,6 +246,48 @@ mod tests {
     #[test]
     fn the_total_amount_may_sit_on_the_line_after_its_label() {
         assert_eq!(total_of("SHOP\nBread 3.00\nTOTAL\n$3.00\n"), dec("3.00"));
+    }
+
+    #[test]
+    fn a_dash_between_the_total_label_and_its_amount_is_not_a_minus() {
+        assert_eq!(total_of("SHOP\nTea 7.55\nTOTAL - 7.55"), dec("7.55"));
+    }
+
+    #[test]
+    fn a_zero_balance_is_not_the_total() {
+        let text = "SHOP\nTea 5.35\nCash Tendered 5.35\nBalance $0.00";
+        assert_eq!(total_of(text), dec("5.35"));
+    }
+
+    #[test]
+    fn a_card_payment_that_disagrees_with_subtotal_and_tax_is_not_the_total() {
+        let found = parse_receipt("SHOP\nSubtotal 10.00\nTax 0.80\nVISA 12.80");
+        assert_eq!(found.total_amount, dec("10.80"));
+        assert_eq!(found.lines.total_amount, None);
+        let found = parse_receipt("SHOP\nSubtotal 10.00\nTax 0.80\nVISA 10.80");
+        assert_eq!(found.total_amount, dec("10.80"));
+        assert_eq!(found.lines.total_amount, Some(3));
+        assert!(found.confidence.total_amount >= 0.7);
+    }
+
+    #[test]
+    fn a_payment_that_adds_up_wins_over_a_misread_total() {
+        let text = "SHOP\nSub-Total $40.00\nTax $2.40\nTotal $02.40\nPayment $42.40";
+        assert_eq!(total_of(text), dec("42.40"));
+    }
+
+    #[test]
+    fn a_subtotal_with_blank_tip_and_total_lines_is_the_total() {
+        assert_eq!(
+            total_of("CAFE\nSubtotal: 18.20\nTip\nTotal\n"),
+            dec("18.20")
+        );
+    }
+
+    #[test]
+    fn the_total_line_index_counts_empty_lines() {
+        let found = parse_receipt("SHOP\n\n\nTea 3.00\n\nTOTAL 3.00");
+        assert_eq!(found.lines.total_amount, Some(5));
     }
 
     #[test]
