@@ -20,5 +20,5 @@ mod state;
 pub use data::{JOB_NAME, ReceiptJobData};
 pub use error::JobError;
 pub use id::{is_plausible_job_id, new_job_id};
-pub use result::{Confidence, ReceiptItem, ReceiptResult};
+pub use result::{Confidence, FieldBoxes, ReceiptBox, ReceiptItem, ReceiptResult};
 pub use state::{JobState, ReceiptStatus, UnknownState};

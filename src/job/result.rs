@@ -1,7 +1,7 @@
 //! What a completed receipt job yields: the same type is the BullMQ return
 //! value, the source of the stored row, and what both APIs show.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,6 +24,58 @@ pub struct ReceiptItem {
     pub price: f64,
     /// quantity × price as printed (after any discount on the line).
     pub line_total: Option<f64>,
+    /// Where on the image the item's price was read.
+    #[serde(default)]
+    pub bbox: Option<ReceiptBox>,
+}
+
+/// A rectangle on the uploaded image, in its pixels (after EXIF rotation),
+/// origin top left.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
+pub struct ReceiptBox {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Where on the image each field was read: the box of its line (the first
+/// line for an address). Null for a field not found, or computed rather
+/// than read (a total from subtotal + tax).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
+#[serde(rename_all = "camelCase", default)]
+#[oai(rename_all = "camelCase")]
+pub struct FieldBoxes {
+    pub store_name: Option<ReceiptBox>,
+    pub total_amount: Option<ReceiptBox>,
+    pub date: Option<ReceiptBox>,
+    pub time: Option<ReceiptBox>,
+    pub subtotal: Option<ReceiptBox>,
+    pub tax: Option<ReceiptBox>,
+    pub tip: Option<ReceiptBox>,
+    pub payment_method: Option<ReceiptBox>,
+    pub address: Option<ReceiptBox>,
+    pub phone: Option<ReceiptBox>,
 }
 
 /// How sure the parser is of each field (0–1); flag receipts below a
@@ -47,12 +99,27 @@ pub struct Confidence {
     pub total_amount: f32,
     pub date: f32,
     pub items: f32,
+    #[serde(default)]
+    pub time: f32,
+    #[serde(default)]
+    pub subtotal: f32,
+    #[serde(default)]
+    pub tax: f32,
+    #[serde(default)]
+    pub tip: f32,
+    #[serde(default)]
+    pub payment_method: f32,
+    #[serde(default)]
+    pub address: f32,
+    #[serde(default)]
+    pub phone: f32,
 }
 
 /// The result of a completed job.
 #[derive(
     Debug,
     Clone,
+    Default,
     PartialEq,
     Serialize,
     Deserialize,
@@ -72,6 +139,31 @@ pub struct ReceiptResult {
     /// Purchase date printed on the receipt.
     #[serde(default)]
     pub date: Option<NaiveDate>,
+    /// Time of purchase printed beside the date.
+    #[serde(default)]
+    pub time: Option<NaiveTime>,
+    /// The items' sum before tax, as printed.
+    #[serde(default)]
+    pub subtotal: Option<f64>,
+    /// All tax lines added up.
+    #[serde(default)]
+    pub tax: Option<f64>,
+    #[serde(default)]
+    pub tip: Option<f64>,
+    /// `VISA`, `MASTERCARD`, `AMEX`, `DISCOVER`, `DEBIT`, `CREDIT` or `CASH`.
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// The store's address, lines joined with `, `.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
     #[serde(default)]
     pub confidence: Option<Confidence>,
+    /// Where on the image each field was read.
+    #[serde(default)]
+    pub boxes: Option<FieldBoxes>,
+    /// The OCR engine(s) that read the receipt: `tesseract`, `ppocr`.
+    #[serde(default)]
+    pub engines: Vec<String>,
 }

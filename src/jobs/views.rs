@@ -2,12 +2,11 @@
 //! built here only: from a queue job, or from a stored receipt through its
 //! one conversion to a [`ReceiptResult`].
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ServiceError;
-use crate::job::{Confidence, JobState, ReceiptItem, ReceiptResult, ReceiptStatus};
+use crate::job::{JobState, ReceiptResult, ReceiptStatus};
 use crate::queue::QueueJob;
 use crate::store::models::StoredReceipt;
 
@@ -67,7 +66,8 @@ impl JobStatusView {
     }
 }
 
-/// A stored receipt.
+/// A stored receipt: its row's state and, flattened in, what was read
+/// (`receiptId` repeats `id`).
 #[derive(
     Debug,
     Clone,
@@ -81,47 +81,37 @@ impl JobStatusView {
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptView {
     pub id: Uuid,
-    pub store_name: Option<String>,
-    pub total_amount: Option<f64>,
-    pub items: Vec<ReceiptItem>,
     pub job_id: Option<String>,
     /// `queued`, `processing`, `completed` or `failed`.
     pub status: Option<String>,
-    pub currency: Option<String>,
-    pub date: Option<NaiveDate>,
-    pub confidence: Option<Confidence>,
     pub failed_reason: Option<String>,
+    #[serde(flatten)]
+    #[oai(flatten)]
+    #[graphql(flatten)]
+    pub read: ReceiptResult,
 }
 
 impl ReceiptView {
     pub(crate) fn from_stored(stored: &StoredReceipt) -> Result<Self, ServiceError> {
-        let result = stored.result()?;
         Ok(Self {
-            id: result.receipt_id,
-            store_name: result.store_name,
-            total_amount: result.total_amount,
-            items: result.items,
+            id: stored.row.id,
             job_id: Some(stored.row.job_id.clone()),
             status: Some(stored.status()?.to_string()),
-            currency: result.currency,
-            date: result.date,
-            confidence: result.confidence,
             failed_reason: stored.row.failed_reason.clone(),
+            read: stored.result()?,
         })
     }
 
     fn placeholder(id: Uuid, job_id: &str) -> Self {
         Self {
             id,
-            store_name: None,
-            total_amount: None,
-            items: Vec::new(),
             job_id: Some(job_id.to_string()),
             status: Some(ReceiptStatus::Queued.to_string()),
-            currency: None,
-            date: None,
-            confidence: None,
             failed_reason: None,
+            read: ReceiptResult {
+                receipt_id: id,
+                ..ReceiptResult::default()
+            },
         }
     }
 }

@@ -45,11 +45,7 @@ impl ReceiptRecords for FakeRecords {
         Ok(ReceiptResult {
             receipt_id,
             store_name: reading.receipt.store_name.clone(),
-            total_amount: None,
-            items: Vec::new(),
-            currency: None,
-            date: None,
-            confidence: None,
+            ..ReceiptResult::default()
         })
     }
 

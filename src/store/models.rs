@@ -2,13 +2,13 @@
 //! conversion from stored rows to the job's [`ReceiptResult`].
 
 use bigdecimal::{BigDecimal, ToPrimitive};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::{Insertable, Queryable, Selectable};
 use uuid::Uuid;
 
 use super::DbError;
 use super::schema::{receipt_items, receipts};
-use crate::job::{Confidence, ReceiptItem, ReceiptResult, ReceiptStatus};
+use crate::job::{ReceiptItem, ReceiptResult, ReceiptStatus};
 
 /// The placeholder written at upload time.
 #[derive(Debug, Clone, Insertable)]
@@ -69,6 +69,15 @@ pub struct ReceiptRow {
     pub failed_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub subtotal: Option<BigDecimal>,
+    pub tax: Option<BigDecimal>,
+    pub tip: Option<BigDecimal>,
+    pub payment_method: Option<String>,
+    pub purchase_time: Option<NaiveTime>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub field_boxes: Option<serde_json::Value>,
+    pub ocr_engines: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -81,6 +90,7 @@ pub struct ItemRow {
     pub quantity: BigDecimal,
     pub unit_price: BigDecimal,
     pub line_total: BigDecimal,
+    pub bbox: Option<serde_json::Value>,
 }
 
 /// A receipt with its items, as the store hands it out.
@@ -113,32 +123,54 @@ impl StoredReceipt {
     /// The job's result as stored: the only conversion from rows to results.
     pub fn result(&self) -> Result<ReceiptResult, DbError> {
         let row = &self.row;
+        let money = |value: &Option<BigDecimal>| value.as_ref().map(number);
         Ok(ReceiptResult {
             receipt_id: row.id,
             store_name: row.store_name.clone(),
-            total_amount: row.total_amount.as_ref().map(number),
-            items: self.items.iter().map(item).collect(),
+            total_amount: money(&row.total_amount),
+            items: self
+                .items
+                .iter()
+                .map(|i| self.item(i))
+                .collect::<Result<_, _>>()?,
             currency: row.currency.clone(),
             date: row.purchase_date,
-            confidence: self.confidence()?,
+            time: row.purchase_time,
+            subtotal: money(&row.subtotal),
+            tax: money(&row.tax),
+            tip: money(&row.tip),
+            payment_method: row.payment_method.clone(),
+            address: row.address.clone(),
+            phone: row.phone.clone(),
+            confidence: self.typed("field_confidence", &row.field_confidence)?,
+            boxes: self.typed("field_boxes", &row.field_boxes)?,
+            engines: self
+                .typed("ocr_engines", &row.ocr_engines)?
+                .unwrap_or_default(),
         })
     }
 
-    fn confidence(&self) -> Result<Option<Confidence>, DbError> {
-        let Some(stored) = &self.row.field_confidence else {
+    fn item(&self, row: &ItemRow) -> Result<ReceiptItem, DbError> {
+        Ok(ReceiptItem {
+            name: row.name.clone(),
+            quantity: number(&row.quantity),
+            price: number(&row.unit_price),
+            line_total: Some(number(&row.line_total)),
+            bbox: self.typed("receipt_items.bbox", &row.bbox)?,
+        })
+    }
+
+    /// A JSONB column read back as the type that was written to it.
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &str,
+        stored: &Option<serde_json::Value>,
+    ) -> Result<Option<T>, DbError> {
+        let Some(stored) = stored else {
             return Ok(None);
         };
         serde_json::from_value(stored.clone())
             .map(Some)
-            .map_err(|e| DbError::Corrupt(self.row.id, format!("field_confidence: {e}")))
-    }
-}
-
-fn item(row: &ItemRow) -> ReceiptItem {
-    ReceiptItem {
-        name: row.name.clone(),
-        quantity: number(&row.quantity),
-        price: number(&row.unit_price),
-        line_total: Some(number(&row.line_total)),
+            .map_err(|e| DbError::Corrupt(self.row.id, format!("{column}: {e}")))
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::models::{ItemRow, NewReceipt, ReceiptRow, StoredReceipt};
 use super::schema::{receipt_items, receipts};
 use super::{Db, DbError};
-use crate::job::{Confidence, ReceiptStatus};
+use crate::job::{Confidence, FieldBoxes, ReceiptBox, ReceiptStatus};
 use crate::ocr::ReceiptReading;
 
 impl Db {
@@ -57,25 +57,41 @@ impl Db {
         id: Uuid,
         reading: &ReceiptReading,
     ) -> Result<StoredReceipt, DbError> {
-        let items = item_rows(id, reading);
+        let items = item_rows(id, reading)?;
         let parsed = &reading.receipt;
-        let confidence = confidence_json(reading)?;
+        let confidence = serde_json::to_value(confidence_of(reading))?;
+        let boxes = serde_json::to_value(boxes_of(reading))?;
+        let engines: Vec<&str> = reading.engines.iter().map(|e| e.as_str()).collect();
+        let engines = serde_json::to_value(engines)?;
         let mut conn = self.conn().await?;
         let stored = conn
             .transaction(async |conn| {
                 let row = diesel::update(receipts::table.find(id))
                     .set((
-                        receipts::status.eq(ReceiptStatus::Completed.as_str()),
-                        receipts::store_name.eq(&parsed.store_name),
-                        receipts::total_amount.eq(&parsed.total_amount),
-                        receipts::currency.eq(&parsed.currency),
-                        receipts::purchase_date.eq(parsed.purchase_date),
-                        receipts::raw_text.eq(&reading.text),
-                        receipts::ocr_confidence.eq(reading.ocr_confidence),
-                        receipts::confidence.eq(parsed.confidence.overall),
-                        receipts::field_confidence.eq(&confidence),
-                        receipts::failed_reason.eq(None::<String>),
-                        receipts::updated_at.eq(diesel::dsl::now),
+                        (
+                            receipts::status.eq(ReceiptStatus::Completed.as_str()),
+                            receipts::store_name.eq(&parsed.store_name),
+                            receipts::total_amount.eq(&parsed.total_amount),
+                            receipts::currency.eq(&parsed.currency),
+                            receipts::purchase_date.eq(parsed.purchase_date),
+                            receipts::raw_text.eq(&reading.text),
+                            receipts::ocr_confidence.eq(reading.ocr_confidence),
+                            receipts::confidence.eq(parsed.confidence.overall),
+                            receipts::field_confidence.eq(&confidence),
+                            receipts::failed_reason.eq(None::<String>),
+                            receipts::updated_at.eq(diesel::dsl::now),
+                        ),
+                        (
+                            receipts::subtotal.eq(&parsed.subtotal),
+                            receipts::tax.eq(&parsed.tax),
+                            receipts::tip.eq(&parsed.tip),
+                            receipts::payment_method.eq(&parsed.payment_method),
+                            receipts::purchase_time.eq(parsed.time),
+                            receipts::address.eq(&parsed.address),
+                            receipts::phone.eq(&parsed.phone),
+                            receipts::field_boxes.eq(&boxes),
+                            receipts::ocr_engines.eq(&engines),
+                        ),
                     ))
                     .returning(ReceiptRow::as_returning())
                     .get_result(conn)
@@ -142,17 +158,52 @@ impl Db {
     }
 }
 
-/// The parser's confidence as the typed JSON the read side parses back.
-fn confidence_json(reading: &ReceiptReading) -> Result<serde_json::Value, DbError> {
+/// The parser's confidence, typed as the read side parses it back.
+fn confidence_of(reading: &ReceiptReading) -> Confidence {
     let c = reading.receipt.confidence;
-    let typed = Confidence {
+    Confidence {
         overall: c.overall,
         store_name: c.store_name,
         total_amount: c.total_amount,
         date: c.purchase_date,
         items: c.items,
-    };
-    Ok(serde_json::to_value(typed)?)
+        time: c.time,
+        subtotal: c.subtotal,
+        tax: c.tax,
+        tip: c.tip,
+        payment_method: c.payment_method,
+        address: c.address,
+        phone: c.phone,
+    }
+}
+
+/// The box of each field's source line on the image.
+fn boxes_of(reading: &ReceiptReading) -> FieldBoxes {
+    let lines = reading.receipt.lines;
+    let at = |line| line_box(reading, line);
+    FieldBoxes {
+        store_name: at(lines.store_name),
+        total_amount: at(lines.total_amount),
+        date: at(lines.purchase_date),
+        time: at(lines.time),
+        subtotal: at(lines.subtotal),
+        tax: at(lines.tax),
+        tip: at(lines.tip),
+        payment_method: at(lines.payment_method),
+        address: at(lines.address),
+        phone: at(lines.phone),
+    }
+}
+
+/// Line `line` of the reading's text is line `line` of its OCR page.
+fn line_box(reading: &ReceiptReading, line: Option<usize>) -> Option<ReceiptBox> {
+    let bbox = reading.page.lines.get(line?)?.bbox;
+    Some(ReceiptBox {
+        x: bbox.x,
+        y: bbox.y,
+        width: bbox.width,
+        height: bbox.height,
+    })
 }
 
 async fn with_items(
@@ -169,19 +220,18 @@ async fn with_items(
     Ok(Some(StoredReceipt { row, items }))
 }
 
-fn item_rows(id: Uuid, reading: &ReceiptReading) -> Vec<ItemRow> {
-    reading
-        .receipt
-        .items
-        .iter()
-        .enumerate()
-        .map(|(position, item)| ItemRow {
+fn item_rows(id: Uuid, reading: &ReceiptReading) -> Result<Vec<ItemRow>, DbError> {
+    let row = |(position, item): (usize, &crate::ocr::ParsedItem)| {
+        let bbox = line_box(reading, item.line);
+        Ok(ItemRow {
             receipt_id: id,
             position: position as i32,
             name: item.name.clone(),
             quantity: item.quantity.clone(),
             unit_price: item.unit_price.clone(),
             line_total: item.line_total.clone(),
+            bbox: bbox.map(serde_json::to_value).transpose()?,
         })
-        .collect()
+    };
+    reading.receipt.items.iter().enumerate().map(row).collect()
 }

@@ -1,4 +1,16 @@
-//! Diesel's view of the tables in `migrations/` (kept by hand in step with them).
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    receipt_items (receipt_id, position) {
+        receipt_id -> Uuid,
+        position -> Int4,
+        name -> Text,
+        quantity -> Numeric,
+        unit_price -> Numeric,
+        line_total -> Numeric,
+        bbox -> Nullable<Jsonb>,
+    }
+}
 
 diesel::table! {
     receipts (id) {
@@ -19,19 +31,18 @@ diesel::table! {
         failed_reason -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    receipt_items (receipt_id, position) {
-        receipt_id -> Uuid,
-        position -> Int4,
-        name -> Text,
-        quantity -> Numeric,
-        unit_price -> Numeric,
-        line_total -> Numeric,
+        subtotal -> Nullable<Numeric>,
+        tax -> Nullable<Numeric>,
+        tip -> Nullable<Numeric>,
+        payment_method -> Nullable<Text>,
+        purchase_time -> Nullable<Time>,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        field_boxes -> Nullable<Jsonb>,
+        ocr_engines -> Nullable<Jsonb>,
     }
 }
 
 diesel::joinable!(receipt_items -> receipts (receipt_id));
-diesel::allow_tables_to_appear_in_same_query!(receipts, receipt_items);
+
+diesel::allow_tables_to_appear_in_same_query!(receipt_items, receipts,);

@@ -7,7 +7,11 @@ use serde_json::Value;
 use receipt_ocr::job::{JobState, ReceiptResult};
 
 use crate::helpers::{TestApp, isolated_settings};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+use image::ImageFormat;
+
+use crate::support::receipt_image::{
+    CORNER_MARKET, HARBOR_CAFE, corner_market_png, encode, line_band, render,
+};
 
 fn assert_known_receipt(result: &Value) {
     assert_eq!(result["storeName"], CORNER_MARKET.store);
@@ -170,7 +174,11 @@ async fn confidence_is_the_same_from_the_job_the_receipt_and_after_redis_forgot_
     assert!(confidence.is_some(), "the job's result has a confidence");
 
     let receipt = app.receipt_view(&accepted.receipt_id.to_string()).await;
-    assert_eq!(receipt.confidence, confidence, "GET /api/receipt");
+    assert_eq!(
+        Some(receipt.read),
+        from_queue.result.clone(),
+        "GET /api/receipt"
+    );
 
     app.forget_job(&accepted.job_id).await;
     let from_row = app.job_view(&accepted.job_id).await;
@@ -179,4 +187,79 @@ async fn confidence_is_the_same_from_the_job_the_receipt_and_after_redis_forgot_
         from_row.result, from_queue.result,
         "the job answered from PostgreSQL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subtotal_tax_payment_time_and_contact_are_read_with_their_boxes() {
+    let app = TestApp::serve().await;
+    let png = encode(&render(HARBOR_CAFE), ImageFormat::Png);
+    let accepted = app.upload_accepted(png).await;
+    let job = app.wait_for_final(&accepted.job_id).await;
+    let result = job.result.expect("a completed job's result");
+    assert_eq!(result.total_amount, Some(12.15), "{result:?}");
+    assert_eq!(result.subtotal, Some(11.25), "{result:?}");
+    assert_eq!(result.tax, Some(0.90), "{result:?}");
+    assert_eq!(result.payment_method.as_deref(), Some("VISA"));
+    assert_eq!(
+        result.time.map(|t| t.to_string()).as_deref(),
+        Some("14:35:00")
+    );
+    assert!(
+        result
+            .phone
+            .as_deref()
+            .is_some_and(|p| p.contains("555-0142")),
+        "{result:?}"
+    );
+    assert!(
+        result
+            .address
+            .as_deref()
+            .is_some_and(|a| a.contains("Ocean")),
+        "{result:?}"
+    );
+    assert!(!result.engines.is_empty(), "the engines are named");
+    let confidence = result.confidence.expect("confidence");
+    assert!(
+        confidence.subtotal > 0.0 && confidence.tax > 0.0,
+        "{confidence:?}"
+    );
+
+    let boxes = result.boxes.expect("field boxes");
+    let total = boxes.total_amount.expect("the total's box");
+    assert!(
+        line_band(8).contains(&total.y),
+        "total box {total:?} on line 8"
+    );
+    let subtotal = boxes.subtotal.expect("the subtotal's box");
+    assert!(
+        line_band(6).contains(&subtotal.y),
+        "subtotal box {subtotal:?}"
+    );
+    let bagel = result
+        .items
+        .iter()
+        .find(|i| i.name == "Bagel")
+        .expect("Bagel");
+    let bagel_box = bagel.bbox.expect("the item's box");
+    assert!(
+        line_band(5).contains(&bagel_box.y),
+        "item box {bagel_box:?}"
+    );
+
+    let stored = app.receipt_view(&accepted.receipt_id.to_string()).await;
+    assert_eq!(
+        Some(stored.read),
+        app.job_view(&accepted.job_id).await.result
+    );
+    let query = format!(
+        r#"query {{ jobStatus(jobId: "{}") {{ result {{ subtotal tax tip paymentMethod time
+             address phone engines boxes {{ totalAmount {{ x y width height }} }} }} }} }}"#,
+        accepted.job_id
+    );
+    let graphql = app.graphql(&query).await;
+    let read = &graphql["data"]["jobStatus"]["result"];
+    assert_eq!(read["subtotal"], 11.25, "{graphql}");
+    assert_eq!(read["paymentMethod"], "VISA", "{graphql}");
+    assert_eq!(read["boxes"]["totalAmount"]["y"], total.y, "{graphql}");
 }

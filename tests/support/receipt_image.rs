@@ -71,3 +71,24 @@ pub const CORNER_MARKET: KnownReceipt = KnownReceipt {
 pub fn corner_market_png() -> Vec<u8> {
     encode(&render(CORNER_MARKET.lines), ImageFormat::Png)
 }
+
+/// A receipt with everything receipt APIs return: subtotal, tax, payment,
+/// time, address and phone. Line `i` is drawn at y = 40 + 52 i.
+pub const HARBOR_CAFE: &[&str] = &[
+    "HARBOR CAFE",
+    "45 Ocean Avenue",
+    "Tel: (503) 555-0142",
+    "Date: 06/21/2024 Time: 14:35",
+    "Coffee 2 x 3.50       7.00",
+    "Bagel                 4.25",
+    "SUBTOTAL             11.25",
+    "TAX                   0.90",
+    "TOTAL                12.15",
+    "VISA                 12.15",
+];
+
+/// The band of rows where line `i` of a rendered receipt is drawn.
+pub fn line_band(i: u32) -> std::ops::Range<u32> {
+    let top = 40 + 52 * i;
+    top.saturating_sub(8)..top + 52
+}
