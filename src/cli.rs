@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
         #[command(flatten)]
+        schedule: crate::client::UploadSchedule,
+        #[command(flatten)]
         target: Target,
     },
     /// Print a job's status.
@@ -77,7 +79,12 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Some(Command::Upload { file, wait, target }) => upload(file, wait, target).await,
+        Some(Command::Upload {
+            file,
+            wait,
+            schedule,
+            target,
+        }) => upload(file, wait, &schedule, target).await,
         Some(Command::Status { job_id, target }) => {
             let client = crate::client::Client::new(&target.url, target.api_key);
             println!("{:#}", client.status(&job_id).await?);
@@ -97,9 +104,14 @@ async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
         .context("the HTTP server failed")
 }
 
-async fn upload(file: PathBuf, wait: bool, target: Target) -> anyhow::Result<()> {
+async fn upload(
+    file: PathBuf,
+    wait: bool,
+    schedule: &crate::client::UploadSchedule,
+    target: Target,
+) -> anyhow::Result<()> {
     let client = crate::client::Client::new(&target.url, target.api_key);
-    let accepted = client.upload(&file).await?;
+    let accepted = client.upload(&file, schedule).await?;
     let job_id = accepted["jobId"]
         .as_str()
         .context("the answer has no jobId")?

@@ -7,6 +7,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+/// When and in which order the service should read an upload.
+#[derive(clap::Args, Default)]
+pub struct UploadSchedule {
+    /// 1 (highest) to 2097152; without it the service uses 1000.
+    #[arg(long)]
+    pub priority: Option<u32>,
+    /// Milliseconds before the job may start.
+    #[arg(long, conflicts_with = "process_at")]
+    pub delay: Option<u64>,
+    /// When the job may start (RFC 3339, e.g. 2026-12-01T09:30:00Z).
+    #[arg(long)]
+    pub process_at: Option<String>,
+}
+
 /// Where and how to reach the service.
 pub struct Client {
     pub base_url: String,
@@ -52,7 +66,7 @@ impl Client {
     }
 
     /// Upload a file; returns the upload answer.
-    pub async fn upload(&self, file: &Path) -> anyhow::Result<Value> {
+    pub async fn upload(&self, file: &Path, schedule: &UploadSchedule) -> anyhow::Result<Value> {
         let bytes = tokio::fs::read(file)
             .await
             .with_context(|| format!("cannot read {}", file.display()))?;
@@ -60,10 +74,20 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let form = reqwest::multipart::Form::new().part(
+        let mut form = reqwest::multipart::Form::new().part(
             "file",
             reqwest::multipart::Part::bytes(bytes).file_name(name),
         );
+        let fields = [
+            ("priority", schedule.priority.map(|p| p.to_string())),
+            ("delay", schedule.delay.map(|d| d.to_string())),
+            ("processAt", schedule.process_at.clone()),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                form = form.text(field, value);
+            }
+        }
         self.json(
             self.http
                 .post(format!("{}/api/upload", self.base_url))

@@ -5,7 +5,10 @@ use bytes::Bytes;
 use futures::Stream;
 use uuid::Uuid;
 
-use crate::job::{JobState, ReceiptJobData, is_plausible_job_id, new_job_id};
+use crate::job::{
+    InvalidField, JobState, ReceiptJobData, Schedule, ScheduleRequest, is_plausible_job_id,
+    new_job_id,
+};
 use crate::ocr::preprocess::sniff_format;
 use crate::queue::{QueueError, QueueHandle};
 use crate::store::models::NewReceipt;
@@ -29,6 +32,8 @@ pub enum ServiceError {
         "The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name)."
     )]
     UnsupportedType,
+    #[error(transparent)]
+    InvalidField(#[from] InvalidField),
     #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
     JobNotFound(String),
     #[error("No receipt with id `{0}`.")]
@@ -58,7 +63,9 @@ impl ReceiptService {
     pub async fn enqueue_receipt(
         &self,
         file: Option<Bytes>,
+        schedule: &ScheduleRequest,
     ) -> Result<UploadAccepted, ServiceError> {
+        let schedule = schedule.resolve(chrono::Utc::now())?;
         let bytes = file.ok_or(ServiceError::NoFile)?;
         if bytes.is_empty() {
             return Err(ServiceError::EmptyFile);
@@ -87,7 +94,7 @@ impl ReceiptService {
         let trace_context = crate::telemetry::current_trace_context();
         let stored = tokio::spawn(async move {
             service
-                .store_and_queue(&receipt, bytes, trace_context)
+                .store_and_queue(&receipt, bytes, trace_context, schedule)
                 .await
         });
         stored.await.map_err(ServiceError::Interrupted)??;
@@ -99,6 +106,7 @@ impl ReceiptService {
         new: &NewReceipt,
         bytes: Bytes,
         trace_context: std::collections::HashMap<String, String>,
+        schedule: Schedule,
     ) -> Result<(), ServiceError> {
         self.blobs.put(&new.blob_key, bytes).await?;
         if let Err(e) = self.db.insert_receipt(new).await {
@@ -111,7 +119,7 @@ impl ReceiptService {
             content_type: new.content_type.clone(),
             trace_context,
         };
-        if let Err(e) = self.queue.enqueue(new.job_id.clone(), data).await {
+        if let Err(e) = self.queue.enqueue(new.job_id.clone(), data, schedule).await {
             if let Err(db_error) = self.db.delete_receipt(new.id).await {
                 tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row");
             }

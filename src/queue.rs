@@ -10,7 +10,7 @@ use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::{Job, JobOptions, Queue, QueueOptions};
 
 use crate::config::{QueueSettings, RateLimit, RetentionSettings};
-use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult};
+use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
 use crate::store::redact_url;
 
 /// How long a request waits for Redis before answering 503.
@@ -102,9 +102,16 @@ impl QueueHandle {
         }
     }
 
-    pub async fn enqueue(&self, job_id: String, data: ReceiptJobData) -> Result<(), QueueError> {
+    pub async fn enqueue(
+        &self,
+        job_id: String,
+        data: ReceiptJobData,
+        schedule: Schedule,
+    ) -> Result<(), QueueError> {
         let options = JobOptions {
             job_id: Some(job_id),
+            priority: Some(schedule.priority),
+            delay: (schedule.delay_ms > 0).then_some(schedule.delay_ms),
             ..self.job_options.clone()
         };
         let add = self

@@ -26,6 +26,7 @@ pub struct ErrorBody {
 pub enum ErrorCode {
     NoFile,
     EmptyFile,
+    InvalidField,
     BadRequest,
     Unauthorized,
     NotFound,
@@ -45,6 +46,7 @@ impl ErrorCode {
         match self {
             Self::NoFile => "no_file",
             Self::EmptyFile => "empty_file",
+            Self::InvalidField => "invalid_field",
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
@@ -62,7 +64,9 @@ impl ErrorCode {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::NoFile | Self::EmptyFile | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::NoFile | Self::EmptyFile | Self::InvalidField | Self::BadRequest => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -82,6 +86,7 @@ impl ErrorCode {
         match error {
             ServiceError::NoFile => Self::NoFile,
             ServiceError::EmptyFile => Self::EmptyFile,
+            ServiceError::InvalidField(_) => Self::InvalidField,
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
@@ -94,6 +99,13 @@ impl ErrorCode {
             ServiceError::Blobs(_) => Self::BlobStoreUnavailable,
             ServiceError::Interrupted(_) => Self::Interrupted,
         }
+    }
+
+    /// The whole HTTP answer for this code.
+    pub fn response(self, message: impl ToString) -> Response {
+        let mut response = poem::web::Json(self.body(message).0).into_response();
+        response.set_status(self.status());
+        response
     }
 
     pub fn body(self, message: impl ToString) -> Json<ErrorBody> {
@@ -141,7 +153,8 @@ macro_rules! endpoint_errors {
 endpoint_errors!(
     /// The errors `POST /api/upload` can answer.
     UploadError {
-        /// No file field, an empty file, or a body that is not multipart/form-data.
+        /// No file field, an empty file, a body that is not multipart/form-data,
+        /// or a bad or unknown field (`invalid_field`, the message names it).
         400 => BadRequest,
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
@@ -215,6 +228,16 @@ pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE if upload => StatusCode::BAD_REQUEST,
         other => other,
     };
+    // A form field we do not take (deny_unknown_fields on the upload form).
+    if let Some(parse) = error.downcast_ref::<poem_openapi::error::ParseMultipartError>()
+        && parse.reason.starts_with("unknown field")
+    {
+        let message = format!(
+            "{}: the upload takes `file`, `priority`, `delay` and `processAt` only.",
+            parse.reason
+        );
+        return ErrorCode::InvalidField.response(message);
+    }
     let code = match status {
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,

@@ -8,6 +8,7 @@ use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
 use super::errors::{LookupError, NotReady, UploadError};
+use crate::job::ScheduleRequest;
 use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
 
 #[derive(Tags)]
@@ -18,11 +19,21 @@ enum Tag {
     Health,
 }
 
-/// The upload form: one receipt image in field `file`.
+/// The upload form: one receipt image in field `file`, and optionally when
+/// and in which order to read it. Any other field is refused.
 #[derive(Multipart, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct UploadForm {
     /// JPEG, PNG, TIFF, WebP, BMP or GIF; at most MAX_UPLOAD_BYTES.
     file: Option<Binary<Bytes>>,
+    /// 1 (highest) to 2097152; uploads without one get 1000, so smaller
+    /// numbers are read before them and larger ones after.
+    priority: Option<String>,
+    /// Milliseconds to wait before the job may start (not with `processAt`).
+    delay: Option<String>,
+    /// When the job may start: an RFC 3339 time with offset, not in the past.
+    #[oai(rename = "processAt")]
+    process_at: Option<String>,
 }
 
 #[derive(Object, Debug)]
@@ -41,8 +52,13 @@ impl ReceiptApi {
     /// the background. Poll `GET /api/job/{jobId}` for the result.
     #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
     async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, UploadError> {
+        let schedule = ScheduleRequest {
+            priority: form.priority,
+            delay: form.delay,
+            process_at: form.process_at,
+        };
         let file = form.file.map(|binary| binary.0);
-        Ok(Json(self.service.enqueue_receipt(file).await?))
+        Ok(Json(self.service.enqueue_receipt(file, &schedule).await?))
     }
 
     /// The state, progress and (once completed) result of an OCR job.

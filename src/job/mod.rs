@@ -9,16 +9,21 @@
 //! - [`ReceiptResult`]: what a completed job yields (its BullMQ return value)
 //! - [`JobState`], [`ReceiptStatus`]: typed states
 //! - [`JobError`]: a failed attempt, permanent or worth retrying
+//! - [`Schedule`]: a job's priority and delay, checked from a client's fields
 //! - [`new_job_id`]: unguessable job ids
 
 mod data;
 mod error;
 mod id;
 mod result;
+mod schedule;
 mod state;
 
 pub use data::{JOB_NAME, ReceiptJobData};
 pub use error::JobError;
 pub use id::{is_plausible_job_id, new_job_id};
 pub use result::{Confidence, FieldBoxes, ReceiptBox, ReceiptItem, ReceiptResult};
+pub use schedule::{
+    DEFAULT_PRIORITY, HIGHEST_PRIORITY, InvalidField, LOWEST_PRIORITY, Schedule, ScheduleRequest,
+};
 pub use state::{JobState, ReceiptStatus, UnknownState};

@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod docs_and_health;
 mod helpers;
+mod job_control;
 mod node_interop;
 mod outage;
 mod processes;
