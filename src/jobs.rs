@@ -14,6 +14,7 @@ use crate::queue::{QueueError, QueueHandle};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
+mod cancel;
 mod views;
 pub use views::{JobStatusView, ReceiptView, UploadAccepted};
 
@@ -38,6 +39,12 @@ pub enum ServiceError {
     JobNotFound(String),
     #[error("No receipt with id `{0}`.")]
     ReceiptNotFound(String),
+    #[error("Job `{job_id}` is {state}; only {allowed}.")]
+    Conflict {
+        job_id: String,
+        state: JobState,
+        allowed: &'static str,
+    },
     #[error(transparent)]
     Redis(#[from] QueueError),
     #[error(transparent)]
@@ -141,7 +148,14 @@ impl ReceiptService {
         if !is_plausible_job_id(job_id) {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
-        let from_queue = self.queue.lookup(job_id).await;
+        let mut from_queue = self.queue.lookup(job_id).await;
+        if let Ok(Some(job)) = &mut from_queue
+            && job.state == JobState::Active
+            && self.queue.cancel_requested(job_id).await?
+        {
+            // Cancelled by a client; its worker stops it at its next check.
+            job.state = JobState::Cancelled;
+        }
         if let Ok(Some(job)) = &from_queue {
             // A completed job whose return value we cannot read is answered
             // from its row below.

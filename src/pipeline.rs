@@ -29,18 +29,19 @@ pub type Progress = UnboundedSender<u8>;
 /// its job goes through here.
 pub trait ReceiptRecords: Send + Sync {
     /// Mark the receipt `processing` (creating its row if a producer
-    /// wrote none).
+    /// wrote none); false when a client cancelled it.
     fn begin_processing(
         &self,
         receipt: &NewReceipt,
-    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
 
-    /// Save a reading; answer the result as stored.
+    /// Save a reading; answer the result as stored, or `None` when a
+    /// client cancelled the receipt meanwhile.
     fn save_reading(
         &self,
         receipt_id: Uuid,
         reading: &ReceiptReading,
-    ) -> impl Future<Output = Result<ReceiptResult, DbError>> + Send;
+    ) -> impl Future<Output = Result<Option<ReceiptResult>, DbError>> + Send;
 
     /// Mark the receipt of `job_id` failed, unless it already finished.
     fn mark_failed(
@@ -131,11 +132,13 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
             .read(image, progress)
             .instrument(info_span!("ocr"))
             .await?;
-        self.records
+        let saved = self
+            .records
             .save_reading(data.receipt_id, &reading)
             .instrument(info_span!("save", items = reading.receipt.items.len()))
             .await
-            .map_err(JobError::retry_from)
+            .map_err(JobError::retry_from)?;
+        saved.ok_or_else(JobError::cancelled)
     }
 
     /// Fetch the image and mark the receipt processing.
@@ -150,10 +153,14 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         )
         .with_content(&image)
         .processing();
-        self.records
+        let proceed = self
+            .records
             .begin_processing(&receipt)
             .await
             .map_err(JobError::retry_from)?;
+        if !proceed {
+            return Err(JobError::cancelled());
+        }
         Ok(image)
     }
 }
@@ -167,7 +174,7 @@ fn blob_error(e: BlobError) -> JobError {
 }
 
 impl ReceiptRecords for Db {
-    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         Db::begin_processing(self, receipt).await
     }
 
@@ -175,8 +182,9 @@ impl ReceiptRecords for Db {
         &self,
         receipt_id: Uuid,
         reading: &ReceiptReading,
-    ) -> Result<ReceiptResult, DbError> {
-        Db::save_reading(self, receipt_id, reading).await?.result()
+    ) -> Result<Option<ReceiptResult>, DbError> {
+        let stored = Db::save_reading(self, receipt_id, reading).await?;
+        stored.map(|s| s.result()).transpose()
     }
 
     async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {

@@ -57,10 +57,17 @@ pub struct RateLimitStatus {
 #[derive(Clone)]
 pub struct QueueHandle {
     queue: Queue,
+    /// For our own keys beside BullMQ's (cancellation requests).
+    redis: redis::aio::ConnectionManager,
+    /// `<prefix>:<queue name>`, the start of every key of the queue.
+    keys: String,
     /// The Redis URL with any password hidden, for error messages.
     url: String,
     job_options: JobOptions,
 }
+
+/// How long a cancellation request waits for the worker holding the job.
+const CANCEL_REQUEST_TTL_S: u64 = 24 * 3600;
 
 impl QueueHandle {
     /// Connect (failing fast with a clear message when Redis is down).
@@ -79,11 +86,63 @@ impl QueueHandle {
                 url: url.clone(),
                 source,
             })?;
+        let redis = async {
+            let client = redis::Client::open(settings.redis_url.as_str())?;
+            redis::aio::ConnectionManager::new(client).await
+        };
+        let redis = redis.await.map_err(|e| QueueError::Redis {
+            url: url.clone(),
+            source: e.into(),
+        })?;
         Ok(Self {
             queue,
+            redis,
+            keys: format!("{}:{}", settings.prefix, settings.name),
             url,
             job_options: job_options(settings, retention),
         })
+    }
+
+    /// Remove a job that no worker holds; false when a worker holds it
+    /// (or it is gone already).
+    pub async fn remove(&self, job_id: &str) -> Result<bool, QueueError> {
+        match self.deadline(self.queue.remove(job_id)).await {
+            // BullMQ refuses to remove a locked (active) job.
+            Err(QueueError::Redis {
+                source: bullmq::Error::Script { .. } | bullmq::Error::JobLocked(_),
+                ..
+            }) => Ok(false),
+            outcome => outcome,
+        }
+    }
+
+    fn cancel_key(&self, job_id: &str) -> String {
+        format!("{}:receipt-ocr:cancel:{job_id}", self.keys)
+    }
+
+    /// Ask whichever worker process holds `job_id` to stop it.
+    pub async fn request_cancel(&self, job_id: &str) -> Result<(), QueueError> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.cancel_key(job_id))
+            .arg(1)
+            .arg("EX")
+            .arg(CANCEL_REQUEST_TTL_S);
+        self.command(set).await
+    }
+
+    /// True once a client asked to cancel `job_id`.
+    pub async fn cancel_requested(&self, job_id: &str) -> Result<bool, QueueError> {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(self.cancel_key(job_id));
+        self.command(exists).await
+    }
+
+    /// Run one of our own Redis commands, within the deadline.
+    async fn command<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, QueueError> {
+        let mut redis = self.redis.clone();
+        let run = async move { cmd.query_async::<T>(&mut redis).await };
+        self.deadline(async { run.await.map_err(bullmq::Error::from) })
+            .await
     }
 
     async fn deadline<T>(
@@ -108,6 +167,10 @@ impl QueueHandle {
         data: ReceiptJobData,
         schedule: Schedule,
     ) -> Result<(), QueueError> {
+        // A retried job may still have a cancellation request from before.
+        let mut clear = redis::cmd("DEL");
+        clear.arg(self.cancel_key(&job_id));
+        self.command::<()>(clear).await?;
         let options = JobOptions {
             job_id: Some(job_id),
             priority: Some(schedule.priority),

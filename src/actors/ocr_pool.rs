@@ -55,9 +55,11 @@ impl OcrPool {
     pub fn new(settings: OcrSettings) -> Self {
         let counters = WorkerCounters::default();
         #[cfg(feature = "fault-injection")]
-        counters
-            .injected_panics
-            .store(settings.inject_panics, Ordering::SeqCst);
+        {
+            let (panics, hold) = (&counters.injected_panics, &counters.injected_hold_ms);
+            panics.store(settings.inject_panics, Ordering::SeqCst);
+            hold.store(settings.inject_hold_ms, Ordering::SeqCst);
+        }
         Self {
             factory: Arc::new(RwLock::new(None)),
             counters,

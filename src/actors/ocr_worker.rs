@@ -48,6 +48,9 @@ pub struct WorkerCounters {
     /// Test-only: how many more reads in this pool should panic.
     #[cfg(feature = "fault-injection")]
     pub injected_panics: Arc<std::sync::atomic::AtomicU32>,
+    /// Test-only: how long (ms) the next read is held; taken once.
+    #[cfg(feature = "fault-injection")]
+    pub injected_hold_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub struct OcrWorkerState {
@@ -56,6 +59,8 @@ pub struct OcrWorkerState {
     _live: LiveGuard,
     #[cfg(feature = "fault-injection")]
     injected_panics: Arc<std::sync::atomic::AtomicU32>,
+    #[cfg(feature = "fault-injection")]
+    injected_hold_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counts a worker live from its start until its state is dropped, which
@@ -88,6 +93,8 @@ impl Worker for OcrWorker {
             _live: LiveGuard(counters.live.clone()),
             #[cfg(feature = "fault-injection")]
             injected_panics: counters.injected_panics.clone(),
+            #[cfg(feature = "fault-injection")]
+            injected_hold_ms: counters.injected_hold_ms.clone(),
         })
     }
 
@@ -123,7 +130,9 @@ impl OcrWorkerState {
         // The engine is put back after every read, and a read that panics
         // takes the whole worker down, so it is always here.
         let mut engine = self.engine.take().expect("engine present between reads");
+        let hold = self.take_hold();
         let joined = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(hold);
             // Each stage gets a span, opened when the previous stage ends.
             let mut stage_span: Option<tracing::span::EnteredSpan> = None;
             let outcome = engine.read(&image, &mut |stage| {
@@ -158,6 +167,18 @@ impl OcrWorkerState {
 
     #[cfg(not(feature = "fault-injection"))]
     fn maybe_panic(&self) {}
+
+    /// How long to hold this read (test-only; zero otherwise).
+    #[cfg(feature = "fault-injection")]
+    fn take_hold(&self) -> std::time::Duration {
+        let ms = self.injected_hold_ms.swap(0, Ordering::SeqCst);
+        std::time::Duration::from_millis(ms)
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn take_hold(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// The span of the stage that starts when `done` ends.

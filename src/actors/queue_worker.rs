@@ -60,6 +60,7 @@ impl Actor for QueueWorker {
         let runner = Arc::new(JobRunner {
             pipeline: args.pipeline.clone(),
             db: args.db.clone(),
+            queue: args.queue.clone(),
         });
         let worker = Arc::new(start_worker(&args, runner).await?);
         let events = drain_events(worker.clone(), args.queue, args.pipeline);
@@ -114,7 +115,11 @@ async fn start_worker(
 struct JobRunner {
     pipeline: Arc<Pipeline>,
     db: Db,
+    queue: QueueHandle,
 }
+
+/// How often a running job checks whether a client cancelled it.
+const CANCEL_POLL: Duration = Duration::from_millis(250);
 
 impl JobRunner {
     async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
@@ -129,7 +134,12 @@ impl JobRunner {
         async move {
             self.wait_for_database().await;
             let (progress, reports) = mpsc::unbounded_channel();
-            let run = self.pipeline.run(&attempt, progress);
+            let run = async {
+                tokio::select! {
+                    outcome = self.pipeline.run(&attempt, progress) => outcome,
+                    () = self.cancel_requested(&attempt.job_id) => Err(JobError::cancelled()),
+                }
+            };
             match forward_progress(&mut job, run, reports).await {
                 Ok(result) => {
                     mark_saved(&mut job).await;
@@ -143,6 +153,19 @@ impl JobRunner {
         }
         .instrument(span)
         .await
+    }
+
+    /// Resolves once a client asks to cancel the job, from any process.
+    /// The pipeline is dropped then: an OCR read under way finishes on its
+    /// thread and its result is thrown away.
+    async fn cancel_requested(&self, job_id: &str) {
+        loop {
+            if let Ok(true) = self.queue.cancel_requested(job_id).await {
+                tracing::info!(job_id, "cancelled by a client; stopping");
+                return;
+            }
+            tokio::time::sleep(CANCEL_POLL).await;
+        }
     }
 
     /// While PostgreSQL is down, hold the job (BullMQ keeps renewing its

@@ -31,6 +31,7 @@ pub enum ErrorCode {
     Unauthorized,
     NotFound,
     MethodNotAllowed,
+    Conflict,
     FileTooLarge,
     UnsupportedMediaType,
     RedisUnavailable,
@@ -51,6 +52,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
             Self::FileTooLarge => "file_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RedisUnavailable => "redis_unavailable",
@@ -70,6 +72,7 @@ impl ErrorCode {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RedisUnavailable
@@ -90,6 +93,7 @@ impl ErrorCode {
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
+            ServiceError::Conflict { .. } => Self::Conflict,
             ServiceError::Redis(_) => Self::RedisUnavailable,
             // Data we wrote but cannot read back is our fault, not an outage.
             ServiceError::Database(DbError::Corrupt(..) | DbError::Encode(_)) => {
@@ -163,6 +167,20 @@ endpoint_errors!(
         /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
         415 => UnsupportedMediaType,
         /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
+        503 => Unavailable,
+    }
+);
+
+endpoint_errors!(
+    /// The errors of cancelling or retrying a job.
+    JobControlError {
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// No such job.
+        404 => NotFound,
+        /// The job's state does not allow it; the message says the state.
+        409 => Conflict,
+        /// Redis or PostgreSQL could not answer; retry later.
         503 => Unavailable,
     }
 );

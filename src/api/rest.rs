@@ -7,7 +7,7 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
-use super::errors::{LookupError, NotReady, UploadError};
+use super::errors::{JobControlError, LookupError, NotReady, UploadError};
 use crate::job::ScheduleRequest;
 use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
 
@@ -65,6 +65,26 @@ impl ReceiptApi {
     #[oai(path = "/api/job/:job_id", method = "get", tag = "Tag::Receipts")]
     async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, LookupError> {
         Ok(Json(self.service.job_status(&job_id).await?))
+    }
+
+    /// Cancel a job. A waiting, prioritized or delayed job leaves the queue
+    /// at once; an active one is stopped at its worker's next check, in
+    /// whichever process holds it. The receipt ends `cancelled` (its image
+    /// is kept). Cancelling again answers the same; a finished job is a 409.
+    #[oai(path = "/api/job/:job_id", method = "delete", tag = "Tag::Receipts")]
+    async fn cancel(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.cancel_job(&job_id).await?))
+    }
+
+    /// Run a failed or cancelled job again with fresh attempts; its receipt
+    /// goes back to `queued`. Other states answer 409.
+    #[oai(
+        path = "/api/job/:job_id/retry",
+        method = "post",
+        tag = "Tag::Receipts"
+    )]
+    async fn retry(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.retry_job(&job_id).await?))
     }
 
     /// A stored receipt with its items, by receipt id.

@@ -171,6 +171,17 @@ pub struct OcrSettings {
         hide = true
     )]
     pub inject_panics: u32,
+    /// Fault injection for tests: the first read in this process is held
+    /// this long (ms) before it starts, like a stuck engine.
+    #[cfg(feature = "fault-injection")]
+    #[arg(
+        long = "ocr-inject-hold-ms",
+        env = "OCR_INJECT_HOLD_MS",
+        value_name = "OCR_INJECT_HOLD_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub inject_hold_ms: u64,
 }
 
 /// How long finished jobs stay in Redis (the receipt row stays for good).

@@ -2,6 +2,9 @@
 
 use std::error::Error as StdError;
 
+/// The `failedReason` of a job a client cancelled while it ran.
+pub const CANCELLED_REASON: &str = "cancelled by a client";
+
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why an attempt failed, and so what the queue should do next.
@@ -53,6 +56,11 @@ impl JobError {
             reason: cause.to_string(),
             cause: Some(Box::new(cause)),
         }
+    }
+
+    /// The failure of a job a client cancelled: final, nothing to record.
+    pub fn cancelled() -> Self {
+        Self::permanent(CANCELLED_REASON)
     }
 
     pub fn is_permanent(&self) -> bool {

@@ -33,17 +33,20 @@ pub enum JobState {
     Prioritized,
     Completed,
     Failed,
+    /// Cancelled by a client; its receipt row says when.
+    Cancelled,
     Unknown,
 }
 
 impl JobState {
-    const ALL: [JobState; 7] = [
+    const ALL: [JobState; 8] = [
         Self::Waiting,
         Self::Active,
         Self::Delayed,
         Self::Prioritized,
         Self::Completed,
         Self::Failed,
+        Self::Cancelled,
         Self::Unknown,
     ];
 
@@ -55,13 +58,15 @@ impl JobState {
             Self::Prioritized => "prioritized",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
             Self::Unknown => "unknown",
         }
     }
 
-    /// Completed or failed: the job will not change any more.
+    /// Completed, failed or cancelled: the job will not change any more
+    /// (unless a client retries it).
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 }
 
@@ -73,14 +78,16 @@ pub enum ReceiptStatus {
     Processing,
     Completed,
     Failed,
+    Cancelled,
 }
 
 impl ReceiptStatus {
-    const ALL: [ReceiptStatus; 4] = [
+    const ALL: [ReceiptStatus; 5] = [
         Self::Queued,
         Self::Processing,
         Self::Completed,
         Self::Failed,
+        Self::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,12 +96,13 @@ impl ReceiptStatus {
             Self::Processing => "processing",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
-    /// Completed or failed: nothing will change the row any more.
+    /// Completed, failed or cancelled: only a retry changes the row now.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 }
 

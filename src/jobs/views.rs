@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ServiceError;
-use crate::job::{JobState, ReceiptResult, ReceiptStatus};
+use crate::job::{CANCELLED_REASON, JobState, ReceiptResult, ReceiptStatus};
 use crate::queue::QueueJob;
 use crate::store::models::StoredReceipt;
 
@@ -34,9 +34,14 @@ pub struct JobStatusView {
 
 impl JobStatusView {
     pub(crate) fn from_queue(job: &QueueJob) -> Self {
+        // A job cancelled while it ran ends failed in BullMQ, with our reason.
+        let cancelled = job.failed_reason.as_deref() == Some(CANCELLED_REASON);
         Self {
             id: job.id.clone(),
-            state: job.state,
+            state: match job.state {
+                JobState::Failed if cancelled => JobState::Cancelled,
+                state => state,
+            },
             progress: u32::from(job.progress),
             result: job.result.clone(),
             failed_reason: job.failed_reason.clone(),
@@ -48,6 +53,7 @@ impl JobStatusView {
         let (state, progress) = match stored.status()? {
             ReceiptStatus::Completed => (JobState::Completed, 100),
             ReceiptStatus::Failed => (JobState::Failed, 100),
+            ReceiptStatus::Cancelled => (JobState::Cancelled, 0),
             // Queued or processing in the row but absent from Redis: the
             // queue lost track of it (flushed Redis?).
             ReceiptStatus::Queued | ReceiptStatus::Processing => (JobState::Unknown, 0),

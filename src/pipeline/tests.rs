@@ -31,22 +31,22 @@ impl FakeRecords {
 }
 
 impl ReceiptRecords for FakeRecords {
-    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         self.push(Recorded::Processing(receipt.job_id.clone()));
-        Ok(())
+        Ok(true)
     }
 
     async fn save_reading(
         &self,
         receipt_id: Uuid,
         reading: &ReceiptReading,
-    ) -> Result<ReceiptResult, DbError> {
+    ) -> Result<Option<ReceiptResult>, DbError> {
         self.push(Recorded::Saved(receipt_id));
-        Ok(ReceiptResult {
+        Ok(Some(ReceiptResult {
             receipt_id,
             store_name: reading.receipt.store_name.clone(),
             ..ReceiptResult::default()
-        })
+        }))
     }
 
     async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {

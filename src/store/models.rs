@@ -78,6 +78,7 @@ pub struct ReceiptRow {
     pub phone: Option<String>,
     pub field_boxes: Option<serde_json::Value>,
     pub ocr_engines: Option<serde_json::Value>,
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

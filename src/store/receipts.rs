@@ -12,6 +12,9 @@ use super::{Db, DbError};
 use crate::job::{Confidence, FieldBoxes, ReceiptBox, ReceiptStatus};
 use crate::ocr::ReceiptReading;
 
+/// The statuses only a retry changes.
+const FINAL: [&str; 3] = ["completed", "failed", "cancelled"];
+
 impl Db {
     /// The placeholder row of an accepted upload.
     pub async fn insert_receipt(&self, new: &NewReceipt) -> Result<(), DbError> {
@@ -34,29 +37,79 @@ impl Db {
 
     /// Mark the receipt `processing`, creating its row when the job came
     /// from a producer that wrote none (a Node BullMQ producer, say).
-    pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<(), DbError> {
+    /// Answers false, changing nothing, when a client cancelled it.
+    pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
         diesel::insert_into(receipts::table)
             .values(receipt)
-            .on_conflict(receipts::id)
-            .do_update()
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await?;
+        let waiting = [
+            ReceiptStatus::Queued.as_str(),
+            ReceiptStatus::Processing.as_str(),
+        ];
+        diesel::update(receipts::table.find(receipt.id))
+            .filter(receipts::status.eq_any(waiting))
             .set((
                 receipts::status.eq(ReceiptStatus::Processing.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),
             ))
             .execute(&mut conn)
             .await?;
-        Ok(())
+        let status: String = receipts::table
+            .find(receipt.id)
+            .select(receipts::status)
+            .first(&mut conn)
+            .await?;
+        Ok(status != ReceiptStatus::Cancelled.as_str())
+    }
+
+    /// Mark the receipt of `job_id` cancelled, now, unless it finished.
+    /// Answers whether it changed.
+    pub async fn cancel_receipt(&self, job_id: &str) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+            .filter(receipts::status.ne_all(FINAL))
+            .set((
+                receipts::status.eq(ReceiptStatus::Cancelled.as_str()),
+                receipts::cancelled_at.eq(diesel::dsl::now),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// Put a failed or cancelled receipt back to `queued` for a retry.
+    /// Answers whether it changed.
+    pub async fn requeue_receipt(&self, job_id: &str) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        let retryable = [
+            ReceiptStatus::Failed.as_str(),
+            ReceiptStatus::Cancelled.as_str(),
+        ];
+        let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+            .filter(receipts::status.eq_any(retryable))
+            .set((
+                receipts::status.eq(ReceiptStatus::Queued.as_str()),
+                receipts::failed_reason.eq(None::<String>),
+                receipts::cancelled_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(changed > 0)
     }
 
     /// Store what OCR found and hand back the stored receipt. Replaces any
     /// earlier result in one transaction, so a job that runs twice leaves
-    /// one result.
+    /// one result. A receipt cancelled meanwhile is left alone: `None`.
     pub async fn save_reading(
         &self,
         id: Uuid,
         reading: &ReceiptReading,
-    ) -> Result<StoredReceipt, DbError> {
+    ) -> Result<Option<StoredReceipt>, DbError> {
         let items = item_rows(id, reading)?;
         let parsed = &reading.receipt;
         let confidence = serde_json::to_value(confidence_of(reading))?;
@@ -95,7 +148,11 @@ impl Db {
                     ))
                     .returning(ReceiptRow::as_returning())
                     .get_result(conn)
-                    .await?;
+                    .await
+                    .optional()?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
                 diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
                     .execute(conn)
                     .await?;
@@ -104,7 +161,7 @@ impl Db {
                     .returning(ItemRow::as_returning())
                     .get_results(conn)
                     .await?;
-                Ok::<_, diesel::result::Error>(StoredReceipt { row, items })
+                Ok::<_, diesel::result::Error>(Some(StoredReceipt { row, items }))
             })
             .await?;
         Ok(stored)
@@ -113,12 +170,8 @@ impl Db {
     /// Mark the receipt of `job_id` failed unless it already finished.
     pub async fn mark_job_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        let finished = [
-            ReceiptStatus::Completed.as_str(),
-            ReceiptStatus::Failed.as_str(),
-        ];
         diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-            .filter(receipts::status.ne_all(finished))
+            .filter(receipts::status.ne_all(FINAL))
             .set((
                 receipts::status.eq(ReceiptStatus::Failed.as_str()),
                 receipts::failed_reason.eq(reason),

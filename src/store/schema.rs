@@ -40,6 +40,7 @@ diesel::table! {
         phone -> Nullable<Text>,
         field_boxes -> Nullable<Jsonb>,
         ocr_engines -> Nullable<Jsonb>,
+        cancelled_at -> Nullable<Timestamptz>,
     }
 }
 

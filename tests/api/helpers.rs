@@ -269,7 +269,13 @@ pub struct Process(Child);
 impl Process {
     /// Start `receipt-ocr <subcommand>` with `settings` in its environment.
     pub fn start(subcommand: &str, settings: &Settings) -> Process {
+        Self::start_with(subcommand, settings, &[])
+    }
+
+    /// The same, with `extra` variables (test-only switches) added.
+    pub fn start_with(subcommand: &str, settings: &Settings, extra: &[(&str, &str)]) -> Process {
         let child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
+            .envs(extra.iter().copied())
             .arg(subcommand)
             .env("REDIS_URL", &settings.queue.redis_url)
             .env("DATABASE_URL", &settings.database.url)

@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod cancel_retry;
 mod docs_and_health;
 mod helpers;
 mod job_control;

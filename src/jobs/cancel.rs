@@ -1,0 +1,92 @@
+//! Cancelling and retrying a job. A cancelled receipt keeps its image (a
+//! retry reads it again); its row says `cancelled` and when.
+
+use super::{JobStatusView, ReceiptService, ServiceError};
+use crate::job::{JobState, ReceiptJobData, ReceiptStatus, Schedule, is_plausible_job_id};
+
+impl ReceiptService {
+    /// Cancel a job: a waiting, prioritized or delayed one leaves the queue
+    /// at once; an active one is stopped by whichever worker process holds
+    /// it at its next check. Cancelling a cancelled job changes nothing.
+    pub async fn cancel_job(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
+        let status = self.job_status(job_id).await?;
+        match status.state {
+            JobState::Cancelled => return Ok(status),
+            JobState::Completed | JobState::Failed => {
+                return Err(ServiceError::Conflict {
+                    job_id: job_id.to_string(),
+                    state: status.state,
+                    allowed: "waiting, prioritized, delayed or active jobs can be cancelled",
+                });
+            }
+            JobState::Waiting | JobState::Prioritized | JobState::Delayed | JobState::Active => {
+                // A job that became active since is no longer removable: the
+                // request then stops it in its worker.
+                if !self.queue.remove(job_id).await? {
+                    self.queue.request_cancel(job_id).await?;
+                }
+            }
+            // The row is all that is left (Redis lost the job).
+            JobState::Unknown => {}
+        }
+        self.db.cancel_receipt(job_id).await?;
+        self.job_status(job_id).await
+    }
+
+    /// Run a failed or cancelled job again, with fresh attempts; its
+    /// receipt goes back to `queued`.
+    pub async fn retry_job(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
+        let not_found = || ServiceError::JobNotFound(job_id.to_string());
+        if !is_plausible_job_id(job_id) {
+            return Err(not_found());
+        }
+        let stored = self
+            .db
+            .receipt_by_job_id(job_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let state = self.job_status(job_id).await?.state;
+        let status = stored.status()?;
+        if !matches!(status, ReceiptStatus::Failed | ReceiptStatus::Cancelled) {
+            return Err(ServiceError::Conflict {
+                job_id: job_id.to_string(),
+                state,
+                allowed: "failed or cancelled jobs can be retried",
+            });
+        }
+        let data = ReceiptJobData {
+            receipt_id: stored.row.id,
+            blob_key: stored.row.blob_key.clone(),
+            content_type: stored.row.content_type.clone(),
+            trace_context: crate::telemetry::current_trace_context(),
+        };
+        // The failed job (if Redis still keeps it) gives way to a fresh one
+        // with the same id, so clients keep polling the id they have.
+        self.queue.remove(job_id).await?;
+        self.db.requeue_receipt(job_id).await?;
+        if let Err(e) = self
+            .queue
+            .enqueue(job_id.to_string(), data, Schedule::default())
+            .await
+        {
+            self.restore_status(job_id, status).await;
+            return Err(e.into());
+        }
+        self.job_status(job_id).await
+    }
+
+    /// Undo a requeue whose job could not be added.
+    async fn restore_status(&self, job_id: &str, status: ReceiptStatus) {
+        let undone = match status {
+            ReceiptStatus::Cancelled => self.db.cancel_receipt(job_id).await.map(|_| ()),
+            _ => {
+                self.db
+                    .mark_job_failed(job_id, "the retry could not be queued")
+                    .await
+            }
+        };
+        if let Err(e) = undone {
+            tracing::warn!(job_id, error = %e, "could not restore the receipt after a failed retry");
+        }
+    }
+}

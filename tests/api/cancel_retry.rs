@@ -1,0 +1,172 @@
+//! Cancelling and retrying jobs: waiting, delayed and active (in another
+//! worker process) jobs end `cancelled` in Redis and PostgreSQL; failed
+//! and cancelled jobs run again on retry; other states get 409.
+
+use receipt_ocr::job::JobState;
+use receipt_ocr::jobs::JobStatusView;
+use receipt_ocr::startup::Role;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
+use crate::support::receipt_image::corner_market_png;
+
+impl TestApp {
+    /// DELETE /api/job/{id} (or POST …/retry): the status code and body.
+    async fn control(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let url = format!("{}/api/job/{path}", self.address);
+        let response = self
+            .http
+            .request(method, url)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON"))
+    }
+
+    async fn cancel(&self, job_id: &str) -> (u16, Value) {
+        self.control(reqwest::Method::DELETE, job_id).await
+    }
+
+    async fn retry(&self, job_id: &str) -> (u16, Value) {
+        self.control(reqwest::Method::POST, &format!("{job_id}/retry"))
+            .await
+    }
+
+    async fn receipt_status(&self, job_id: &str) -> (String, bool) {
+        let stored = self.db.receipt_by_job_id(job_id).await.expect("query");
+        let row = stored.expect("a receipt row").row;
+        (row.status, row.cancelled_at.is_some())
+    }
+}
+
+fn state(body: &Value) -> JobState {
+    let view: JobStatusView = serde_json::from_value(body.clone()).expect("a job status");
+    view.state
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_job_is_cancelled_at_once_and_cancelling_again_changes_nothing() {
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+
+    let (status, body) = app.cancel(&job_id).await;
+    assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
+    assert!(app.job_hash(&job_id).await.is_empty(), "the job left Redis");
+    assert_eq!(
+        app.receipt_status(&job_id).await,
+        ("cancelled".into(), true)
+    );
+    assert_eq!(app.blob_files().len(), 1, "the image is kept");
+
+    let (again, body) = app.cancel(&job_id).await;
+    assert_eq!((again, state(&body)), (200, JobState::Cancelled));
+    assert_eq!(app.cancel("ocr-1-nosuchjob").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delayed_job_is_cancelled_and_never_runs_until_retried() {
+    let app = TestApp::serve().await;
+    let file = Part::bytes(corner_market_png()).file_name("receipt.png");
+    let form = Form::new().part("file", file).text("delay", "60000");
+    let body: Value = app.upload_form(form).await.json().await.expect("JSON");
+    let job_id = body["jobId"].as_str().expect("jobId").to_string();
+    assert_eq!(app.job_view(&job_id).await.state, JobState::Delayed);
+
+    let (status, body) = app.cancel(&job_id).await;
+    assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
+    assert_eq!(app.receipt_status(&job_id).await.0, "cancelled");
+
+    let (status, body) = app.retry(&job_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(state(&body), JobState::Cancelled, "{body}");
+    let (row, cancelled_at) = app.receipt_status(&job_id).await;
+    assert!(row != "cancelled" && !cancelled_at, "{row}");
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_on() {
+    let mut settings = isolated_settings();
+    settings.ocr.concurrency = 1.try_into().expect("non-zero");
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let mut separate = settings.clone();
+    separate.http.port = free_port();
+    // The first read in the worker is held for 3 s: long enough to cancel
+    // it while it is active, whatever the machine's speed.
+    let _worker = Process::start_with("worker", &separate, &[("OCR_INJECT_HOLD_MS", "3000")]);
+
+    let job_id = api.upload_ok(corner_market_png()).await;
+    wait_for(|| async { (api.job_view(&job_id).await.state == JobState::Active).then_some(()) })
+        .await;
+    let (status, body) = api.cancel(&job_id).await;
+    assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
+
+    // The worker stops the job: BullMQ fails it with our reason.
+    let hash = wait_for(|| async {
+        let hash = api.job_hash(&job_id).await;
+        hash.contains_key("finishedOn").then_some(hash)
+    })
+    .await;
+    assert_eq!(
+        hash.get("failedReason").map(String::as_str),
+        Some("cancelled by a client")
+    );
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("cancelled".into(), true)
+    );
+
+    let next = api.upload_ok(corner_market_png()).await;
+    let job = api.wait_for_final(&next).await;
+    assert_eq!(
+        job.state,
+        JobState::Completed,
+        "the worker goes on: {job:?}"
+    );
+    assert_eq!(
+        api.receipt_status(&job_id).await.0,
+        "cancelled",
+        "never overwritten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_runs_again_on_retry_and_a_completed_one_answers_409() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    // Take the image away so the job fails for good, then put it back.
+    let blob = api.blob_files().pop().expect("the stored image");
+    let image = std::fs::read(&blob).expect("read the image");
+    std::fs::remove_file(&blob).expect("remove the image");
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let failed = api.wait_for_final(&job_id).await;
+    assert_eq!(failed.state, JobState::Failed, "{failed:?}");
+    assert_eq!(
+        api.cancel(&job_id).await.0,
+        409,
+        "a failed job is not cancelled"
+    );
+
+    std::fs::write(&blob, image).expect("restore the image");
+    let (status, body) = api.retry(&job_id).await;
+    assert_eq!(status, 200, "{body}");
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(api.receipt_status(&job_id).await.0, "completed");
+
+    let (status, body) = api.retry(&job_id).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("completed")),
+        "{body}"
+    );
+    assert_eq!(api.cancel(&job_id).await.0, 409);
+}
