@@ -79,8 +79,9 @@ fn says_tax_included(line: &Line) -> bool {
 
 /// Subtotal + tax = total read from amounts at most one line away from
 /// their labels: a tilted photo or a second column shifts amounts by a
-/// line (`$3.49` above `Total Tax:`). Returns the three when exactly
-/// such a sum exists, the total from the earliest line.
+/// line (`$3.49` above `Total Tax:`). Returns the three when such a sum
+/// exists with at least one amount off its label's line (when all sit on
+/// their own lines, the labels have already said which total it is).
 pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
     let subtotals = amounts_near(lines, |l| l.kind == LineKind::Subtotal);
     let taxes = amounts_near(lines, |l| l.kind == LineKind::Tax);
@@ -96,9 +97,18 @@ pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
                 .iter()
                 .find(|(tax, x_line)| x_line != s_line && tax < sub && &(sub + tax) == total)?;
             let distinct = s_line != t_line && x_line != t_line;
-            distinct.then(|| [found(sub, *s_line), found(tax, *x_line), found(total, *t_line)])
+            let aligned = on_label(lines, *s_line, |k| k == LineKind::Subtotal)
+                && on_label(lines, *x_line, |k| k == LineKind::Tax)
+                && on_label(lines, *t_line, |k| k.total_rank() > 0);
+            (distinct && !aligned)
+                .then(|| [found(sub, *s_line), found(tax, *x_line), found(total, *t_line)])
         })
     })
+}
+
+/// True when the line with source index `index` is itself of the kind.
+fn on_label(lines: &[Line], index: usize, is_kind: impl Fn(LineKind) -> bool) -> bool {
+    lines.iter().any(|l| l.index == index && is_kind(l.kind))
 }
 
 /// Positive amounts on the lines next to (or on) a line that `is_label`.
@@ -194,6 +204,12 @@ mod tests {
         assert_eq!(r.total_amount, dec("21.50"));
         assert_eq!(r.tax, dec("1.50"));
         assert_eq!(r.lines.total_amount, Some(4));
+    }
+
+    #[test]
+    fn a_later_total_after_a_service_charge_is_not_replaced_by_the_sum() {
+        let text = "SHOP\nSubtotal 20.00\nTax 2.00\nTotal 22.00\nService Charge 4.00\nTotal 26.00";
+        assert_eq!(parse_receipt(text).total_amount, dec("26.00"));
     }
 
     #[test]

@@ -8,9 +8,10 @@ use std::sync::LazyLock;
 use regex::{Captures, Regex};
 
 // The patterns are literals exercised by the unit tests: they compile.
-/// A date whose year runs into the hour of a time: `05/11/188:47`.
+/// A date whose year runs into the hour of a time: `05/11/188:47`, also
+/// after an order number glued before it (`Order772015/02/2110:45`).
 static DATE_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(^|\D)(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})").expect("valid regex")
+    Regex::new(r"(^|\D|\d{3})(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})").expect("valid regex")
 });
 /// A time running into the date after it: `12:1111/18/17`, `1:56p06/02/15`.
 static TIME_THEN_DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -94,6 +95,7 @@ mod tests {
         assert_eq!(unglue("REG 06-22-202112:30PM"), "REG 06-22-2021 12:30PM");
         assert_eq!(unglue("2021-06-2209:15"), "2021-06-22 09:15");
         assert_eq!(unglue("Date06-22-202112:30"), "Date06-22-2021 12:30");
+        assert_eq!(unglue("Ord772015/02/2110:45"), "Ord772015/02/21 10:45");
     }
 
     #[test]
