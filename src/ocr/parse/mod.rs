@@ -174,7 +174,7 @@ fn classify_line(index: usize, text: &str) -> Line {
     Line {
         index,
         kind,
-        amount: amount.map(|a| labels::signed_for(kind, a)),
+        amount,
         text: text.to_string(),
         head,
     }
