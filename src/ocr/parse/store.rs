@@ -84,7 +84,7 @@ fn store_confidence(score: f32) -> f32 {
 
 /// The name, with the legal form wrapped onto the next line (`SDN BHD`),
 /// the rest of a name that ends in `&`, or the words under a one-word
-/// name in a display font (`LUNA` / `NOODLE BAR`).
+/// name in a display font (`LUNA` / `NOODLE HOUSE`).
 fn join_wrapped_name(header: &[String], index: usize) -> String {
     let name = &header[index];
     match header.get(index + 1) {
@@ -278,8 +278,8 @@ mod tests {
     #[test]
     fn a_one_word_name_continues_on_the_line_under_it() {
         assert_eq!(
-            store_of("LUNA\nNOODLE BAR\n12 Quay Street").as_deref(),
-            Some("LUNA NOODLE BAR")
+            store_of("LUNA\nNOODLE HOUSE\n12 Quay Street").as_deref(),
+            Some("LUNA NOODLE HOUSE")
         );
         assert_eq!(
             store_of("ZAP\nRestaurant #12\n12 Quay Street").as_deref(),
