@@ -64,6 +64,23 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             ..i
         }));
     }
+    without_category_totals(items)
+}
+
+/// `Food 19.75`, `Liquor 24.00` printed under the items: when the last one
+/// to three "items" add up to all the items above them, they are category
+/// subtotals, not purchases.
+fn without_category_totals(mut items: Vec<ParsedItem>) -> Vec<ParsedItem> {
+    let sum = |items: &[ParsedItem]| -> BigDecimal { items.iter().map(|i| &i.line_total).sum() };
+    for run in 1..=3 {
+        let Some(split) = items.len().checked_sub(run).filter(|&s| s >= 2) else {
+            break;
+        };
+        if sum(&items[split..]) == sum(&items[..split]) {
+            items.truncate(split);
+            break;
+        }
+    }
     items
 }
 
@@ -305,6 +322,13 @@ mod tests {
     fn a_unit_price_glued_to_the_name_is_not_part_of_it() {
         let items = items_of("SHOP\n2 CHILI-POT9.50 19.00\nTOTAL 19.00");
         assert_eq!(items[0].0, "CHILI-POT");
+    }
+
+    #[test]
+    fn category_totals_under_the_items_are_not_items() {
+        let text = "SHOP\nSoup 4.00\nSalad 6.00\nBeer 5.00\nFood 10.00\nDrinks 5.00\nTAX 1.00\nTOTAL 16.00";
+        let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+        assert_eq!(names, ["Soup", "Salad", "Beer"]);
     }
 
     #[test]
