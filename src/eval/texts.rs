@@ -55,7 +55,11 @@ fn print_report(scores: &SplitScores, receipts: usize) {
     let row = |name: &str, pick: fn(&Scores) -> FieldTally| {
         let cell = |s: &Scores| {
             let t = pick(s);
-            format!("{:>5.1}% {:>4}", t.accuracy() * 100.0, format!("{}/{}", t.correct, t.scored))
+            format!(
+                "{:>5.1}% {:>4}",
+                t.accuracy() * 100.0,
+                format!("{}/{}", t.correct, t.scored)
+            )
         };
         println!(
             "{name:<22} {:<19} {:<19} {}",

@@ -28,7 +28,10 @@ pub fn needs_second_pass(first: &ReceiptReading) -> bool {
 /// of the pass the total came from.
 pub fn combine(first: ReceiptReading, mut second: ReceiptReading) -> ReceiptReading {
     let text = format!("{}\n\n{}", first.text.trim_end(), second.text.trim_end());
-    shift_lines(&mut second.receipt, first.text.trim_end().lines().count() + 1);
+    shift_lines(
+        &mut second.receipt,
+        first.text.trim_end().lines().count() + 1,
+    );
     let (a, b) = (&first.receipt.confidence, &second.receipt.confidence);
     let total_from_second = b.total_amount > a.total_amount;
     let store_from_second = b.store_name > a.store_name;

@@ -71,7 +71,8 @@ pub fn find_sums(lines: &[Line]) -> Sums {
 fn says_tax_included(line: &Line) -> bool {
     // A literal exercised by the unit tests: it compiles.
     static INCLUDED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)\bINC.*\b(GST|TAX|VAT|SST)\b|\b(GST|TAX|VAT|SST)\b.*\bINC").expect("valid regex")
+        Regex::new(r"(?i)\bINC.*\b(GST|TAX|VAT|SST)\b|\b(GST|TAX|VAT|SST)\b.*\bINC")
+            .expect("valid regex")
     });
     let kind_allows = matches!(line.kind, LineKind::Tax | LineKind::Other);
     kind_allows && INCLUDED.is_match(&line.text)
@@ -85,7 +86,9 @@ fn says_tax_included(line: &Line) -> bool {
 pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
     let subtotals = amounts_near(lines, |l| l.kind == LineKind::Subtotal);
     let taxes = amounts_near(lines, |l| l.kind == LineKind::Tax);
-    let totals = amounts_near(lines, |l| l.kind.total_rank() > 0 || l.kind == LineKind::Card);
+    let totals = amounts_near(lines, |l| {
+        l.kind.total_rank() > 0 || l.kind == LineKind::Card
+    });
     let found = |value: &BigDecimal, line: usize| Found {
         value: value.clone(),
         line,
@@ -100,8 +103,13 @@ pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
             let aligned = on_label(lines, *s_line, |k| k == LineKind::Subtotal)
                 && on_label(lines, *x_line, |k| k == LineKind::Tax)
                 && on_label(lines, *t_line, |k| k.total_rank() > 0);
-            (distinct && !aligned)
-                .then(|| [found(sub, *s_line), found(tax, *x_line), found(total, *t_line)])
+            (distinct && !aligned).then(|| {
+                [
+                    found(sub, *s_line),
+                    found(tax, *x_line),
+                    found(total, *t_line),
+                ]
+            })
         })
     })
 }
@@ -120,7 +128,10 @@ fn amounts_near(lines: &[Line], is_label: impl Fn(&Line) -> bool) -> Vec<(BigDec
     (0..lines.len())
         .filter(|&i| near(i))
         .filter_map(|i| {
-            let amount = lines[i].amount.clone().filter(|a| a > &BigDecimal::zero())?;
+            let amount = lines[i]
+                .amount
+                .clone()
+                .filter(|a| a > &BigDecimal::zero())?;
             Some((amount, lines[i].index))
         })
         .collect()
@@ -200,7 +211,9 @@ mod tests {
 
     #[test]
     fn amounts_shifted_a_line_from_their_labels_are_matched_by_their_sum() {
-        let r = parse_receipt("SHOP\nSubtotal: $20.00\n$1.50\nTax:\n$21.50\nTotal:\n$10.75\nPer guest:");
+        let r = parse_receipt(
+            "SHOP\nSubtotal: $20.00\n$1.50\nTax:\n$21.50\nTotal:\n$10.75\nPer guest:",
+        );
         assert_eq!(r.total_amount, dec("21.50"));
         assert_eq!(r.tax, dec("1.50"));
         assert_eq!(r.lines.total_amount, Some(4));

@@ -16,8 +16,9 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b([01]?\d|2[0-3])(?::([0-5]\d)(?::([0-5]\d))?\s*([AP])?\.?M?\b|\.([0-5]\d)\s*([AP])\.?M\b)")
         .expect("valid regex")
 });
-static PHONE_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(TEL|PHONE|PH|TELEPHONE|T)\b\.?\s*(NO)?").expect("valid regex"));
+static PHONE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(TEL|PHONE|PH|TELEPHONE|T)\b\.?\s*(NO)?").expect("valid regex")
+});
 /// `(212) 555-0100`, `212-555-0100`, `212.555.0100`, `03-7845 2233`,
 /// `+60 3-1234 5678`.
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
@@ -63,7 +64,10 @@ fn time_in(text: &str) -> Option<NaiveTime> {
     let hour: u32 = caps[1].parse().ok()?;
     let minute: u32 = caps.get(2).or(caps.get(5))?.as_str().parse().ok()?;
     let second: u32 = caps.get(3).map_or(Some(0), |s| s.as_str().parse().ok())?;
-    let half = caps.get(4).or(caps.get(6)).map(|m| m.as_str().to_ascii_uppercase());
+    let half = caps
+        .get(4)
+        .or(caps.get(6))
+        .map(|m| m.as_str().to_ascii_uppercase());
     let hour = match half.as_deref() {
         Some("P") if hour < 12 => hour + 12,
         Some("A") if hour == 12 => 0,
@@ -94,10 +98,13 @@ pub fn find_phone(lines: &[Line]) -> Option<Found<String>> {
 
 /// A phone number has 7 to 13 digits; fewer is a date or a code.
 fn phone_in(text: &str) -> Option<String> {
-    PHONE.find_iter(text).map(|m| m.as_str().trim()).find_map(|p| {
-        let digits = p.chars().filter(char::is_ascii_digit).count();
-        (7..=13).contains(&digits).then(|| p.to_string())
-    })
+    PHONE
+        .find_iter(text)
+        .map(|m| m.as_str().trim())
+        .find_map(|p| {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            (7..=13).contains(&digits).then(|| p.to_string())
+        })
 }
 
 /// The address: the run of address-like lines in the header, starting
@@ -108,13 +115,20 @@ pub fn find_address(lines: &[Line], store_line: Option<usize>) -> Option<Found<S
         .iter()
         .position(|l| Some(l.index) == store_line)
         .map_or(0, |p| p + 1);
-    let start = after_store + header[after_store..].iter().position(|l| is_address_line(&l))?;
+    let start = after_store
+        + header[after_store..]
+            .iter()
+            .position(|l| is_address_line(&l))?;
     let run: Vec<&Line> = header[start..]
         .iter()
         .take_while(|l| is_address_line(l))
         .take(3)
         .collect();
-    let value = run.iter().map(|l| l.text.trim()).collect::<Vec<_>>().join(", ");
+    let value = run
+        .iter()
+        .map(|l| l.text.trim())
+        .collect::<Vec<_>>()
+        .join(", ");
     Some(Found {
         value,
         line: run[0].index,
@@ -166,7 +180,8 @@ mod tests {
 
     #[test]
     fn the_address_is_the_run_of_street_and_city_lines_under_the_name() {
-        let text = "CORNER CAFE\n\n41 Elm Street\nSpringfield, IL 62704\nTel 555-010-4477\nTOTAL 2.00";
+        let text =
+            "CORNER CAFE\n\n41 Elm Street\nSpringfield, IL 62704\nTel 555-010-4477\nTOTAL 2.00";
         let r = parse_receipt(text);
         assert_eq!(
             r.address.as_deref(),

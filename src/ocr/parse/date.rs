@@ -42,7 +42,11 @@ pub fn find_date(lines: &[String], order_hint: Option<DateOrder>) -> Option<Foun
     let order = order_from_text(lines).or(order_hint);
     let mut found = Vec::new();
     for (position, line) in lines.iter().enumerate() {
-        found.extend(dates_in_line(line, order).into_iter().map(|d| (position, d)));
+        found.extend(
+            dates_in_line(line, order)
+                .into_iter()
+                .map(|d| (position, d)),
+        );
     }
     let labelled = found.iter().find(|(p, _)| DATE_LABEL.is_match(&lines[*p]));
     let (position, (date, sure)) = labelled.or(found.first())?;
@@ -149,7 +153,10 @@ pub fn order_hint(currency: Option<&str>, lines: &[String]) -> Option<DateOrder>
         Some("USD") => Some(DateOrder::MonthFirst),
         Some(_) => Some(DateOrder::DayFirst),
         None if any(&NORTH_AMERICAN) => Some(DateOrder::MonthFirst),
-        None if lines.iter().any(|l| l.contains("SDN BHD") || l.contains("GST")) => {
+        None if lines
+            .iter()
+            .any(|l| l.contains("SDN BHD") || l.contains("GST")) =>
+        {
             Some(DateOrder::DayFirst)
         }
         None => None,

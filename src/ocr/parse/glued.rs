@@ -11,7 +11,8 @@ use regex::{Captures, Regex};
 /// A date whose year runs into the hour of a time: `05/11/188:47`, also
 /// after an order number glued before it (`Order772015/02/2110:45`).
 static DATE_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(^|\D|\d{3})(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})").expect("valid regex")
+    Regex::new(r"(^|\D|\d{3})(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})")
+        .expect("valid regex")
 });
 /// A time running into the date after it: `12:1111/18/17`, `1:56p06/02/15`.
 static TIME_THEN_DATE: LazyLock<Regex> = LazyLock::new(|| {

@@ -314,7 +314,8 @@ mod tests {
 
     #[test]
     fn a_tax_number_or_a_pay_here_sign_above_the_items_does_not_end_them() {
-        let items = items_of("SHOP\nVAT No: 123456789\nPlease pay at the counter\nTea 2.00\nTOTAL 2.00");
+        let items =
+            items_of("SHOP\nVAT No: 123456789\nPlease pay at the counter\nTea 2.00\nTOTAL 2.00");
         assert_eq!(items.len(), 1);
     }
 

@@ -23,7 +23,12 @@ static METHODS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     ]
     .into_iter()
     // The patterns are literals exercised by the unit tests: they compile.
-    .map(|(p, name)| (Regex::new(&format!(r"\b(?:{p})")).expect("valid regex"), name))
+    .map(|(p, name)| {
+        (
+            Regex::new(&format!(r"\b(?:{p})")).expect("valid regex"),
+            name,
+        )
+    })
     .collect()
 });
 
@@ -41,7 +46,8 @@ pub struct Paid {
 /// The payment method: the method named on the first payment line with an
 /// amount, else a card brand named anywhere (`Card Type: VISA`).
 pub fn find_payment_method(lines: &[Line]) -> Option<Found<String>> {
-    let paying = |l: &&Line| matches!(l.kind, LineKind::Card | LineKind::Cash) && l.amount.is_some();
+    let paying =
+        |l: &&Line| matches!(l.kind, LineKind::Card | LineKind::Cash) && l.amount.is_some();
     let on_payment_line = lines
         .iter()
         .filter(paying)
@@ -100,7 +106,10 @@ mod tests {
     fn the_card_brand_on_the_payment_line_is_the_method() {
         let text = "SHOP\nTOTAL 9.00\nMASTERCARD 9.00";
         assert_eq!(method_of(text), (Some("MASTERCARD".into()), Some(2)));
-        assert_eq!(method_of("SHOP\nTOTAL 9.00\nAmex 9.00").0.as_deref(), Some("AMEX"));
+        assert_eq!(
+            method_of("SHOP\nTOTAL 9.00\nAmex 9.00").0.as_deref(),
+            Some("AMEX")
+        );
     }
 
     #[test]
@@ -117,6 +126,9 @@ mod tests {
 
     #[test]
     fn a_debit_payment_is_the_method_debit() {
-        assert_eq!(method_of("SHOP\nTOTAL 4.00\nDEBIT 4.00").0.as_deref(), Some("DEBIT"));
+        assert_eq!(
+            method_of("SHOP\nTOTAL 4.00\nDEBIT 4.00").0.as_deref(),
+            Some("DEBIT")
+        );
     }
 }

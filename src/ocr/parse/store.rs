@@ -115,13 +115,17 @@ fn is_name_continued(name: &str, next: &str) -> bool {
 /// that contains the fragment, or starts with its first four letters.
 fn printed_again_below(header: &[String], index: usize) -> Option<usize> {
     let letters_of = |s: &str| -> String {
-        s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect()
     };
     let fragment = letters_of(&header[index]);
     let prefix: String = fragment.chars().take(4).collect();
     (index + 1..header.len().min(index + 5)).find(|&j| {
         let later = letters_of(&header[j]);
-        let repeats = later.contains(&fragment) || (prefix.len() == 4 && later.starts_with(&prefix));
+        let repeats =
+            later.contains(&fragment) || (prefix.len() == 4 && later.starts_with(&prefix));
         repeats && later.len() > fragment.len() && name_score(&header[j]).is_some()
     })
 }

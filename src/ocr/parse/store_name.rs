@@ -41,14 +41,21 @@ pub fn without_debris(name: &str) -> String {
 /// `HAI-0 RAYA`: a zero inside a word of letters is the letter O.
 fn zero_between_letters_as_o(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
-    let letter_at = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(|c| c.is_alphabetic());
-    let digit_at = |i: Option<usize>| i.and_then(|i| chars.get(i)).is_some_and(char::is_ascii_digit);
+    let letter_at = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphabetic())
+    };
+    let digit_at = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(char::is_ascii_digit)
+    };
     (0..chars.len())
         .map(|i| {
             let (before, after) = (i.checked_sub(1), Some(i + 1));
             let beside_letter = letter_at(before) || letter_at(after);
             let beside_digit = digit_at(before) || digit_at(after);
-            let hyphen_word = before.and_then(|b| chars.get(b)) == Some(&'-') && letter_at(i.checked_sub(2));
+            let hyphen_word =
+                before.and_then(|b| chars.get(b)) == Some(&'-') && letter_at(i.checked_sub(2));
             match chars[i] {
                 '0' if (beside_letter || hyphen_word) && !beside_digit => 'O',
                 c => c,

@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn a_subtotal_with_blank_tip_and_total_lines_is_the_total() {
-        assert_eq!(total_of("CAFE\nSubtotal: 18.20\nTip\nTotal\n"), dec("18.20"));
+        assert_eq!(
+            total_of("CAFE\nSubtotal: 18.20\nTip\nTotal\n"),
+            dec("18.20")
+        );
     }
 
     #[test]
