@@ -10,6 +10,7 @@ use regex::Regex;
 
 use super::labels::LineKind;
 use super::{Found, Line};
+use crate::ocr::ParsedItem;
 
 /// The amounts a total is built from, each with its source line.
 #[derive(Debug, Clone, Default)]
@@ -178,8 +179,37 @@ fn taxes_before(lines: &[Line]) -> Option<Found<BigDecimal>> {
 }
 
 /// Items whose line totals add up to `target` (the subtotal or total).
-pub fn items_add_up_to(sum: &BigDecimal, target: Option<&BigDecimal>) -> bool {
+fn items_add_up_to(sum: &BigDecimal, target: Option<&BigDecimal>) -> bool {
     target.is_some_and(|t| (t - sum).is_zero())
+}
+
+/// `Food 19.75`, `Liquor 24.00` printed under the items: when the last one
+/// to three "items" add up to all the items above them, they are category
+/// subtotals, not purchases.
+pub fn without_category_totals(mut items: Vec<ParsedItem>) -> Vec<ParsedItem> {
+    let sum = |items: &[ParsedItem]| -> BigDecimal { items.iter().map(|i| &i.line_total).sum() };
+    for run in 1..=3 {
+        let Some(split) = items.len().checked_sub(run).filter(|&s| s >= 2) else {
+            break;
+        };
+        if sum(&items[split..]) == sum(&items[..split]) {
+            items.truncate(split);
+            break;
+        }
+    }
+    items
+}
+
+/// Items are trustworthy when their line totals add up to the subtotal
+/// (or the total); otherwise some were probably missed or misread.
+pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
+    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
+    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
+    if adds_up { 0.9 } else { 0.5 }
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use regex::Regex;
 
 use super::Line;
 use super::amount::amounts_in;
-use super::arithmetic::{Sums, items_add_up_to};
 use super::labels::LineKind;
 use crate::ocr::ParsedItem;
 
@@ -64,24 +63,7 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             ..i
         }));
     }
-    without_category_totals(items)
-}
-
-/// `Food 19.75`, `Liquor 24.00` printed under the items: when the last one
-/// to three "items" add up to all the items above them, they are category
-/// subtotals, not purchases.
-fn without_category_totals(mut items: Vec<ParsedItem>) -> Vec<ParsedItem> {
-    let sum = |items: &[ParsedItem]| -> BigDecimal { items.iter().map(|i| &i.line_total).sum() };
-    for run in 1..=3 {
-        let Some(split) = items.len().checked_sub(run).filter(|&s| s >= 2) else {
-            break;
-        };
-        if sum(&items[split..]) == sum(&items[..split]) {
-            items.truncate(split);
-            break;
-        }
-    }
-    items
+    super::arithmetic::without_category_totals(items)
 }
 
 /// A line holding only a name whose price is on the next line.
@@ -180,18 +162,6 @@ fn clean_item_name(raw: &str) -> String {
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
         .collect();
     super::without_leading_debris(&words).join(" ")
-}
-
-/// Items are trustworthy when their line totals add up to the subtotal
-/// (or the total); otherwise some were probably missed or misread.
-pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
-    if items.is_empty() {
-        return 0.0;
-    }
-    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
-    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
-    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
-    if adds_up { 0.9 } else { 0.5 }
 }
 
 fn letters(text: &str) -> usize {

@@ -58,7 +58,7 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
         store_name: store.as_ref().map_or(0.0, |s| s.confidence),
         total_amount: total.as_ref().map_or(0.0, |t| t.confidence),
         purchase_date: date.map_or(0.0, |d| d.confidence),
-        items: items::items_confidence(&items, &sums, total.as_ref().map(|t| &t.value)),
+        items: arithmetic::items_confidence(&items, &sums, total.as_ref().map(|t| &t.value)),
         time: time.as_ref().map_or(0.0, |f| f.confidence),
         subtotal: sums.subtotal.as_ref().map_or(0.0, |f| f.confidence),
         tax: sums.tax.as_ref().map_or(0.0, |f| f.confidence),
