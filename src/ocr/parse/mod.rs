@@ -244,6 +244,27 @@ mod tests {
     }
 
     #[test]
+    fn every_field_knows_its_source_line_counting_empty_lines() {
+        let text = "\nCORNER MARKET\n\n12 Main St\nTel (555) 010-4477\n\n03/14/2024 10:15 AM\n\
+                    Bread 2.50\nSUBTOTAL 2.50\nTAX 0.20\nTOTAL 2.70\nVISA 2.70\n";
+        let r = parse_receipt(text);
+        let lines = r.lines;
+        assert_eq!(lines.store_name, Some(1));
+        assert_eq!(lines.address, Some(3));
+        assert_eq!(lines.phone, Some(4));
+        assert_eq!(lines.purchase_date, Some(6));
+        assert_eq!(lines.time, Some(6));
+        assert_eq!(r.items[0].line, Some(7));
+        assert_eq!(lines.subtotal, Some(8));
+        assert_eq!(lines.tax, Some(9));
+        assert_eq!(lines.total_amount, Some(10));
+        assert_eq!(lines.payment_method, Some(11));
+        assert_eq!(r.payment_method.as_deref(), Some("VISA"));
+        assert_eq!(r.address.as_deref(), Some("12 Main St"));
+        assert!(r.confidence.total_amount > 0.8 && r.confidence.subtotal > 0.8);
+    }
+
+    #[test]
     fn an_empty_text_gives_an_empty_receipt_with_no_confidence() {
         let r = parse_receipt("");
         assert_eq!(r, ParsedReceipt::default());
