@@ -30,13 +30,15 @@ static TRAILING_QUANTITY: LazyLock<Regex> =
 static LEADING_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
 
-/// The items listed before the first subtotal, tax or total line with an
-/// amount: a label without one is header text (`VAT No: 123456`, `Please
-/// pay at the counter`).
+/// The items listed before the first subtotal, tax or total line. Above
+/// the first price, such a label without an amount is header text (`VAT
+/// No: 123456`, `Please pay at the counter`), not the end of the items.
 pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
+    let first_priced = lines.iter().position(|l| l.amount.is_some());
     let end = lines
         .iter()
-        .position(|l| l.kind.ends_items() && l.amount.is_some())
+        .enumerate()
+        .position(|(i, l)| l.kind.ends_items() && (l.amount.is_some() || first_priced < Some(i)))
         .unwrap_or(lines.len());
     let mut items: Vec<ParsedItem> = Vec::new();
     for (index, line) in lines[..end].iter().enumerate() {
