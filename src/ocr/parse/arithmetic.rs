@@ -10,6 +10,7 @@ use regex::Regex;
 
 use super::labels::LineKind;
 use super::{Found, Line};
+use crate::ocr::ParsedItem;
 
 /// The amounts a total is built from, each with its source line.
 #[derive(Debug, Clone, Default)]
@@ -80,8 +81,9 @@ fn says_tax_included(line: &Line) -> bool {
 
 /// Subtotal + tax = total read from amounts at most one line away from
 /// their labels: a tilted photo or a second column shifts amounts by a
-/// line (`$3.49` above `Total Tax:`). Returns the three when exactly
-/// such a sum exists, the total from the earliest line.
+/// line (`$3.49` above `Total Tax:`). Returns the three when such a sum
+/// exists with at least one amount off its label's line (when all sit on
+/// their own lines, the labels have already said which total it is).
 pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
     let subtotals = amounts_near(lines, |l| l.kind == LineKind::Subtotal);
     let taxes = amounts_near(lines, |l| l.kind == LineKind::Tax);
@@ -99,7 +101,10 @@ pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
                 .iter()
                 .find(|(tax, x_line)| x_line != s_line && tax < sub && &(sub + tax) == total)?;
             let distinct = s_line != t_line && x_line != t_line;
-            distinct.then(|| {
+            let aligned = on_label(lines, *s_line, |k| k == LineKind::Subtotal)
+                && on_label(lines, *x_line, |k| k == LineKind::Tax)
+                && on_label(lines, *t_line, |k| k.total_rank() > 0);
+            (distinct && !aligned).then(|| {
                 [
                     found(sub, *s_line),
                     found(tax, *x_line),
@@ -108,6 +113,11 @@ pub fn shifted_sum(lines: &[Line]) -> Option<[Found<BigDecimal>; 3]> {
             })
         })
     })
+}
+
+/// True when the line with source index `index` is itself of the kind.
+fn on_label(lines: &[Line], index: usize, is_kind: impl Fn(LineKind) -> bool) -> bool {
+    lines.iter().any(|l| l.index == index && is_kind(l.kind))
 }
 
 /// Positive amounts on the lines next to (or on) a line that `is_label`.
@@ -169,8 +179,37 @@ fn taxes_before(lines: &[Line]) -> Option<Found<BigDecimal>> {
 }
 
 /// Items whose line totals add up to `target` (the subtotal or total).
-pub fn items_add_up_to(sum: &BigDecimal, target: Option<&BigDecimal>) -> bool {
+fn items_add_up_to(sum: &BigDecimal, target: Option<&BigDecimal>) -> bool {
     target.is_some_and(|t| (t - sum).is_zero())
+}
+
+/// `Food 19.75`, `Liquor 24.00` printed under the items: when the last one
+/// to three "items" add up to all the items above them, they are category
+/// subtotals, not purchases.
+pub fn without_category_totals(mut items: Vec<ParsedItem>) -> Vec<ParsedItem> {
+    let sum = |items: &[ParsedItem]| -> BigDecimal { items.iter().map(|i| &i.line_total).sum() };
+    for run in 1..=3 {
+        let Some(split) = items.len().checked_sub(run).filter(|&s| s >= 2) else {
+            break;
+        };
+        if sum(&items[split..]) == sum(&items[..split]) {
+            items.truncate(split);
+            break;
+        }
+    }
+    items
+}
+
+/// Items are trustworthy when their line totals add up to the subtotal
+/// (or the total); otherwise some were probably missed or misread.
+pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
+    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
+    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
+    if adds_up { 0.9 } else { 0.5 }
 }
 
 #[cfg(test)]
@@ -208,6 +247,12 @@ mod tests {
         assert_eq!(r.total_amount, dec("21.50"));
         assert_eq!(r.tax, dec("1.50"));
         assert_eq!(r.lines.total_amount, Some(4));
+    }
+
+    #[test]
+    fn a_later_total_after_a_service_charge_is_not_replaced_by_the_sum() {
+        let text = "SHOP\nSubtotal 20.00\nTax 2.00\nTotal 22.00\nService Charge 4.00\nTotal 26.00";
+        assert_eq!(parse_receipt(text).total_amount, dec("26.00"));
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn find_address(lines: &[Line], store_line: Option<usize>) -> Option<Found<S
             .position(|l| is_address_line(&l))?;
     let run: Vec<&Line> = header[start..]
         .iter()
-        .take_while(|l| is_address_line(l))
+        .take_while(is_address_line)
         .take(3)
         .collect();
     let value = run

@@ -1,16 +1,18 @@
 //! Words a recogniser glued together or printed in full-width forms, split
 //! and normalised before anything else reads the line: `4/24/20166:30:31PM`
-//! is a date and a time, `1Miller Lite` a count and a name, `（305)` a
-//! bracket. Learned recognisers drop the spaces they are unsure of.
+//! is a date and a time, `（305)` a bracket. Learned recognisers drop the
+//! spaces they are unsure of.
 
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
 // The patterns are literals exercised by the unit tests: they compile.
-/// A date whose year runs into the hour of a time: `05/11/188:47`.
+/// A date whose year runs into the hour of a time: `05/11/188:47`, also
+/// after an order number glued before it (`Order772015/02/2110:45`).
 static DATE_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(^|\D)(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})").expect("valid regex")
+    Regex::new(r"(^|\D|\d{3})(\d{1,2} ?[/.-] ?\d{1,2} ?[/.-] ?)(\d{3,6})(:\d{2})")
+        .expect("valid regex")
 });
 /// A time running into the date after it: `12:1111/18/17`, `1:56p06/02/15`.
 static TIME_THEN_DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -36,9 +38,6 @@ static ISO_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\b(?:19|20)\d{2}[/.-]\d{1,2}[/.-]\d{2})(\d{1,2}[:.]\d{2}\b)")
         .expect("valid regex")
 });
-/// A count running into the item name: `1Miller Lite`, `2Quesadilla`.
-static COUNT_THEN_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\d{1,2})([A-Z][a-z])").expect("valid regex"));
 
 /// The line with full-width forms made ASCII and glued words split.
 pub fn unglue(line: &str) -> String {
@@ -50,7 +49,7 @@ pub fn unglue(line: &str) -> String {
     let line = MONTH_DAY_THEN_TIME.replace_all(&line, |c: &Captures| {
         format!("{} {} {} {}", month_name(&c[1]), &c[2], &c[3], &c[4])
     });
-    COUNT_THEN_NAME.replace(&line, "$1 $2").into_owned()
+    line.into_owned()
 }
 
 /// `188` before `:47` is the year `18` and the hour `8`; `20166` is `2016`
@@ -94,6 +93,7 @@ mod tests {
         assert_eq!(unglue("REG 06-22-202112:30PM"), "REG 06-22-2021 12:30PM");
         assert_eq!(unglue("2021-06-2209:15"), "2021-06-22 09:15");
         assert_eq!(unglue("Date06-22-202112:30"), "Date06-22-2021 12:30");
+        assert_eq!(unglue("Ord772015/02/2110:45"), "Ord772015/02/21 10:45");
     }
 
     #[test]
@@ -109,12 +109,6 @@ mod tests {
     fn a_time_glued_before_a_date_is_split_from_it() {
         assert_eq!(unglue("Svr 3:1504/02/21"), "Svr 3:15 04/02/21");
         assert_eq!(unglue("7:05p11/30/20"), "7:05p 11/30/20");
-    }
-
-    #[test]
-    fn a_count_glued_to_an_item_name_is_split_from_it() {
-        assert_eq!(unglue("2Garden Salad 9.00"), "2 Garden Salad 9.00");
-        assert_eq!(unglue("12OZ COFFEE 2.00"), "12OZ COFFEE 2.00");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use regex::Regex;
 
 use super::Line;
 use super::amount::amounts_in;
-use super::arithmetic::{Sums, items_add_up_to};
 use super::labels::LineKind;
 use crate::ocr::ParsedItem;
 
@@ -31,13 +30,15 @@ static TRAILING_QUANTITY: LazyLock<Regex> =
 static LEADING_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
 
-/// The items listed before the first subtotal, tax or total line with an
-/// amount: a label without one is header text (`VAT No: 123456`, `Please
-/// pay at the counter`).
+/// The items listed before the first subtotal, tax or total line. Above
+/// the first price, such a label without an amount is header text (`VAT
+/// No: 123456`, `Please pay at the counter`), not the end of the items.
 pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
+    let first_priced = lines.iter().position(|l| l.amount.is_some());
     let end = lines
         .iter()
-        .position(|l| l.kind.ends_items() && l.amount.is_some())
+        .enumerate()
+        .position(|(i, l)| l.kind.ends_items() && (l.amount.is_some() || first_priced < Some(i)))
         .unwrap_or(lines.len());
     let mut items: Vec<ParsedItem> = Vec::new();
     for (index, line) in lines[..end].iter().enumerate() {
@@ -64,7 +65,7 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             ..i
         }));
     }
-    items
+    super::arithmetic::without_category_totals(items)
 }
 
 /// A line holding only a name whose price is on the next line.
@@ -163,18 +164,6 @@ fn clean_item_name(raw: &str) -> String {
         .filter(|w| w.chars().any(|c| c.is_alphanumeric() || c == '&'))
         .collect();
     super::without_leading_debris(&words).join(" ")
-}
-
-/// Items are trustworthy when their line totals add up to the subtotal
-/// (or the total); otherwise some were probably missed or misread.
-pub fn items_confidence(items: &[ParsedItem], sums: &Sums, total: Option<&BigDecimal>) -> f32 {
-    if items.is_empty() {
-        return 0.0;
-    }
-    let sum: BigDecimal = items.iter().map(|i| i.line_total.clone()).sum();
-    let subtotal = sums.subtotal.as_ref().map(|s| &s.value);
-    let adds_up = items_add_up_to(&sum, subtotal) || items_add_up_to(&sum, total);
-    if adds_up { 0.9 } else { 0.5 }
 }
 
 fn letters(text: &str) -> usize {
@@ -306,6 +295,13 @@ mod tests {
     fn a_unit_price_glued_to_the_name_is_not_part_of_it() {
         let items = items_of("SHOP\n2 CHILI-POT9.50 19.00\nTOTAL 19.00");
         assert_eq!(items[0].0, "CHILI-POT");
+    }
+
+    #[test]
+    fn category_totals_under_the_items_are_not_items() {
+        let text = "SHOP\nSoup 4.00\nSalad 6.00\nBeer 5.00\nFood 10.00\nDrinks 5.00\nTAX 1.00\nTOTAL 16.00";
+        let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+        assert_eq!(names, ["Soup", "Salad", "Beer"]);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::sync::LazyLock;
 
-use bigdecimal::BigDecimal;
 use regex::Regex;
 
 /// The role of a line on a receipt.
@@ -113,19 +112,6 @@ pub fn line_kind(head: &str) -> LineKind {
     }
 }
 
-/// The amount of a line of this kind with the sign it must have. A total,
-/// subtotal, tax, tip or payment is never negative: a minus there is a
-/// printed dash the recogniser joined to the number (`TOTAL - 7.55`).
-/// Discounts, rounding and change keep their sign.
-pub fn signed_for(kind: LineKind, amount: BigDecimal) -> BigDecimal {
-    let never_negative = kind.total_rank() > 0
-        || matches!(
-            kind,
-            LineKind::Subtotal | LineKind::Tax | LineKind::Tip | LineKind::Cash | LineKind::Card
-        );
-    if never_negative { amount.abs() } else { amount }
-}
-
 impl LineKind {
     /// How strongly a line of this kind claims to hold the receipt's total.
     pub fn total_rank(self) -> u8 {
@@ -161,17 +147,6 @@ mod tests {
         assert_eq!(line_kind("T0TAL"), LineKind::Total);
         assert_eq!(line_kind("BALANCE"), LineKind::WeakTotal);
         assert_eq!(line_kind("NETT"), LineKind::WeakTotal);
-    }
-
-    #[test]
-    fn a_dash_before_a_total_amount_is_not_a_minus_sign() {
-        let minus = |s: &str| s.parse::<BigDecimal>().ok();
-        let (dashed, plain) = (minus("-7.55"), minus("7.55"));
-        let signed = |kind| dashed.clone().map(|a| signed_for(kind, a));
-        assert_eq!(signed(LineKind::Total), plain);
-        assert_eq!(signed(LineKind::Card), plain);
-        assert_eq!(signed(LineKind::Rounding), dashed);
-        assert_eq!(signed(LineKind::Discount), dashed);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn parse_receipt(text: &str) -> ParsedReceipt {
         store_name: store.as_ref().map_or(0.0, |s| s.confidence),
         total_amount: total.as_ref().map_or(0.0, |t| t.confidence),
         purchase_date: date.map_or(0.0, |d| d.confidence),
-        items: items::items_confidence(&items, &sums, total.as_ref().map(|t| &t.value)),
+        items: arithmetic::items_confidence(&items, &sums, total.as_ref().map(|t| &t.value)),
         time: time.as_ref().map_or(0.0, |f| f.confidence),
         subtotal: sums.subtotal.as_ref().map_or(0.0, |f| f.confidence),
         tax: sums.tax.as_ref().map_or(0.0, |f| f.confidence),
@@ -174,7 +174,7 @@ fn classify_line(index: usize, text: &str) -> Line {
     Line {
         index,
         kind,
-        amount: amount.map(|a| labels::signed_for(kind, a)),
+        amount,
         text: text.to_string(),
         head,
     }
@@ -241,6 +241,27 @@ mod tests {
         assert_eq!(r.items.len(), 2);
         assert!(r.confidence.total_amount >= 0.8, "{:?}", r.confidence);
         assert!(r.confidence.items >= 0.9, "{:?}", r.confidence);
+    }
+
+    #[test]
+    fn every_field_knows_its_source_line_counting_empty_lines() {
+        let text = "\nCORNER MARKET\n\n12 Main St\nTel (555) 010-4477\n\n03/14/2024 10:15 AM\n\
+                    Bread 2.50\nSUBTOTAL 2.50\nTAX 0.20\nTOTAL 2.70\nVISA 2.70\n";
+        let r = parse_receipt(text);
+        let lines = r.lines;
+        assert_eq!(lines.store_name, Some(1));
+        assert_eq!(lines.address, Some(3));
+        assert_eq!(lines.phone, Some(4));
+        assert_eq!(lines.purchase_date, Some(6));
+        assert_eq!(lines.time, Some(6));
+        assert_eq!(r.items[0].line, Some(7));
+        assert_eq!(lines.subtotal, Some(8));
+        assert_eq!(lines.tax, Some(9));
+        assert_eq!(lines.total_amount, Some(10));
+        assert_eq!(lines.payment_method, Some(11));
+        assert_eq!(r.payment_method.as_deref(), Some("VISA"));
+        assert_eq!(r.address.as_deref(), Some("12 Main St"));
+        assert!(r.confidence.total_amount > 0.8 && r.confidence.subtotal > 0.8);
     }
 
     #[test]

@@ -17,9 +17,7 @@ static NOT_A_NAME: LazyLock<Regex> = LazyLock::new(|| {
         r"COMPANY NO|BUSINESS NO|INVOICE|RECEIPT|WELCOME|THANK|ORDER|TABLE|SERVER|CASHIER|",
         r"GUEST|CHECK|DATE|TIME|STREET|ST\.|AVE|AVENUE|ROAD|RD\.?|BLVD|DRIVE|DR\.|HWY|SUITE|",
         r"PARKWAY|PKWY|JALAN|JLN|TAMAN|LOT|NO\.|BATU|SELANGOR|KUALA|JOHOR|MALAYSIA|WWW|HTTP|",
-        r"\.COM|EMAIL|CASH SALE|PURCHASE|SALE|COPY|DUPLICATE|MERCHANT|CUSTOMER|DARUL|EHSAN|",
-        r"JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER)\b|",
-        r"@|#\s*\d|[,.]\s*[A-Z][A-Za-z]\b\.?\s*\d*\s*$",
+        r"\.COM|EMAIL|CASH SALE)\b|@|#\s*\d|,\s*[A-Z][A-Za-z]\b\.?\s*\d*\s*$",
     ))
     .expect("valid regex")
 });
@@ -84,14 +82,32 @@ fn store_confidence(score: f32) -> f32 {
     (score - 0.3).clamp(0.05, 0.9)
 }
 
-/// The name, with the legal form wrapped onto the next line (`SDN BHD`)
-/// or the rest of a name that ends in `&`.
+/// The name, with the legal form wrapped onto the next line (`SDN BHD`),
+/// the rest of a name that ends in `&`, or the words under a one-word
+/// name in a display font (`LUNA` / `NOODLE HOUSE`).
 fn join_wrapped_name(header: &[String], index: usize) -> String {
     let name = &header[index];
     match header.get(index + 1) {
         Some(next) if is_legal_form_only(next) || name.ends_with('&') => format!("{name} {next}"),
+        Some(next) if is_name_continued(name, next) => format!("{name} {next}"),
         _ => name.clone(),
     }
+}
+
+/// A short one-word name continues on the next line when that line is a
+/// name of its own words: not an address (a street number first), not a
+/// legal form, and not a bare business word with a branch number
+/// (`Restaurant #123`), which describes the name rather than continuing it.
+fn is_name_continued(name: &str, next: &str) -> bool {
+    let short_word = name.split_whitespace().count() == 1 && count(name, char::is_alphabetic) <= 8;
+    let starts_with_digit = next.starts_with(|c: char| c.is_ascii_digit());
+    let own_words = BUSINESS_WORD.replace_all(next, "");
+    let descriptor_only = count(&own_words, char::is_alphabetic) < 3;
+    short_word
+        && !starts_with_digit
+        && !descriptor_only
+        && !LEGAL_FORM.is_match(next)
+        && name_score(next).is_some()
 }
 
 /// A logo read as a fragment (`GRILLE`, `FIREFLU`) is often printed again
@@ -261,6 +277,18 @@ mod tests {
     fn a_logo_fragment_printed_again_below_in_full_gives_the_full_name() {
         let text = "BISTRO\nlogo x\nHarbor Bistro\n12 Quay Street";
         assert_eq!(store_of(text).as_deref(), Some("Harbor Bistro"));
+    }
+
+    #[test]
+    fn a_one_word_name_continues_on_the_line_under_it() {
+        assert_eq!(
+            store_of("LUNA\nNOODLE HOUSE\n12 Quay Street").as_deref(),
+            Some("LUNA NOODLE HOUSE")
+        );
+        assert_eq!(
+            store_of("ZAP\nRestaurant #12\n12 Quay Street").as_deref(),
+            Some("ZAP")
+        );
     }
 
     #[test]

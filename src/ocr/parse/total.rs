@@ -3,7 +3,7 @@
 //! weaker fallbacks (the card payment, cash minus change) when no total
 //! label was read.
 
-use bigdecimal::{BigDecimal, Zero};
+use bigdecimal::BigDecimal;
 
 use super::Line;
 use super::arithmetic::Sums;
@@ -26,26 +26,8 @@ pub fn find_total(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
     let mut found = found_at(lines, position, label_confidence(&lines[position]))?;
     if agrees_with_other_lines(lines, sums, &found.value) {
         found.confidence = (found.confidence + 0.15).min(1.0);
-    } else if let Some(paid) = payment_adding_up(lines, sums) {
-        return Some(paid);
     }
     Some(found)
-}
-
-/// A payment that equals subtotal + tax when the labelled total does not:
-/// two readings agree against one (`Total $02.47`, paid `$52.47`). Not on
-/// receipts with a rounding line, where the paid amount is rounded and the
-/// sum is not.
-fn payment_adding_up(lines: &[Line], sums: &Sums) -> Option<FoundTotal> {
-    if lines.iter().any(|l| l.kind == LineKind::Rounding) {
-        return None;
-    }
-    let paid = super::payment::amount_paid(lines).filter(|p| p.exact)?;
-    sums.adds_up_to(&paid.value).then(|| FoundTotal {
-        value: paid.value,
-        line: Some(paid.line),
-        confidence: 0.7,
-    })
 }
 
 fn found_at(lines: &[Line], position: usize, confidence: f32) -> Option<FoundTotal> {
@@ -65,18 +47,13 @@ fn label_confidence(line: &Line) -> f32 {
     }
 }
 
-/// A total line's amount; a zero is a balance left to pay, not a total.
-fn total_amount(line: &Line) -> Option<&BigDecimal> {
-    line.amount.as_ref().filter(|a| !a.is_zero())
-}
-
 /// The first line of the strongest total label. The first, because a
 /// restaurant slip repeats TOTAL after the tip line, and the printed total
 /// before any handwriting is the one a reader can trust. But a total
 /// followed by a tax line and a larger total was a pre-tax one (`Net
 /// Total`, then `Tax`, then `TOTAL`).
 fn labelled_total(lines: &[Line]) -> Option<usize> {
-    let with_amount = |l: &&Line| total_amount(l).is_some();
+    let with_amount = |l: &&Line| l.amount.is_some();
     let best_rank = lines
         .iter()
         .filter(with_amount)
@@ -87,7 +64,7 @@ fn labelled_total(lines: &[Line]) -> Option<usize> {
     }
     let first = lines
         .iter()
-        .position(|l| total_amount(l).is_some() && l.kind.total_rank() == best_rank)?;
+        .position(|l| l.amount.is_some() && l.kind.total_rank() == best_rank)?;
     Some(later_total_after_tax(lines, first).unwrap_or(first))
 }
 
@@ -99,7 +76,7 @@ fn later_total_after_tax(lines: &[Line], index: usize) -> Option<usize> {
     let chosen = lines[index].amount.as_ref()?;
     let (mut after_tax, mut after_rounding) = (false, false);
     for (offset, line) in lines[index + 1..].iter().enumerate() {
-        let Some(amount) = total_amount(line) else {
+        let Some(amount) = line.amount.as_ref() else {
             continue;
         };
         let rank = line.kind.total_rank();
@@ -249,17 +226,6 @@ mod tests {
     }
 
     #[test]
-    fn a_dash_between_the_total_label_and_its_amount_is_not_a_minus() {
-        assert_eq!(total_of("SHOP\nTea 7.55\nTOTAL - 7.55"), dec("7.55"));
-    }
-
-    #[test]
-    fn a_zero_balance_is_not_the_total() {
-        let text = "SHOP\nTea 5.35\nCash Tendered 5.35\nBalance $0.00";
-        assert_eq!(total_of(text), dec("5.35"));
-    }
-
-    #[test]
     fn a_card_payment_that_disagrees_with_subtotal_and_tax_is_not_the_total() {
         let found = parse_receipt("SHOP\nSubtotal 10.00\nTax 0.80\nVISA 12.80");
         assert_eq!(found.total_amount, dec("10.80"));
@@ -268,12 +234,6 @@ mod tests {
         assert_eq!(found.total_amount, dec("10.80"));
         assert_eq!(found.lines.total_amount, Some(3));
         assert!(found.confidence.total_amount >= 0.7);
-    }
-
-    #[test]
-    fn a_payment_that_adds_up_wins_over_a_misread_total() {
-        let text = "SHOP\nSub-Total $40.00\nTax $2.40\nTotal $02.40\nPayment $42.40";
-        assert_eq!(total_of(text), dec("42.40"));
     }
 
     #[test]
