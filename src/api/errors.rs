@@ -83,6 +83,7 @@ impl ErrorCode {
             ServiceError::NoFile => Self::NoFile,
             ServiceError::EmptyFile => Self::EmptyFile,
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
+            ServiceError::BadParameter { .. } => Self::BadRequest,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
             ServiceError::Redis(_) => Self::RedisUnavailable,
@@ -162,6 +163,28 @@ endpoint_errors!(
         /// No such job or receipt.
         404 => NotFound,
         /// Redis and PostgreSQL could not answer; retry later.
+        503 => Unavailable,
+    }
+);
+
+endpoint_errors!(
+    /// The errors of listing receipts.
+    ListingError {
+        /// A parameter is invalid; `message` names it.
+        400 => BadRequest,
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// PostgreSQL could not answer; retry later.
+        503 => Unavailable,
+    }
+);
+
+endpoint_errors!(
+    /// The errors of reading or steering the queue.
+    QueueControlError {
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// Redis could not answer; nothing changed.
         503 => Unavailable,
     }
 );
