@@ -94,6 +94,25 @@ impl QueueHandle {
         }))
     }
 
+    /// Keep the reason of a failed attempt on the job while its retry is
+    /// pending, as Node's BullMQ does (`bullmq-official` 1.4.4 does not):
+    /// only on a hash that still exists, so a removed job is not recreated.
+    pub async fn record_failed_attempt(
+        &self,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.queue.connection().connection();
+        let script = redis::Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then \
+               redis.call('HSET', KEYS[1], 'failedReason', ARGV[1]) end",
+        );
+        let mut invocation = script.key(self.queue.keys().job_key(job_id));
+        invocation.arg(reason);
+        let write = async { Ok(invocation.invoke_async::<()>(&mut conn).await?) };
+        self.deadline(write).await
+    }
+
     /// When a delayed job becomes due: its score in the delayed set is the
     /// due time in ms times 0x1000 plus a counter (BullMQ's encoding), which
     /// stays right for retries with backoff, unlike `timestamp + delay`.
