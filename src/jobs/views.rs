@@ -54,7 +54,12 @@ impl JobStatusView {
             state: job.state,
             progress: u32::from(job.progress),
             result: job.result.clone(),
-            failed_reason: job.failed_reason.clone(),
+            // A failed attempt's reason is kept on the job for its retry;
+            // once the job has completed it no longer describes it.
+            failed_reason: job
+                .failed_reason
+                .clone()
+                .filter(|_| job.state != JobState::Completed),
             attempts_made: job.attempts_made,
             priority: job.priority,
             run_at: job.run_at,

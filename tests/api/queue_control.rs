@@ -183,7 +183,8 @@ async fn a_job_waiting_for_its_retry_shows_the_attempt_its_failure_and_when_it_r
     let job_id = app.upload_ok(corner_market_png()).await;
     let job = wait_for(|| async {
         let job = app.job_view(&job_id).await;
-        (job.state == JobState::Delayed).then_some(job)
+        // The reason is written just after the move to `delayed`.
+        (job.state == JobState::Delayed && job.failed_reason.is_some()).then_some(job)
     })
     .await;
     assert_eq!(job.attempts_made, 1, "{job:?}");
