@@ -196,3 +196,68 @@ async fn a_job_waiting_for_its_retry_shows_the_attempt_its_failure_and_when_it_r
         "the retry is due one backoff after the failure: {run_at}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_held_by_the_rate_limit_says_for_how_long() {
+    let mut settings = isolated_settings();
+    settings.queue.rate_limit.max = 1;
+    settings.queue.rate_limit.window = Duration::from_secs(60);
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let first = app.upload_ok(corner_market_png()).await;
+    assert_eq!(app.wait_for_final(&first).await.state, JobState::Completed);
+    let second = app.upload_ok(corner_market_png()).await;
+    let job = wait_for(|| async {
+        let job = app.job_view(&second).await;
+        job.waiting_reason.is_some().then_some(job)
+    })
+    .await;
+    assert_eq!(job.state, JobState::Waiting, "{job:?}");
+    let reason = job.waiting_reason.expect("a reason");
+    let seconds: u64 = reason
+        .strip_prefix("rate limited for another ")
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected reason: {reason}"));
+    assert!((1..=60).contains(&seconds), "{reason}");
+    let queue = app.queue_view().await;
+    assert_eq!(queue.rate_limit.max, 1, "{queue:?}");
+    assert!(queue.rate_limit.wait_ms > 0, "{queue:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_the_queue_and_listing_endpoints_with_their_errors() {
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let text = app.get_text(&format!("{}/openapi.json", app.address)).await;
+    let spec: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let paths = &spec["paths"];
+    for (path, method, statuses) in [
+        ("/api/queue", "get", &["200", "401", "503"][..]),
+        ("/api/queue/pause", "post", &["200", "401", "503"][..]),
+        ("/api/queue/resume", "post", &["200", "401", "503"][..]),
+        ("/api/receipts", "get", &["200", "400", "401", "503"][..]),
+    ] {
+        let responses = &paths[path][method]["responses"];
+        for status in statuses {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} {status}: {responses}"
+            );
+        }
+    }
+    let parameters = paths["/api/receipts"]["get"]["parameters"].to_string();
+    for name in [
+        "status",
+        "from",
+        "to",
+        "purchasedFrom",
+        "purchasedTo",
+        "q",
+        "limit",
+        "cursor",
+    ] {
+        assert!(
+            parameters.contains(&format!("\"{name}\"")),
+            "{name}: {parameters}"
+        );
+    }
+}
