@@ -275,6 +275,10 @@ mod tests {
             ServiceError::UnsupportedType,
             ServiceError::JobNotFound("x".into()),
             ServiceError::ReceiptNotFound("x".into()),
+            ServiceError::BadParameter {
+                parameter: "limit",
+                message: "x".into(),
+            },
         ] {
             let status = ErrorCode::of(&error).status();
             assert!(status.is_client_error(), "{error}: {status}");
