@@ -15,8 +15,14 @@ use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
 mod cancel;
+mod control;
+mod listing;
 mod views;
-pub use views::{JobStatusView, ReceiptView, UploadAccepted};
+pub use listing::ListingQuery;
+pub use views::{
+    JobCountsView, JobStatusView, QueueView, RateLimitView, ReceiptPage, ReceiptSummary,
+    ReceiptView, UploadAccepted, WorkerView,
+};
 
 /// What a client did wrong, or which dependency is down.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +50,11 @@ pub enum ServiceError {
         job_id: String,
         state: JobState,
         allowed: &'static str,
+    },
+    #[error("Bad parameter `{parameter}`: {message}.")]
+    BadParameter {
+        parameter: &'static str,
+        message: String,
     },
     #[error(transparent)]
     Redis(#[from] QueueError),
@@ -160,7 +171,9 @@ impl ReceiptService {
             // A completed job whose return value we cannot read is answered
             // from its row below.
             if job.state != JobState::Completed || job.result.is_some() {
-                return Ok(JobStatusView::from_queue(job));
+                return Ok(self
+                    .with_waiting_reason(JobStatusView::from_queue(job))
+                    .await);
             }
         }
         let stored = self.db.receipt_by_job_id(job_id).await?;

@@ -13,6 +13,9 @@ use crate::config::{QueueSettings, RateLimit, RetentionSettings};
 use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
 use crate::store::redact_url;
 
+mod control;
+pub use control::{ConnectedWorker, JobCounts, QueueOverview};
+
 /// How long a request waits for Redis before answering 503.
 const REDIS_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -42,6 +45,12 @@ pub struct QueueJob {
     pub progress: u8,
     pub result: Option<ReceiptResult>,
     pub failed_reason: Option<String>,
+    /// Attempts that have ended (failed ones while a retry is pending).
+    pub attempts_made: u32,
+    /// 0 when the job has none.
+    pub priority: u32,
+    /// When a delayed job becomes due.
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The global rate limit as BullMQ keeps it in the queue's meta hash.
@@ -195,7 +204,11 @@ impl QueueHandle {
         let Some(job) = self.deadline(self.queue.get_job(job_id)).await? else {
             return Ok(None);
         };
-        Ok(Some(queue_job(job, client_state(state))))
+        let mut found = queue_job(job, client_state(state));
+        if found.state == JobState::Delayed {
+            found.run_at = self.due_at(job_id).await?;
+        }
+        Ok(Some(found))
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {
@@ -318,6 +331,9 @@ fn queue_job(job: Job, state: JobState) -> QueueJob {
         progress,
         result,
         failed_reason: non_empty(job.failed_reason()),
+        attempts_made: job.attempts_made(),
+        priority: job.priority(),
+        run_at: None,
     }
 }
 

@@ -251,10 +251,16 @@ fn drain_events(
                 WorkerEvent::Failed { job_id, error } => {
                     // BullMQ reports every failed attempt; only a job now
                     // in the failed set has failed for good.
-                    if let Ok(Some(job)) = queue.lookup(&job_id).await
-                        && job.state == JobState::Failed
-                    {
-                        pipeline.job_failed(&job_id, &error).await;
+                    match queue.lookup(&job_id).await {
+                        Ok(Some(job)) if job.state == JobState::Failed => {
+                            pipeline.job_failed(&job_id, &error).await;
+                        }
+                        Ok(Some(_)) => {
+                            if let Err(e) = queue.record_failed_attempt(&job_id, &error).await {
+                                tracing::warn!(job_id, error = %e, "could not keep the failed attempt's reason");
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 WorkerEvent::Stalled { job_id } => {

@@ -91,6 +91,7 @@ impl ErrorCode {
             ServiceError::EmptyFile => Self::EmptyFile,
             ServiceError::InvalidField(_) => Self::InvalidField,
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
+            ServiceError::BadParameter { .. } => Self::BadRequest,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
             ServiceError::Conflict { .. } => Self::Conflict,
@@ -197,6 +198,28 @@ endpoint_errors!(
     }
 );
 
+endpoint_errors!(
+    /// The errors of listing receipts.
+    ListingError {
+        /// A parameter is invalid; `message` names it.
+        400 => BadRequest,
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// PostgreSQL could not answer; retry later.
+        503 => Unavailable,
+    }
+);
+
+endpoint_errors!(
+    /// The errors of reading or steering the queue.
+    QueueControlError {
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// Redis could not answer; nothing changed.
+        503 => Unavailable,
+    }
+);
+
 /// The answer of a failed readiness probe.
 #[derive(ApiResponse, Debug)]
 pub enum NotReady {
@@ -293,6 +316,10 @@ mod tests {
             ServiceError::UnsupportedType,
             ServiceError::JobNotFound("x".into()),
             ServiceError::ReceiptNotFound("x".into()),
+            ServiceError::BadParameter {
+                parameter: "limit",
+                message: "x".into(),
+            },
         ] {
             let status = ErrorCode::of(&error).status();
             assert!(status.is_client_error(), "{error}: {status}");

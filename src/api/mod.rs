@@ -1,6 +1,7 @@
 //! The HTTP surface: REST with Swagger UI, GraphQL, and the middleware
 //! every request passes (body size limit, API keys, JSON errors, tracing).
 
+pub mod control;
 pub mod errors;
 pub mod graphql;
 pub mod rest;
@@ -31,9 +32,14 @@ pub fn routes(
     settings: &HttpSettings,
 ) -> impl Endpoint<Output = Response> + use<> {
     let api = OpenApiService::new(
-        rest::ReceiptApi {
-            service: service.clone(),
-        },
+        (
+            rest::ReceiptApi {
+                service: service.clone(),
+            },
+            control::ControlApi {
+                service: service.clone(),
+            },
+        ),
         "receipt-ocr",
         env!("CARGO_PKG_VERSION"),
     )

@@ -10,6 +10,11 @@ use crate::job::{CANCELLED_REASON, JobState, ReceiptResult, ReceiptStatus};
 use crate::queue::QueueJob;
 use crate::store::models::StoredReceipt;
 
+mod listing;
+mod queue;
+pub use listing::{ReceiptPage, ReceiptSummary};
+pub use queue::{JobCountsView, QueueView, RateLimitView, WorkerView};
+
 /// A job as clients poll it.
 #[derive(
     Debug,
@@ -30,6 +35,16 @@ pub struct JobStatusView {
     /// Null until the job has completed.
     pub result: Option<ReceiptResult>,
     pub failed_reason: Option<String>,
+    /// Attempts that have ended; a failed one while a retry is pending
+    /// leaves its reason in `failedReason`.
+    pub attempts_made: u32,
+    /// 0 when the job has none.
+    pub priority: u32,
+    /// When a delayed job is due to run.
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why a waiting job is not starting when the queue holds it, e.g.
+    /// `queue paused` or `rate limited for another 12 s`.
+    pub waiting_reason: Option<String>,
 }
 
 impl JobStatusView {
@@ -44,7 +59,16 @@ impl JobStatusView {
             },
             progress: u32::from(job.progress),
             result: job.result.clone(),
-            failed_reason: job.failed_reason.clone(),
+            // A failed attempt's reason is kept on the job for its retry;
+            // once the job has completed it no longer describes it.
+            failed_reason: job
+                .failed_reason
+                .clone()
+                .filter(|_| job.state != JobState::Completed),
+            attempts_made: job.attempts_made,
+            priority: job.priority,
+            run_at: job.run_at,
+            waiting_reason: None,
         }
     }
 
@@ -68,6 +92,10 @@ impl JobStatusView {
             progress,
             result,
             failed_reason: stored.row.failed_reason.clone(),
+            attempts_made: 0,
+            priority: 0,
+            run_at: None,
+            waiting_reason: None,
         })
     }
 }

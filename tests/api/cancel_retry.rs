@@ -63,6 +63,23 @@ async fn a_waiting_job_is_cancelled_at_once_and_cancelling_again_changes_nothing
     let (again, body) = app.cancel(&job_id).await;
     assert_eq!((again, state(&body)), (200, JobState::Cancelled));
     assert_eq!(app.cancel("ocr-1-nosuchjob").await.0, 404);
+
+    let mutation = format!(r#"mutation {{ cancelJob(jobId: "{job_id}") {{ state }} }}"#);
+    let graphql = app.graphql(&mutation).await;
+    assert_eq!(
+        graphql["data"]["cancelJob"]["state"], "cancelled",
+        "{graphql}"
+    );
+    let retried = app
+        .graphql(&format!(
+            r#"mutation {{ retryJob(jobId: "{job_id}") {{ state }} }}"#
+        ))
+        .await;
+    assert_ne!(
+        retried["data"]["retryJob"]["state"], "cancelled",
+        "{retried}"
+    );
+    assert_eq!(app.receipt_status(&job_id).await, ("queued".into(), false));
 }
 
 #[tokio::test(flavor = "multi_thread")]
