@@ -10,7 +10,7 @@ use serde_json::Value;
 /// When and in which order the service should read an upload.
 #[derive(clap::Args, Default)]
 pub struct UploadSchedule {
-    /// 1 (highest) to 2097152; without it the service uses 1000.
+    /// 1 (highest) to 2097152; jobs without one are read before prioritized ones.
     #[arg(long)]
     pub priority: Option<u32>,
     /// Milliseconds before the job may start.

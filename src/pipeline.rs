@@ -91,6 +91,11 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         }
     }
 
+    /// Where the images are.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     /// Run one attempt. A failure that ends the job (permanent, or on the
     /// last attempt) is recorded on the receipt before it is returned.
     pub async fn run(

@@ -146,6 +146,35 @@ impl QueueHandle {
         self.command(exists).await
     }
 
+    /// Take (or keep) the lock `name` for `owner` for `ttl`; true when held.
+    pub async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let key = format!("{}:receipt-ocr:lock:{name}", self.keys);
+        let mut take = redis::cmd("SET");
+        take.arg(&key)
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        if self.command::<Option<String>>(take).await?.is_some() {
+            return Ok(true);
+        }
+        let mut holder = redis::cmd("GET");
+        holder.arg(&key);
+        let held = self.command::<Option<String>>(holder).await?;
+        if held.as_deref() != Some(owner) {
+            return Ok(false);
+        }
+        let mut extend = redis::cmd("PEXPIRE");
+        extend.arg(&key).arg(ttl.as_millis() as u64);
+        self.command::<()>(extend).await?;
+        Ok(true)
+    }
+
     /// Run one of our own Redis commands, within the deadline.
     async fn command<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, QueueError> {
         let mut redis = self.redis.clone();
@@ -182,7 +211,7 @@ impl QueueHandle {
         self.command::<()>(clear).await?;
         let options = JobOptions {
             job_id: Some(job_id),
-            priority: Some(schedule.priority),
+            priority: schedule.priority,
             delay: (schedule.delay_ms > 0).then_some(schedule.delay_ms),
             ..self.job_options.clone()
         };

@@ -77,6 +77,7 @@ impl Application {
                 let args = SupervisorArgs {
                     ocr: settings.ocr.clone(),
                     queue_settings: settings.queue.clone(),
+                    reconcile: settings.reconcile.clone(),
                     grace: settings.shutdown.grace,
                     db,
                     blobs,

@@ -4,6 +4,7 @@
 pub mod ocr_pool;
 pub mod ocr_worker;
 pub mod queue_worker;
+pub mod reconciler;
 pub mod supervisor;
 
 pub use supervisor::{Supervisor, SupervisorArgs, SupervisorMessage, SupervisorStats};

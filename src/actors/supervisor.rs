@@ -7,8 +7,11 @@
 //!  │    └── OcrWorker × OCR_CONCURRENCY    one engine each; the factory
 //!  │                                        replaces one that panics or is
 //!  │                                        stuck past JOB_TIMEOUT_MS
-//!  └── QueueWorker                    the BullMQ worker: fetch, lock
-//!                                     renewal, complete/fail, events
+//!  ├── QueueWorker                    the BullMQ worker: fetch, lock
+//!  │                                  renewal, complete/fail, events
+//!  └── Reconciler                     mends receipts whose job left Redis
+//!                                     unfinished (one pass at a time per
+//!                                     deployment, under a Redis lock)
 //! ```
 //!
 //! A child that fails is restarted after a pause that doubles with each
@@ -26,7 +29,8 @@ use ractor::{
 
 use super::ocr_pool::{OcrPool, PoolStats};
 use super::queue_worker::{Pipeline, QueueWorker, QueueWorkerArgs};
-use crate::config::{OcrSettings, QueueSettings};
+use super::reconciler::{Reconciler, ReconcilerArgs};
+use crate::config::{OcrSettings, QueueSettings, ReconcileSettings};
 use crate::pipeline::ReceiptPipeline;
 use crate::queue::QueueHandle;
 use crate::store::{BlobStore, Db};
@@ -41,6 +45,7 @@ const CALM_AFTER: Duration = Duration::from_secs(30);
 pub struct SupervisorArgs {
     pub ocr: OcrSettings,
     pub queue_settings: QueueSettings,
+    pub reconcile: ReconcileSettings,
     /// How long a stopping worker lets its active jobs finish.
     pub grace: Duration,
     pub db: Db,
@@ -52,6 +57,7 @@ pub struct SupervisorArgs {
 pub enum Child {
     OcrPool,
     QueueWorker,
+    Reconciler,
 }
 
 pub enum SupervisorMessage {
@@ -74,6 +80,7 @@ pub struct SupervisorState {
     backoff: HashMap<Child, Backoff>,
     pool: OcrPool,
     queue_worker: QueueWorkerArgs,
+    reconcile: ReconcileSettings,
     restarts: u64,
 }
 
@@ -106,10 +113,12 @@ impl Actor for Supervisor {
             backoff: HashMap::new(),
             pool,
             queue_worker,
+            reconcile: args.reconcile,
             restarts: 0,
         };
         state.spawn(&me, Child::OcrPool).await?;
         state.spawn(&me, Child::QueueWorker).await?;
+        state.spawn(&me, Child::Reconciler).await?;
         Ok(state)
     }
 
@@ -121,7 +130,7 @@ impl Actor for Supervisor {
         // The queue worker first: it stops fetching and lets active jobs
         // finish while the OCR pool is still there to finish them.
         let grace = state.queue_worker.grace + Duration::from_secs(5);
-        for kind in [Child::QueueWorker, Child::OcrPool] {
+        for kind in [Child::Reconciler, Child::QueueWorker, Child::OcrPool] {
             let cells: Vec<ActorCell> = state
                 .children
                 .values()
@@ -196,6 +205,19 @@ impl SupervisorState {
             Child::QueueWorker => {
                 let args = self.queue_worker.clone();
                 Actor::spawn_linked(None, QueueWorker, args, parent)
+                    .await?
+                    .0
+                    .get_cell()
+            }
+            Child::Reconciler => {
+                let args = ReconcilerArgs {
+                    settings: self.reconcile.clone(),
+                    queue: self.queue_worker.queue.clone(),
+                    db: self.queue_worker.db.clone(),
+                    blobs: self.queue_worker.pipeline.blobs().clone(),
+                    owner: self.queue_worker.settings.worker_name(),
+                };
+                Actor::spawn_linked(None, Reconciler, args, parent)
                     .await?
                     .0
                     .get_cell()

@@ -26,8 +26,8 @@ enum Tag {
 pub struct UploadForm {
     /// JPEG, PNG, TIFF, WebP, BMP or GIF; at most MAX_UPLOAD_BYTES.
     file: Option<Binary<Bytes>>,
-    /// 1 (highest) to 2097152; uploads without one get 1000, so smaller
-    /// numbers are read before them and larger ones after.
+    /// 1 (highest) to 2097152. Uploads without one are read first, in
+    /// upload order (BullMQ's rule); prioritized ones after them, by priority.
     priority: Option<String>,
     /// Milliseconds to wait before the job may start (not with `processAt`).
     delay: Option<String>,

@@ -13,7 +13,7 @@ use clap::Args;
 
 pub use sections::{
     ApiKeys, BlobSettings, DatabaseSettings, HttpSettings, OcrSettings, QueueSettings, RateLimit,
-    RetentionSettings, ShutdownSettings,
+    ReconcileSettings, RetentionSettings, ShutdownSettings,
 };
 
 /// Settings shared by every subcommand that talks to Redis, PostgreSQL or
@@ -35,6 +35,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[command(flatten)]
     pub shutdown: ShutdownSettings,
+    #[command(flatten)]
+    pub reconcile: ReconcileSettings,
 }
 
 impl Settings {

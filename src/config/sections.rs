@@ -222,3 +222,19 @@ pub struct ShutdownSettings {
           value_parser = parse::millis)]
     pub grace: Duration,
 }
+
+/// The reconciler that mends receipts whose job left Redis unfinished.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileSettings {
+    /// Pause between two passes (ms, above 0).
+    #[arg(long = "reconcile-interval-ms", env = "RECONCILE_INTERVAL_MS",
+          value_name = "RECONCILE_INTERVAL_MS", default_value = "60000",
+          value_parser = parse::positive_millis)]
+    pub interval: Duration,
+    /// How long (ms) a receipt stays `queued` or `processing` untouched
+    /// before a missing job is taken as lost.
+    #[arg(long = "reconcile-after-ms", env = "RECONCILE_AFTER_MS",
+          value_name = "RECONCILE_AFTER_MS", default_value = "600000",
+          value_parser = parse::millis)]
+    pub after: Duration,
+}

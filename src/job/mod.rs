@@ -23,7 +23,5 @@ pub use data::{JOB_NAME, ReceiptJobData};
 pub use error::{CANCELLED_REASON, JobError};
 pub use id::{is_plausible_job_id, new_job_id};
 pub use result::{Confidence, FieldBoxes, ReceiptBox, ReceiptItem, ReceiptResult};
-pub use schedule::{
-    DEFAULT_PRIORITY, HIGHEST_PRIORITY, InvalidField, LOWEST_PRIORITY, Schedule, ScheduleRequest,
-};
+pub use schedule::{HIGHEST_PRIORITY, InvalidField, LOWEST_PRIORITY, Schedule, ScheduleRequest};
 pub use state::{JobState, ReceiptStatus, UnknownState};

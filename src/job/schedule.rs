@@ -3,12 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-/// BullMQ's range: 1 is the highest priority.
+/// BullMQ's range: 1 is the highest priority. A job without one is served
+/// before every prioritized job (BullMQ's rule, kept so that our jobs and a
+/// Node producer's are ordered alike).
 pub const HIGHEST_PRIORITY: u32 = 1;
 pub const LOWEST_PRIORITY: u32 = 2_097_152;
-/// The priority of an upload that names none: mid-range, so that an
-/// upload with a smaller number goes before it and a larger one after.
-pub const DEFAULT_PRIORITY: u32 = 1_000;
 
 /// A field a client sent that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,20 +25,12 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> InvalidField {
 }
 
 /// A job's place in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Schedule {
-    pub priority: u32,
+    /// None: served before every prioritized job, in upload order.
+    pub priority: Option<u32>,
     /// How long the job waits before it may start.
     pub delay_ms: u64,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Self {
-            priority: DEFAULT_PRIORITY,
-            delay_ms: 0,
-        }
-    }
 }
 
 /// The scheduling fields of an upload, as sent.
@@ -53,10 +44,7 @@ pub struct ScheduleRequest {
 impl ScheduleRequest {
     /// Check every field; `now` is the time the upload arrived.
     pub fn resolve(&self, now: DateTime<Utc>) -> Result<Schedule, InvalidField> {
-        let priority = match &self.priority {
-            Some(raw) => parse_priority(raw)?,
-            None => DEFAULT_PRIORITY,
-        };
+        let priority = self.priority.as_deref().map(parse_priority).transpose()?;
         let delay_ms = match (&self.delay, &self.process_at) {
             (Some(_), Some(_)) => {
                 return Err(invalid("delay", "and `processAt` cannot both be sent"));
@@ -129,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_without_fields_gets_the_default_priority_and_no_delay() {
+    fn an_upload_without_fields_gets_no_priority_and_no_delay() {
         assert_eq!(
             request(None, None, None).resolve(now()),
             Ok(Schedule::default())
@@ -144,7 +132,7 @@ mod tests {
         assert_eq!(
             schedule,
             Schedule {
-                priority: 3,
+                priority: Some(3),
                 delay_ms: 0
             }
         );

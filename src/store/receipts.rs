@@ -182,6 +182,46 @@ impl Db {
         Ok(())
     }
 
+    /// Receipts `queued` or `processing` untouched since `cutoff`, oldest
+    /// first (the reconciler's candidates).
+    pub async fn unfinished_receipts(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<ReceiptRow>, DbError> {
+        let mut conn = self.conn().await?;
+        let unfinished = [
+            ReceiptStatus::Queued.as_str(),
+            ReceiptStatus::Processing.as_str(),
+        ];
+        Ok(receipts::table
+            .filter(receipts::status.eq_any(unfinished))
+            .filter(receipts::updated_at.lt(cutoff))
+            .order(receipts::updated_at)
+            .limit(limit)
+            .select(ReceiptRow::as_select())
+            .load(&mut conn)
+            .await?)
+    }
+
+    /// A receipt whose lost job was added again: `queued`, touched now.
+    pub async fn requeue_lost(&self, job_id: &str) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        let unfinished = [
+            ReceiptStatus::Queued.as_str(),
+            ReceiptStatus::Processing.as_str(),
+        ];
+        diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+            .filter(receipts::status.eq_any(unfinished))
+            .set((
+                receipts::status.eq(ReceiptStatus::Queued.as_str()),
+                receipts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn receipt_by_id(&self, id: Uuid) -> Result<Option<StoredReceipt>, DbError> {
         let mut conn = self.conn().await?;
         let row = receipts::table

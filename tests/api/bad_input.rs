@@ -40,8 +40,10 @@ async fn assert_nothing_left(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_without_a_file_field_is_refused_with_400() {
     let app = TestApp::serve().await;
-    let form = reqwest::multipart::Form::new().text("note", "no file here");
+    let form = reqwest::multipart::Form::new().text("priority", "3");
     assert_refused(app.upload_form(form).await, 400, "no_file").await;
+    let form = reqwest::multipart::Form::new().text("note", "no file here");
+    assert_refused(app.upload_form(form).await, 400, "invalid_field").await;
     let not_multipart = app
         .http
         .post(format!("{}/api/upload", app.address))

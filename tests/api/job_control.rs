@@ -39,7 +39,7 @@ impl TestApp {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn prioritised_uploads_start_by_priority_and_plain_ones_after_priority_1000() {
+async fn plain_uploads_start_first_then_prioritised_ones_by_priority() {
     let mut settings = isolated_settings();
     settings.ocr.concurrency = 1.try_into().expect("non-zero");
     // Uploads land while no worker runs, so all of them wait together.
@@ -52,8 +52,12 @@ async fn prioritised_uploads_start_by_priority_and_plain_ones_after_priority_100
             .collect();
         jobs.push((priority, api.upload_scheduled(&fields).await));
     }
-    for (_, job_id) in &jobs {
-        assert_eq!(api.job_view(job_id).await.state, JobState::Prioritized);
+    for (priority, job_id) in &jobs {
+        let expected = match priority {
+            Some(_) => JobState::Prioritized,
+            None => JobState::Waiting,
+        };
+        assert_eq!(api.job_view(job_id).await.state, expected);
     }
 
     let _worker = TestApp::spawn(Role::Worker, settings).await;
@@ -65,7 +69,7 @@ async fn prioritised_uploads_start_by_priority_and_plain_ones_after_priority_100
     }
     started.sort();
     let order: Vec<_> = started.into_iter().map(|(_, priority)| priority).collect();
-    assert_eq!(order, [Some(1), Some(3), Some(5), None, Some(2000)]);
+    assert_eq!(order, [None, Some(1), Some(3), Some(5), Some(2000)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,6 +15,7 @@ mod processes;
 mod queue_control;
 mod read_receipt;
 mod receipt_listing;
+mod reconciler;
 mod startup;
 mod subscription;
 mod supervision;

@@ -12,7 +12,7 @@ use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
 use receipt_ocr::job::JobState;
 
 /// Run `tests/node/interop.js` (its packages installed by scripts/test.sh).
-fn node(app: &TestApp, args: &[&str]) -> Value {
+pub fn node(app: &TestApp, args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/interop.js");
     let output = Command::new("node")
         .arg(script)

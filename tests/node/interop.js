@@ -1,8 +1,10 @@
 // BullMQ's own Node client on receipt-ocr's queue, driven by the Rust
 // interop test: `add` enqueues a job as a Node producer would, `inspect`
 // prints what BullMQ's tools see (job counts, workers, one job).
+// `remove` removes a job the way any BullMQ client can.
 // Usage: node interop.js add QUEUE RECEIPT_ID BLOB_KEY
 //        node interop.js inspect QUEUE JOB_ID
+//        node interop.js remove QUEUE JOB_ID
 const { Queue } = require('bullmq');
 
 const connection = { url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' };
@@ -30,6 +32,10 @@ async function main() {
         returnvalue: job && job.returnvalue,
         progress: job && job.progress,
       }));
+    } else if (command === 'remove') {
+      const [jobId] = rest;
+      const removed = await queue.remove(jobId);
+      console.log(JSON.stringify({ removed }));
     } else {
       throw new Error(`unknown command ${command}`);
     }

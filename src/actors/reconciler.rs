@@ -1,0 +1,116 @@
+//! The Reconciler actor: finds receipts left `queued` or `processing`
+//! whose job has disappeared from Redis (removed by another BullMQ client,
+//! a flushed or restored Redis, trimmed while unfinished) and puts them
+//! right: the job is added again when the image is still stored, else the
+//! receipt fails with a reason that says what happened.
+//!
+//! Every worker process runs one; a lock in Redis lets one pass run at a
+//! time in the whole deployment. Passes are spaced by RECONCILE_INTERVAL_MS
+//! and look only at rows untouched for RECONCILE_AFTER_MS.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::config::ReconcileSettings;
+use crate::job::{ReceiptJobData, Schedule};
+use crate::queue::QueueHandle;
+use crate::store::models::ReceiptRow;
+use crate::store::{BlobError, BlobStore, Db};
+
+/// Rows looked at in one pass.
+const BATCH: i64 = 100;
+
+pub struct Reconciler;
+
+pub struct ReconcilerArgs {
+    pub settings: ReconcileSettings,
+    pub queue: QueueHandle,
+    pub db: Db,
+    pub blobs: BlobStore,
+    /// This process's name, the lock's owner.
+    pub owner: String,
+}
+
+/// Time for one pass.
+pub struct Tick;
+
+impl Actor for Reconciler {
+    type Msg = Tick;
+    type State = ReconcilerArgs;
+    type Arguments = ReconcilerArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<Tick>,
+        args: ReconcilerArgs,
+    ) -> Result<ReconcilerArgs, ActorProcessingErr> {
+        me.send_after(args.settings.interval, || Tick);
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Tick>,
+        _tick: Tick,
+        state: &mut ReconcilerArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        // The lock outlives a slow pass; another process takes over after it.
+        let ttl = state.settings.interval * 2 + Duration::from_secs(10);
+        if let Ok(true) = state.queue.try_lock("reconciler", &state.owner, ttl).await
+            && let Err(e) = state.pass().await
+        {
+            tracing::warn!(error = %e, "reconciling receipts failed; trying again later");
+        }
+        me.send_after(state.settings.interval, || Tick);
+        Ok(())
+    }
+}
+
+impl ReconcilerArgs {
+    async fn pass(&self) -> Result<(), crate::store::DbError> {
+        let cutoff = chrono::Utc::now() - self.settings.after;
+        for row in self.db.unfinished_receipts(cutoff, BATCH).await? {
+            // Redis down: nothing can be known; the next pass tries again.
+            if let Ok(None) = self.queue.lookup(&row.job_id).await {
+                self.mend(&row).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
+        match self.blobs.get(&row.blob_key).await {
+            Ok(_) => {
+                let data = ReceiptJobData {
+                    receipt_id: row.id,
+                    blob_key: row.blob_key.clone(),
+                    content_type: row.content_type.clone(),
+                    trace_context: Default::default(),
+                };
+                let added = self
+                    .queue
+                    .enqueue(row.job_id.clone(), data, Schedule::default());
+                if let Err(e) = added.await {
+                    tracing::warn!(job_id = row.job_id, error = %e, "could not add the lost job again");
+                    return Ok(());
+                }
+                tracing::warn!(job_id = row.job_id, "job lost from Redis; added again");
+                self.db.requeue_lost(&row.job_id).await
+            }
+            Err(BlobError::Missing(_)) => {
+                tracing::warn!(
+                    job_id = row.job_id,
+                    "job lost from Redis and its image is gone"
+                );
+                self.db.mark_job_failed(&row.job_id, LOST_FOR_GOOD).await
+            }
+            // The blob store is down: try again next pass.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+const LOST_FOR_GOOD: &str = "the job disappeared from the queue (removed from Redis by another \
+                             client, or Redis lost it) and its image is no longer in the blob \
+                             store, so it cannot be read again; upload the receipt again";

@@ -1,0 +1,64 @@
+//! The reconciler: a job removed from Redis by another BullMQ client never
+//! leaves its receipt `queued` — it is added again while the image is
+//! stored, and fails with a reason that says so once the image is gone.
+
+use std::time::Duration;
+
+use receipt_ocr::config::Settings;
+use receipt_ocr::job::JobState;
+use receipt_ocr::startup::Role;
+
+use crate::helpers::{TestApp, isolated_settings, wait_for};
+use crate::node_interop::node;
+use crate::support::receipt_image::corner_market_png;
+
+/// Settings whose reconciler looks every 200 ms at rows untouched for 0 ms.
+fn eager_reconciler() -> Settings {
+    let mut settings = isolated_settings();
+    settings.reconcile.interval = Duration::from_millis(200);
+    settings.reconcile.after = Duration::ZERO;
+    settings
+}
+
+/// Upload through an API-only process and remove the job with BullMQ's
+/// Node client before any worker sees it.
+async fn upload_and_lose_the_job(api: &TestApp) -> String {
+    let job_id = api.upload_ok(corner_market_png()).await;
+    let removed = node(api, &["remove", &api.settings.queue.name, &job_id]);
+    assert_eq!(removed["removed"], 1, "{removed}");
+    assert!(api.job_hash(&job_id).await.is_empty(), "the job left Redis");
+    job_id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_removed_by_another_client_is_added_again_and_completes() {
+    let settings = eager_reconciler();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = upload_and_lose_the_job(&api).await;
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Unknown);
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_job_whose_image_is_gone_fails_with_a_reason_that_says_so() {
+    let settings = eager_reconciler();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = upload_and_lose_the_job(&api).await;
+    for file in api.blob_files() {
+        std::fs::remove_file(file).expect("remove the image");
+    }
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let job = wait_for(|| async {
+        let job = api.job_view(&job_id).await;
+        job.state.is_final().then_some(job)
+    })
+    .await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let reason = job.failed_reason.unwrap_or_default();
+    assert!(reason.contains("disappeared from the queue"), "{reason}");
+    assert!(reason.contains("upload the receipt again"), "{reason}");
+}
