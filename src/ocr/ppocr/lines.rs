@@ -103,7 +103,11 @@ pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
 
 /// The median distance between neighbouring character centres in a box.
 fn typical_gap(glyphs: &[PlacedGlyph]) -> f32 {
-    let mut gaps: Vec<f32> = glyphs.windows(2).map(|w| w[1].x - w[0].x).collect();
+    median_gap(glyphs.iter().map(|g| g.x).collect())
+}
+
+fn median_gap(centres: Vec<f32>) -> f32 {
+    let mut gaps: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
     if gaps.is_empty() {
         return 0.0;
     }
@@ -115,7 +119,8 @@ fn typical_gap(glyphs: &[PlacedGlyph]) -> f32 {
 /// either side) within the detected box's height.
 fn word_of(glyphs: &[&PlacedGlyph], read: &ReadBox) -> Option<OcrWord> {
     let (first, last) = (glyphs.first()?, glyphs.last()?);
-    let half = (typical_gap_of(glyphs) / 2.0).max(read.bbox.height as f32 / 4.0);
+    let pitch = median_gap(glyphs.iter().map(|g| g.x).collect());
+    let half = (pitch / 2.0).max(read.bbox.height as f32 / 4.0);
     let left = (first.x - half).max(read.bbox.x as f32) as u32;
     let right = (last.x + half).min(read.bbox.right() as f32) as u32;
     let text: String = glyphs.iter().map(|g| g.text.as_str()).collect();
@@ -131,11 +136,6 @@ fn word_of(glyphs: &[&PlacedGlyph], read: &ReadBox) -> Option<OcrWord> {
         bbox,
         confidence,
     })
-}
-
-fn typical_gap_of(glyphs: &[&PlacedGlyph]) -> f32 {
-    let owned: Vec<PlacedGlyph> = glyphs.iter().map(|g| (*g).clone()).collect();
-    typical_gap(&owned)
 }
 
 #[cfg(test)]
