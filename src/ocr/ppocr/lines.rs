@@ -26,8 +26,10 @@ const SPACE_PITCHES: f32 = 1.7;
 /// …when it is also wider than this fraction of the box height (so a box
 /// of evenly spaced letters is never split).
 const SPACE_HEIGHTS: f32 = 0.45;
-/// Boxes are one line when they share at least this much of the lower one.
-const SAME_LINE_OVERLAP: f32 = 0.5;
+/// Boxes are one line when their centres are at most this share of the
+/// lower box's height apart. Unclipped boxes are ~1.7× the text height, so
+/// neighbouring printed lines overlap by half: overlap cannot tell them apart.
+const SAME_LINE_CENTRES: f32 = 0.4;
 
 /// The page: boxes grouped into lines top to bottom, words left to right.
 pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
@@ -40,8 +42,8 @@ pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
 }
 
 /// Boxes grouped into lines: each box joins the line whose nearest box (by
-/// horizontal position, so a slanted line is followed) overlaps it most
-/// vertically. Lines come top to bottom, boxes left to right.
+/// horizontal position, so a slanted line is followed) has its centre
+/// closest, if close enough. Lines come top to bottom, boxes left to right.
 pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
     boxes.sort_by_key(|b| b.bbox.y * 2 + b.bbox.height);
     let mut lines: Vec<Vec<ReadBox>> = Vec::new();
@@ -62,16 +64,16 @@ fn best_line(lines: &[Vec<ReadBox>], bbox: &BBox) -> Option<usize> {
         let nearest = line
             .iter()
             .min_by_key(|b| horizontal_distance(&b.bbox, bbox))?;
-        let overlap = vertical_overlap(&nearest.bbox, bbox);
-        (overlap >= SAME_LINE_OVERLAP).then_some((i, overlap))
+        let distance = centre_distance(&nearest.bbox, bbox);
+        (distance <= SAME_LINE_CENTRES).then_some((i, distance))
     });
-    scored.max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
+    scored.min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
 }
 
-/// The shared height of two boxes over the smaller height (0–1).
-pub fn vertical_overlap(a: &BBox, b: &BBox) -> f32 {
-    let shared = a.bottom().min(b.bottom()).saturating_sub(a.y.max(b.y));
-    shared as f32 / a.height.min(b.height).max(1) as f32
+/// The vertical distance between two boxes' centres over the smaller height.
+pub fn centre_distance(a: &BBox, b: &BBox) -> f32 {
+    let centre = |x: &BBox| x.y as f32 + x.height as f32 / 2.0;
+    (centre(a) - centre(b)).abs() / a.height.min(b.height).max(1) as f32
 }
 
 fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn a_slanted_line_is_followed_across_the_page() {
         // Each box a little lower than the one on its left, the last one
-        // lower than the first by more than half a box height.
+        // lower than the first by most of a box height.
         let boxes = vec![
             read("A", 0, 100, 20.0),
             read("B", 100, 108, 20.0),
@@ -190,6 +192,15 @@ mod tests {
             read("NEXT", 0, 140, 20.0),
         ];
         assert_eq!(texts(&page_of(boxes)), vec!["A B C", "NEXT"]);
+    }
+
+    #[test]
+    fn neighbouring_lines_whose_boxes_overlap_by_half_stay_apart() {
+        let boxes = vec![
+            read("Please ask", 0, 100, 10.0),
+            read("if you like", 0, 111, 10.0),
+        ];
+        assert_eq!(texts(&page_of(boxes)), vec!["Please ask", "if you like"]);
     }
 
     #[test]
