@@ -17,6 +17,8 @@ pub struct PlacedGlyph {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadBox {
     pub bbox: BBox,
+    /// The text's slope (dy/dx): photos are rarely square to the paper.
+    pub slope: f32,
     pub glyphs: Vec<PlacedGlyph>,
 }
 
@@ -48,7 +50,7 @@ pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
     boxes.sort_by_key(|b| b.bbox.y * 2 + b.bbox.height);
     let mut lines: Vec<Vec<ReadBox>> = Vec::new();
     for read in boxes {
-        match best_line(&lines, &read.bbox) {
+        match best_line(&lines, &read) {
             Some(i) => lines[i].push(read),
             None => lines.push(vec![read]),
         }
@@ -59,21 +61,31 @@ pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
     lines
 }
 
-fn best_line(lines: &[Vec<ReadBox>], bbox: &BBox) -> Option<usize> {
+fn best_line(lines: &[Vec<ReadBox>], read: &ReadBox) -> Option<usize> {
     let scored = lines.iter().enumerate().filter_map(|(i, line)| {
         let nearest = line
             .iter()
-            .min_by_key(|b| horizontal_distance(&b.bbox, bbox))?;
-        let distance = centre_distance(&nearest.bbox, bbox);
+            .min_by_key(|b| horizontal_distance(&b.bbox, &read.bbox))?;
+        let distance = centre_distance(nearest, read);
         (distance <= SAME_LINE_CENTRES).then_some((i, distance))
     });
     scored.min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
 }
 
-/// The vertical distance between two boxes' centres over the smaller height.
-pub fn centre_distance(a: &BBox, b: &BBox) -> f32 {
-    let centre = |x: &BBox| x.y as f32 + x.height as f32 / 2.0;
-    (centre(a) - centre(b)).abs() / a.height.min(b.height).max(1) as f32
+/// How far `b`'s centre lies from the line through `a`'s centre (along the
+/// slope of the longer box), over the smaller box height.
+pub fn centre_distance(a: &ReadBox, b: &ReadBox) -> f32 {
+    let centre = |x: &BBox| {
+        let (x0, y0) = (x.x as f32, x.y as f32);
+        (x0 + x.width as f32 / 2.0, y0 + x.height as f32 / 2.0)
+    };
+    let ((ax, ay), (bx, by)) = (centre(&a.bbox), centre(&b.bbox));
+    let slope = match a.bbox.width >= b.bbox.width {
+        true => a.slope,
+        false => b.slope,
+    };
+    let expected = ay + slope * (bx - ax);
+    (by - expected).abs() / a.bbox.height.min(b.bbox.height).max(1) as f32
 }
 
 fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
@@ -160,6 +172,7 @@ mod tests {
         let width = (pitch * text.chars().count() as f32) as u32;
         ReadBox {
             bbox: BBox::new(x, y, width, 20),
+            slope: 0.0,
             glyphs,
         }
     }
@@ -192,6 +205,20 @@ mod tests {
             read("NEXT", 0, 140, 20.0),
         ];
         assert_eq!(texts(&page_of(boxes)), vec!["A B C", "NEXT"]);
+    }
+
+    #[test]
+    fn a_price_raised_by_the_slant_of_a_photo_stays_on_its_line() {
+        // The line rises 1 px every 10 to the right: its price box sits 20 px
+        // higher than the name's, more than the next line's distance.
+        let mut name = read("2 SAUV BLANC", 0, 100, 10.0);
+        name.slope = -0.1;
+        let mut price = read("18.00", 260, 80, 10.0);
+        price.slope = -0.1;
+        let mut next = read("1 VEGGIE", 0, 120, 10.0);
+        next.slope = -0.1;
+        let page = page_of(vec![name, price, next]);
+        assert_eq!(texts(&page), vec!["2 SAUV BLANC 18.00", "1 VEGGIE"]);
     }
 
     #[test]

@@ -142,5 +142,10 @@ fn place(
         })
         .collect();
     let bbox = text_box.bbox(image.width(), image.height());
-    ReadBox { bbox, glyphs }
+    let slope = text_box.angle.tan();
+    ReadBox {
+        bbox,
+        slope,
+        glyphs,
+    }
 }
