@@ -95,8 +95,46 @@ fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
     }
 }
 
-/// A box's words: split at recognised spaces and at wide gaps.
+/// A box's words: split at recognised spaces, at wide gaps, and where
+/// a label or a date is glued to what follows (`glue`).
 pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
+    spaced_words(read).into_iter().flat_map(unglue).collect()
+}
+
+/// A word split into its glued pieces, each boxed by its share of letters.
+fn unglue(word: OcrWord) -> Vec<OcrWord> {
+    let pieces = super::glue::split(&word.text);
+    if pieces.len() == 1 {
+        return vec![word];
+    }
+    let total = word.text.chars().count().max(1) as f32;
+    let mut start = 0usize;
+    let piece = |text: String, start: usize| {
+        let share = |n: usize| (word.bbox.width as f32 * n as f32 / total) as u32;
+        let (x0, x1) = (share(start), share(start + text.chars().count()));
+        let bbox = BBox::new(
+            word.bbox.x + x0,
+            word.bbox.y,
+            (x1 - x0).max(1),
+            word.bbox.height,
+        );
+        OcrWord {
+            text,
+            bbox,
+            confidence: word.confidence,
+        }
+    };
+    let mut out = Vec::with_capacity(pieces.len());
+    for text in pieces {
+        let length = text.chars().count();
+        out.push(piece(text, start));
+        start += length;
+    }
+    out
+}
+
+/// A box's words split at recognised spaces and at wide gaps.
+fn spaced_words(read: &ReadBox) -> Vec<OcrWord> {
     let min_gap = typical_gap(&read.glyphs) * SPACE_PITCHES;
     let min_gap = min_gap.max(read.bbox.height as f32 * SPACE_HEIGHTS);
     let mut words = Vec::new();

@@ -8,10 +8,12 @@
 //! - `quad`: a detected line as a rotated rectangle, and its upright crop
 //! - `crops`: boxes cut out, scaled and batched for the recogniser
 //! - `recognise`: the recogniser and CTC decoding
-//! - `lines`: boxes grouped into lines, glued words split
+//! - `lines`: boxes grouped into lines, words split at gaps
+//! - `glue`: labels and dates the recogniser glued to their neighbours
 
 pub mod crops;
 pub mod detect;
+pub mod glue;
 pub mod lines;
 pub mod model;
 pub mod quad;
