@@ -102,14 +102,17 @@ fn print_folders(folders: &[FolderReport]) {
     println!("folder        n  total   date  store  itemsF1  CPU s/receipt");
     for f in folders {
         let pct = |t: &FieldTally| format!("{:5.1}%", t.accuracy() * 100.0);
+        let items = match f.scores.items.receipts {
+            0 => "    n/a".to_string(),
+            _ => format!("{:6.1}%", f.scores.items.f1() * 100.0),
+        };
         println!(
-            "{:<10} {:>4} {} {} {}  {:6.1}%  {:.2}",
+            "{:<10} {:>4} {} {} {}  {items}  {:.2}",
             f.name,
             f.receipts,
             pct(&f.scores.total_amount),
             pct(&f.scores.date),
             pct(&f.scores.store_name),
-            f.scores.items.f1() * 100.0,
             f.cpu_per_receipt
         );
     }
@@ -158,7 +161,7 @@ fn summary_json(
             "totalAmount": round(f.scores.total_amount.accuracy()),
             "date": round(f.scores.date.accuracy()),
             "storeName": round(f.scores.store_name.accuracy()),
-            "itemsF1": round(f.scores.items.f1()),
+            "itemsF1": (f.scores.items.receipts > 0).then(|| round(f.scores.items.f1())),
             "cpuSecondsPerReceipt": round(f.cpu_per_receipt),
         });
         (f.name.clone(), json)

@@ -185,7 +185,8 @@ impl OcrEngine {
                     return Ok(first);
                 }
                 let second = self.read_ppocr(grey, &mut |_| {})?;
-                Ok(passes::combine(second, first))
+                let margin = passes::PPOCR_PREFERENCE;
+                Ok(passes::combine_preferring_first(second, first, margin))
             }
         }
     }

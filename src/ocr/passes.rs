@@ -63,20 +63,35 @@ pub fn is_confident(reading: &ReceiptReading) -> bool {
         && confidence.store_name >= CONFIDENT_STORE
 }
 
+/// Under `auto`, Tesseract's field replaces PP-OCR's only when it is this
+/// much more confident: PP-OCR's text is the better one (measured in
+/// docs/ocr-accuracy.md), and Tesseract is confident of misread names.
+pub const PPOCR_PREFERENCE: f32 = 0.2;
+
 /// Merge two readings of one image field by field, each from the reading
 /// more confident of it. The page kept is the first's lines then the
 /// second's (so `text` stays the page's lines joined by '\n'); the OCR
 /// confidence is that of the reading the total came from.
-pub fn combine(first: ReceiptReading, mut second: ReceiptReading) -> ReceiptReading {
+pub fn combine(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
+    combine_preferring_first(first, second, 0.0)
+}
+
+/// `combine`, where a field comes from `second` only when it is more than
+/// `margin` more confident of it.
+pub fn combine_preferring_first(
+    first: ReceiptReading,
+    mut second: ReceiptReading,
+    margin: f32,
+) -> ReceiptReading {
     shift_lines(&mut second.receipt, first.page.lines.len());
     let page = first.page.clone().followed_by(second.page.clone());
     let mut engines = first.engines.clone();
     engines.extend(second.engines.iter().filter(|e| !first.engines.contains(e)));
     let (a, b) = (&first.receipt.confidence, &second.receipt.confidence);
-    let total_from_second = b.total_amount > a.total_amount;
-    let store_from_second = b.store_name > a.store_name;
-    let date_from_second = b.purchase_date > a.purchase_date;
-    let items_from_second = b.items > a.items;
+    let total_from_second = b.total_amount > a.total_amount + margin;
+    let store_from_second = b.store_name > a.store_name + margin;
+    let date_from_second = b.purchase_date > a.purchase_date + margin;
+    let items_from_second = b.items > a.items + margin;
     let (mut base, other) = match total_from_second {
         true => (second, first),
         false => (first, second),

@@ -1,11 +1,10 @@
-//! Cutting each detected box out of the image and scaling it to the
+//! Cutting each detected rectangle out of the image, upright, at the
 //! recogniser's input height, then packing crops of similar shape into
 //! batches (padding wastes less work when widths are alike).
 
 use image::GrayImage;
-use image::imageops::{self, FilterType};
 
-use crate::ocr::page::BBox;
+use super::quad::TextBox;
 
 /// The recogniser's input height.
 pub const HEIGHT: u32 = 48;
@@ -21,12 +20,11 @@ pub struct Crop {
     pub image: GrayImage,
 }
 
-/// Cut `bbox` out of `image` and scale it to `HEIGHT` pixels high.
-pub fn crop(image: &GrayImage, bbox: &BBox, index: usize) -> Crop {
-    let view = imageops::crop_imm(image, bbox.x, bbox.y, bbox.width.max(1), bbox.height.max(1));
-    let ratio = bbox.width.max(1) as f32 / bbox.height.max(1) as f32;
+/// Cut `text_box` out of `image`, upright, `HEIGHT` pixels high.
+pub fn crop(image: &GrayImage, text_box: &TextBox, index: usize) -> Crop {
+    let ratio = text_box.length / text_box.thickness.max(1.0);
     let width = ((HEIGHT as f32 * ratio).ceil() as u32).clamp(1, MAX_WIDTH);
-    let image = imageops::resize(&view.to_image(), width, HEIGHT, FilterType::Triangle);
+    let image = text_box.sample(image, width, HEIGHT);
     Crop { index, image }
 }
 

@@ -1,21 +1,21 @@
 //! Text detection (PP-OCR's DB model): the image, scaled so its longer side
-//! fits a limit, becomes a map of text probability; regions above a
-//! threshold become boxes, grown back ("unclipped") to the full text
-//! height, in original image pixels.
+//! fits a limit, becomes a map of text probability; connected regions above
+//! a threshold become rotated rectangles, grown back ("unclipped") to the
+//! full text height, in original image pixels.
 
 use image::GrayImage;
 use ort::session::Session;
 use ort::value::Tensor;
 
 use super::PpOcrError;
-use crate::ocr::page::BBox;
+use super::quad::TextBox;
 
 /// DB post-processing settings (PaddleOCR's defaults for PP-OCRv4).
 #[derive(Debug, Clone, Copy)]
 pub struct DbSettings {
     /// A map pixel is text when its probability exceeds this.
     pub threshold: f32,
-    /// A region is kept when its mean probability exceeds this.
+    /// A region is kept when its pixels' mean probability exceeds this.
     pub box_threshold: f32,
     /// How far a region is grown: area × ratio / perimeter on each side.
     pub unclip_ratio: f32,
@@ -28,25 +28,6 @@ impl Default for DbSettings {
             box_threshold: 0.5,
             unclip_ratio: 1.6,
         }
-    }
-}
-
-/// A region of the probability map, in map pixels (inclusive bounds).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Region {
-    pub left: usize,
-    pub top: usize,
-    pub right: usize,
-    pub bottom: usize,
-}
-
-impl Region {
-    fn width(&self) -> usize {
-        self.right - self.left + 1
-    }
-
-    fn height(&self) -> usize {
-        self.bottom - self.top + 1
     }
 }
 
@@ -63,7 +44,7 @@ pub fn detect(
     image: &GrayImage,
     max_side: u32,
     settings: DbSettings,
-) -> Result<Vec<BBox>, PpOcrError> {
+) -> Result<Vec<TextBox>, PpOcrError> {
     let (width, height) = input_size(image.width(), image.height(), max_side);
     let resized = image::imageops::resize(image, width, height, image::imageops::Triangle);
     let input = Tensor::from_array((
@@ -88,8 +69,8 @@ pub fn detect(
     );
     let boxes = find_regions(&map, settings)
         .into_iter()
-        .map(|r| unclip(r, settings.unclip_ratio, scale, image.dimensions()))
-        .filter(|b| b.width >= 4 && b.height >= 4)
+        .map(|b| b.unclipped(settings.unclip_ratio).scaled(scale.0, scale.1))
+        .filter(|b| b.length >= 4.0 && b.thickness >= 4.0)
         .collect();
     Ok(boxes)
 }
@@ -117,22 +98,30 @@ pub fn planes(image: &GrayImage) -> Vec<f32> {
 }
 
 /// Connected text regions of `map` (8-connected, after a 2×2 dilation as
-/// PaddleOCR does) whose mean probability over their box is high enough.
-pub fn find_regions(map: &ProbabilityMap, settings: DbSettings) -> Vec<Region> {
+/// PaddleOCR does) whose pixels' mean probability is high enough, as
+/// rectangles in map pixels.
+pub fn find_regions(map: &ProbabilityMap, settings: DbSettings) -> Vec<TextBox> {
     let mask = dilate(&threshold(map, settings.threshold), map.width, map.height);
     let mut seen = vec![false; mask.len()];
-    let mut regions = Vec::new();
+    let mut boxes = Vec::new();
     for start in 0..mask.len() {
-        if mask[start] && !seen[start] {
-            let region = flood(&mask, &mut seen, map.width, start);
-            if region.width().min(region.height()) >= 3
-                && mean_in(map, &region) > settings.box_threshold
-            {
-                regions.push(region);
-            }
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        let pixels = flood(&mask, &mut seen, map.width, start);
+        let score = pixels.iter().map(|&i| map.values[i]).sum::<f32>() / pixels.len() as f32;
+        if score <= settings.box_threshold {
+            continue;
+        }
+        let points: Vec<(f32, f32)> = (pixels.iter())
+            .map(|&i| ((i % map.width) as f32, (i / map.width) as f32))
+            .collect();
+        let text_box = TextBox::from_pixels(&points);
+        if text_box.length.min(text_box.thickness) >= 3.0 {
+            boxes.push(text_box);
         }
     }
-    regions
+    boxes
 }
 
 fn threshold(map: &ProbabilityMap, level: f32) -> Vec<bool> {
@@ -150,24 +139,15 @@ fn dilate(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
         .collect()
 }
 
-/// The bounds of the 8-connected region holding `start`, marking it seen.
-fn flood(mask: &[bool], seen: &mut [bool], width: usize, start: usize) -> Region {
+/// The pixels of the 8-connected region holding `start`, marked seen.
+fn flood(mask: &[bool], seen: &mut [bool], width: usize, start: usize) -> Vec<usize> {
     let height = mask.len() / width;
-    let mut region = Region {
-        left: start % width,
-        top: start / width,
-        right: start % width,
-        bottom: start / width,
-    };
+    let mut pixels = Vec::new();
     let mut stack = vec![start];
     seen[start] = true;
     while let Some(i) = stack.pop() {
-        let (x, y) = (i % width, i / width);
-        region.left = region.left.min(x);
-        region.right = region.right.max(x);
-        region.top = region.top.min(y);
-        region.bottom = region.bottom.max(y);
-        for (nx, ny) in neighbours(x, y, width, height) {
+        pixels.push(i);
+        for (nx, ny) in neighbours(i % width, i / width, width, height) {
             let n = ny * width + nx;
             if mask[n] && !seen[n] {
                 seen[n] = true;
@@ -175,7 +155,7 @@ fn flood(mask: &[bool], seen: &mut [bool], width: usize, start: usize) -> Region
             }
         }
     }
-    region
+    pixels
 }
 
 fn neighbours(
@@ -192,37 +172,10 @@ fn neighbours(
     .filter(move |&(nx, ny)| (nx, ny) != (x, y))
 }
 
-/// The mean probability over a region's box ("fast" scoring).
-fn mean_in(map: &ProbabilityMap, region: &Region) -> f32 {
-    let mut sum = 0.0;
-    for y in region.top..=region.bottom {
-        let row = &map.values[y * map.width..(y + 1) * map.width];
-        sum += row[region.left..=region.right].iter().sum::<f32>();
-    }
-    sum / (region.width() * region.height()) as f32
-}
-
-/// Grow a region by area × ratio / perimeter on every side (the DB model
-/// predicts shrunk text kernels) and map it to image pixels.
-pub fn unclip(region: Region, ratio: f32, scale: (f32, f32), image: (u32, u32)) -> BBox {
-    let (w, h) = (region.width() as f32, region.height() as f32);
-    let grow = w * h * ratio / (2.0 * (w + h));
-    let left = ((region.left as f32 - grow) * scale.0).max(0.0);
-    let top = ((region.top as f32 - grow) * scale.1).max(0.0);
-    let right = ((region.right as f32 + 1.0 + grow) * scale.0).min(image.0 as f32);
-    let bottom = ((region.bottom as f32 + 1.0 + grow) * scale.1).min(image.1 as f32);
-    let (x, y) = (left as u32, top as u32);
-    BBox::new(
-        x,
-        y,
-        (right as u32).saturating_sub(x),
-        (bottom as u32).saturating_sub(y),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ocr::page::BBox;
 
     /// A 12×8 map with two blobs: a strong 5×3 one and a faint 3×3 one.
     fn two_blobs() -> Vec<f32> {
@@ -241,35 +194,23 @@ mod tests {
     }
 
     #[test]
-    fn a_strong_blob_becomes_one_region_and_a_faint_one_is_dropped() {
+    fn a_strong_blob_becomes_one_box_and_a_faint_one_is_dropped() {
         let values = two_blobs();
         let map = ProbabilityMap {
             width: 12,
             height: 8,
             values: &values,
         };
-        let regions = find_regions(&map, DbSettings::default());
-        // The 2×2 dilation grows the blob by one pixel right and down.
-        let expected = Region {
-            left: 0,
-            top: 0,
-            right: 5,
-            bottom: 3,
-        };
-        assert_eq!(regions, vec![expected]);
-    }
-
-    #[test]
-    fn unclipping_grows_a_region_and_maps_it_to_image_pixels() {
-        let region = Region {
-            left: 10,
-            top: 10,
-            right: 29,
-            bottom: 14,
-        };
-        // 20 × 5: grows by 20·5·1.6 / 50 = 3.2 on each side; image is 2× map.
-        let bbox = unclip(region, 1.6, (2.0, 2.0), (1000, 1000));
-        assert_eq!(bbox, BBox::new(13, 13, 53, 23));
+        let boxes = find_regions(&map, DbSettings::default());
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        // The 2×2 dilation grows the 5×3 blob by one pixel left and up.
+        let found = boxes[0];
+        assert_eq!(
+            (found.length, found.thickness, found.angle),
+            (6.0, 4.0, 0.0)
+        );
+        assert_eq!((found.cx, found.cy), (2.5, 1.5));
+        assert_eq!(found.bbox(12, 8), BBox::new(0, 0, 6, 4));
     }
 
     #[test]

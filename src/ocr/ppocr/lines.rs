@@ -17,6 +17,8 @@ pub struct PlacedGlyph {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadBox {
     pub bbox: BBox,
+    /// The text's slope (dy/dx): photos are rarely square to the paper.
+    pub slope: f32,
     pub glyphs: Vec<PlacedGlyph>,
 }
 
@@ -26,8 +28,10 @@ const SPACE_PITCHES: f32 = 1.7;
 /// …when it is also wider than this fraction of the box height (so a box
 /// of evenly spaced letters is never split).
 const SPACE_HEIGHTS: f32 = 0.45;
-/// Boxes are one line when they share at least this much of the lower one.
-const SAME_LINE_OVERLAP: f32 = 0.5;
+/// Boxes are one line when their centres are at most this share of the
+/// lower box's height apart. Unclipped boxes are ~1.7× the text height, so
+/// neighbouring printed lines overlap by half: overlap cannot tell them apart.
+const SAME_LINE_CENTRES: f32 = 0.4;
 
 /// The page: boxes grouped into lines top to bottom, words left to right.
 pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
@@ -40,13 +44,13 @@ pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
 }
 
 /// Boxes grouped into lines: each box joins the line whose nearest box (by
-/// horizontal position, so a slanted line is followed) overlaps it most
-/// vertically. Lines come top to bottom, boxes left to right.
+/// horizontal position, so a slanted line is followed) has its centre
+/// closest, if close enough. Lines come top to bottom, boxes left to right.
 pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
     boxes.sort_by_key(|b| b.bbox.y * 2 + b.bbox.height);
     let mut lines: Vec<Vec<ReadBox>> = Vec::new();
     for read in boxes {
-        match best_line(&lines, &read.bbox) {
+        match best_line(&lines, &read) {
             Some(i) => lines[i].push(read),
             None => lines.push(vec![read]),
         }
@@ -57,21 +61,31 @@ pub fn group_lines(mut boxes: Vec<ReadBox>) -> Vec<Vec<ReadBox>> {
     lines
 }
 
-fn best_line(lines: &[Vec<ReadBox>], bbox: &BBox) -> Option<usize> {
+fn best_line(lines: &[Vec<ReadBox>], read: &ReadBox) -> Option<usize> {
     let scored = lines.iter().enumerate().filter_map(|(i, line)| {
         let nearest = line
             .iter()
-            .min_by_key(|b| horizontal_distance(&b.bbox, bbox))?;
-        let overlap = vertical_overlap(&nearest.bbox, bbox);
-        (overlap >= SAME_LINE_OVERLAP).then_some((i, overlap))
+            .min_by_key(|b| horizontal_distance(&b.bbox, &read.bbox))?;
+        let distance = centre_distance(nearest, read);
+        (distance <= SAME_LINE_CENTRES).then_some((i, distance))
     });
-    scored.max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
+    scored.min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
 }
 
-/// The shared height of two boxes over the smaller height (0–1).
-pub fn vertical_overlap(a: &BBox, b: &BBox) -> f32 {
-    let shared = a.bottom().min(b.bottom()).saturating_sub(a.y.max(b.y));
-    shared as f32 / a.height.min(b.height).max(1) as f32
+/// How far `b`'s centre lies from the line through `a`'s centre (along the
+/// slope of the longer box), over the smaller box height.
+pub fn centre_distance(a: &ReadBox, b: &ReadBox) -> f32 {
+    let centre = |x: &BBox| {
+        let (x0, y0) = (x.x as f32, x.y as f32);
+        (x0 + x.width as f32 / 2.0, y0 + x.height as f32 / 2.0)
+    };
+    let ((ax, ay), (bx, by)) = (centre(&a.bbox), centre(&b.bbox));
+    let slope = match a.bbox.width >= b.bbox.width {
+        true => a.slope,
+        false => b.slope,
+    };
+    let expected = ay + slope * (bx - ax);
+    (by - expected).abs() / a.bbox.height.min(b.bbox.height).max(1) as f32
 }
 
 fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
@@ -81,8 +95,46 @@ fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
     }
 }
 
-/// A box's words: split at recognised spaces and at wide gaps.
+/// A box's words: split at recognised spaces, at wide gaps, and where
+/// a label or a date is glued to what follows (`glue`).
 pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
+    spaced_words(read).into_iter().flat_map(unglue).collect()
+}
+
+/// A word split into its glued pieces, each boxed by its share of letters.
+fn unglue(word: OcrWord) -> Vec<OcrWord> {
+    let pieces = super::glue::split(&word.text);
+    if pieces.len() == 1 {
+        return vec![word];
+    }
+    let total = word.text.chars().count().max(1) as f32;
+    let mut start = 0usize;
+    let piece = |text: String, start: usize| {
+        let share = |n: usize| (word.bbox.width as f32 * n as f32 / total) as u32;
+        let (x0, x1) = (share(start), share(start + text.chars().count()));
+        let bbox = BBox::new(
+            word.bbox.x + x0,
+            word.bbox.y,
+            (x1 - x0).max(1),
+            word.bbox.height,
+        );
+        OcrWord {
+            text,
+            bbox,
+            confidence: word.confidence,
+        }
+    };
+    let mut out = Vec::with_capacity(pieces.len());
+    for text in pieces {
+        let length = text.chars().count();
+        out.push(piece(text, start));
+        start += length;
+    }
+    out
+}
+
+/// A box's words split at recognised spaces and at wide gaps.
+fn spaced_words(read: &ReadBox) -> Vec<OcrWord> {
     let min_gap = typical_gap(&read.glyphs) * SPACE_PITCHES;
     let min_gap = min_gap.max(read.bbox.height as f32 * SPACE_HEIGHTS);
     let mut words = Vec::new();
@@ -103,7 +155,11 @@ pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
 
 /// The median distance between neighbouring character centres in a box.
 fn typical_gap(glyphs: &[PlacedGlyph]) -> f32 {
-    let mut gaps: Vec<f32> = glyphs.windows(2).map(|w| w[1].x - w[0].x).collect();
+    median_gap(glyphs.iter().map(|g| g.x).collect())
+}
+
+fn median_gap(centres: Vec<f32>) -> f32 {
+    let mut gaps: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
     if gaps.is_empty() {
         return 0.0;
     }
@@ -115,7 +171,8 @@ fn typical_gap(glyphs: &[PlacedGlyph]) -> f32 {
 /// either side) within the detected box's height.
 fn word_of(glyphs: &[&PlacedGlyph], read: &ReadBox) -> Option<OcrWord> {
     let (first, last) = (glyphs.first()?, glyphs.last()?);
-    let half = (typical_gap_of(glyphs) / 2.0).max(read.bbox.height as f32 / 4.0);
+    let pitch = median_gap(glyphs.iter().map(|g| g.x).collect());
+    let half = (pitch / 2.0).max(read.bbox.height as f32 / 4.0);
     let left = (first.x - half).max(read.bbox.x as f32) as u32;
     let right = (last.x + half).min(read.bbox.right() as f32) as u32;
     let text: String = glyphs.iter().map(|g| g.text.as_str()).collect();
@@ -131,11 +188,6 @@ fn word_of(glyphs: &[&PlacedGlyph], read: &ReadBox) -> Option<OcrWord> {
         bbox,
         confidence,
     })
-}
-
-fn typical_gap_of(glyphs: &[&PlacedGlyph]) -> f32 {
-    let owned: Vec<PlacedGlyph> = glyphs.iter().map(|g| (*g).clone()).collect();
-    typical_gap(&owned)
 }
 
 #[cfg(test)]
@@ -158,6 +210,7 @@ mod tests {
         let width = (pitch * text.chars().count() as f32) as u32;
         ReadBox {
             bbox: BBox::new(x, y, width, 20),
+            slope: 0.0,
             glyphs,
         }
     }
@@ -182,7 +235,7 @@ mod tests {
     #[test]
     fn a_slanted_line_is_followed_across_the_page() {
         // Each box a little lower than the one on its left, the last one
-        // lower than the first by more than half a box height.
+        // lower than the first by most of a box height.
         let boxes = vec![
             read("A", 0, 100, 20.0),
             read("B", 100, 108, 20.0),
@@ -190,6 +243,29 @@ mod tests {
             read("NEXT", 0, 140, 20.0),
         ];
         assert_eq!(texts(&page_of(boxes)), vec!["A B C", "NEXT"]);
+    }
+
+    #[test]
+    fn a_price_raised_by_the_slant_of_a_photo_stays_on_its_line() {
+        // The line rises 1 px every 10 to the right: its price box sits 20 px
+        // higher than the name's, more than the next line's distance.
+        let mut name = read("2 SAUV BLANC", 0, 100, 10.0);
+        name.slope = -0.1;
+        let mut price = read("18.00", 260, 80, 10.0);
+        price.slope = -0.1;
+        let mut next = read("1 VEGGIE", 0, 120, 10.0);
+        next.slope = -0.1;
+        let page = page_of(vec![name, price, next]);
+        assert_eq!(texts(&page), vec!["2 SAUV BLANC 18.00", "1 VEGGIE"]);
+    }
+
+    #[test]
+    fn neighbouring_lines_whose_boxes_overlap_by_half_stay_apart() {
+        let boxes = vec![
+            read("Please ask", 0, 100, 10.0),
+            read("if you like", 0, 111, 10.0),
+        ];
+        assert_eq!(texts(&page_of(boxes)), vec!["Please ask", "if you like"]);
     }
 
     #[test]

@@ -5,14 +5,18 @@
 //!
 //! - `model`: loading the runtime, the models and the character list
 //! - `detect`: the probability map and its boxes
+//! - `quad`: a detected line as a rotated rectangle, and its upright crop
 //! - `crops`: boxes cut out, scaled and batched for the recogniser
 //! - `recognise`: the recogniser and CTC decoding
-//! - `lines`: boxes grouped into lines, glued words split
+//! - `lines`: boxes grouped into lines, words split at gaps
+//! - `glue`: labels and dates the recogniser glued to their neighbours
 
 pub mod crops;
 pub mod detect;
+pub mod glue;
 pub mod lines;
 pub mod model;
+pub mod quad;
 pub mod recognise;
 
 use std::path::Path;
@@ -22,8 +26,9 @@ use ort::session::Session;
 
 use self::detect::DbSettings;
 use self::lines::{PlacedGlyph, ReadBox};
+use self::quad::TextBox;
 use self::recognise::Decoded;
-use crate::ocr::page::{BBox, OcrPage};
+use crate::ocr::page::OcrPage;
 
 pub use self::model::ModelError;
 
@@ -95,7 +100,7 @@ impl PpOcrEngine {
             let padded = batch.width;
             let decoded = recognise::recognise(&mut self.recogniser, batch, &self.classes)?;
             for ((index, width), decoded) in placement.into_iter().zip(decoded) {
-                read.push(place(boxes[index], decoded, width, padded));
+                read.push(place(&boxes[index], decoded, width, padded, image));
             }
         }
         read.retain(|r| !r.glyphs.is_empty() && box_confidence(r) >= MIN_LINE_CONFIDENCE);
@@ -118,18 +123,31 @@ fn box_confidence(read: &ReadBox) -> f32 {
 
 /// Put a crop's characters back on the image: time step `t` of `steps`
 /// covers the padded input's columns around `(t + ½) · padded / steps`,
-/// and the crop was scaled from the box's width to `width`.
-fn place(bbox: BBox, decoded: Decoded, width: u32, padded: u32) -> ReadBox {
+/// and the crop was sampled from the rectangle's length to `width`.
+fn place(
+    text_box: &TextBox,
+    decoded: Decoded,
+    width: u32,
+    padded: u32,
+    image: &GrayImage,
+) -> ReadBox {
     let column = padded as f32 / decoded.steps.max(1) as f32;
-    let to_image = bbox.width as f32 / width.max(1) as f32;
+    let to_image = text_box.length / width.max(1) as f32;
+    let along = |step: usize| ((step as f32 + 0.5) * column * to_image).min(text_box.length);
     let glyphs = decoded
         .glyphs
         .into_iter()
         .map(|g| PlacedGlyph {
-            x: bbox.x as f32 + ((g.step as f32 + 0.5) * column * to_image).min(bbox.width as f32),
+            x: text_box.point(along(g.step), text_box.thickness / 2.0).0 + 0.5,
             text: g.text,
             confidence: g.confidence,
         })
         .collect();
-    ReadBox { bbox, glyphs }
+    let bbox = text_box.bbox(image.width(), image.height());
+    let slope = text_box.angle.tan();
+    ReadBox {
+        bbox,
+        slope,
+        glyphs,
+    }
 }
