@@ -188,6 +188,15 @@ impl OcrEngine {
                 let margin = passes::PPOCR_PREFERENCE;
                 Ok(passes::combine_preferring_first(second, first, margin))
             }
+            passes::AutoPolicy::PpOcrThenTesseract => {
+                let first = self.read_ppocr(grey, on_stage)?;
+                if !passes::lacks_date_or_total(&first) {
+                    return Ok(first);
+                }
+                let second = self.read_tesseract(grey, &mut |_| {})?;
+                let margin = passes::PPOCR_PREFERENCE;
+                Ok(passes::combine_preferring_first(first, second, margin))
+            }
         }
     }
 }

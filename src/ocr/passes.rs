@@ -17,19 +17,29 @@ pub enum AutoPolicy {
     PpOcr,
     /// Tesseract, then PP-OCR when Tesseract's reading is not confident.
     TesseractThenPpOcr,
+    /// PP-OCR, then Tesseract when PP-OCR found no date or no sure total.
+    PpOcrThenTesseract,
 }
 
 /// The policy `auto` follows.
-pub const AUTO: AutoPolicy = AutoPolicy::TesseractThenPpOcr;
+pub const AUTO: AutoPolicy = AutoPolicy::PpOcrThenTesseract;
 
-/// `AUTO`, unless `OCR_AUTO_POLICY` (`ppocr` or `fallback`) names another
-/// (for measuring the alternatives with `receipt-ocr eval`).
+/// `AUTO`, unless `OCR_AUTO_POLICY` (`ppocr`, `fallback` or `ppocr-first`)
+/// names another (for measuring the alternatives with `receipt-ocr eval`).
 pub fn auto_policy() -> AutoPolicy {
     match std::env::var("OCR_AUTO_POLICY").as_deref() {
         Ok("ppocr") => AutoPolicy::PpOcr,
         Ok("fallback") => AutoPolicy::TesseractThenPpOcr,
+        Ok("ppocr-first") => AutoPolicy::PpOcrThenTesseract,
         _ => AUTO,
     }
+}
+
+/// True when a PP-OCR reading missed the date or is unsure of the total,
+/// the fields a Tesseract reading most often adds (measured).
+pub fn lacks_date_or_total(reading: &ReceiptReading) -> bool {
+    reading.receipt.purchase_date.is_none()
+        || reading.receipt.confidence.total_amount < CONFIDENT_TOTAL
 }
 
 /// Parse a page into a reading by `engine`; `ocr_confidence` is 0–100.
