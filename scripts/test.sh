@@ -36,5 +36,9 @@ cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
 echo "gate: schema.rs against the migrations"
 bash scripts/check-schema.sh
 
-# `fault-injection` compiles in the test-only switches (OCR_INJECT_PANICS).
-cargo test --locked --features fault-injection "$@"
+# `fault-injection` compiles in the test-only switches (OCR_INJECT_PANICS,
+# OCR_INJECT_HOLD_MS). The last line sums every test binary's results.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --locked --features fault-injection "$@" 2>&1 | tee "$results"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$results"
