@@ -9,7 +9,7 @@ use crate::job::{
     InvalidField, JobState, ReceiptJobData, Schedule, ScheduleRequest, is_plausible_job_id,
     new_job_id,
 };
-use crate::ocr::preprocess::sniff_format;
+use crate::ocr::preprocess::{PreprocessError, check_dimensions, sniff_format};
 use crate::queue::{QueueError, QueueHandle};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
@@ -39,6 +39,8 @@ pub enum ServiceError {
         "The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name)."
     )]
     UnsupportedType,
+    #[error("{0}.")]
+    ImageTooLarge(#[source] PreprocessError),
     #[error(transparent)]
     InvalidField(#[from] InvalidField),
     #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
@@ -73,6 +75,8 @@ pub struct ReceiptService {
     pub db: Db,
     pub blobs: BlobStore,
     pub max_upload_bytes: usize,
+    /// MAX_IMAGE_PIXELS, checked from the image's header at upload.
+    pub max_image_pixels: u64,
 }
 
 impl ReceiptService {
@@ -95,6 +99,7 @@ impl ReceiptService {
             });
         }
         let format = sniff_format(&bytes).ok_or(ServiceError::UnsupportedType)?;
+        check_dimensions(&bytes, self.max_image_pixels).map_err(ServiceError::ImageTooLarge)?;
         let receipt_id = Uuid::new_v4();
         let extension = format.extensions_str().first().copied().unwrap_or("img");
         let new = NewReceipt::queued(

@@ -69,6 +69,7 @@ impl Application {
             db: db.clone(),
             blobs: blobs.clone(),
             max_upload_bytes: settings.http.max_upload_bytes,
+            max_image_pixels: settings.ocr.engine.max_image_pixels,
         };
         let supervisor = match role {
             Role::Api => None,

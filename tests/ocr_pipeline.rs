@@ -218,6 +218,7 @@ fn ppocr_with_an_empty_models_dir_says_to_run_deps_sh() {
     let settings = EngineSettings {
         ocr_engine: EngineChoice::Ppocr,
         ocr_models_dir: empty.clone(),
+        max_image_pixels: receipt_ocr::ocr::preprocess::DEFAULT_MAX_IMAGE_PIXELS,
     };
     let error = OcrEngine::new(&settings)
         .err()

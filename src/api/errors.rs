@@ -33,6 +33,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     FileTooLarge,
+    ImageTooLarge,
     UnsupportedMediaType,
     RedisUnavailable,
     DatabaseUnavailable,
@@ -54,6 +55,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::FileTooLarge => "file_too_large",
+            Self::ImageTooLarge => "image_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RedisUnavailable => "redis_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
@@ -73,7 +75,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::FileTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RedisUnavailable
             | Self::DatabaseUnavailable
@@ -91,6 +93,7 @@ impl ErrorCode {
             ServiceError::EmptyFile => Self::EmptyFile,
             ServiceError::InvalidField(_) => Self::InvalidField,
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
+            ServiceError::ImageTooLarge(_) => Self::ImageTooLarge,
             ServiceError::BadParameter { .. } => Self::BadRequest,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
@@ -163,7 +166,8 @@ endpoint_errors!(
         400 => BadRequest,
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
-        /// The upload is larger than MAX_UPLOAD_BYTES.
+        /// The upload is larger than MAX_UPLOAD_BYTES, or its image larger
+        /// than MAX_IMAGE_PIXELS (`image_too_large`).
         413 => TooLarge,
         /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
         415 => UnsupportedMediaType,

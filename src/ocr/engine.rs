@@ -82,6 +82,8 @@ pub struct OcrEngine {
     choice: EngineChoice,
     tesseract: Option<TesseractEngine>,
     ppocr: Option<PpOcrEngine>,
+    /// MAX_IMAGE_PIXELS: larger images are refused before decoding.
+    max_image_pixels: u64,
 }
 
 impl OcrEngine {
@@ -101,6 +103,7 @@ impl OcrEngine {
             choice,
             tesseract,
             ppocr,
+            max_image_pixels: settings.max_image_pixels,
         })
     }
 
@@ -125,7 +128,7 @@ impl OcrEngine {
         image: &[u8],
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        let grey = preprocess::decode(image)?;
+        let grey = preprocess::decode_within(image, self.max_image_pixels)?;
         on_stage(Stage::Loaded);
         let reading = match self.choice {
             EngineChoice::Tesseract => self.read_tesseract(&grey, on_stage)?,

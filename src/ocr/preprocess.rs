@@ -59,6 +59,39 @@ pub enum PreprocessError {
     Corrupt(String),
     #[error("the image is empty ({0}x{1} pixels)")]
     Empty(u32, u32),
+    #[error(
+        "the image is {width}x{height} pixels ({} MP), over the {} MP limit (MAX_IMAGE_PIXELS); \
+         send a smaller image", megapixels(u64::from(*.width) * u64::from(*.height)), megapixels(*.limit)
+    )]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+}
+
+/// The default MAX_IMAGE_PIXELS: 40 MP (a 600-dpi A4 page is ~35 MP).
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 40_000_000;
+
+fn megapixels(pixels: u64) -> String {
+    format!("{:.1}", pixels as f64 / 1e6)
+}
+
+/// Width and height from the image's header alone, without decoding it;
+/// an error when they are over `max_pixels`. A header that cannot be read
+/// passes here and fails decoding.
+pub fn check_dimensions(bytes: &[u8], max_pixels: u64) -> Result<(), PreprocessError> {
+    let Some(format) = sniff_format(bytes) else {
+        return Ok(());
+    };
+    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let Ok((width, height)) = reader.into_dimensions() else {
+        return Ok(());
+    };
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(PreprocessError::TooManyPixels {
+            width,
+            height,
+            limit: max_pixels,
+        });
+    }
+    Ok(())
 }
 
 /// The image formats we accept, recognised by their magic bytes (never by
@@ -81,11 +114,22 @@ pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
 /// Phone photos are often stored sideways with an EXIF note saying how to
 /// turn them; the picture is turned upright as a viewer would show it.
 pub fn decode(bytes: &[u8]) -> Result<GrayImage, PreprocessError> {
+    decode_within(bytes, DEFAULT_MAX_IMAGE_PIXELS)
+}
+
+/// [`decode`], refusing an image over `max_pixels` before decoding it, and
+/// with the decoder's own memory limit on (for headers that lie).
+pub fn decode_within(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, PreprocessError> {
     let format = sniff_format(bytes).ok_or(PreprocessError::UnknownFormat)?;
+    check_dimensions(bytes, max_pixels)?;
     let corrupt = |e: image::ImageError| PreprocessError::Corrupt(e.to_string());
     let mut decoder = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
         .into_decoder()
         .map_err(corrupt)?;
+    let mut limits = image::Limits::default();
+    // Eight bytes a pixel covers 16-bit RGBA, the widest format we read.
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
+    decoder.set_limits(limits).map_err(corrupt)?;
     // A missing or unreadable EXIF block means "as stored", not a bad image.
     let orientation = decoder
         .orientation()
@@ -203,4 +247,38 @@ pub fn encode_for_tesseract(image: &GrayImage) -> Vec<u8> {
     out.extend_from_slice(format!("P5\n{} {}\n255\n", image.width(), image.height()).as_bytes());
     out.extend_from_slice(image.as_raw());
     out
+}
+
+#[cfg(test)]
+mod bomb_tests {
+    use super::*;
+
+    /// A small real JPEG whose header claims 65500 × 65500 pixels (4.3 GP).
+    fn bomb() -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        GrayImage::new(8, 8)
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .expect("encoding in memory");
+        let frame = jpeg
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("a baseline JPEG has a frame header");
+        let side = 65500u16.to_be_bytes();
+        jpeg[frame + 5..frame + 7].copy_from_slice(&side);
+        jpeg[frame + 7..frame + 9].copy_from_slice(&side);
+        jpeg
+    }
+
+    #[test]
+    fn an_image_over_the_pixel_limit_is_refused_from_its_header_before_decoding() {
+        let error = decode_within(&bomb(), DEFAULT_MAX_IMAGE_PIXELS).expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            matches!(error, PreprocessError::TooManyPixels { width: 65500, .. }),
+            "{message}"
+        );
+        assert!(message.contains("65500x65500"), "{message}");
+        assert!(message.contains("MAX_IMAGE_PIXELS"), "{message}");
+        assert!(check_dimensions(&bomb(), 65500 * 65500).is_ok());
+    }
 }

@@ -40,6 +40,16 @@ pub struct EngineSettings {
         default_value_os_t = default_models_dir()
     )]
     pub ocr_models_dir: PathBuf,
+    /// Largest image read, in pixels (width × height, from the header,
+    /// before any decoding): a bigger one is refused at upload and fails
+    /// for good in a worker. A 600-dpi A4 page is about 35 MP.
+    #[arg(
+        long,
+        env = "MAX_IMAGE_PIXELS",
+        value_name = "MAX_IMAGE_PIXELS",
+        default_value_t = super::preprocess::DEFAULT_MAX_IMAGE_PIXELS
+    )]
+    pub max_image_pixels: u64,
 }
 
 impl EngineSettings {
@@ -47,9 +57,13 @@ impl EngineSettings {
     /// `OCR_MODELS_DIR` when set).
     pub fn with_engine(engine: EngineChoice) -> Self {
         let dir = std::env::var_os("OCR_MODELS_DIR").filter(|d| !d.is_empty());
+        let max_pixels = std::env::var("MAX_IMAGE_PIXELS").ok();
         Self {
             ocr_engine: engine,
             ocr_models_dir: dir.map_or_else(default_models_dir, PathBuf::from),
+            max_image_pixels: max_pixels
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(super::preprocess::DEFAULT_MAX_IMAGE_PIXELS),
         }
     }
 

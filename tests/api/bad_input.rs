@@ -7,7 +7,9 @@ use receipt_ocr::startup::Role;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use crate::support::receipt_image::{
+    CORNER_MARKET, corner_market_png, encode, jpeg_claiming, render,
+};
 use receipt_ocr::job::JobState;
 
 async fn assert_refused(response: reqwest::Response, status: u16, code: &str) {
@@ -206,4 +208,43 @@ async fn with_api_keys_set_requests_without_a_valid_key_get_401() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200, "probes stay open");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_whose_header_claims_too_many_pixels_is_refused_with_413() {
+    let app = TestApp::serve().await;
+    let bomb = jpeg_claiming(65500, 65500);
+    let response = app.upload_bytes(bomb, "bomb.jpg").await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("image_too_large")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("65500x65500") && message.contains("MAX_IMAGE_PIXELS"),
+        "{message}"
+    );
+    assert_nothing_left(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_fails_an_image_over_its_pixel_limit_at_once_naming_the_size() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    // A worker with a lower limit than the API's (a job from another
+    // producer, say): it must fail the job for good before decoding it.
+    let mut strict = settings;
+    strict.ocr.engine.max_image_pixels = 10_000;
+    let _worker = TestApp::spawn(Role::Worker, strict).await;
+
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Failed, "job: {job:?}");
+    let reason = job.failed_reason.unwrap_or_default();
+    assert!(reason.contains("MAX_IMAGE_PIXELS"), "reason: {reason}");
+    let attempts = api.job_hash(&job_id).await.get("atm").cloned();
+    assert_eq!(attempts.as_deref(), Some("1"), "no retries");
 }

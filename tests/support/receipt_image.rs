@@ -92,3 +92,18 @@ pub fn line_band(i: u32) -> std::ops::Range<u32> {
     let top = 40 + 52 * i;
     top.saturating_sub(8)..top + 52
 }
+
+/// A small real JPEG whose header claims `width` × `height` pixels: a
+/// decompression bomb's shape (a few hundred bytes that would decode to
+/// gigabytes).
+pub fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut jpeg = encode(&GrayImage::new(8, 8), ImageFormat::Jpeg);
+    let frame = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline JPEG has a frame header");
+    // Marker, length (2), precision (1), then height and width.
+    jpeg[frame + 5..frame + 7].copy_from_slice(&height.to_be_bytes());
+    jpeg[frame + 7..frame + 9].copy_from_slice(&width.to_be_bytes());
+    jpeg
+}
