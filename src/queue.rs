@@ -112,6 +112,20 @@ impl QueueHandle {
         })
     }
 
+    /// Add a job again under an id it had before (a retry, a lost job),
+    /// with fresh attempts and no priority; a cancellation request left
+    /// from before is dropped first.
+    pub async fn enqueue_again(
+        &self,
+        job_id: String,
+        data: ReceiptJobData,
+    ) -> Result<(), QueueError> {
+        let mut clear = redis::cmd("DEL");
+        clear.arg(self.cancel_key(&job_id));
+        self.command::<()>(clear).await?;
+        self.enqueue(job_id, data, Schedule::default()).await
+    }
+
     /// Remove a job that no worker holds; false when a worker holds it
     /// (or it is gone already).
     pub async fn remove(&self, job_id: &str) -> Result<bool, QueueError> {
@@ -205,10 +219,6 @@ impl QueueHandle {
         data: ReceiptJobData,
         schedule: Schedule,
     ) -> Result<(), QueueError> {
-        // A retried job may still have a cancellation request from before.
-        let mut clear = redis::cmd("DEL");
-        clear.arg(self.cancel_key(&job_id));
-        self.command::<()>(clear).await?;
         let options = JobOptions {
             job_id: Some(job_id),
             priority: schedule.priority,

@@ -13,7 +13,6 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
-use crate::job::{ReceiptJobData, Schedule};
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
 use crate::store::{BlobError, BlobStore, Db};
@@ -82,15 +81,8 @@ impl ReconcilerArgs {
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
         match self.blobs.get(&row.blob_key).await {
             Ok(_) => {
-                let data = ReceiptJobData {
-                    receipt_id: row.id,
-                    blob_key: row.blob_key.clone(),
-                    content_type: row.content_type.clone(),
-                    trace_context: Default::default(),
-                };
-                let added = self
-                    .queue
-                    .enqueue(row.job_id.clone(), data, Schedule::default());
+                let data = row.job_data(Default::default());
+                let added = self.queue.enqueue_again(row.job_id.clone(), data);
                 if let Err(e) = added.await {
                     tracing::warn!(job_id = row.job_id, error = %e, "could not add the lost job again");
                     return Ok(());

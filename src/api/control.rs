@@ -50,7 +50,7 @@ impl ControlApi {
     #[oai(path = "/api/receipts", method = "get", tag = "Tag::Listing")]
     async fn receipts(
         &self,
-        /// `queued`, `processing`, `completed` or `failed`.
+        /// `queued`, `processing`, `completed`, `failed` or `cancelled`.
         status: Query<Option<String>>,
         /// Created at or after: RFC 3339 timestamp or date (start of day, UTC).
         from: Query<Option<String>>,

@@ -2,7 +2,7 @@
 //! retry reads it again); its row says `cancelled` and when.
 
 use super::{JobStatusView, ReceiptService, ServiceError};
-use crate::job::{JobState, ReceiptJobData, ReceiptStatus, Schedule, is_plausible_job_id};
+use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
 
 impl ReceiptService {
     /// Cancel a job: a waiting, prioritized or delayed one leaves the queue
@@ -54,21 +54,14 @@ impl ReceiptService {
                 allowed: "failed or cancelled jobs can be retried",
             });
         }
-        let data = ReceiptJobData {
-            receipt_id: stored.row.id,
-            blob_key: stored.row.blob_key.clone(),
-            content_type: stored.row.content_type.clone(),
-            trace_context: crate::telemetry::current_trace_context(),
-        };
+        let data = stored
+            .row
+            .job_data(crate::telemetry::current_trace_context());
         // The failed job (if Redis still keeps it) gives way to a fresh one
         // with the same id, so clients keep polling the id they have.
         self.queue.remove(job_id).await?;
         self.db.requeue_receipt(job_id).await?;
-        if let Err(e) = self
-            .queue
-            .enqueue(job_id.to_string(), data, Schedule::default())
-            .await
-        {
+        if let Err(e) = self.queue.enqueue_again(job_id.to_string(), data).await {
             self.restore_status(job_id, status).await;
             return Err(e.into());
         }

@@ -116,7 +116,7 @@ impl JobStatusView {
 pub struct ReceiptView {
     pub id: Uuid,
     pub job_id: Option<String>,
-    /// `queued`, `processing`, `completed` or `failed`.
+    /// `queued`, `processing`, `completed`, `failed` or `cancelled`.
     pub status: Option<String>,
     pub failed_reason: Option<String>,
     #[serde(flatten)]

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::DbError;
 use super::schema::{receipt_items, receipts};
-use crate::job::{ReceiptItem, ReceiptResult, ReceiptStatus};
+use std::collections::HashMap;
+
+use crate::job::{ReceiptItem, ReceiptJobData, ReceiptResult, ReceiptStatus};
 
 /// The placeholder written at upload time.
 #[derive(Debug, Clone, Insertable)]
@@ -104,6 +106,19 @@ pub struct StoredReceipt {
 /// Money and quantities are exact in the database; JSON carries numbers.
 fn number(value: &BigDecimal) -> f64 {
     value.to_f64().unwrap_or(0.0)
+}
+
+impl ReceiptRow {
+    /// The data of a job that reads this receipt again (a retry, or a job
+    /// Redis lost), continuing the trace in `trace_context`.
+    pub fn job_data(&self, trace_context: HashMap<String, String>) -> ReceiptJobData {
+        ReceiptJobData {
+            receipt_id: self.id,
+            blob_key: self.blob_key.clone(),
+            content_type: self.content_type.clone(),
+            trace_context,
+        }
+    }
 }
 
 impl StoredReceipt {

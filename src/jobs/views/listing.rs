@@ -22,7 +22,7 @@ use crate::store::listing::ListedRow;
 pub struct ReceiptSummary {
     pub id: Uuid,
     pub job_id: String,
-    /// `queued`, `processing`, `completed` or `failed` (the job's state as
+    /// `queued`, `processing`, `completed`, `failed` or `cancelled` (the job's state as
     /// the receipt row knows it; Redis is not asked per row).
     pub status: String,
     pub store_name: Option<String>,
