@@ -147,9 +147,43 @@ impl ReceiptService {
                 tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row");
             }
             self.forget_blob(&new.blob_key).await;
+            // The add may still land (a Redis that stalled past our
+            // deadline, then answered): take it back once Redis answers.
+            tokio::spawn(self.clone().withdraw(new.job_id.clone(), new.id));
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Make sure the job of an upload that was answered with an error does
+    /// not exist: remove it once Redis answers (the removal is sent after
+    /// the add, so an add that landed late is found), stopping it first if
+    /// a worker already took it, then remove the row again in case that
+    /// worker recreated it. Gives up after [`WITHDRAW_PATIENCE`].
+    async fn withdraw(self, job_id: String, receipt_id: Uuid) {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            if let Ok(_removed) = self.queue.remove(&job_id).await
+                && let Ok(None) = self.queue.lookup(&job_id).await
+            {
+                break;
+            }
+            // Still there: a worker holds it (stop it), or Redis is down.
+            let _ = self.queue.request_cancel(&job_id).await;
+            if started.elapsed() > WITHDRAW_PATIENCE {
+                tracing::error!(
+                    job_id,
+                    "could not withdraw the job of a failed upload; it may run and fail (image missing)"
+                );
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(10));
+        }
+        if let Err(e) = self.db.delete_receipt(receipt_id).await {
+            tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");
+        }
     }
 
     async fn forget_blob(&self, key: &str) {
@@ -229,6 +263,9 @@ impl ReceiptService {
         Ok(())
     }
 }
+
+/// How long a failed upload keeps trying to take back its job.
+const WITHDRAW_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How often a subscription looks at its job.
 const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

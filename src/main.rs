@@ -8,7 +8,13 @@ use receipt_ocr::cli::{Cli, run};
 fn main() -> ExitCode {
     limit_malloc_arenas();
     match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(run_cli()),
+        Ok(runtime) => {
+            let code = runtime.block_on(run_cli());
+            // An OCR read still on a blocking thread after shutdown is not
+            // waited for: its job was handed back to the queue.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            code
+        }
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE

@@ -76,6 +76,9 @@ impl JobAttempt {
     }
 }
 
+/// How long a final failure waits for PostgreSQL to record it.
+pub const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub struct ReceiptPipeline<S, R> {
     records: S,
     blobs: BlobStore,
@@ -113,11 +116,27 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         outcome
     }
 
-    /// Record that a job failed for good outside [`run`](Self::run) (BullMQ
-    /// gave it up after too many stalls, say).
+    /// Record that a job failed for good (also used outside
+    /// [`run`](Self::run): BullMQ gave it up after too many stalls, say).
+    /// While PostgreSQL is down this keeps trying, with pauses that double
+    /// up to 30 s, for [`RECORD_PATIENCE`]; past that, or if the process
+    /// dies meanwhile, the reconciler records it from Redis.
     pub async fn job_failed(&self, job_id: &str, reason: &str) {
-        if let Err(e) = self.records.mark_failed(job_id, reason).await {
-            tracing::warn!(job_id, error = %e, "could not mark the receipt failed");
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            match self.records.mark_failed(job_id, reason).await {
+                Ok(()) => return,
+                Err(e) if started.elapsed() + pause > RECORD_PATIENCE => {
+                    tracing::warn!(job_id, error = %e, "could not mark the receipt failed; the reconciler will");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id, error = %e, "could not mark the receipt failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                }
+            }
         }
     }
 

@@ -14,7 +14,9 @@ use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
 use crate::store::redact_url;
 
 mod control;
+pub mod stalls;
 pub use control::{ConnectedWorker, JobCounts, QueueOverview};
+pub use stalls::StallCounter;
 
 /// How long a request waits for Redis before answering 503.
 const REDIS_DEADLINE: Duration = Duration::from_secs(5);

@@ -116,21 +116,43 @@ impl Application {
         self.port
     }
 
-    /// Serve until `shutdown` resolves, then stop taking requests, let
-    /// active jobs finish, and stop the actors.
+    /// Serve until `shutdown` resolves; then, at the same time, stop taking
+    /// requests and stop the actors (no job starts, active ones get the
+    /// grace, then go back to the queue). Returns within the grace plus a
+    /// few seconds.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, shutdown, Some(Duration::from_secs(10)))
-            .await;
-        if let Some(supervisor) = self.supervisor {
-            // The queue worker and then the OCR pool each get the grace.
-            let deadline = self.shutdown_grace * 2 + Duration::from_secs(10);
-            supervisor.stop_and_wait(None, Some(deadline)).await.ok();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let http_grace = self.shutdown_grace.min(Duration::from_secs(10));
+        let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
+            self.app,
+            async move {
+                let mut stopping = stopping;
+                let _ = stopping.wait_for(|stop| *stop).await;
+            },
+            Some(http_grace),
+        );
+        tokio::pin!(server);
+        let early = tokio::select! {
+            served = &mut server => Some(served),
+            () = shutdown => None,
+        };
+        let _ = stop.send(true);
+        let actors = async {
+            if let Some(supervisor) = &self.supervisor {
+                let bound = self.shutdown_grace + Duration::from_secs(5);
+                supervisor.stop_and_wait(None, Some(bound)).await.ok();
+            }
+        };
+        match early {
+            Some(served) => {
+                actors.await;
+                served
+            }
+            None => tokio::join!(server, actors).0,
         }
-        served
     }
 }
 
@@ -166,5 +188,5 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-    tracing::info!("shutting down: finishing active jobs");
+    tracing::info!("shutting down: no new jobs; active ones get SHUTDOWN_GRACE_MS");
 }

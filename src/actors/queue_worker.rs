@@ -2,7 +2,7 @@
 //! jobs, renews their locks, and completes or fails them with what the
 //! [`ReceiptPipeline`] answers. It also reads the worker's events (the
 //! crate queues every one, so unread events would grow memory without
-//! bound) and records jobs BullMQ fails on its own.
+//! bound), records jobs BullMQ fails on its own, and logs stalled jobs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use bullmq::worker::WorkerEvent;
 use bullmq::{Job, JobProgress, Worker, WorkerOptions};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -19,7 +19,7 @@ use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
 use crate::job::{JobError, JobState, ReceiptJobData};
 use crate::pipeline::{JobAttempt, ReceiptPipeline};
-use crate::queue::QueueHandle;
+use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
 
 pub type Pipeline = ReceiptPipeline<Db, OcrPool>;
@@ -39,13 +39,21 @@ pub struct QueueWorkerArgs {
     pub pipeline: Arc<Pipeline>,
     pub queue: QueueHandle,
     pub db: Db,
+    /// Stalls this process logged (see [`crate::queue::stalls`]).
+    pub stalls: StallCounter,
 }
 
 pub struct QueueWorkerState {
     worker: Arc<Worker>,
     events: JoinHandle<()>,
+    stall_watch: JoinHandle<()>,
     grace: Duration,
+    /// Set when the grace is over: running jobs go back to `waiting`.
+    hand_back: watch::Sender<bool>,
 }
+
+/// Time the worker gets after the grace to hand its jobs back to BullMQ.
+const HAND_BACK_TIME: Duration = Duration::from_secs(3);
 
 impl Actor for QueueWorker {
     type Msg = ();
@@ -57,17 +65,28 @@ impl Actor for QueueWorker {
         _me: ActorRef<()>,
         args: QueueWorkerArgs,
     ) -> Result<QueueWorkerState, ActorProcessingErr> {
+        let (hand_back, handed_back) = watch::channel(false);
         let runner = Arc::new(JobRunner {
             pipeline: args.pipeline.clone(),
             db: args.db.clone(),
             queue: args.queue.clone(),
+            handed_back,
         });
         let worker = Arc::new(start_worker(&args, runner).await?);
         let events = drain_events(worker.clone(), args.queue, args.pipeline);
+        let settings = &args.settings;
+        let stall_watch = tokio::spawn(crate::queue::stalls::watch(
+            settings.redis_url.clone(),
+            format!("{}:{}:events", settings.prefix, settings.name),
+            settings.worker_name(),
+            args.stalls.clone(),
+        ));
         Ok(QueueWorkerState {
             worker,
             events,
+            stall_watch,
             grace: args.grace,
+            hand_back,
         })
     }
 
@@ -76,9 +95,21 @@ impl Actor for QueueWorker {
         _me: ActorRef<()>,
         state: &mut QueueWorkerState,
     ) -> Result<(), ActorProcessingErr> {
-        // Let active jobs finish (their locks stay renewed meanwhile).
-        state.worker.close(state.grace.as_millis() as u64).await?;
+        // No job starts from here on. Active jobs may finish within the
+        // grace (their locks stay renewed); at the grace, those still
+        // running go back to `waiting` at once, with no attempt spent.
+        let bound = state.grace + HAND_BACK_TIME;
+        let close = state.worker.close(bound.as_millis() as u64);
+        tokio::pin!(close);
+        tokio::select! {
+            closed = &mut close => closed?,
+            () = tokio::time::sleep(state.grace) => {
+                let _ = state.hand_back.send(true);
+                close.await?;
+            }
+        }
         state.events.abort();
+        state.stall_watch.abort();
         Ok(())
     }
 }
@@ -116,6 +147,8 @@ struct JobRunner {
     pipeline: Arc<Pipeline>,
     db: Db,
     queue: QueueHandle,
+    /// Becomes true when a stopping process's grace is over.
+    handed_back: watch::Receiver<bool>,
 }
 
 /// How often a running job checks whether a client cancelled it.
@@ -132,15 +165,23 @@ impl JobRunner {
         );
         crate::telemetry::continue_trace(&span, &attempt.data.trace_context);
         async move {
-            self.wait_for_database().await;
             let (progress, reports) = mpsc::unbounded_channel();
             let run = async {
+                self.wait_for_database().await;
                 tokio::select! {
                     outcome = self.pipeline.run(&attempt, progress) => outcome,
                     () = self.cancel_requested(&attempt.job_id) => Err(JobError::cancelled()),
                 }
             };
-            match forward_progress(&mut job, run, reports).await {
+            let grace_over = async {
+                let mut handed_back = self.handed_back.clone();
+                let _ = handed_back.wait_for(|over| *over).await;
+            };
+            let outcome = tokio::select! {
+                outcome = forward_progress(&mut job, run, reports) => outcome,
+                () = grace_over => return self.hand_back(&attempt.job_id).await,
+            };
+            match outcome {
                 Ok(result) => {
                     mark_saved(&mut job).await;
                     Ok(serde_json::to_value(result)?)
@@ -153,6 +194,22 @@ impl JobRunner {
         }
         .instrument(span)
         .await
+    }
+
+    /// The process is stopping and the grace is over: BullMQ puts the job
+    /// back in `waiting` (or `prioritized`) when the processor answers
+    /// `RateLimited`, without counting an attempt; its row says `queued`
+    /// again. The OCR read, if one is under way, is left to finish on its
+    /// thread and thrown away.
+    async fn hand_back(&self, job_id: &str) -> Result<Value, bullmq::Error> {
+        tracing::warn!(
+            job_id,
+            "shutting down: job handed back to the queue unfinished"
+        );
+        if let Err(e) = self.db.mark_queued_again(job_id).await {
+            tracing::warn!(job_id, error = %e, "could not mark the handed-back receipt queued");
+        }
+        Err(bullmq::Error::RateLimited { delay_ms: 0 })
     }
 
     /// Resolves once a client asks to cancel the job, from any process.
@@ -253,7 +310,9 @@ fn drain_events(
                     // in the failed set has failed for good.
                     match queue.lookup(&job_id).await {
                         Ok(Some(job)) if job.state == JobState::Failed => {
-                            pipeline.job_failed(&job_id, &error).await;
+                            // May wait for PostgreSQL: not in this loop.
+                            let pipeline = pipeline.clone();
+                            tokio::spawn(async move { pipeline.job_failed(&job_id, &error).await });
                         }
                         Ok(Some(_)) => {
                             if let Err(e) = queue.record_failed_attempt(&job_id, &error).await {
@@ -262,9 +321,6 @@ fn drain_events(
                         }
                         _ => {}
                     }
-                }
-                WorkerEvent::Stalled { job_id } => {
-                    tracing::warn!(job_id, "job stalled (its worker died?); BullMQ retries it")
                 }
                 WorkerEvent::Error(error) => tracing::warn!(%error, "BullMQ worker error"),
                 WorkerEvent::Closed => break,

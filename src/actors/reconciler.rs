@@ -4,15 +4,21 @@
 //! right: the job is added again when the image is still stored, else the
 //! receipt fails with a reason that says what happened.
 //!
+//! It also records failures the row missed: a job that failed for good
+//! while PostgreSQL was down (or whose worker died before writing) has its
+//! row marked failed from the reason Redis kept.
+//!
 //! Every worker process runs one; a lock in Redis lets one pass run at a
 //! time in the whole deployment. Passes are spaced by RECONCILE_INTERVAL_MS
-//! and look only at rows untouched for RECONCILE_AFTER_MS.
+//! and look at the 100 oldest unfinished rows; a missing job is only
+//! mended for rows untouched for RECONCILE_AFTER_MS.
 
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
+use crate::job::{CANCELLED_REASON, JobState};
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
 use crate::store::{BlobError, BlobStore, Db};
@@ -68,14 +74,42 @@ impl Actor for Reconciler {
 
 impl ReconcilerArgs {
     async fn pass(&self) -> Result<(), crate::store::DbError> {
-        let cutoff = chrono::Utc::now() - self.settings.after;
-        for row in self.db.unfinished_receipts(cutoff, BATCH).await? {
+        let now = chrono::Utc::now();
+        // A row just written may belong to an upload whose job is being
+        // added: only rows older than this are looked at.
+        let settled = now - chrono::Duration::seconds(5);
+        let lost_after = now - self.settings.after;
+        for row in self.db.unfinished_receipts(settled, BATCH).await? {
             // Redis down: nothing can be known; the next pass tries again.
-            if let Ok(None) = self.queue.lookup(&row.job_id).await {
-                self.mend(&row).await?;
+            match self.queue.lookup(&row.job_id).await {
+                Ok(None) if row.updated_at < lost_after => self.mend(&row).await?,
+                Ok(Some(job)) if job.state == JobState::Failed => {
+                    self.record_failure(&row, job.failed_reason.as_deref())
+                        .await?
+                }
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    /// The job failed for good but its row was not told (PostgreSQL was
+    /// down then, or the process died before it could write).
+    async fn record_failure(
+        &self,
+        row: &ReceiptRow,
+        reason: Option<&str>,
+    ) -> Result<(), crate::store::DbError> {
+        let job_id = &row.job_id;
+        tracing::warn!(
+            job_id,
+            "job failed while its receipt still said unfinished; recorded now"
+        );
+        match reason {
+            Some(CANCELLED_REASON) => self.db.cancel_receipt(job_id).await.map(|_| ()),
+            Some(reason) => self.db.mark_job_failed(job_id, reason).await,
+            None => self.db.mark_job_failed(job_id, UNKNOWN_FAILURE).await,
+        }
     }
 
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
@@ -88,7 +122,7 @@ impl ReconcilerArgs {
                     return Ok(());
                 }
                 tracing::warn!(job_id = row.job_id, "job lost from Redis; added again");
-                self.db.requeue_lost(&row.job_id).await
+                self.db.mark_queued_again(&row.job_id).await
             }
             Err(BlobError::Missing(_)) => {
                 tracing::warn!(
@@ -102,6 +136,8 @@ impl ReconcilerArgs {
         }
     }
 }
+
+const UNKNOWN_FAILURE: &str = "the job failed without a recorded reason";
 
 const LOST_FOR_GOOD: &str = "the job disappeared from the queue (removed from Redis by another \
                              client, or Redis lost it) and its image is no longer in the blob \

@@ -32,7 +32,7 @@ use super::queue_worker::{Pipeline, QueueWorker, QueueWorkerArgs};
 use super::reconciler::{Reconciler, ReconcilerArgs};
 use crate::config::{OcrSettings, QueueSettings, ReconcileSettings};
 use crate::pipeline::ReceiptPipeline;
-use crate::queue::QueueHandle;
+use crate::queue::{QueueHandle, StallCounter};
 use crate::store::{BlobStore, Db};
 
 /// Longest pause before restarting a failing child.
@@ -71,6 +71,9 @@ pub struct SupervisorStats {
     pub ocr_workers: usize,
     /// Children and OCR workers restarted since start-up.
     pub restarts: u64,
+    /// Stalled jobs this process logged (each stall is logged by one
+    /// process of the deployment).
+    pub stalled_jobs: u64,
 }
 
 pub struct Supervisor;
@@ -107,6 +110,7 @@ impl Actor for Supervisor {
             pipeline,
             queue: args.queue.clone(),
             db: args.db.clone(),
+            stalls: StallCounter::default(),
         };
         let mut state = SupervisorState {
             children: HashMap::new(),
@@ -128,9 +132,16 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // The queue worker first: it stops fetching and lets active jobs
-        // finish while the OCR pool is still there to finish them.
-        let grace = state.queue_worker.grace + Duration::from_secs(5);
-        for kind in [Child::Reconciler, Child::QueueWorker, Child::OcrPool] {
+        // finish while the OCR pool is still there to finish them, then
+        // hands back what is still running. A read still on its thread
+        // after that is not waited for (Tesseract cannot be interrupted).
+        let grace = state.queue_worker.grace;
+        let bounds = [
+            (Child::Reconciler, Duration::from_secs(1)),
+            (Child::QueueWorker, grace + Duration::from_secs(4)),
+            (Child::OcrPool, Duration::from_millis(500)),
+        ];
+        for (kind, bound) in bounds {
             let cells: Vec<ActorCell> = state
                 .children
                 .values()
@@ -138,7 +149,7 @@ impl Actor for Supervisor {
                 .map(|(_, cell)| cell.clone())
                 .collect();
             for cell in cells {
-                let _ = cell.stop_and_wait(None, Some(grace)).await;
+                let _ = cell.stop_and_wait(None, Some(bound)).await;
             }
         }
         Ok(())
@@ -162,6 +173,7 @@ impl Actor for Supervisor {
                 let _ = reply.send(SupervisorStats {
                     ocr_workers: workers,
                     restarts: state.restarts + replaced as u64,
+                    stalled_jobs: state.queue_worker.stalls.get(),
                 });
             }
         }

@@ -204,8 +204,9 @@ impl Db {
             .await?)
     }
 
-    /// A receipt whose lost job was added again: `queued`, touched now.
-    pub async fn requeue_lost(&self, job_id: &str) -> Result<(), DbError> {
+    /// A receipt whose job is back in the queue (lost from Redis and added
+    /// again, or handed back by a stopping worker): `queued`, touched now.
+    pub async fn mark_queued_again(&self, job_id: &str) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         let unfinished = [
             ReceiptStatus::Queued.as_str(),

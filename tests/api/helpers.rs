@@ -305,6 +305,27 @@ impl Process {
 }
 
 impl Process {
+    /// Ask the process to stop (SIGTERM), as an orchestrator does.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.0.id()).expect("a pid");
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
+    }
+
+    /// Wait for the process to exit; `None` if it still runs after `limit`.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().expect("process status") {
+                return Some(status);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kill the process at once (SIGKILL), as a crash or `kill -9` would.
     pub fn crash(mut self) {
         let _ = self.0.kill();

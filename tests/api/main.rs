@@ -16,6 +16,7 @@ mod queue_control;
 mod read_receipt;
 mod receipt_listing;
 mod reconciler;
+mod shutdown;
 mod startup;
 mod subscription;
 mod supervision;
