@@ -51,6 +51,7 @@ async fn ready(
         "status": problem.as_deref().unwrap_or("ok"),
         "ocrWorkers": stats.map_or(0, |s| s.ocr_workers),
         "restarts": stats.map_or(0, |s| s.restarts),
+        "stalledJobs": stats.map_or(0, |s| s.stalled_jobs),
         "rateLimit": rate_limit,
     }));
     match problem {

@@ -274,6 +274,16 @@ impl Process {
 
     /// The same, with `extra` variables (test-only switches) added.
     pub fn start_with(subcommand: &str, settings: &Settings, extra: &[(&str, &str)]) -> Process {
+        Self::start_logged(subcommand, settings, extra, Stdio::inherit())
+    }
+
+    /// The same, with the process's log (stderr) sent to `log`.
+    pub fn start_logged(
+        subcommand: &str,
+        settings: &Settings,
+        extra: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Process {
         let child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
             .envs(extra.iter().copied())
             .arg(subcommand)
@@ -297,7 +307,9 @@ impl Process {
             .env("JOB_LOCK_MS", settings.queue.lock.as_millis().to_string())
             .env("WORKER_NAME", settings.queue.worker_name())
             .env("RUST_LOG", "warn")
+            .env("JOB_ATTEMPTS", settings.queue.attempts.to_string())
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start the receipt-ocr binary");
         Process(child)

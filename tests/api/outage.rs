@@ -1,56 +1,16 @@
 //! A Redis outage: uploads are refused with 503 (naming the URL and how to
 //! check it) and leave nothing behind, readiness fails, and the service
-//! recovers by itself when Redis is back. The test runs its own Redis, so
-//! stopping it disturbs no other test.
-
-use std::process::{Child, Command, Stdio};
+//! recovers by itself when Redis is back. A Redis that stalls past the
+//! upload's deadline and then answers leaves no job either. The tests run
+//! their own Redis, so stopping it disturbs no other test.
 
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
+use crate::private_servers::PrivateRedis;
 use crate::support::receipt_image::corner_market_png;
 use receipt_ocr::job::JobState;
-
-/// A private `redis-server` on `port`, stopped when dropped.
-struct PrivateRedis(Child);
-
-impl PrivateRedis {
-    async fn start(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/deps.sh)");
-        let url = format!("redis://127.0.0.1:{port}");
-        wait_for(|| async {
-            let client = redis::Client::open(url.as_str()).ok()?;
-            client
-                .get_multiplexed_async_connection()
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        PrivateRedis(child)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_get_503_while_redis_is_down_and_work_again_when_it_is_back() {
@@ -96,4 +56,62 @@ async fn uploads_get_503_while_redis_is_down_and_work_again_when_it_is_back() {
     .await;
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job.state, JobState::Completed, "job: {job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_refused_because_redis_stalled_leaves_no_job_when_redis_comes_back() {
+    let redis = PrivateRedis::start(free_port()).await;
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = redis.url();
+    // A worker runs too: a job that landed late would be read and fail.
+    let app = TestApp::spawn(Role::Serve, settings).await;
+
+    // One upload first, as a running service has had: Redis then knows
+    // BullMQ's scripts, and the add is one command.
+    let first = app.upload_ok(corner_market_png()).await;
+    assert_eq!(app.wait_for_final(&first).await.state, JobState::Completed);
+
+    // Redis holds every write (the add among them) until unpaused: the
+    // upload's 5 s deadline passes first.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pause = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(60_000)
+        .arg("WRITE")
+        .clone();
+    pause.query_async::<()>(&mut conn).await.unwrap();
+    let response = app.upload_bytes(corner_market_png(), "receipt.png").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "redis_unavailable", "{body}");
+    let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
+    unpause.query_async::<()>(&mut conn).await.unwrap();
+
+    // Redis now runs the add it held (a second `added` event in the
+    // stream); the upload's undo takes that job back.
+    let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
+    wait_for(|| async {
+        let events: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(format!("{prefix}:events"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn.clone())
+            .await
+            .ok()?;
+        let added = events.iter().filter(|(_, f)| f[..2] == ["event", "added"]);
+        let jobs: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:ocr-*"))
+            .query_async(&mut conn.clone())
+            .await
+            .ok()?;
+        (added.count() == 2 && jobs == [format!("{prefix}:{first}")]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.db.count_receipts().await.unwrap(),
+        1,
+        "the first receipt's row only"
+    );
+    assert_eq!(app.blob_files().len(), 1, "the first receipt's file only");
 }

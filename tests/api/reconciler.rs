@@ -1,6 +1,7 @@
 //! The reconciler: a job removed from Redis by another BullMQ client never
 //! leaves its receipt `queued` — it is added again while the image is
-//! stored, and fails with a reason that says so once the image is gone.
+//! stored, and fails with a reason that says so once the image is gone. A
+//! row that missed its job's final failure is marked failed from Redis.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use receipt_ocr::startup::Role;
 
 use crate::helpers::{TestApp, isolated_settings, wait_for};
 use crate::node_interop::node;
-use crate::support::receipt_image::corner_market_png;
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use image::ImageFormat;
 
 /// Settings whose reconciler looks every 200 ms at rows untouched for 0 ms.
 fn eager_reconciler() -> Settings {
@@ -61,4 +63,34 @@ async fn a_lost_job_whose_image_is_gone_fails_with_a_reason_that_says_so() {
     let reason = job.failed_reason.unwrap_or_default();
     assert!(reason.contains("disappeared from the queue"), "{reason}");
     assert!(reason.contains("upload the receipt again"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_that_missed_its_jobs_final_failure_is_marked_failed_from_redis() {
+    let mut settings = eager_reconciler();
+    settings.queue.attempts = 1.try_into().expect("non-zero");
+    let app = TestApp::spawn(Role::Serve, settings.clone()).await;
+    // A corrupt image: the job fails for good.
+    let jpeg = encode(&render(CORNER_MARKET.lines), ImageFormat::Jpeg);
+    let job_id = app.upload_ok(jpeg[..jpeg.len() / 3].to_vec()).await;
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+
+    // As if the worker had died (or PostgreSQL had been down) before it
+    // wrote the failure: the row still says processing.
+    let sql = format!(
+        "update receipts set status = 'processing', failed_reason = null where job_id = '{job_id}'"
+    );
+    let status = std::process::Command::new("psql")
+        .args([settings.database.url.as_str(), "-qc", &sql])
+        .status()
+        .expect("psql is installed (scripts/deps.sh)");
+    assert!(status.success());
+
+    let row = wait_for(|| async {
+        let stored = app.db.receipt_by_job_id(&job_id).await.ok()??;
+        (stored.row.status == "failed").then_some(stored.row)
+    })
+    .await;
+    assert_eq!(row.failed_reason, job.failed_reason, "Redis's reason");
 }

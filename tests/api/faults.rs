@@ -1,0 +1,300 @@
+//! The fault suite: the service under load while its parts are killed,
+//! stopped and restarted. Each test reports jobs accepted / completed /
+//! failed / lost and receipt rows stuck, and asserts lost = 0 and
+//! stuck = 0. `FAULT_JOBS` sets the load (8 by default; `bench/faults.sh`
+//! runs the suite with more and prints the reports).
+//!
+//! SIGTERM during long reads is in `shutdown.rs`, image bombs in
+//! `bad_input.rs`.
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use receipt_ocr::config::Settings;
+use receipt_ocr::job::JobState;
+use receipt_ocr::jobs::JobStatusView;
+use receipt_ocr::startup::Role;
+use receipt_ocr::store::Db;
+
+use crate::helpers::{PATIENCE, Process, TestApp, free_port, isolated_settings, wait_for};
+use crate::private_servers::{PrivatePostgres, PrivateRedis};
+use crate::support::receipt_image::corner_market_png;
+
+fn load() -> usize {
+    std::env::var("FAULT_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(8)
+}
+
+/// What became of the accepted jobs, from the receipt rows.
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    accepted: usize,
+    completed: usize,
+    failed: usize,
+    /// Accepted, but no row at all.
+    lost: usize,
+    /// Rows still `queued` or `processing` when the test gave up waiting.
+    stuck: usize,
+}
+
+impl Tally {
+    /// Wait (up to the test patience) until every accepted job's row is
+    /// final, then count.
+    async fn settle(db: &Db, job_ids: &[String]) -> Tally {
+        let started = Instant::now();
+        loop {
+            let tally = Self::count(db, job_ids).await;
+            if tally.stuck == 0 || started.elapsed() > PATIENCE {
+                return tally;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn count(db: &Db, job_ids: &[String]) -> Tally {
+        let mut tally = Tally {
+            accepted: job_ids.len(),
+            ..Tally::default()
+        };
+        for job_id in job_ids {
+            // PostgreSQL may still be coming back: ask again.
+            let stored = wait_for(|| async { db.receipt_by_job_id(job_id).await.ok() }).await;
+            match stored.map(|s| s.row.status) {
+                None => tally.lost += 1,
+                Some(status) if status == "completed" => tally.completed += 1,
+                Some(status) if status == "failed" => tally.failed += 1,
+                Some(_) => tally.stuck += 1,
+            }
+        }
+        tally
+    }
+
+    fn report(&self, fault: &str, recovery: Option<Duration>) {
+        let recovery = recovery.map_or(String::new(), |d| format!(", recovered in {d:.1?}"));
+        eprintln!(
+            "fault {fault}: accepted {} completed {} failed {} lost {} stuck {}{recovery}",
+            self.accepted, self.completed, self.failed, self.lost, self.stuck
+        );
+    }
+}
+
+async fn upload_many(app: &TestApp, count: usize) -> Vec<String> {
+    let mut job_ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        job_ids.push(app.upload_ok(corner_market_png()).await);
+    }
+    job_ids
+}
+
+/// Settings for a worker process: its own port, short locks so that a
+/// killed worker's jobs come back within seconds.
+fn worker_settings(base: &Settings) -> Settings {
+    let mut settings = base.clone();
+    settings.http.port = free_port();
+    settings.queue.lock = Duration::from_millis(2000);
+    settings
+}
+
+async fn wait_until_active(app: &TestApp, job_id: &str) {
+    wait_for(|| async { (app.job_view(job_id).await.state == JobState::Active).then_some(()) })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_processes_killed_under_load_lose_no_job() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_ids = upload_many(&api, load()).await;
+
+    // Two workers that each take a job and hold its read for a minute,
+    // then one that reads everything; the two are killed in turn and the
+    // jobs they held complete in the third.
+    let hold = [("OCR_INJECT_HOLD_MS", "60000")];
+    let mut victims = Vec::new();
+    for name in ["victim-0", "victim-1"] {
+        let mut own = named(&settings, name);
+        own.ocr.concurrency = 1.try_into().expect("non-zero");
+        let process = Process::start_with("worker", &own, &hold);
+        let held = wait_for(|| async {
+            for job_id in &job_ids {
+                let hash = api.job_hash(job_id).await;
+                if hash.get("pb").map(String::as_str) == Some(name) {
+                    return Some(job_id.clone());
+                }
+            }
+            None
+        })
+        .await;
+        victims.push((process, held));
+    }
+    let _survivor = Process::start("worker", &named(&settings, "survivor"));
+    let mut recoveries = Vec::new();
+    for (victim, held) in victims {
+        victim.crash();
+        let killed = Instant::now();
+        let job = wait_final(&api, &held).await;
+        recoveries.push(killed.elapsed());
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+    }
+
+    let tally = Tally::settle(&api.db, &job_ids).await;
+    let slowest = recoveries.iter().max().copied();
+    tally.report("SIGKILL of a worker process (twice)", slowest);
+    assert_eq!(
+        (tally.lost, tally.stuck, tally.failed),
+        (0, 0, 0),
+        "{tally:?}"
+    );
+}
+
+/// Wait for a job to be completed or failed, asking again while the
+/// service answers 503 (Redis coming back).
+async fn wait_final(app: &TestApp, job_id: &str) -> JobStatusView {
+    wait_for(|| async {
+        let (status, body) = app.job(job_id).await;
+        let view: JobStatusView = serde_json::from_value(body).ok()?;
+        (status == 200 && view.state.is_final()).then_some(view)
+    })
+    .await
+}
+
+/// A worker process's settings under its own name (BullMQ's `pb`).
+fn named(base: &Settings, name: &str) -> Settings {
+    let mut settings = worker_settings(base);
+    settings.queue.worker_name = Some(name.to_string());
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_stalled_twice_fails_for_good_logged_and_recorded() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    // Each worker holds its first read for a minute: killed while reading.
+    let hold = [("OCR_INJECT_HOLD_MS", "60000")];
+    let job_id = api.upload_ok(corner_market_png()).await;
+    let log_path = std::env::temp_dir().join(format!("stall-{}.log", settings.queue.name));
+    for attempt in 1..=2u32 {
+        let first = Process::start_with("worker", &worker_settings(&settings), &hold);
+        wait_for(|| async {
+            let hash = api.job_hash(&job_id).await;
+            let started = hash.get("ats").and_then(|a| a.parse::<u32>().ok());
+            (started == Some(attempt) && api.job_view(&job_id).await.state == JobState::Active)
+                .then_some(())
+        })
+        .await;
+        first.crash();
+    }
+    // The third worker's stalled check finds the job stalled a second time
+    // (BullMQ allows one): BullMQ fails it, and this worker logs the stall.
+    let log = File::create(&log_path).expect("a log file");
+    let reconcile = [("RECONCILE_INTERVAL_MS", "200")];
+    let third = worker_settings(&settings);
+    let _third = Process::start_logged("worker", &third, &reconcile, log);
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let reason = job.failed_reason.clone().unwrap_or_default();
+    assert!(reason.contains("stalled"), "{reason}");
+    let row = wait_for(|| async {
+        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
+        (stored.row.status == "failed").then_some(stored.row)
+    })
+    .await;
+    assert!(row.failed_reason.unwrap_or_default().contains("stalled"));
+    let logged = wait_for(|| async {
+        let text = std::fs::read_to_string(&log_path).ok()?;
+        text.contains("job stalled").then_some(text)
+    })
+    .await;
+    assert!(logged.contains(&job_id), "{logged}");
+    // Counted where it was logged.
+    let health = format!("http://127.0.0.1:{}/health/ready", third.http.port);
+    let ready: serde_json::Value = api
+        .http
+        .get(health)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The second stall at least (the first was this process's or the
+    // killed one's, whichever read it first).
+    let stalled = ready["stalledJobs"].as_u64().unwrap_or(0);
+    assert!((1..=2).contains(&stalled), "{ready}");
+    let _ = std::fs::remove_file(&log_path);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_killed_and_restarted_with_its_append_only_file_loses_no_job() {
+    let mut redis = PrivateRedis::persistent().await;
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = redis.url();
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let job_ids = upload_many(&app, load()).await;
+    wait_until_active(&app, &job_ids[0]).await;
+
+    redis.kill();
+    let killed = Instant::now();
+    redis.restart().await;
+    let last = job_ids.last().expect("jobs");
+    let job = wait_final(&app, last).await;
+    let recovery = killed.elapsed();
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+
+    let tally = Tally::settle(&app.db, &job_ids).await;
+    tally.report("Redis SIGKILL and restart (AOF)", Some(recovery));
+    assert_eq!(
+        (tally.lost, tally.stuck, tally.failed),
+        (0, 0, 0),
+        "{tally:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_while_jobs_run_loses_nothing_and_leaves_no_row_stuck() {
+    let postgres = PrivatePostgres::start().await;
+    let mut settings = isolated_settings();
+    settings.database.url = postgres.url("receipts");
+    // One attempt: a read that cannot be saved fails the job for good, and
+    // that failure must still reach the row.
+    settings.queue.attempts = 1.try_into().expect("non-zero");
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let log_path = std::env::temp_dir().join(format!("pg-{}.log", settings.queue.name));
+    let log = File::create(&log_path).expect("a log file");
+    let hold = [("OCR_INJECT_HOLD_MS", "3000")];
+    // One OCR worker: only the first job is being read when it stops.
+    let mut own = worker_settings(&settings);
+    own.ocr.concurrency = 1.try_into().expect("non-zero");
+    let _worker = Process::start_logged("worker", &own, &hold, log);
+    let job_ids = upload_many(&api, load()).await;
+    wait_until_active(&api, &job_ids[0]).await;
+
+    // Down while the first read is held: its save fails, and so does
+    // recording the failure, until PostgreSQL is back.
+    postgres.stop();
+    let stopped = Instant::now();
+    wait_for(|| async {
+        let text = std::fs::read_to_string(&log_path).ok()?;
+        text.contains("could not mark the receipt failed")
+            .then_some(())
+    })
+    .await;
+    postgres.start_again();
+
+    let tally = Tally::settle(&api.db, &job_ids).await;
+    tally.report("PostgreSQL stopped and started", Some(stopped.elapsed()));
+    assert_eq!((tally.lost, tally.stuck), (0, 0), "{tally:?}");
+    let first = api
+        .db
+        .receipt_by_job_id(&job_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.row.status, "failed",
+        "the read that could not be saved"
+    );
+    let _ = std::fs::remove_file(&log_path);
+}
