@@ -4,8 +4,9 @@
 //! stuck = 0. `FAULT_JOBS` sets the load (8 by default; `bench/faults.sh`
 //! runs the suite with more and prints the reports).
 //!
-//! SIGTERM during long reads is in `shutdown.rs`, image bombs in
-//! `bad_input.rs`.
+//! SIGTERM during long reads is in `shutdown.rs`; image bombs refused at
+//! upload are in `bad_input.rs`, and here the ones that reach a worker
+//! anyway (a Node producer's job) fail at once beside a normal read.
 
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -297,4 +298,66 @@ async fn postgres_stopped_while_jobs_run_loses_nothing_and_leaves_no_row_stuck()
         "the read that could not be saved"
     );
     let _ = std::fs::remove_file(&log_path);
+}
+
+/// A 151 KB PNG of 30000 × 30000 one-bit pixels (900 MP decoded).
+fn png_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let side = 30_000u32;
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    let mut writer = encoder.write_header().expect("a PNG header");
+    let mut stream = writer.stream_writer().expect("a PNG stream");
+    let row = vec![0u8; side.div_ceil(8) as usize];
+    for _ in 0..side {
+        stream.write_all(&row).expect("a row");
+    }
+    stream.finish().expect("the PNG's end");
+    drop(writer);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_bombs_from_a_producer_fail_at_once_beside_a_normal_read() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let worker = Process::start("worker", &worker_settings(&settings));
+    let innocent = api.upload_ok(corner_market_png()).await;
+
+    // A Node producer skips our upload checks: it writes the files to the
+    // blob store and adds the jobs itself.
+    let bombs = [
+        (
+            "jpg",
+            crate::support::receipt_image::jpeg_claiming(65500, 65500),
+        ),
+        ("png", png_bomb()),
+    ];
+    let mut bomb_jobs = Vec::new();
+    for (extension, bytes) in bombs {
+        let receipt_id = uuid::Uuid::new_v4().to_string();
+        let blob_key = format!("receipts/{receipt_id}.{extension}");
+        let path = std::path::Path::new(&settings.blobs.location).join(&blob_key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let added =
+            crate::node_interop::node(&api, &["add", &settings.queue.name, &receipt_id, &blob_key]);
+        bomb_jobs.push(added["jobId"].as_str().expect("a job id").to_string());
+    }
+
+    for job_id in &bomb_jobs {
+        let job = api.wait_for_final(job_id).await;
+        assert_eq!(job.state, JobState::Failed, "{job:?}");
+        assert_eq!(job.attempts_made, 1, "failed for good at once: {job:?}");
+        let reason = job.failed_reason.unwrap_or_default();
+        assert!(reason.contains("MAX_IMAGE_PIXELS"), "{reason}");
+    }
+    let job = api.wait_for_final(&innocent).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    eprintln!(
+        "image bombs: worker peak RSS {} MiB (65500x65500 JPEG header, 30000x30000 1-bit PNG)",
+        worker.peak_rss_kib() / 1024
+    );
 }

@@ -317,6 +317,17 @@ impl Process {
 }
 
 impl Process {
+    /// Its peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .expect("the process's status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
+    }
+
     /// Ask the process to stop (SIGTERM), as an orchestrator does.
     pub fn terminate(&self) {
         let pid = libc::pid_t::try_from(self.0.id()).expect("a pid");
