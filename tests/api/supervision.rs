@@ -1,5 +1,6 @@
-//! The supervision tree: the pool starts full, and a worker that panics is
-//! replaced while the job it was reading is retried and completes.
+//! The supervision tree: the pool starts full, a worker that panics is
+//! replaced while the job it was reading is retried and completes, and one
+//! stuck in a read past JOB_TIMEOUT_MS is replaced and its job fails.
 
 use crate::helpers::TestApp;
 
@@ -48,5 +49,30 @@ mod injected_panics {
         })
         .await;
         assert_eq!(stats.restarts, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_stuck_past_job_timeout_fails_for_good_and_its_worker_is_replaced() {
+        let mut settings = isolated_settings();
+        settings.ocr.concurrency = 1.try_into().expect("non-zero");
+        settings.ocr.read_timeout = std::time::Duration::from_secs(2);
+        // The first read sleeps 30 s on its thread, as a stuck Tesseract.
+        settings.ocr.inject_hold_ms = 30_000;
+        let app = TestApp::spawn(Role::Serve, settings).await;
+        let stuck = app.upload_ok(corner_market_png()).await;
+
+        let job = app.wait_for_final(&stuck).await;
+        assert_eq!(job.state, JobState::Failed, "{job:?}");
+        assert_eq!(job.attempts_made, 1, "no retry: {job:?}");
+        let reason = job.failed_reason.unwrap_or_default();
+        assert!(reason.contains("JOB_TIMEOUT_MS"), "{reason}");
+
+        // A fresh worker reads the next receipt while the stuck thread
+        // still sleeps.
+        let next = app.upload_ok(corner_market_png()).await;
+        let job = app.wait_for_final(&next).await;
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+        let stats = app.supervisor_stats().await;
+        assert_eq!((stats.ocr_workers, stats.restarts), (1, 1), "{stats:?}");
     }
 }
