@@ -211,15 +211,7 @@ async fn a_job_stalled_twice_fails_for_good_logged_and_recorded() {
     assert!(logged.contains(&job_id), "{logged}");
     // Counted where it was logged.
     let health = format!("http://127.0.0.1:{}/health/ready", third.http.port);
-    let ready: serde_json::Value = api
-        .http
-        .get(health)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = api.get_json(&health).await;
     // The second stall at least (the first was this process's or the
     // killed one's, whichever read it first).
     let stalled = ready["stalledJobs"].as_u64().unwrap_or(0);

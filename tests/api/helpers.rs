@@ -117,6 +117,12 @@ impl TestApp {
         (status, response.json().await.expect("JSON"))
     }
 
+    /// GET `url` and return the body as JSON, whatever the status.
+    pub async fn get_json(&self, url: &str) -> Value {
+        let response = self.http.get(url).send().await.expect("GET request");
+        response.json().await.expect("a JSON body")
+    }
+
     /// GET `url` and return the body as text.
     pub async fn get_text(&self, url: &str) -> String {
         let response = self.http.get(url).send().await.expect("GET request");

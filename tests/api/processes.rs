@@ -47,15 +47,7 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
 
     // The worker process serves its own probes and metrics.
     let health = format!("http://127.0.0.1:{}/health/ready", separate.http.port);
-    let ready: serde_json::Value = api
-        .http
-        .get(health)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = api.get_json(&health).await;
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(
         ready["ocrWorkers"],
