@@ -1,14 +1,18 @@
 //! The command line: `serve` (default), `api`, `worker`, `migrate`, the
-//! client commands `upload` and `status`, and `eval`.
+//! client commands (`upload`, `status`, `receipts`, `cancel`, `retry`,
+//! `queue`), and `eval`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::startup::{Application, Role, shutdown_signal};
+
+mod uploads;
+pub use uploads::exit;
 
 #[derive(Parser)]
 #[command(
@@ -31,12 +35,20 @@ pub enum Command {
     Worker(Settings),
     /// Create the database if missing and apply migrations, then exit.
     Migrate(Settings),
-    /// Upload a receipt image to a running service.
+    /// Upload receipts (files, or folders of them) to a running service.
     Upload {
-        file: PathBuf,
-        /// Wait for the job to finish and print its result.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Follow each job to the end (a progress bar per file on a
+        /// terminal) and exit non-zero if any failed or was cancelled.
         #[arg(long)]
         wait: bool,
+        /// One JSON line per file on stdout, no progress bars.
+        #[arg(long)]
+        json: bool,
+        /// Files uploaded (and followed) at the same time.
+        #[arg(long, default_value = "4")]
+        concurrency: usize,
         #[command(flatten)]
         schedule: crate::client::UploadSchedule,
         #[command(flatten)]
@@ -45,6 +57,42 @@ pub enum Command {
     /// Print a job's status.
     Status {
         job_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List receipts, newest first (the listing endpoint's page).
+    Receipts {
+        /// queued, processing, completed, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Store name contains this (case-insensitive).
+        #[arg(long)]
+        store: Option<String>,
+        /// 1–100 receipts per page.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The `nextCursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Cancel a job (a running one is stopped).
+    Cancel {
+        job_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run a failed or cancelled job again.
+    Retry {
+        job_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show the queue (counts, workers, rate limit), or pause/resume it.
+    Queue {
+        #[arg(value_enum)]
+        action: Option<QueueAction>,
         #[command(flatten)]
         target: Target,
     },
@@ -57,6 +105,12 @@ pub enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum QueueAction {
+    Pause,
+    Resume,
+}
+
 #[derive(Args)]
 pub struct Target {
     /// The service's base URL.
@@ -67,33 +121,100 @@ pub struct Target {
     pub api_key: Option<String>,
 }
 
+impl Command {
+    /// Commands that talk to a running service and print for a user.
+    pub fn is_client(&self) -> bool {
+        matches!(
+            self,
+            Command::Upload { .. }
+                | Command::Status { .. }
+                | Command::Receipts { .. }
+                | Command::Cancel { .. }
+                | Command::Retry { .. }
+                | Command::Queue { .. }
+        )
+    }
+}
+
 /// Run the chosen subcommand to completion.
-pub async fn run(command: Option<Command>) -> anyhow::Result<()> {
+pub async fn run(command: Option<Command>) -> anyhow::Result<ExitCode> {
+    let done = |()| ExitCode::SUCCESS;
     match command {
-        None => serve(Settings::from_env()?, Role::Serve).await,
-        Some(Command::Serve(settings)) => serve(settings, Role::Serve).await,
-        Some(Command::Api(settings)) => serve(settings, Role::Api).await,
-        Some(Command::Worker(settings)) => serve(settings, Role::Worker).await,
+        None => serve(Settings::from_env()?, Role::Serve).await.map(done),
+        Some(Command::Serve(settings)) => serve(settings, Role::Serve).await.map(done),
+        Some(Command::Api(settings)) => serve(settings, Role::Api).await.map(done),
+        Some(Command::Worker(settings)) => serve(settings, Role::Worker).await.map(done),
         Some(Command::Migrate(settings)) => {
             crate::store::Db::connect(&settings.database.url).await?;
             println!("migrations applied");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Upload {
-            file,
+            files,
             wait,
+            json,
+            concurrency,
             schedule,
             target,
-        }) => upload(file, wait, &schedule, target).await,
+        }) => {
+            let options = uploads::UploadOptions {
+                wait,
+                json,
+                concurrency,
+            };
+            uploads::upload(&target.client(), &files, &schedule, &options).await
+        }
         Some(Command::Status { job_id, target }) => {
-            let client = crate::client::Client::new(&target.url, target.api_key);
-            println!("{:#}", client.status(&job_id).await?);
-            Ok(())
+            print_json(target.client().status(&job_id).await?)
+        }
+        Some(Command::Receipts {
+            status,
+            store,
+            limit,
+            cursor,
+            target,
+        }) => {
+            let query: Vec<(&str, String)> = [
+                ("status", status),
+                ("q", store),
+                ("limit", limit.map(|l| l.to_string())),
+                ("cursor", cursor),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect();
+            print_json(target.client().receipts(&query).await?)
+        }
+        Some(Command::Cancel { job_id, target }) => {
+            print_json(target.client().cancel(&job_id).await?)
+        }
+        Some(Command::Retry { job_id, target }) => {
+            print_json(target.client().retry(&job_id).await?)
+        }
+        Some(Command::Queue { action, target }) => {
+            let action = action.map(|a| match a {
+                QueueAction::Pause => "pause",
+                QueueAction::Resume => "resume",
+            });
+            print_json(target.client().queue(action).await?)
         }
         Some(Command::Eval { dir, engine }) => {
-            tokio::task::spawn_blocking(move || crate::eval::run(&dir, engine)).await?
+            tokio::task::spawn_blocking(move || crate::eval::run(&dir, engine))
+                .await?
+                .map(done)
         }
     }
+}
+
+impl Target {
+    fn client(self) -> crate::client::Client {
+        crate::client::Client::new(&self.url, self.api_key)
+    }
+}
+
+fn print_json(value: serde_json::Value) -> anyhow::Result<ExitCode> {
+    println!("{value:#}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
@@ -102,27 +223,4 @@ async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal())
         .await
         .context("the HTTP server failed")
-}
-
-async fn upload(
-    file: PathBuf,
-    wait: bool,
-    schedule: &crate::client::UploadSchedule,
-    target: Target,
-) -> anyhow::Result<()> {
-    let client = crate::client::Client::new(&target.url, target.api_key);
-    let accepted = client.upload(&file, schedule).await?;
-    let job_id = accepted["jobId"]
-        .as_str()
-        .context("the answer has no jobId")?
-        .to_string();
-    if !wait {
-        println!("{accepted:#}");
-        return Ok(());
-    }
-    println!(
-        "{:#}",
-        client.wait(&job_id, Duration::from_secs(600)).await?
-    );
-    Ok(())
 }

@@ -1,5 +1,5 @@
-//! The client subcommands, `upload FILE [--wait]` and `status JOB`: a
-//! command-line way to use a running service over its REST API.
+//! The REST client behind the command line's client subcommands
+//! (`upload`, `status`, `receipts`, `cancel`, `retry`, `queue`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,12 +45,14 @@ impl Client {
     }
 
     async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = self.with_key(request).send().await.with_context(|| {
-            format!(
-                "could not reach the service at {} — is it running?",
-                self.base_url
-            )
-        })?;
+        let response = self
+            .with_key(request)
+            .send()
+            .await
+            .map_err(|source| Unreachable {
+                url: self.base_url.clone(),
+                source,
+            })?;
         let status = response.status();
         let body: Value = response
             .json()
@@ -101,12 +103,19 @@ impl Client {
             .await
     }
 
-    /// Poll until the job is completed or failed, or `timeout` passes.
-    pub async fn wait(&self, job_id: &str, timeout: Duration) -> anyhow::Result<Value> {
+    /// Poll until the job is completed, failed or cancelled, or `timeout`
+    /// passes; `seen` gets every status on the way.
+    pub async fn wait(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        mut seen: impl FnMut(&Value),
+    ) -> anyhow::Result<Value> {
         let started = Instant::now();
         loop {
             let status = self.status(job_id).await?;
-            if matches!(status["state"].as_str(), Some("completed" | "failed")) {
+            seen(&status);
+            if is_final(&status) {
                 return Ok(status);
             }
             if started.elapsed() > timeout {
@@ -118,4 +127,51 @@ impl Client {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+
+    pub async fn cancel(&self, job_id: &str) -> anyhow::Result<Value> {
+        let url = format!("{}/api/job/{job_id}", self.base_url);
+        self.json(self.http.delete(url)).await
+    }
+
+    pub async fn retry(&self, job_id: &str) -> anyhow::Result<Value> {
+        let url = format!("{}/api/job/{job_id}/retry", self.base_url);
+        self.json(self.http.post(url)).await
+    }
+
+    /// A page of receipts; `query` holds the listing's parameters.
+    pub async fn receipts(&self, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let url = format!("{}/api/receipts", self.base_url);
+        self.json(self.http.get(url).query(query)).await
+    }
+
+    /// The queue overview; `action` is `pause` or `resume` to change it.
+    pub async fn queue(&self, action: Option<&str>) -> anyhow::Result<Value> {
+        match action {
+            None => {
+                let url = format!("{}/api/queue", self.base_url);
+                self.json(self.http.get(url)).await
+            }
+            Some(action) => {
+                let url = format!("{}/api/queue/{action}", self.base_url);
+                self.json(self.http.post(url)).await
+            }
+        }
+    }
+}
+
+/// True once a job status will not change again.
+pub fn is_final(status: &Value) -> bool {
+    matches!(
+        status["state"].as_str(),
+        Some("completed" | "failed" | "cancelled")
+    )
+}
+
+/// The service did not answer at all (exit code 4 on the command line).
+#[derive(Debug, thiserror::Error)]
+#[error("could not reach the service at {url} — is it running?")]
+pub struct Unreachable {
+    pub url: String,
+    #[source]
+    pub source: reqwest::Error,
 }

@@ -26,12 +26,19 @@ async fn run_cli() -> ExitCode {
     // A missing .env is normal; a broken one is reported by the settings.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if cli.command.as_ref().is_some_and(|c| c.is_client()) {
+        die_quietly_on_closed_pipe();
+    }
     let _telemetry = receipt_ocr::telemetry::init();
     match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let unreachable = e.downcast_ref::<receipt_ocr::client::Unreachable>();
+            match unreachable {
+                Some(_) => ExitCode::from(receipt_ocr::cli::exit::UNREACHABLE),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -48,5 +55,18 @@ fn limit_malloc_arenas() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
+    }
+}
+
+/// A client command piped into `head` stops when the pipe closes, as Unix
+/// tools do, instead of panicking in `println!` (Rust ignores SIGPIPE by
+/// default). Servers keep ignoring it: a client hanging up on a socket
+/// must not stop them.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: only restores the default disposition of one signal, before
+    // anything is written.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod cancel_retry;
+mod cli;
 mod docs_and_health;
 mod faults;
 mod helpers;
