@@ -24,6 +24,8 @@ redis-cli -h 127.0.0.1 --scan --pattern 'bull:test-*' | xargs -r -n 500 redis-cl
 
 # BullMQ's Node client, for the interop test.
 npm ci --prefix tests/node --no-audit --no-fund --silent
+# Bull Board (bullboard/), for its test.
+npm ci --prefix bullboard --no-audit --no-fund --silent
 
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" ||

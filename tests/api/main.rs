@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod bullboard;
 mod cancel_retry;
 mod cli;
 mod docs_and_health;
