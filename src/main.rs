@@ -26,7 +26,13 @@ async fn run_cli() -> ExitCode {
     // A missing .env is normal; a broken one is reported by the settings.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let _telemetry = receipt_ocr::telemetry::init();
+    let _telemetry = match receipt_ocr::telemetry::init() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
