@@ -218,7 +218,7 @@ fn read_proc_self() -> Option<ProcessUsage> {
         return None;
     }
     Some(ProcessUsage {
-        resident_bytes: field(24)? * page as i64,
+        resident_bytes: field(24)? * page,
         cpu_seconds: (field(14)? + field(15)?) as f64 / ticks as f64,
     })
 }

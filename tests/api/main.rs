@@ -9,6 +9,8 @@ mod cancel_retry;
 mod docs_and_health;
 mod helpers;
 mod job_control;
+mod logs_and_readiness;
+mod metrics;
 mod node_interop;
 mod otlp;
 mod outage;

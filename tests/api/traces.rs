@@ -163,7 +163,7 @@ fn assert_no_probe_spans(spans: &[ReceivedSpan]) {
 }
 
 /// A JPEG cut short: it passes the upload's checks and fails in a worker.
-fn corrupt_jpeg() -> Vec<u8> {
+pub fn corrupt_jpeg() -> Vec<u8> {
     let jpeg = crate::support::receipt_image::encode(
         &crate::support::receipt_image::render(&["CORRUPT"]),
         image::ImageFormat::Jpeg,
@@ -194,6 +194,10 @@ async fn one_upload_in_serve_is_one_trace_from_the_request_to_the_save() {
     let trace = receipt_trace(&sink, &job_id).await;
     let (server, consumer) = assert_receipt_trace(&trace, &job_id, &queue);
     assert!(trace.iter().all(|s| s.service == "receipt-ocr-serve"));
+    assert!(
+        !trace.iter().any(|s| s.name() == "add_internal"),
+        "BullMQ's spans only when asked for"
+    );
     assert_eq!(server.trace_id(), consumer.trace_id());
 
     // Status polls are short traces of their own.
@@ -243,7 +247,9 @@ async fn one_upload_across_api_and_worker_processes_is_one_trace() {
     let sink = SpanSink::start().await;
     let settings = isolated_settings();
     let queue = settings.queue.name.clone();
-    let (api_env, worker_env) = (sink.env("receipt-ocr-api"), sink.env("receipt-ocr-worker"));
+    let (mut api_env, worker_env) = (sink.env("receipt-ocr-api"), sink.env("receipt-ocr-worker"));
+    // OTEL_TRACES_FILTER chooses what is traced: here BullMQ's own spans too.
+    api_env.push(("OTEL_TRACES_FILTER", "receipt_ocr=info,bullmq=info".into()));
     let api = RemoteApp::start("api", &settings, &as_env(&api_env)).await;
     let worker = RemoteApp::start("worker", &settings, &as_env(&worker_env)).await;
     assert_eq!(worker.get("/health/ready").await.0, 200);
@@ -260,6 +266,12 @@ async fn one_upload_across_api_and_worker_processes_is_one_trace() {
     );
     assert_eq!(consumer.service, "receipt-ocr-worker");
     assert_eq!(only(&trace, "save").service, "receipt-ocr-worker");
+    let producer = only(&trace, &format!("send {queue}"));
+    assert_eq!(
+        only(&trace, "add_internal").parent_id(),
+        producer.span_id(),
+        "BullMQ's span, asked for"
+    );
     assert_no_probe_spans(&sink.spans());
 }
 
