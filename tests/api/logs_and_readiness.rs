@@ -1,7 +1,8 @@
 //! An `api` process whose blob store cannot be written, as when a volume
 //! comes up owned by another user: readiness says so, an upload gets 503,
-//! and the warning logged inside that request is a JSON line carrying the
-//! trace and span ids of the request's span.
+//! and the warning logged inside that request is a JSON line (the default
+//! when stderr is not a terminal) carrying the trace and span ids of the
+//! request's span.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -32,10 +33,10 @@ async fn an_unwritable_blob_store_fails_readiness_and_the_upload_logs_json_with_
     std::fs::create_dir_all(&blobs).unwrap();
     set_mode(&blobs, 0o555);
 
-    let mut env = sink.env("receipt-ocr-api");
-    env.push(("LOG_FORMAT", "json".to_string()));
+    let env = sink.env("receipt-ocr-api");
     let mut api = command("api", &settings, &as_env(&env));
-    api.stderr(Stdio::piped());
+    // Not a terminal: JSON lines without LOG_FORMAT being set.
+    api.stderr(Stdio::piped()).env_remove("LOG_FORMAT");
     // SAFETY: geteuid only reads the process's user id.
     if unsafe { libc::geteuid() } == 0 {
         api.uid(NOBODY).gid(NOBODY);

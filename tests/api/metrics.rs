@@ -168,3 +168,24 @@ async fn metrics_move_as_jobs_run_and_queue_counts_are_not_doubled() {
     assert_eq!(sum("bullmq_job_completed_total", &[("queue", queue)]), 1.0);
     assert!(api_after.has("bullmq_job_count") != worker_after.has("bullmq_job_count"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_exports_the_queue_counts_when_the_exporter_dies() {
+    let settings = isolated_settings();
+    let first = RemoteApp::start("api", &settings, &[]).await;
+    let second = RemoteApp::start("api", &settings, &[]).await;
+    let holder_is_first = wait_for(|| async {
+        let (a, b) = (scrape(&first).await, scrape(&second).await);
+        let (a, b) = (a.has("bullmq_job_count"), b.has("bullmq_job_count"));
+        (a != b).then_some(a)
+    })
+    .await;
+    let (holder, other) = match holder_is_first {
+        true => (first, second),
+        false => (second, first),
+    };
+    holder.process.crash();
+    // The lease lapses 30 s after the last renewal; the other process
+    // takes it at its next try (every 10 s).
+    wait_for(|| async { scrape(&other).await.has("bullmq_job_count").then_some(()) }).await;
+}

@@ -100,22 +100,32 @@ fn assert_receipt_trace<'a>(
         Some("send")
     );
 
-    let consumer = only(trace, &format!("process {queue}"));
-    assert_eq!(consumer.kind(), SpanKind::Consumer);
-    assert_eq!(
-        consumer.parent_id(),
-        producer.span_id(),
-        "child of the enqueue"
-    );
-    assert_eq!(consumer.int_attr("messaging.bullmq.attempt"), Some(1));
-    assert_eq!(
-        consumer.str_attr("messaging.destination.name").as_deref(),
-        Some(queue)
-    );
-    assert_eq!(
-        consumer.str_attr("messaging.operation.type").as_deref(),
-        Some("process")
-    );
+    // One CONSUMER span per attempt, each a child of the enqueue; the
+    // last one completed the job.
+    let process = format!("process {queue}");
+    let mut consumers: Vec<&ReceivedSpan> = trace.iter().filter(|s| s.name() == process).collect();
+    consumers.sort_by_key(|s| s.int_attr("messaging.bullmq.attempt"));
+    for (n, consumer) in consumers.iter().enumerate() {
+        assert_eq!(consumer.kind(), SpanKind::Consumer);
+        assert_eq!(
+            consumer.parent_id(),
+            producer.span_id(),
+            "child of the enqueue"
+        );
+        assert_eq!(
+            consumer.int_attr("messaging.bullmq.attempt"),
+            Some(n as i64 + 1)
+        );
+        assert_eq!(
+            consumer.str_attr("messaging.destination.name").as_deref(),
+            Some(queue)
+        );
+        assert_eq!(
+            consumer.str_attr("messaging.operation.type").as_deref(),
+            Some("process")
+        );
+    }
+    let consumer = *consumers.last().expect("a processing span");
     assert!(!consumer.is_error());
 
     for stage in [
@@ -126,15 +136,12 @@ fn assert_receipt_trace<'a>(
         "parse",
         "save",
     ] {
-        let spans: Vec<_> = trace.iter().filter(|s| s.name() == stage).collect();
+        let spans: Vec<_> = trace
+            .iter()
+            .filter(|s| s.name() == stage && descends(trace, s, consumer))
+            .collect();
         assert!(!spans.is_empty(), "a `{stage}` span: {:#?}", names(trace));
-        for span in spans {
-            assert!(
-                descends(trace, span, consumer),
-                "{stage} under the processing"
-            );
-            assert!(span.nanos() > 0, "{stage} took time");
-        }
+        assert!(spans.iter().all(|s| s.nanos() > 0), "{stage} took time");
     }
     // Parsing is timed where it happens: after the text it parses was read.
     let first_recognised = trace
@@ -214,6 +221,27 @@ async fn one_upload_in_serve_is_one_trace_from_the_request_to_the_save() {
         assert_ne!(poll.trace_id(), server.trace_id());
         assert_eq!(poll.int_attr("http.response.status_code"), Some(200));
     }
+    // A caller's `traceparent` is continued.
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = app.http.get(app.url(&format!("/api/job/{job_id}")));
+    assert_eq!(
+        traced
+            .header("traceparent", caller)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let continued = sink
+        .wait_for(|spans| {
+            let caller_trace = "0af7651916cd43dd8448eb211c80319c";
+            spans.iter().find(|s| s.trace_id() == caller_trace).cloned()
+        })
+        .await;
+    assert_eq!(continued.name(), "GET /api/job/{job_id}");
+    assert_eq!(continued.parent_id(), "b7ad6b7169203331");
+
     // The probes came first; spans are exported in the order they end, so
     // any probe span would be here by now.
     assert_no_probe_spans(&sink.spans());
@@ -247,10 +275,13 @@ async fn one_upload_across_api_and_worker_processes_is_one_trace() {
     let sink = SpanSink::start().await;
     let settings = isolated_settings();
     let queue = settings.queue.name.clone();
-    let (mut api_env, worker_env) = (sink.env("receipt-ocr-api"), sink.env("receipt-ocr-worker"));
+    let mut api_env = sink.env("receipt-ocr-api");
+    let mut worker_env = sink.env("receipt-ocr-worker");
     // OTEL_TRACES_FILTER chooses what is traced: here BullMQ's own spans too.
     api_env.push(("OTEL_TRACES_FILTER", "receipt_ocr=info,bullmq=info".into()));
     let api = RemoteApp::start("api", &settings, &as_env(&api_env)).await;
+    // The first read panics: the first attempt fails and is retried.
+    worker_env.push(("OCR_INJECT_PANICS", "1".into()));
     let worker = RemoteApp::start("worker", &settings, &as_env(&worker_env)).await;
     assert_eq!(worker.get("/health/ready").await.0, 200);
 
@@ -265,6 +296,16 @@ async fn one_upload_across_api_and_worker_processes_is_one_trace() {
         "receipt-ocr-api"
     );
     assert_eq!(consumer.service, "receipt-ocr-worker");
+    assert_eq!(consumer.int_attr("messaging.bullmq.attempt"), Some(2));
+    let crashed = trace
+        .iter()
+        .find(|s| s.int_attr("messaging.bullmq.attempt") == Some(1))
+        .expect("the first attempt's span");
+    assert!(crashed.is_error(), "{crashed:?}");
+    assert_eq!(
+        crashed.str_attr("error.type").as_deref(),
+        Some("worker_crash")
+    );
     assert_eq!(only(&trace, "save").service, "receipt-ocr-worker");
     let producer = only(&trace, &format!("send {queue}"));
     assert_eq!(
