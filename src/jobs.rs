@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use futures::Stream;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::job::{
@@ -10,9 +11,10 @@ use crate::job::{
     new_job_id,
 };
 use crate::ocr::preprocess::{PreprocessError, check_dimensions, sniff_format};
-use crate::queue::{QueueError, QueueHandle};
+use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
+use crate::telemetry::metrics::metrics;
 
 mod cancel;
 mod control;
@@ -77,6 +79,8 @@ pub struct ReceiptService {
     pub max_upload_bytes: usize,
     /// MAX_IMAGE_PIXELS, checked from the image's header at upload.
     pub max_image_pixels: u64,
+    /// Whether this process exports the queue-wide metrics.
+    pub queue_metrics: QueueMetricsLease,
 }
 
 impl ReceiptService {
@@ -114,13 +118,15 @@ impl ReceiptService {
         // a file or a row behind.
         let service = self.clone();
         let receipt = new.clone();
-        let trace_context = crate::telemetry::current_trace_context();
-        let stored = tokio::spawn(async move {
-            service
-                .store_and_queue(&receipt, bytes, trace_context, schedule)
-                .await
-        });
+        let size = bytes.len();
+        // The task stays in the request's span: the enqueue's PRODUCER span
+        // is the request's child, and the job continues the same trace.
+        let stored = tokio::spawn(
+            async move { service.store_and_queue(&receipt, bytes, schedule).await }
+                .instrument(tracing::Span::current()),
+        );
         stored.await.map_err(ServiceError::Interrupted)??;
+        metrics().upload_size.observe(size as f64);
         Ok(UploadAccepted::new(new.job_id, receipt_id))
     }
 
@@ -128,7 +134,6 @@ impl ReceiptService {
         &self,
         new: &NewReceipt,
         bytes: Bytes,
-        trace_context: std::collections::HashMap<String, String>,
         schedule: Schedule,
     ) -> Result<(), ServiceError> {
         self.blobs.put(&new.blob_key, bytes).await?;
@@ -140,7 +145,7 @@ impl ReceiptService {
             receipt_id: new.id,
             blob_key: new.blob_key.clone(),
             content_type: new.content_type.clone(),
-            trace_context,
+            trace_context: Default::default(),
         };
         if let Err(e) = self.queue.enqueue(new.job_id.clone(), data, schedule).await {
             if let Err(db_error) = self.db.delete_receipt(new.id).await {
@@ -251,15 +256,26 @@ impl ReceiptService {
         ReceiptView::from_stored(&stored)
     }
 
-    /// Queue job counts and completed/failed totals, Prometheus text format.
-    pub async fn metrics(&self) -> Result<String, ServiceError> {
-        Ok(self.queue.metrics().await?)
+    /// This process's metrics in Prometheus's text format, and the
+    /// queue-wide series when this process holds the export lease (left
+    /// out while Redis does not answer).
+    pub async fn metrics(&self) -> String {
+        let mut text = metrics().render();
+        if self.queue_metrics.is_held() {
+            match self.queue.metrics().await {
+                Ok(queue) => text.push_str(&queue),
+                Err(e) => tracing::debug!(error = %e, "queue series left out of /metrics"),
+            }
+        }
+        text
     }
 
-    /// Ready when Redis and PostgreSQL both answer.
+    /// Ready when Redis and PostgreSQL answer and the blob store takes a
+    /// write.
     pub async fn readiness(&self) -> Result<(), ServiceError> {
         self.queue.ping().await?;
         self.db.ping().await?;
+        self.blobs.check_writable().await?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
-//! - [`telemetry`]: logging set-up.
+//! - [`telemetry`]: logs, traces (OpenTelemetry) and metrics (Prometheus).
 pub mod actors;
 pub mod api;
 pub mod cli;

@@ -29,7 +29,13 @@ async fn run_cli() -> ExitCode {
     if cli.command.as_ref().is_some_and(|c| c.is_client()) {
         die_quietly_on_closed_pipe();
     }
-    let _telemetry = receipt_ocr::telemetry::init();
+    let _telemetry = match receipt_ocr::telemetry::init() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(cli.command).await {
         Ok(code) => code,
         Err(e) => {

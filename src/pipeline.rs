@@ -17,10 +17,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{Instrument, info_span};
 use uuid::Uuid;
 
-use crate::job::{JobError, ReceiptJobData, ReceiptResult};
+use crate::job::{FailureClass, JobError, ReceiptJobData, ReceiptResult};
 use crate::ocr::{ReceiptReading, integrity};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
+use crate::telemetry::spans::{JobStage, in_stage};
 
 /// Progress percentages (0–100) of a job, in order.
 pub type Progress = UnboundedSender<u8>;
@@ -146,22 +147,22 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         progress: Progress,
     ) -> Result<ReceiptResult, JobError> {
         let data = &attempt.data;
-        let image = self
-            .download(attempt)
-            .instrument(info_span!("download"))
-            .await?;
-        integrity::check_whole(&image).map_err(JobError::permanent_from)?;
+        let image = in_stage(JobStage::Download, self.download(attempt)).await?;
+        integrity::check_whole(&image)
+            .map_err(|e| JobError::permanent_from(FailureClass::BadImage, e))?;
+        // Waiting for a free OCR worker, then its preprocess, recognise and
+        // parse stages (timed on the worker's thread).
         let reading = self
             .reader
             .read(image, progress)
             .instrument(info_span!("ocr"))
             .await?;
-        let saved = self
-            .records
-            .save_reading(data.receipt_id, &reading)
-            .instrument(info_span!("save", items = reading.receipt.items.len()))
-            .await
-            .map_err(JobError::retry_from)?;
+        let saved = in_stage(
+            JobStage::Save,
+            self.records.save_reading(data.receipt_id, &reading),
+        )
+        .await
+        .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
         saved.ok_or_else(JobError::cancelled)
     }
 
@@ -181,7 +182,7 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
             .records
             .begin_processing(&receipt)
             .await
-            .map_err(JobError::retry_from)?;
+            .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
         if !proceed {
             return Err(JobError::cancelled());
         }
@@ -192,8 +193,8 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
 /// A missing image can never appear: permanent. Anything else: retry.
 fn blob_error(e: BlobError) -> JobError {
     match e {
-        BlobError::Missing(_) => JobError::permanent_from(e),
-        other => JobError::retry_from(other),
+        BlobError::Missing(_) => JobError::permanent_from(FailureClass::ImageMissing, e),
+        other => JobError::retry_from(FailureClass::BlobStore, other),
     }
 }
 

@@ -12,10 +12,14 @@ use bullmq::{Job, JobOptions, Queue, QueueOptions};
 use crate::config::{QueueSettings, RateLimit, RetentionSettings};
 use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
 use crate::store::redact_url;
+use crate::telemetry::{propagation, spans};
+use tracing::Instrument;
 
 mod control;
+pub mod exporter;
 pub mod stalls;
 pub use control::{ConnectedWorker, JobCounts, QueueOverview};
+pub use exporter::QueueMetricsLease;
 pub use stalls::StallCounter;
 
 /// How long a request waits for Redis before answering 503.
@@ -72,6 +76,8 @@ pub struct QueueHandle {
     redis: redis::aio::ConnectionManager,
     /// `<prefix>:<queue name>`, the start of every key of the queue.
     keys: String,
+    /// The queue's name (`messaging.destination.name` in traces).
+    name: String,
     /// The Redis URL with any password hidden, for error messages.
     url: String,
     job_options: JobOptions,
@@ -109,6 +115,7 @@ impl QueueHandle {
             queue,
             redis,
             keys: format!("{}:{}", settings.prefix, settings.name),
+            name: settings.name.clone(),
             url,
             job_options: job_options(settings, retention),
         })
@@ -215,12 +222,16 @@ impl QueueHandle {
         }
     }
 
+    /// Add the job, in a PRODUCER span whose context the job carries (in
+    /// `traceContext`) so that its processing continues this trace.
     pub async fn enqueue(
         &self,
         job_id: String,
-        data: ReceiptJobData,
+        mut data: ReceiptJobData,
         schedule: Schedule,
     ) -> Result<(), QueueError> {
+        let span = spans::enqueue(&self.name, &job_id);
+        data.trace_context = propagation::trace_context_of(&span);
         let options = JobOptions {
             job_id: Some(job_id),
             priority: schedule.priority,
@@ -232,7 +243,24 @@ impl QueueHandle {
             .add(JOB_NAME, data)
             .options(options)
             .into_future();
-        self.deadline(add).await.map(|_| ())
+        let added = self.deadline(add).instrument(span.clone()).await;
+        if let Err(e) = &added {
+            spans::record_error(&span, "redis_unavailable", &e.to_string());
+        }
+        added.map(|_| ())
+    }
+
+    /// The raw `opts` JSON of a job's hash, where a Node producer leaves
+    /// BullMQ's `tm` trace context (which `bullmq-official` drops).
+    pub async fn raw_options(&self, job_id: &str) -> Result<Option<String>, QueueError> {
+        let mut get = redis::cmd("HGET");
+        get.arg(format!("{}:{job_id}", self.keys)).arg("opts");
+        self.command(get).await
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The job as Redis holds it, or `None` once Redis no longer has it.
@@ -256,10 +284,13 @@ impl QueueHandle {
         self.deadline(self.queue.get_version()).await.map(|_| ())
     }
 
-    /// Job counts and completed/failed totals in Prometheus's text format.
+    /// Job counts and completed/failed totals in Prometheus's text format
+    /// (BullMQ's own names, as its Node exporter writes them).
     pub async fn metrics(&self) -> Result<String, QueueError> {
-        self.deadline(self.queue.export_prometheus_metrics(&[]))
-            .await
+        let text = self
+            .deadline(self.queue.export_prometheus_metrics(&[]))
+            .await?;
+        Ok(text + "\n")
     }
 
     /// Write the global limit where BullMQ's scripts enforce it for every

@@ -14,7 +14,7 @@ use crate::actors::{Supervisor, SupervisorArgs, SupervisorMessage};
 use crate::api;
 use crate::config::{HttpSettings, Settings};
 use crate::jobs::ReceiptService;
-use crate::queue::{QueueError, QueueHandle};
+use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
 /// Which parts of the service this process runs.
@@ -70,6 +70,7 @@ impl Application {
             blobs: blobs.clone(),
             max_upload_bytes: settings.http.max_upload_bytes,
             max_image_pixels: settings.ocr.engine.max_image_pixels,
+            queue_metrics: QueueMetricsLease::start(queue.clone()),
         };
         let supervisor = match role {
             Role::Api => None,

@@ -20,7 +20,7 @@ use tokio::sync::RwLock;
 
 use super::ocr_worker::{OcrWorker, PoolMessage, ReadImage, WorkerArgs, WorkerCounters};
 use crate::config::OcrSettings;
-use crate::job::JobError;
+use crate::job::{FailureClass, JobError};
 use crate::ocr::ReceiptReading;
 use crate::pipeline::{Progress, ReceiptReader};
 
@@ -53,7 +53,10 @@ pub struct OcrPool {
 
 impl OcrPool {
     pub fn new(settings: OcrSettings) -> Self {
-        let counters = WorkerCounters::default();
+        let counters = WorkerCounters {
+            initial: settings.concurrency.get(),
+            ..WorkerCounters::default()
+        };
         #[cfg(feature = "fault-injection")]
         {
             let (panics, hold) = (&counters.injected_panics, &counters.injected_hold_ms);
@@ -104,11 +107,9 @@ impl OcrPool {
     }
 
     async fn factory(&self) -> Result<ActorRef<PoolMessage>, JobError> {
-        self.factory
-            .read()
-            .await
-            .clone()
-            .ok_or_else(|| JobError::retry("the OCR pool is not running"))
+        self.factory.read().await.clone().ok_or_else(|| {
+            JobError::retry(FailureClass::WorkerCrash, "the OCR pool is not running")
+        })
     }
 }
 
@@ -134,19 +135,26 @@ impl ReceiptReader for OcrPool {
         );
         match call.await {
             Ok(CallResult::Success(Ok(reading))) => Ok(reading),
-            Ok(CallResult::Success(Err(e))) if e.is_permanent() => Err(JobError::permanent_from(e)),
-            Ok(CallResult::Success(Err(e))) => Err(JobError::retry_from(e)),
+            Ok(CallResult::Success(Err(e))) if e.is_permanent() => {
+                Err(JobError::permanent_from(FailureClass::BadImage, e))
+            }
+            Ok(CallResult::Success(Err(e))) => {
+                Err(JobError::retry_from(FailureClass::OcrEngine, e))
+            }
             // The worker went away mid-read: stuck past the timeout and
             // replaced by the dead-man's switch, or crashed.
             _ if started.elapsed() >= self.settings.read_timeout => Err(timed_out(&self.settings)),
-            _ => Err(JobError::retry(CRASHED)),
+            _ => Err(JobError::retry(FailureClass::WorkerCrash, CRASHED)),
         }
     }
 }
 
 fn timed_out(settings: &OcrSettings) -> JobError {
-    JobError::permanent(format!(
-        "reading the image took longer than {} ms (JOB_TIMEOUT_MS); it was given up",
-        settings.read_timeout.as_millis()
-    ))
+    JobError::permanent(
+        FailureClass::Timeout,
+        format!(
+            "reading the image took longer than {} ms (JOB_TIMEOUT_MS); it was given up",
+            settings.read_timeout.as_millis()
+        ),
+    )
 }

@@ -13,16 +13,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use ractor::factory::{FactoryMessage, Job, Worker, WorkerId};
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
-use tracing::info_span;
 
-use crate::ocr::{EngineSettings, OcrEngine, OcrError, ReceiptReading, Stage};
+use crate::ocr::{EngineSettings, OcrEngine, OcrError, ReceiptReading};
 use crate::pipeline::Progress;
+use crate::telemetry::metrics::metrics;
 
 /// Read one image; the reply carries the reading or why it failed.
 pub struct ReadImage {
     pub image: Bytes,
     pub progress: Progress,
-    /// The job's span: the stage spans are its children.
+    /// The span the stage spans go under.
     pub span: tracing::Span,
     pub reply: RpcReplyPort<Result<ReceiptReading, OcrError>>,
 }
@@ -45,6 +45,8 @@ pub struct WorkerCounters {
     pub live: Arc<AtomicUsize>,
     /// Workers ever started, first ones included.
     pub started: Arc<AtomicUsize>,
+    /// How many workers the pool starts with (later ones are replacements).
+    pub initial: usize,
     /// Test-only: how many more reads in this pool should panic.
     #[cfg(feature = "fault-injection")]
     pub injected_panics: Arc<std::sync::atomic::AtomicU32>,
@@ -70,6 +72,7 @@ struct LiveGuard(Arc<AtomicUsize>);
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        metrics().ocr_workers.dec();
     }
 }
 
@@ -86,8 +89,13 @@ impl Worker for OcrWorker {
         WorkerArgs { engine, counters }: WorkerArgs,
     ) -> Result<OcrWorkerState, ActorProcessingErr> {
         let engine = tokio::task::spawn_blocking(move || OcrEngine::new(&engine)).await??;
-        counters.started.fetch_add(1, Ordering::SeqCst);
+        let started_before = counters.started.fetch_add(1, Ordering::SeqCst);
+        if started_before >= counters.initial {
+            let restarts = &metrics().worker_restarts;
+            restarts.with_label_values(&["ocr"]).inc();
+        }
         counters.live.fetch_add(1, Ordering::SeqCst);
+        metrics().ocr_workers.inc();
         Ok(OcrWorkerState {
             engine: Some(engine),
             _live: LiveGuard(counters.live.clone()),
@@ -133,14 +141,13 @@ impl OcrWorkerState {
         let hold = self.take_hold();
         let joined = tokio::task::spawn_blocking(move || {
             std::thread::sleep(hold);
-            // Each stage gets a span, opened when the previous stage ends.
-            let mut stage_span: Option<tracing::span::EnteredSpan> = None;
+            // The engine opens a span per stage (preprocess, recognise,
+            // parse) under the job's, which it finds entered here.
+            let _job = parent.enter();
+            let _busy = BusyGuard::start();
             let outcome = engine.read(&image, &mut |stage| {
-                drop(stage_span.take());
                 let _ = progress.send(stage.progress());
-                stage_span = span_after(&parent, stage).map(tracing::Span::entered);
             });
-            drop(stage_span);
             (engine, outcome)
         })
         .await;
@@ -181,12 +188,19 @@ impl OcrWorkerState {
     }
 }
 
-/// The span of the stage that starts when `done` ends.
-fn span_after(parent: &tracing::Span, done: Stage) -> Option<tracing::Span> {
-    match done {
-        Stage::Loaded => Some(info_span!(parent: parent, "preprocess")),
-        Stage::Preprocessed => Some(info_span!(parent: parent, "recognise")),
-        Stage::Recognised => Some(info_span!(parent: parent, "parse")),
-        Stage::Parsed => None,
+/// Counts an OCR worker busy (`receipt_ocr_ocr_workers_busy`) for as long
+/// as it lives, which ends however the read ends (a panic included).
+struct BusyGuard;
+
+impl BusyGuard {
+    fn start() -> Self {
+        metrics().ocr_workers_busy.inc();
+        Self
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        metrics().ocr_workers_busy.dec();
     }
 }

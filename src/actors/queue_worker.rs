@@ -17,10 +17,12 @@ use tracing::Instrument;
 
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
-use crate::job::{JobError, JobState, ReceiptJobData};
+use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
 use crate::pipeline::{JobAttempt, ReceiptPipeline};
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
+use crate::telemetry::metrics::metrics;
+use crate::telemetry::{propagation, spans};
 
 pub type Pipeline = ReceiptPipeline<Db, OcrPool>;
 
@@ -71,6 +73,7 @@ impl Actor for QueueWorker {
             db: args.db.clone(),
             queue: args.queue.clone(),
             handed_back,
+            worker_name: args.settings.worker_name(),
         });
         let worker = Arc::new(start_worker(&args, runner).await?);
         let events = drain_events(worker.clone(), args.queue, args.pipeline);
@@ -149,6 +152,8 @@ struct JobRunner {
     queue: QueueHandle,
     /// Becomes true when a stopping process's grace is over.
     handed_back: watch::Receiver<bool>,
+    /// This process's BullMQ worker name, for the consumer spans.
+    worker_name: String,
 }
 
 /// How often a running job checks whether a client cancelled it.
@@ -156,15 +161,13 @@ const CANCEL_POLL: Duration = Duration::from_millis(250);
 
 impl JobRunner {
     async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
+        let started = Instant::now();
         let attempt = attempt_of(&job)?;
-        let span = tracing::info_span!(
-            "process_receipt",
-            job_id = attempt.job_id,
-            receipt_id = %attempt.data.receipt_id,
-            attempt = attempt.attempt,
-        );
-        crate::telemetry::continue_trace(&span, &attempt.data.trace_context);
-        async move {
+        let span = self.consumer_span(&attempt).await;
+        if attempt.attempt == 1 {
+            record_queue_wait(&job);
+        }
+        let outcome = async {
             let (progress, reports) = mpsc::unbounded_channel();
             let run = async {
                 self.wait_for_database().await;
@@ -177,23 +180,49 @@ impl JobRunner {
                 let mut handed_back = self.handed_back.clone();
                 let _ = handed_back.wait_for(|over| *over).await;
             };
-            let outcome = tokio::select! {
-                outcome = forward_progress(&mut job, run, reports) => outcome,
-                () = grace_over => return self.hand_back(&attempt.job_id).await,
-            };
-            match outcome {
-                Ok(result) => {
-                    mark_saved(&mut job).await;
-                    Ok(serde_json::to_value(result)?)
-                }
-                Err(JobError::Permanent { reason, .. }) => {
-                    Err(bullmq::Error::Unrecoverable(reason))
-                }
-                Err(JobError::Retry { reason, .. }) => Err(bullmq::Error::ProcessingError(reason)),
+            tokio::select! {
+                outcome = forward_progress(&mut job, run, reports) => Some(outcome),
+                () = grace_over => None,
             }
         }
-        .instrument(span)
-        .await
+        .instrument(span.clone())
+        .await;
+        let Some(outcome) = outcome else {
+            return self.hand_back(&attempt.job_id).await;
+        };
+        record_attempt(&span, &attempt, &outcome, started);
+        match outcome {
+            Ok(result) => {
+                mark_saved(&mut job).await;
+                Ok(serde_json::to_value(result)?)
+            }
+            Err(JobError::Permanent { reason, .. }) => Err(bullmq::Error::Unrecoverable(reason)),
+            Err(JobError::Retry { reason, .. }) => Err(bullmq::Error::ProcessingError(reason)),
+        }
+    }
+
+    /// The CONSUMER span of this attempt, a child of the producer's span:
+    /// ours from the job data, or a Node producer's from BullMQ's `tm`.
+    async fn consumer_span(&self, attempt: &JobAttempt) -> tracing::Span {
+        let span = spans::process(
+            self.queue.name(),
+            &attempt.job_id,
+            attempt.attempt,
+            &self.worker_name,
+        );
+        span.record(
+            "receipt_id",
+            tracing::field::display(attempt.data.receipt_id),
+        );
+        let ours = &attempt.data.trace_context;
+        let raw_options = match propagation::job_parent(ours, None) {
+            Some(_) => None,
+            None => self.queue.raw_options(&attempt.job_id).await.ok().flatten(),
+        };
+        if let Some(parent) = propagation::job_parent(ours, raw_options.as_deref()) {
+            propagation::continue_trace(&span, &parent);
+        }
+        span
     }
 
     /// The process is stopping and the grace is over: BullMQ puts the job
@@ -240,6 +269,46 @@ impl JobRunner {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// How long a job waited from when it was due (its upload, plus any delay
+/// asked for) to the start of its first attempt.
+fn record_queue_wait(job: &Job) {
+    let due_ms = job.timestamp().saturating_add(job.delay());
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let waited = now_ms.saturating_sub(due_ms) as f64 / 1000.0;
+    metrics().queue_wait.observe(waited);
+}
+
+/// Count the attempt's outcome and time; a failure also marks its span.
+fn record_attempt(
+    span: &tracing::Span,
+    attempt: &JobAttempt,
+    outcome: &Result<ReceiptResult, JobError>,
+    started: Instant,
+) {
+    let metrics = metrics();
+    let label = match outcome {
+        Ok(_) => "completed",
+        Err(e) if e.class() == FailureClass::Cancelled => "cancelled",
+        Err(e) if e.is_permanent() || attempt.is_last() => "failed",
+        Err(_) => "retried",
+    };
+    metrics.jobs_processed.with_label_values(&[label]).inc();
+    let elapsed = started.elapsed().as_secs_f64();
+    let duration_label = if label == "retried" { "failed" } else { label };
+    metrics
+        .job_duration
+        .with_label_values(&[duration_label])
+        .observe(elapsed);
+    if let Err(error) = outcome {
+        let class = error.class().as_str();
+        if label != "cancelled" {
+            let last = if label == "failed" { "true" } else { "false" };
+            metrics.job_failures.with_label_values(&[class, last]).inc();
+        }
+        spans::record_error(span, class, error.reason());
     }
 }
 

@@ -115,7 +115,7 @@ impl ReconcilerArgs {
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
         match self.blobs.get(&row.blob_key).await {
             Ok(_) => {
-                let data = row.job_data(Default::default());
+                let data = row.job_data();
                 let added = self.queue.enqueue_again(row.job_id.clone(), data);
                 if let Err(e) = added.await {
                     tracing::warn!(job_id = row.job_id, error = %e, "could not add the lost job again");

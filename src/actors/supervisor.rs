@@ -191,6 +191,8 @@ impl Actor for Supervisor {
                 if let Some((kind, _)) = state.children.remove(&cell.get_id()) {
                     tracing::error!(?kind, actor = %cell.get_id(), %error, "child failed; restarting it");
                     state.restarts += 1;
+                    let restarts = &crate::telemetry::metrics::metrics().worker_restarts;
+                    restarts.with_label_values(&["actor"]).inc();
                     state.schedule_respawn(&me, kind);
                 }
             }

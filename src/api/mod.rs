@@ -1,9 +1,11 @@
 //! The HTTP surface: REST with Swagger UI, GraphQL, and the middleware
-//! every request passes (body size limit, API keys, JSON errors, tracing).
+//! every request passes (body size limit, API keys, JSON errors, traces
+//! and metrics).
 
 pub mod control;
 pub mod errors;
 pub mod graphql;
+pub mod observe;
 pub mod rest;
 pub mod worker;
 
@@ -13,7 +15,6 @@ use std::sync::Arc;
 
 use async_graphql_poem::{GraphQL, GraphQLSubscription};
 use poem::endpoint::make_sync;
-use poem::middleware::Tracing;
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
 use poem_openapi::OpenApiService;
@@ -48,6 +49,7 @@ pub fn routes(
          Errors are JSON `{error, message}`. When API_KEYS is set, /api and /graphql \
          need the `X-Api-Key` header.",
     );
+    let route_names = observe::RouteNames::from_openapi(&api.spec());
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let schema = graphql::schema(service);
@@ -66,11 +68,15 @@ pub fn routes(
         .at("/openapi.json", spec)
         .nest("/", api)
         .around(move |endpoint, request| {
+            let route_names = route_names.clone();
+            async move { route_names.remember(endpoint, request).await }
+        })
+        .around(move |endpoint, request| {
             let guard = guard.clone();
             async move { guard.check(endpoint, request).await }
         })
-        .with(Tracing)
         .catch_all_error(|error| async move { poem_error_to_json(error, false) })
+        .with(observe::RequestTelemetry)
 }
 
 /// Checks made before any handler runs.

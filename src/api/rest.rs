@@ -93,11 +93,13 @@ impl ReceiptApi {
         Ok(Json(self.service.receipt(&id).await?))
     }
 
-    /// Queue metrics in Prometheus's text format: `bullmq_job_count` per
-    /// state, `bullmq_job_completed_total`, `bullmq_job_failed_total`.
+    /// This process's metrics in Prometheus's text format (request,
+    /// stage, job and queue-wait durations, upload sizes, job outcomes,
+    /// OCR workers, memory and CPU), plus the queue-wide `bullmq_*` series
+    /// from one process of the deployment at a time.
     #[oai(path = "/metrics", method = "get", tag = "Tag::Health")]
-    async fn metrics(&self) -> Result<PlainText<String>, NotReady> {
-        Ok(PlainText(self.service.metrics().await?))
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.service.metrics().await)
     }
 
     /// Liveness: the process answers HTTP.
@@ -108,7 +110,8 @@ impl ReceiptApi {
         })
     }
 
-    /// Readiness: Redis and PostgreSQL both answer (503 otherwise).
+    /// Readiness: Redis and PostgreSQL answer and the blob store takes a
+    /// write (503 otherwise, naming what failed).
     #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
     async fn ready(&self) -> Result<Json<HealthStatus>, NotReady> {
         self.service.readiness().await?;

@@ -18,9 +18,14 @@ pub fn worker_routes(
         .at("/health/live", get(live))
         .at("/health/ready", get(ready))
         .at("/metrics", get(metrics))
+        .around(|endpoint, request| async move {
+            let names = super::observe::RouteNames::default();
+            names.remember(endpoint, request).await
+        })
         .data(service)
         .data(supervisor)
         .map_to_response()
+        .with(super::observe::RequestTelemetry)
 }
 
 #[handler]
@@ -63,12 +68,6 @@ async fn ready(
 }
 
 #[handler]
-async fn metrics(service: Data<&ReceiptService>) -> Response {
-    match service.metrics().await {
-        Ok(text) => text.into_response(),
-        Err(e) => e
-            .to_string()
-            .with_status(StatusCode::SERVICE_UNAVAILABLE)
-            .into_response(),
-    }
+async fn metrics(service: Data<&ReceiptService>) -> String {
+    service.metrics().await
 }

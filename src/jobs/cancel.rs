@@ -54,9 +54,7 @@ impl ReceiptService {
                 allowed: "failed or cancelled jobs can be retried",
             });
         }
-        let data = stored
-            .row
-            .job_data(crate::telemetry::current_trace_context());
+        let data = stored.row.job_data();
         // The failed job (if Redis still keeps it) gives way to a fresh one
         // with the same id, so clients keep polling the id they have.
         self.queue.remove(job_id).await?;

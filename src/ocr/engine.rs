@@ -11,6 +11,7 @@ use super::preprocess::{self, PassSettings, PreprocessError};
 use super::settings::{EngineChoice, EngineSettings};
 use super::tesseract::{TesseractEngine, TesseractError};
 use super::{ReceiptReading, Stage, passes};
+use crate::telemetry::spans::{JobStage, enter_stage};
 
 /// Which engine produced a reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,7 +129,10 @@ impl OcrEngine {
         image: &[u8],
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        let grey = preprocess::decode_within(image, self.max_image_pixels)?;
+        let grey = {
+            let _stage = enter_stage(JobStage::Preprocess);
+            preprocess::decode_within(image, self.max_image_pixels)?
+        };
         on_stage(Stage::Loaded);
         let reading = match self.choice {
             EngineChoice::Tesseract => self.read_tesseract(&grey, on_stage)?,
@@ -149,16 +153,12 @@ impl OcrEngine {
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
         let tesseract = self.tesseract.as_mut().ok_or_else(missing_engine)?;
-        let prepared = preprocess::prepare_placed(grey, PassSettings::GREY);
-        on_stage(Stage::Preprocessed);
-        let page = tesseract.recognise(&prepared.image, &prepared.placement)?;
-        let first = passes::reading_of(page, EngineKind::Tesseract);
+        let first = tesseract_pass(tesseract, grey, PassSettings::GREY, on_stage)?;
         if !passes::needs_second_pass(&first) {
             return Ok(first);
         }
-        let prepared = preprocess::prepare_placed(grey, PassSettings::SAUVOLA);
-        let page = tesseract.recognise(&prepared.image, &prepared.placement)?;
-        let second = passes::reading_of(page, EngineKind::Tesseract);
+        let second = tesseract_pass(tesseract, grey, PassSettings::SAUVOLA, &mut |_| {})?;
+        let _stage = enter_stage(JobStage::Parse);
         Ok(passes::combine(first, second))
     }
 
@@ -169,7 +169,11 @@ impl OcrEngine {
     ) -> Result<ReceiptReading, OcrError> {
         let ppocr = self.ppocr.as_mut().ok_or_else(missing_engine)?;
         on_stage(Stage::Preprocessed);
-        let page = ppocr.read_page(grey)?;
+        // PP-OCR prepares its own input inside detection and recognition.
+        let page = {
+            let _stage = enter_stage(JobStage::Recognise);
+            ppocr.read_page(grey)?
+        };
         let confidence = page.confidence() * 100.0;
         Ok(passes::reading_of((page, confidence), EngineKind::PpOcr))
     }
@@ -189,6 +193,7 @@ impl OcrEngine {
                 }
                 let second = self.read_ppocr(grey, &mut |_| {})?;
                 let margin = passes::PPOCR_PREFERENCE;
+                let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_preferring_first(second, first, margin))
             }
             passes::AutoPolicy::PpOcrThenTesseract => {
@@ -198,10 +203,31 @@ impl OcrEngine {
                 }
                 let second = self.read_tesseract(grey, &mut |_| {})?;
                 let margin = passes::PPOCR_PREFERENCE;
+                let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_preferring_first(first, second, margin))
             }
         }
     }
+}
+
+/// One Tesseract pass: prepare the picture with `settings`, recognise it,
+/// parse the text; `on_stage` hears when the picture is ready.
+fn tesseract_pass(
+    tesseract: &mut TesseractEngine,
+    grey: &GrayImage,
+    settings: PassSettings,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<ReceiptReading, OcrError> {
+    let prepared = {
+        let _stage = enter_stage(JobStage::Preprocess);
+        preprocess::prepare_placed(grey, settings)
+    };
+    on_stage(Stage::Preprocessed);
+    let page = {
+        let _stage = enter_stage(JobStage::Recognise);
+        tesseract.recognise(&prepared.image, &prepared.placement)?
+    };
+    Ok(passes::reading_of(page, EngineKind::Tesseract))
 }
 
 /// An engine the policy needs was not started: a programming error in

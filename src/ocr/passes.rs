@@ -6,6 +6,7 @@
 use super::engine::EngineKind;
 use super::page::OcrPage;
 use super::{ReceiptReading, parse_receipt};
+use crate::telemetry::spans::{JobStage, enter_stage};
 
 /// A first pass whose total is less sure than this gets a second pass.
 const SECOND_PASS_BELOW: f32 = 0.5;
@@ -44,6 +45,7 @@ pub fn lacks_date_or_total(reading: &ReceiptReading) -> bool {
 
 /// Parse a page into a reading by `engine`; `ocr_confidence` is 0–100.
 pub fn reading_of((page, ocr_confidence): (OcrPage, f32), engine: EngineKind) -> ReceiptReading {
+    let _stage = enter_stage(JobStage::Parse);
     let text = page.text();
     let receipt = parse_receipt(&text);
     ReceiptReading {

@@ -171,7 +171,12 @@ async fn a_truncated_jpeg_is_a_permanent_failure() {
 
 #[tokio::test]
 async fn a_retryable_failure_leaves_the_receipt_alone_until_the_last_attempt() {
-    let crash = || JobError::retry("the OCR worker crashed");
+    let crash = || {
+        JobError::retry(
+            crate::job::FailureClass::WorkerCrash,
+            "the OCR worker crashed",
+        )
+    };
     let mut f = fixture(Some(PNG), Some(crash)).await;
     let (progress, _reports) = mpsc::unbounded_channel();
     let error = f

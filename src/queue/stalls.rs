@@ -75,6 +75,8 @@ async fn follow(
             if event.as_deref() == Some("stalled") {
                 let job_id: String = entry.get("jobId").unwrap_or_default();
                 stalls.0.fetch_add(1, Ordering::Relaxed);
+                let counter = &crate::telemetry::metrics::metrics().jobs_stalled;
+                counter.with_label_values::<&str>(&[]).inc();
                 tracing::warn!(
                     job_id,
                     "job stalled: its worker stopped renewing the lock (killed, frozen or cut \

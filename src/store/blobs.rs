@@ -22,6 +22,15 @@ pub enum BlobError {
     },
     #[error("the uploaded image `{0}` is missing from the blob store")]
     Missing(String),
+    #[error(
+        "the blob store at `{store}` is not writable ({source}): uploads would fail — check \
+         BLOB_STORE and that this process's user may write there"
+    )]
+    NotWritable {
+        store: String,
+        #[source]
+        source: object_store::Error,
+    },
 }
 
 /// A cloneable handle on the configured object store.
@@ -85,6 +94,21 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(key.to_string())),
             Err(e) => Err(self.io(e)),
         }
+    }
+
+    /// Write and remove a small object, as readiness checks: a store that
+    /// answers but refuses writes (a read-only volume, a volume owned by
+    /// another user) must not report ready.
+    pub async fn check_writable(&self) -> Result<(), BlobError> {
+        let key = format!(".ready/{}", uuid::Uuid::new_v4());
+        let probe = PutPayload::from_static(b"ready");
+        if let Err(source) = self.inner.put(&self.location(&key), probe).await {
+            return Err(BlobError::NotWritable {
+                store: self.description.clone(),
+                source,
+            });
+        }
+        self.delete(&key).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {

@@ -110,13 +110,13 @@ fn number(value: &BigDecimal) -> f64 {
 
 impl ReceiptRow {
     /// The data of a job that reads this receipt again (a retry, or a job
-    /// Redis lost), continuing the trace in `trace_context`.
-    pub fn job_data(&self, trace_context: HashMap<String, String>) -> ReceiptJobData {
+    /// Redis lost); the enqueue adds the trace context.
+    pub fn job_data(&self) -> ReceiptJobData {
         ReceiptJobData {
             receipt_id: self.id,
             blob_key: self.blob_key.clone(),
             content_type: self.content_type.clone(),
-            trace_context,
+            trace_context: HashMap::new(),
         }
     }
 }

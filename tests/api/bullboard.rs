@@ -59,5 +59,8 @@ async fn bull_board_lists_our_job_in_its_state() {
     );
     // Its UI page is served too.
     let page = app.get_text(&format!("{base}/")).await;
-    assert!(page.contains("<html") || page.contains("<!DOCTYPE"), "{page}");
+    assert!(
+        page.contains("<html") || page.contains("<!DOCTYPE"),
+        "{page}"
+    );
 }

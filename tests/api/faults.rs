@@ -216,6 +216,11 @@ async fn a_job_stalled_twice_fails_for_good_logged_and_recorded() {
     // killed one's, whichever read it first).
     let stalled = ready["stalledJobs"].as_u64().unwrap_or(0);
     assert!((1..=2).contains(&stalled), "{ready}");
+    let metrics = api
+        .get_text(&format!("http://127.0.0.1:{}/metrics", third.http.port))
+        .await;
+    let line = format!("receipt_ocr_jobs_stalled_total {stalled}");
+    assert!(metrics.contains(&line), "{line} in {metrics}");
     let _ = std::fs::remove_file(&log_path);
 }
 

@@ -280,7 +280,7 @@ impl Process {
 
     /// The same, with `extra` variables (test-only switches) added.
     pub fn start_with(subcommand: &str, settings: &Settings, extra: &[(&str, &str)]) -> Process {
-        Self::start_logged(subcommand, settings, extra, Stdio::inherit())
+        Self::spawn(command(subcommand, settings, extra))
     }
 
     /// The same, with the process's log (stderr) sent to `log`.
@@ -290,36 +290,65 @@ impl Process {
         extra: &[(&str, &str)],
         log: impl Into<Stdio>,
     ) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
-            .envs(extra.iter().copied())
-            .arg(subcommand)
-            .env("REDIS_URL", &settings.queue.redis_url)
-            .env("DATABASE_URL", &settings.database.url)
-            .env("BLOB_STORE", &settings.blobs.location)
-            .env("QUEUE_NAME", &settings.queue.name)
-            .env("QUEUE_PREFIX", &settings.queue.prefix)
-            .env("PORT", settings.http.port.to_string())
-            .env("HOST", "127.0.0.1")
-            .env("OCR_CONCURRENCY", settings.ocr.concurrency.to_string())
-            .env("OCR_RATE_MAX", settings.queue.rate_limit.max.to_string())
-            .env(
-                "OCR_RATE_DURATION_MS",
-                settings.queue.rate_limit.window.as_millis().to_string(),
-            )
-            .env(
-                "JOB_BACKOFF_MS",
-                settings.queue.backoff.as_millis().to_string(),
-            )
-            .env("JOB_LOCK_MS", settings.queue.lock.as_millis().to_string())
-            .env("WORKER_NAME", settings.queue.worker_name())
-            .env("RUST_LOG", "warn")
-            .env("JOB_ATTEMPTS", settings.queue.attempts.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the receipt-ocr binary");
-        Process(child)
+        let mut command = command(subcommand, settings, extra);
+        command.stderr(log);
+        Self::spawn(command)
     }
+
+    /// Start a command made by [`command`] and adjusted by the test.
+    pub fn spawn(mut command: Command) -> Process {
+        Process(command.spawn().expect("start the receipt-ocr binary"))
+    }
+
+    /// The lines the process writes to stderr (piped by the test), as
+    /// they come.
+    pub fn stderr_lines(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+        use std::io::BufRead;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = self.0.stderr.take().expect("stderr piped");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        lines
+    }
+}
+
+/// `receipt-ocr <subcommand>` with `settings` and `extra` in its
+/// environment, `RUST_LOG=warn`, stdout discarded.
+pub fn command(subcommand: &str, settings: &Settings, extra: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_receipt-ocr"));
+    command
+        .arg(subcommand)
+        .env("REDIS_URL", &settings.queue.redis_url)
+        .env("DATABASE_URL", &settings.database.url)
+        .env("BLOB_STORE", &settings.blobs.location)
+        .env("QUEUE_NAME", &settings.queue.name)
+        .env("QUEUE_PREFIX", &settings.queue.prefix)
+        .env("PORT", settings.http.port.to_string())
+        .env("HOST", "127.0.0.1")
+        .env("OCR_CONCURRENCY", settings.ocr.concurrency.to_string())
+        .env("OCR_RATE_MAX", settings.queue.rate_limit.max.to_string())
+        .env(
+            "OCR_RATE_DURATION_MS",
+            settings.queue.rate_limit.window.as_millis().to_string(),
+        )
+        .env(
+            "JOB_BACKOFF_MS",
+            settings.queue.backoff.as_millis().to_string(),
+        )
+        .env("JOB_LOCK_MS", settings.queue.lock.as_millis().to_string())
+        .env("WORKER_NAME", settings.queue.worker_name())
+        .env("RUST_LOG", "warn")
+        .env("JOB_ATTEMPTS", settings.queue.attempts.to_string())
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null());
+    command
 }
 
 impl Process {

@@ -13,12 +13,17 @@ use receipt_ocr::job::JobState;
 
 /// Run `tests/node/interop.js` (its packages installed by scripts/test.sh).
 pub fn node(app: &TestApp, args: &[&str]) -> Value {
+    node_for(&app.settings, args)
+}
+
+/// The same, for the Redis and queue prefix of `settings`.
+pub fn node_for(settings: &receipt_ocr::config::Settings, args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/interop.js");
     let output = Command::new("node")
         .arg(script)
         .args(args)
-        .env("REDIS_URL", &app.settings.queue.redis_url)
-        .env("QUEUE_PREFIX", &app.settings.queue.prefix)
+        .env("REDIS_URL", &settings.queue.redis_url)
+        .env("QUEUE_PREFIX", &settings.queue.prefix)
         .output()
         .expect("node runs (scripts/test.sh installs it and the test's packages)");
     assert!(

@@ -62,7 +62,9 @@ async fn a_job_uploaded_to_the_api_process_is_read_by_a_worker_process() {
     );
     let metrics = format!("http://127.0.0.1:{}/metrics", separate.http.port);
     let text = api.get_text(&metrics).await;
-    assert!(text.contains("bullmq_job_completed_total"), "{text}");
+    // Its own series (the queue-wide ones come from one process at a time).
+    let completed = r#"receipt_ocr_jobs_processed_total{outcome="completed"} 1"#;
+    assert!(text.contains(completed), "{text}");
 }
 
 /// Group start times into BullMQ's fixed windows: a window opens at the

@@ -50,6 +50,20 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
 }
 
 #[test]
+fn a_bad_log_format_or_traces_filter_stops_start_up_naming_the_variable() {
+    let (code, stderr) = run_serve(&[("LOG_FORMAT", "xml")]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("LOG_FORMAT") && stderr.contains("json"),
+        "stderr: {stderr}"
+    );
+    let (code, stderr) = run_serve(&[("OTEL_TRACES_FILTER", "receipt_ocr=loud")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("OTEL_TRACES_FILTER"), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+#[test]
 fn an_unreachable_redis_stops_start_up_with_the_url_and_a_hint() {
     let (code, stderr) = run_serve(&[("REDIS_URL", "redis://127.0.0.1:1")]);
     assert_ne!(code, 0);

@@ -49,6 +49,18 @@ mod injected_panics {
         })
         .await;
         assert_eq!(stats.restarts, 1);
+
+        // The same in /metrics (the test binary's apps share one registry,
+        // so at least what this test caused).
+        let text = app.get_text(&format!("{}/metrics", app.address)).await;
+        let value = |series: &str| -> f64 {
+            let line = text.lines().find(|l| l.starts_with(series));
+            let line = line.unwrap_or_else(|| panic!("{series} in {text}"));
+            line[series.len()..].trim().parse().expect("a number")
+        };
+        assert!(value(r#"receipt_ocr_worker_restarts_total{worker="ocr"}"#) >= 1.0);
+        let crashes = r#"receipt_ocr_job_failures_total{final="false",reason="worker_crash"}"#;
+        assert!(value(crashes) >= 1.0);
     }
 
     #[tokio::test(flavor = "multi_thread")]
