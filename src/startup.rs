@@ -14,6 +14,8 @@ use crate::actors::{Supervisor, SupervisorArgs, SupervisorMessage};
 use crate::api;
 use crate::config::{HttpSettings, Settings};
 use crate::jobs::ReceiptService;
+use crate::live::LiveEvents;
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
@@ -61,15 +63,21 @@ impl Application {
     pub async fn build(settings: Settings, role: Role) -> Result<Self, StartupError> {
         // Bind first: a taken port must fail before any job is fetched.
         let (acceptor, port) = bind(&settings.http).await?;
-        let queue = QueueHandle::open(&settings.queue, &settings.retention).await?;
+        let queue =
+            QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
         let db = Db::connect(&settings.database.url).await?;
         let blobs = BlobStore::open(&settings.blobs.location)?;
+        let targets = settings.webhooks.urls.0.clone();
+        let outcomes = ReceiptOutcomes::new(db.clone(), queue.clone(), targets);
         let service = ReceiptService {
             queue: queue.clone(),
             db: db.clone(),
             blobs: blobs.clone(),
             max_upload_bytes: settings.http.max_upload_bytes,
             max_image_pixels: settings.ocr.engine.max_image_pixels,
+            outcomes: outcomes.clone(),
+            live: LiveEvents::new(&settings.queue, queue.clone()),
+            allow_private_callbacks: settings.webhooks.allow_private,
         };
         let supervisor = match role {
             Role::Api => None,
@@ -79,10 +87,12 @@ impl Application {
                     ocr: settings.ocr.clone(),
                     queue_settings: settings.queue.clone(),
                     reconcile: settings.reconcile.clone(),
+                    webhooks: settings.webhooks.clone(),
                     grace: settings.shutdown.grace,
                     db,
                     blobs,
                     queue,
+                    outcomes,
                 };
                 let (supervisor, _) = Actor::spawn(None, Supervisor, args)
                     .await

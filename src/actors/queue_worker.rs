@@ -18,11 +18,12 @@ use tracing::Instrument;
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
 use crate::job::{JobError, JobState, ReceiptJobData};
+use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{JobAttempt, ReceiptPipeline};
 use crate::queue::QueueHandle;
 use crate::store::Db;
 
-pub type Pipeline = ReceiptPipeline<Db, OcrPool>;
+pub type Pipeline = ReceiptPipeline<ReceiptOutcomes, OcrPool>;
 
 /// How long a job waits for PostgreSQL to come back before trying anyway.
 const DATABASE_PATIENCE: Duration = Duration::from_secs(600);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
 use crate::store::{BlobError, BlobStore, Db};
@@ -26,6 +27,8 @@ pub struct ReconcilerArgs {
     pub settings: ReconcileSettings,
     pub queue: QueueHandle,
     pub db: Db,
+    /// Where a lost job's receipt is failed (and announced).
+    pub outcomes: ReceiptOutcomes,
     pub blobs: BlobStore,
     /// This process's name, the lock's owner.
     pub owner: String,
@@ -95,7 +98,7 @@ impl ReconcilerArgs {
                     job_id = row.job_id,
                     "job lost from Redis and its image is gone"
                 );
-                self.db.mark_job_failed(&row.job_id, LOST_FOR_GOOD).await
+                self.outcomes.failed(&row.job_id, LOST_FOR_GOOD).await
             }
             // The blob store is down: try again next pass.
             Err(_) => Ok(()),

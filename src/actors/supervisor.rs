@@ -9,6 +9,8 @@
 //!  │                                        stuck past JOB_TIMEOUT_MS
 //!  ├── QueueWorker                    the BullMQ worker: fetch, lock
 //!  │                                  renewal, complete/fail, events
+//!  ├── WebhookWorker                  the BullMQ worker of the webhook
+//!  │                                  deliveries' queue, and their sweep
 //!  └── Reconciler                     mends receipts whose job left Redis
 //!                                     unfinished (one pass at a time per
 //!                                     deployment, under a Redis lock)
@@ -30,7 +32,9 @@ use ractor::{
 use super::ocr_pool::{OcrPool, PoolStats};
 use super::queue_worker::{Pipeline, QueueWorker, QueueWorkerArgs};
 use super::reconciler::{Reconciler, ReconcilerArgs};
-use crate::config::{OcrSettings, QueueSettings, ReconcileSettings};
+use super::webhook_worker::{WebhookWorker, WebhookWorkerArgs};
+use crate::config::{OcrSettings, QueueSettings, ReconcileSettings, WebhookSettings};
+use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::ReceiptPipeline;
 use crate::queue::QueueHandle;
 use crate::store::{BlobStore, Db};
@@ -46,17 +50,21 @@ pub struct SupervisorArgs {
     pub ocr: OcrSettings,
     pub queue_settings: QueueSettings,
     pub reconcile: ReconcileSettings,
+    pub webhooks: WebhookSettings,
     /// How long a stopping worker lets its active jobs finish.
     pub grace: Duration,
     pub db: Db,
     pub blobs: BlobStore,
     pub queue: QueueHandle,
+    /// Where every final state of a receipt is written and announced.
+    pub outcomes: ReceiptOutcomes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Child {
     OcrPool,
     QueueWorker,
+    WebhookWorker,
     Reconciler,
 }
 
@@ -80,7 +88,9 @@ pub struct SupervisorState {
     backoff: HashMap<Child, Backoff>,
     pool: OcrPool,
     queue_worker: QueueWorkerArgs,
+    webhook_worker: WebhookWorkerArgs,
     reconcile: ReconcileSettings,
+    outcomes: ReceiptOutcomes,
     restarts: u64,
 }
 
@@ -96,10 +106,16 @@ impl Actor for Supervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let pool = OcrPool::new(args.ocr.clone());
         let pipeline: Arc<Pipeline> = Arc::new(ReceiptPipeline::new(
-            args.db.clone(),
+            args.outcomes.clone(),
             args.blobs.clone(),
             pool.clone(),
         ));
+        let webhook_worker = WebhookWorkerArgs {
+            queue_settings: args.queue_settings.clone(),
+            settings: args.webhooks,
+            outcomes: args.outcomes.clone(),
+            grace: args.grace,
+        };
         let queue_worker = QueueWorkerArgs {
             settings: args.queue_settings,
             concurrency: args.ocr.concurrency.get(),
@@ -113,11 +129,14 @@ impl Actor for Supervisor {
             backoff: HashMap::new(),
             pool,
             queue_worker,
+            webhook_worker,
             reconcile: args.reconcile,
+            outcomes: args.outcomes,
             restarts: 0,
         };
         state.spawn(&me, Child::OcrPool).await?;
         state.spawn(&me, Child::QueueWorker).await?;
+        state.spawn(&me, Child::WebhookWorker).await?;
         state.spawn(&me, Child::Reconciler).await?;
         Ok(state)
     }
@@ -130,7 +149,13 @@ impl Actor for Supervisor {
         // The queue worker first: it stops fetching and lets active jobs
         // finish while the OCR pool is still there to finish them.
         let grace = state.queue_worker.grace + Duration::from_secs(5);
-        for kind in [Child::Reconciler, Child::QueueWorker, Child::OcrPool] {
+        let order = [
+            Child::Reconciler,
+            Child::QueueWorker,
+            Child::OcrPool,
+            Child::WebhookWorker,
+        ];
+        for kind in order {
             let cells: Vec<ActorCell> = state
                 .children
                 .values()
@@ -209,11 +234,19 @@ impl SupervisorState {
                     .0
                     .get_cell()
             }
+            Child::WebhookWorker => {
+                let args = self.webhook_worker.clone();
+                Actor::spawn_linked(None, WebhookWorker, args, parent)
+                    .await?
+                    .0
+                    .get_cell()
+            }
             Child::Reconciler => {
                 let args = ReconcilerArgs {
                     settings: self.reconcile.clone(),
                     queue: self.queue_worker.queue.clone(),
                     db: self.queue_worker.db.clone(),
+                    outcomes: self.outcomes.clone(),
                     blobs: self.queue_worker.pipeline.blobs().clone(),
                     owner: self.queue_worker.settings.worker_name(),
                 };
