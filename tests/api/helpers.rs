@@ -296,6 +296,15 @@ impl Process {
             )
             .env("JOB_LOCK_MS", settings.queue.lock.as_millis().to_string())
             .env("WORKER_NAME", settings.queue.worker_name())
+            .env(
+                "WEBHOOK_ALLOW_PRIVATE",
+                settings.webhooks.allow_private.to_string(),
+            )
+            .env(
+                "WEBHOOK_BACKOFF_MS",
+                settings.webhooks.backoff.as_millis().to_string(),
+            )
+            .env("WEBHOOK_ATTEMPTS", settings.webhooks.attempts.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
