@@ -131,9 +131,11 @@ impl RequestGuard {
     fn needs_key(&self, request: &Request) -> bool {
         let path = request.uri().path();
         // GET /graphql is only the query page; queries are POSTs or run
-        // over the WebSocket, which checks the key itself: on the upgrade
-        // or in its `connection_init` payload.
-        let graphql = path == "/graphql" && request.method() == "POST";
+        // over the WebSocket. A browser cannot set headers on a WebSocket,
+        // so its upgrade may come without a key (the socket then wants one
+        // in `connection_init`); a key sent on the upgrade must be valid.
+        let graphql = path == "/graphql" && request.method() == "POST"
+            || path == "/graphql/ws" && request.header("x-api-key").is_some();
         !self.api_keys.is_open() && (path.starts_with("/api/") || graphql)
     }
 

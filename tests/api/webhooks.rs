@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use diesel_async::RunQueryDsl;
 use receipt_ocr::config::{OptionalSecret, Settings, WebhookUrls};
-use receipt_ocr::job::JobState;
+use receipt_ocr::job::{JobState, new_job_id};
 use receipt_ocr::startup::Role;
+use receipt_ocr::store::Notify;
+use receipt_ocr::store::models::NewReceipt;
 use receipt_ocr::webhooks::{WebhookSecret, WebhookUrl};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
@@ -132,9 +135,17 @@ async fn webhook_urls_hear_of_every_receipt_and_a_410_stops_the_delivery() {
     let app = TestApp::spawn(Role::Serve, settings).await;
     let jpeg = encode(&render(CORNER_MARKET.lines), image::ImageFormat::Jpeg);
     let truncated = jpeg[..jpeg.len() / 3].to_vec();
-    let job_id = app.upload_ok(truncated).await;
+    // Also its own callbackUrl: the same target is sent to once.
+    let same = format!("{}/all", receiver.base);
+    let job_id = upload_with_callback(&app, receipt_form(truncated), &same).await;
 
     let delivery = settled_delivery(&app, &job_id).await;
+    let listed = deliveries(&app, &job_id).await.1;
+    assert_eq!(
+        listed["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     assert_eq!(delivery["state"], "gone", "{delivery}");
     assert_eq!(statuses(&delivery), [410], "no attempt after a 410");
     let body = receiver.received()[0].json();
@@ -238,6 +249,43 @@ async fn a_pending_delivery_is_sent_by_a_new_process_after_a_restart() {
         .await
         .unwrap();
     assert_eq!(processed_by.as_deref(), Some("second-worker"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_committed_but_never_queued_is_queued_by_the_sweep() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let settings = hook_settings(100);
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    // An outcome committed by a process that died before queuing its
+    // delivery: the row and the delivery exist, Redis has no job for it.
+    let job_id = new_job_id();
+    let receipt = NewReceipt::queued(
+        uuid::Uuid::new_v4(),
+        job_id.clone(),
+        "receipts/gone.png".into(),
+        "image/png".into(),
+    )
+    .with_callback(Some(format!("{}/late", receiver.base)));
+    api.db.insert_receipt(&receipt).await.unwrap();
+    let cancelled = api
+        .db
+        .cancel_receipt(&job_id, Notify::Targets(&[]))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.map(|c| c.deliveries.len()), Some(1));
+    let mut conn = api.db.conn().await.unwrap();
+    diesel::sql_query("UPDATE webhook_deliveries SET created_at = created_at - interval '1 hour'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(receiver.received().is_empty());
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let request = receiver.wait_for_requests(1).await;
+    assert_eq!(request[0].json()["type"], "receipt.cancelled");
+    assert_eq!(request[0].json()["data"]["jobId"], job_id.as_str());
+    let delivery = settled_delivery(&api, &job_id).await;
+    assert_eq!(delivery["state"], "delivered", "{delivery}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
