@@ -3,6 +3,7 @@
 //! checks Standard Webhooks signatures with its own HMAC, not ours.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub enum Answer {
     Status(u16),
     /// 302 to this location.
     Redirect(String),
+    /// 200 with a body that never ends (counted in `endless_bytes`).
+    Endless,
 }
 
 /// A request as received.
@@ -70,6 +73,8 @@ impl Received {
 struct Script {
     answers: Mutex<VecDeque<Answer>>,
     received: Mutex<Vec<Received>>,
+    /// Bytes of endless bodies handed to the connection so far.
+    endless_bytes: AtomicUsize,
 }
 
 pub struct Receiver {
@@ -84,7 +89,7 @@ impl Receiver {
     pub async fn start(answers: Vec<Answer>) -> Receiver {
         let script = Arc::new(Script {
             answers: Mutex::new(answers.into()),
-            received: Mutex::default(),
+            ..Script::default()
         });
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
@@ -110,6 +115,11 @@ impl Receiver {
             script,
             _stop: stop,
         }
+    }
+
+    /// How much of its endless answers the receiver got to send.
+    pub fn endless_bytes(&self) -> usize {
+        self.script.endless_bytes.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -150,8 +160,20 @@ async fn receive(request: &Request, body: Body, script: poem::web::Data<&Arc<Scr
             .status(poem::http::StatusCode::FOUND)
             .header("location", location)
             .finish(),
+        Answer::Endless => {
+            let script = script.clone();
+            let chunks = futures::stream::repeat_with(move || {
+                script
+                    .endless_bytes
+                    .fetch_add(CHUNK.len(), Ordering::SeqCst);
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(CHUNK))
+            });
+            Response::builder().body(Body::from_bytes_stream(chunks))
+        }
     }
 }
+
+const CHUNK: &[u8] = &[b'x'; 16 * 1024];
 
 /// The gaps between consecutive instants.
 pub fn gaps(instants: &[Instant]) -> Vec<Duration> {

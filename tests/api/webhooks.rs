@@ -345,3 +345,96 @@ async fn a_redirecting_receiver_is_not_followed() {
     assert_eq!(paths, ["/hook", "/hook"], "the redirect was never followed");
     assert_eq!(app.job_view(&job_id).await.state, JobState::Completed);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_answer_is_read_no_further_than_64_kib() {
+    let receiver = Receiver::start(vec![Answer::Endless]).await;
+    let app = TestApp::spawn(Role::Serve, hook_settings(100)).await;
+    let callback = format!("{}/hook", receiver.base);
+    let job_id = upload_with_callback(&app, receipt_form(corner_market_png()), &callback).await;
+
+    let delivery = settled_delivery(&app, &job_id).await;
+    assert_eq!(delivery["state"], "delivered", "{delivery}");
+    assert_eq!(statuses(&delivery), [200]);
+    assert!(delivery["attempts"][0]["error"].is_null(), "{delivery}");
+    // Reading it all would have pulled gigabytes before the 10 s timeout;
+    // what the receiver got out is the 64 KiB read plus socket buffers.
+    let sent = receiver.endless_bytes();
+    assert!(sent < 32 << 20, "the receiver sent {sent} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_url_on_a_private_address_is_refused_where_it_connects() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let port = receiver.base.rsplit(':').next().unwrap();
+    let mut settings = isolated_settings();
+    // Not checked at start-up or upload: a name can resolve elsewhere
+    // later, so the sender checks the address it is about to dial.
+    settings.webhooks.urls = WebhookUrls(vec![
+        WebhookUrl::parse(&format!("http://localhost:{port}/by-name")).unwrap(),
+        WebhookUrl::parse(&format!("http://127.0.0.1:{port}/by-address")).unwrap(),
+    ]);
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+
+    let all_settled = wait_for(|| async {
+        let listed = deliveries(&app, &job_id).await.1["deliveries"].clone();
+        let settled = listed.as_array()?.iter().all(|d| d["state"] != "pending");
+        (listed.as_array()?.len() == 2 && settled).then_some(listed)
+    })
+    .await;
+    for delivery in all_settled.as_array().unwrap() {
+        assert_eq!(delivery["state"], "failed", "{delivery}");
+        assert_eq!(
+            statuses(delivery),
+            [-1],
+            "one attempt, no answer: {delivery}"
+        );
+        let error = delivery["attempts"][0]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            error.contains("loopback") && error.contains("WEBHOOK_ALLOW_PRIVATE"),
+            "{error}"
+        );
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_ignore_proxy_settings() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let proxy = Receiver::start(Vec::new()).await;
+    let mut settings = hook_settings(100);
+    settings.http.port = free_port();
+    let proxy_env = [
+        ("HTTP_PROXY", proxy.base.as_str()),
+        ("http_proxy", proxy.base.as_str()),
+        ("ALL_PROXY", proxy.base.as_str()),
+        ("NO_PROXY", ""),
+        ("WEBHOOK_SECRET", SECRET),
+    ];
+    let _serve = Process::start_with("serve", &settings, &proxy_env);
+    let http = reqwest::Client::new();
+    let upload = format!("http://127.0.0.1:{}/api/upload", settings.http.port);
+    // Retried until the process answers.
+    let job_id = wait_for(|| async {
+        let callback = format!("{}/direct", receiver.base);
+        let form = receipt_form(corner_market_png()).text("callbackUrl", callback);
+        let response = http.post(&upload).multipart(form).send().await.ok()?;
+        let body: Value = response.json().await.ok()?;
+        body["jobId"].as_str().map(String::from)
+    })
+    .await;
+    let request = receiver.wait_for_requests(1).await;
+    assert_eq!(request[0].json()["data"]["jobId"], job_id.as_str());
+    assert!(request[0].signed_with(SECRET));
+    assert!(
+        proxy.received().is_empty(),
+        "the proxy saw {:?}",
+        proxy.received()
+    );
+}
