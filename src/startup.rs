@@ -83,6 +83,9 @@ impl Application {
             Role::Api => None,
             Role::Serve | Role::Worker => {
                 queue.set_rate_limit(settings.queue.rate_limit).await?;
+                if settings.webhooks.secret.0.is_none() {
+                    tracing::warn!("WEBHOOK_SECRET is not set: webhooks are sent unsigned");
+                }
                 let args = SupervisorArgs {
                     ocr: settings.ocr.clone(),
                     queue_settings: settings.queue.clone(),

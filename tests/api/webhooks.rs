@@ -429,12 +429,52 @@ async fn webhooks_ignore_proxy_settings() {
         body["jobId"].as_str().map(String::from)
     })
     .await;
-    let request = receiver.wait_for_requests(1).await;
+    let reached = || async {
+        let reached = receiver.received().len() + proxy.received().len();
+        (reached > 0).then_some(())
+    };
+    wait_for(reached).await;
+    let through_proxy = proxy.received();
+    assert!(through_proxy.is_empty(), "the proxy saw {through_proxy:?}");
+    let request = receiver.received();
     assert_eq!(request[0].json()["data"]["jobId"], job_id.as_str());
     assert!(request[0].signed_with(SECRET));
-    assert!(
-        proxy.received().is_empty(),
-        "the proxy saw {:?}",
-        proxy.received()
-    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_deliveries_events_and_the_callback_field() {
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let text = app.get_text(&format!("{}/openapi.json", app.address)).await;
+    let spec: Value = serde_json::from_str(&text).expect("JSON");
+    let paths = &spec["paths"];
+    for (path, method, statuses) in [
+        (
+            "/api/job/{job_id}/deliveries",
+            "get",
+            &["200", "401", "404", "503"][..],
+        ),
+        (
+            "/api/job/{job_id}/deliveries/redeliver",
+            "post",
+            &["200", "401", "404", "409", "503"][..],
+        ),
+        (
+            "/api/job/{job_id}/events",
+            "get",
+            &["200", "401", "404", "503"][..],
+        ),
+    ] {
+        let responses = &paths[path][method]["responses"];
+        for status in statuses {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} {status}: {responses}"
+            );
+        }
+    }
+    let events =
+        paths["/api/job/{job_id}/events"]["get"]["responses"]["200"]["content"].to_string();
+    assert!(events.contains("text/event-stream"), "{events}");
+    let upload = paths["/api/upload"]["post"].to_string();
+    assert!(upload.contains("callbackUrl"), "{upload}");
 }
