@@ -2,7 +2,6 @@
 //! fetch a receipt. REST and GraphQL only translate to and from these.
 
 use bytes::Bytes;
-use futures::Stream;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -10,21 +9,28 @@ use crate::job::{
     InvalidField, JobState, ReceiptJobData, Schedule, ScheduleRequest, is_plausible_job_id,
     new_job_id,
 };
+use crate::live::LiveEvents;
 use crate::ocr::preprocess::{PreprocessError, check_dimensions, sniff_format};
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
 use crate::telemetry::metrics::metrics;
+use crate::webhooks::WebhookUrl;
 
 mod cancel;
 mod control;
+mod deliveries;
 mod listing;
 mod views;
+mod watch;
+pub use deliveries::{AttemptView, DeliveryList, DeliveryView};
 pub use listing::ListingQuery;
 pub use views::{
     JobCountsView, JobStatusView, QueueView, RateLimitView, ReceiptPage, ReceiptSummary,
     ReceiptView, UploadAccepted, WorkerView,
 };
+pub use watch::LiveUpdate;
 
 /// What a client did wrong, or which dependency is down.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,12 @@ pub struct ReceiptService {
     pub max_image_pixels: u64,
     /// Whether this process exports the queue-wide metrics.
     pub queue_metrics: QueueMetricsLease,
+    /// Where final states are written and announced (cancel).
+    pub outcomes: ReceiptOutcomes,
+    /// This process's reader of the queue's events (live updates).
+    pub live: LiveEvents,
+    /// WEBHOOK_ALLOW_PRIVATE: whether a `callbackUrl` may be a private address.
+    pub allow_private_callbacks: bool,
 }
 
 impl ReceiptService {
@@ -90,8 +102,10 @@ impl ReceiptService {
         &self,
         file: Option<Bytes>,
         schedule: &ScheduleRequest,
+        callback_url: Option<&str>,
     ) -> Result<UploadAccepted, ServiceError> {
         let schedule = schedule.resolve(chrono::Utc::now())?;
+        let callback = self.check_callback(callback_url).await?;
         let bytes = file.ok_or(ServiceError::NoFile)?;
         if bytes.is_empty() {
             return Err(ServiceError::EmptyFile);
@@ -112,7 +126,8 @@ impl ReceiptService {
             format!("receipts/{receipt_id}.{extension}"),
             format.to_mime_type().to_string(),
         )
-        .with_content(&bytes);
+        .with_content(&bytes)
+        .with_callback(callback.map(|url| url.as_str().to_string()));
         // In a task of its own: a client that disconnects mid-request must
         // not cancel the undo steps that keep a failed upload from leaving
         // a file or a row behind.
@@ -191,6 +206,21 @@ impl ReceiptService {
         }
     }
 
+    /// An upload's `callbackUrl`: an http(s) URL whose host is a public
+    /// address (unless WEBHOOK_ALLOW_PRIVATE).
+    async fn check_callback(&self, raw: Option<&str>) -> Result<Option<WebhookUrl>, InvalidField> {
+        let Some(raw) = raw else { return Ok(None) };
+        let refuse = |problem: String| InvalidField {
+            field: "callbackUrl",
+            problem,
+        };
+        let url = WebhookUrl::parse(raw).map_err(|e| refuse(format!("is refused: {e}")))?;
+        url.check_addresses(self.allow_private_callbacks)
+            .await
+            .map_err(|e| refuse(format!("is refused: {e}")))?;
+        Ok(Some(url))
+    }
+
     async fn forget_blob(&self, key: &str) {
         if let Err(e) = self.blobs.delete(key).await {
             tracing::warn!(error = %e, key, "could not remove the stored upload");
@@ -231,24 +261,6 @@ impl ReceiptService {
         }
     }
 
-    /// A job's status each time it changes, ending after it is completed or
-    /// failed (or after an error). Polls the same lookup as `job_status`.
-    pub fn watch_job(
-        &self,
-        job_id: String,
-    ) -> impl Stream<Item = Result<JobStatusView, ServiceError>> + use<> {
-        let watch = JobWatch {
-            service: self.clone(),
-            job_id,
-            last: None,
-            finished: false,
-        };
-        futures::stream::unfold(watch, |mut watch| async move {
-            let next = watch.next_change().await?;
-            Some((next, watch))
-        })
-    }
-
     pub async fn receipt(&self, id: &str) -> Result<ReceiptView, ServiceError> {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
@@ -282,36 +294,3 @@ impl ReceiptService {
 
 /// How long a failed upload keeps trying to take back its job.
 const WITHDRAW_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// How often a subscription looks at its job.
-const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
-
-struct JobWatch {
-    service: ReceiptService,
-    job_id: String,
-    last: Option<JobStatusView>,
-    finished: bool,
-}
-
-impl JobWatch {
-    async fn next_change(&mut self) -> Option<Result<JobStatusView, ServiceError>> {
-        if self.finished {
-            return None;
-        }
-        loop {
-            let status = match self.service.job_status(&self.job_id).await {
-                Ok(status) => status,
-                Err(e) => {
-                    self.finished = true;
-                    return Some(Err(e));
-                }
-            };
-            if self.last.as_ref() != Some(&status) {
-                self.finished = status.state.is_final();
-                self.last = Some(status.clone());
-                return Some(Ok(status));
-            }
-            tokio::time::sleep(WATCH_INTERVAL).await;
-        }
-    }
-}

@@ -12,6 +12,10 @@
 //! - Worker side: [`actors`] (the supervision tree: BullMQ worker, OCR pool)
 //!   → [`pipeline`] (one receipt job top to bottom) → [`ocr`] (preprocessing,
 //!   Tesseract, the text → receipt parser).
+//! - [`outcomes`]: the one home of a receipt's final state, which writes it
+//!   and the [`webhooks`] deliveries it raises; the delivery worker sends them.
+//! - [`live`]: one reader per process of the queue's events stream, fanned
+//!   out to live subscribers (SSE, the GraphQL subscription).
 //! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
@@ -24,9 +28,12 @@ pub mod config;
 pub mod eval;
 pub mod job;
 pub mod jobs;
+pub mod live;
 pub mod ocr;
+pub mod outcomes;
 pub mod pipeline;
 pub mod queue;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -20,14 +20,15 @@ use uuid::Uuid;
 use crate::job::{FailureClass, JobError, ReceiptJobData, ReceiptResult};
 use crate::ocr::{ReceiptReading, integrity};
 use crate::store::models::NewReceipt;
-use crate::store::{BlobError, BlobStore, Db, DbError};
+use crate::store::{BlobError, BlobStore, DbError};
 use crate::telemetry::spans::{JobStage, in_stage};
 
 /// Progress percentages (0–100) of a job, in order.
 pub type Progress = UnboundedSender<u8>;
 
 /// Where receipts are kept. Every status change of a receipt row during
-/// its job goes through here.
+/// its job goes through here (in the service, [`crate::outcomes`], which
+/// also announces the final ones).
 pub trait ReceiptRecords: Send + Sync {
     /// Mark the receipt `processing` (creating its row if a producer
     /// wrote none); false when a client cancelled it.
@@ -195,25 +196,6 @@ fn blob_error(e: BlobError) -> JobError {
     match e {
         BlobError::Missing(_) => JobError::permanent_from(FailureClass::ImageMissing, e),
         other => JobError::retry_from(FailureClass::BlobStore, other),
-    }
-}
-
-impl ReceiptRecords for Db {
-    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
-        Db::begin_processing(self, receipt).await
-    }
-
-    async fn save_reading(
-        &self,
-        receipt_id: Uuid,
-        reading: &ReceiptReading,
-    ) -> Result<Option<ReceiptResult>, DbError> {
-        let stored = Db::save_reading(self, receipt_id, reading).await?;
-        stored.map(|s| s.result()).transpose()
-    }
-
-    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
-        Db::mark_job_failed(self, job_id, reason).await
     }
 }
 

@@ -9,18 +9,21 @@ use bullmq::options::RedisConnectionOptions;
 use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::{Job, JobOptions, Queue, QueueOptions};
 
-use crate::config::{QueueSettings, RateLimit, RetentionSettings};
+use crate::config::{QueueSettings, RateLimit, RetentionSettings, WebhookSettings};
 use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
 use crate::store::redact_url;
 use crate::telemetry::{propagation, spans};
 use tracing::Instrument;
 
 mod control;
+mod events;
 pub mod exporter;
 pub mod stalls;
+mod webhooks;
 pub use control::{ConnectedWorker, JobCounts, QueueOverview};
 pub use exporter::QueueMetricsLease;
 pub use stalls::StallCounter;
+pub use webhooks::{DELIVERY_JOB_NAME, DeliveryJobData, webhook_queue_name};
 
 /// How long a request waits for Redis before answering 503.
 const REDIS_DEADLINE: Duration = Duration::from_secs(5);
@@ -72,6 +75,9 @@ pub struct RateLimitStatus {
 #[derive(Clone)]
 pub struct QueueHandle {
     queue: Queue,
+    /// The webhook deliveries' own queue, `<queue name>-webhooks`.
+    webhooks: Queue,
+    delivery_options: JobOptions,
     /// For our own keys beside BullMQ's (cancellation requests).
     redis: redis::aio::ConnectionManager,
     /// `<prefix>:<queue name>`, the start of every key of the queue.
@@ -91,18 +97,23 @@ impl QueueHandle {
     pub async fn open(
         settings: &QueueSettings,
         retention: &RetentionSettings,
+        deliveries: &WebhookSettings,
     ) -> Result<Self, QueueError> {
         let url = redact_url(&settings.redis_url);
         check_redis(&settings.redis_url).await?;
-        let options = QueueOptions::new()
-            .connection(connection(settings))
-            .prefix(settings.prefix.clone());
-        let queue = Queue::with_options(&settings.name, options)
-            .await
-            .map_err(|source| QueueError::Redis {
-                url: url.clone(),
-                source,
-            })?;
+        let open = async |name: &str| {
+            let options = QueueOptions::new()
+                .connection(connection(settings))
+                .prefix(settings.prefix.clone());
+            Queue::with_options(name, options)
+                .await
+                .map_err(|source| QueueError::Redis {
+                    url: url.clone(),
+                    source,
+                })
+        };
+        let queue = open(&settings.name).await?;
+        let webhooks = open(&webhook_queue_name(settings)).await?;
         let redis = async {
             let client = redis::Client::open(settings.redis_url.as_str())?;
             redis::aio::ConnectionManager::new(client).await
@@ -113,6 +124,8 @@ impl QueueHandle {
         })?;
         Ok(Self {
             queue,
+            webhooks,
+            delivery_options: webhooks::delivery_options(deliveries, retention),
             redis,
             keys: format!("{}:{}", settings.prefix, settings.name),
             name: settings.name.clone(),
@@ -355,14 +368,16 @@ pub async fn check_redis(redis_url: &str) -> Result<(), QueueError> {
     }
 }
 
+/// Keep at most `count` finished jobs, none older than `age`.
+fn keep(count: usize, age: Duration) -> RemoveOnFinish {
+    RemoveOnFinish::Options(KeepJobs {
+        age: Some(age.as_secs()),
+        count: Some(count),
+        limit: None,
+    })
+}
+
 fn job_options(settings: &QueueSettings, retention: &RetentionSettings) -> JobOptions {
-    let keep = |count, age: Duration| {
-        RemoveOnFinish::Options(KeepJobs {
-            age: Some(age.as_secs()),
-            count: Some(count),
-            limit: None,
-        })
-    };
     JobOptions {
         attempts: Some(settings.attempts.get()),
         backoff: Some(BackoffStrategy::Exponential(

@@ -14,6 +14,8 @@ use crate::actors::{Supervisor, SupervisorArgs, SupervisorMessage};
 use crate::api;
 use crate::config::{HttpSettings, Settings};
 use crate::jobs::ReceiptService;
+use crate::live::LiveEvents;
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
@@ -61,9 +63,12 @@ impl Application {
     pub async fn build(settings: Settings, role: Role) -> Result<Self, StartupError> {
         // Bind first: a taken port must fail before any job is fetched.
         let (acceptor, port) = bind(&settings.http).await?;
-        let queue = QueueHandle::open(&settings.queue, &settings.retention).await?;
+        let queue =
+            QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
         let db = Db::connect(&settings.database.url).await?;
         let blobs = BlobStore::open(&settings.blobs.location)?;
+        let targets = settings.webhooks.urls.0.clone();
+        let outcomes = ReceiptOutcomes::new(db.clone(), queue.clone(), targets);
         let service = ReceiptService {
             queue: queue.clone(),
             db: db.clone(),
@@ -71,19 +76,27 @@ impl Application {
             max_upload_bytes: settings.http.max_upload_bytes,
             max_image_pixels: settings.ocr.engine.max_image_pixels,
             queue_metrics: QueueMetricsLease::start(queue.clone()),
+            outcomes: outcomes.clone(),
+            live: LiveEvents::new(&settings.queue, queue.clone()),
+            allow_private_callbacks: settings.webhooks.allow_private,
         };
         let supervisor = match role {
             Role::Api => None,
             Role::Serve | Role::Worker => {
                 queue.set_rate_limit(settings.queue.rate_limit).await?;
+                if settings.webhooks.secret.0.is_none() {
+                    tracing::warn!("WEBHOOK_SECRET is not set: webhooks are sent unsigned");
+                }
                 let args = SupervisorArgs {
                     ocr: settings.ocr.clone(),
                     queue_settings: settings.queue.clone(),
                     reconcile: settings.reconcile.clone(),
+                    webhooks: settings.webhooks.clone(),
                     grace: settings.shutdown.grace,
                     db,
                     blobs,
                     queue,
+                    outcomes,
                 };
                 let (supervisor, _) = Actor::spawn(None, Supervisor, args)
                     .await

@@ -18,13 +18,14 @@ use tracing::Instrument;
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
 use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
+use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{JobAttempt, ReceiptPipeline};
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
 use crate::telemetry::metrics::metrics;
 use crate::telemetry::{propagation, spans};
 
-pub type Pipeline = ReceiptPipeline<Db, OcrPool>;
+pub type Pipeline = ReceiptPipeline<ReceiptOutcomes, OcrPool>;
 
 /// How long a job waits for PostgreSQL to come back before trying anyway.
 const DATABASE_PATIENCE: Duration = Duration::from_secs(600);

@@ -19,6 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
 use crate::job::{CANCELLED_REASON, JobState};
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
 use crate::store::{BlobError, BlobStore, Db};
@@ -32,6 +33,8 @@ pub struct ReconcilerArgs {
     pub settings: ReconcileSettings,
     pub queue: QueueHandle,
     pub db: Db,
+    /// Where a lost job's receipt is failed (and announced).
+    pub outcomes: ReceiptOutcomes,
     pub blobs: BlobStore,
     /// This process's name, the lock's owner.
     pub owner: String,
@@ -106,9 +109,9 @@ impl ReconcilerArgs {
             "job failed while its receipt still said unfinished; recorded now"
         );
         match reason {
-            Some(CANCELLED_REASON) => self.db.cancel_receipt(job_id).await.map(|_| ()),
-            Some(reason) => self.db.mark_job_failed(job_id, reason).await,
-            None => self.db.mark_job_failed(job_id, UNKNOWN_FAILURE).await,
+            Some(CANCELLED_REASON) => self.outcomes.cancelled(job_id).await.map(|_| ()),
+            Some(reason) => self.outcomes.failed(job_id, reason).await,
+            None => self.outcomes.failed(job_id, UNKNOWN_FAILURE).await,
         }
     }
 
@@ -129,7 +132,7 @@ impl ReconcilerArgs {
                     job_id = row.job_id,
                     "job lost from Redis and its image is gone"
                 );
-                self.db.mark_job_failed(&row.job_id, LOST_FOR_GOOD).await
+                self.outcomes.failed(&row.job_id, LOST_FOR_GOOD).await
             }
             // The blob store is down: try again next pass.
             Err(_) => Ok(()),

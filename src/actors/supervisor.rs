@@ -9,6 +9,8 @@
 //!  │                                        stuck past JOB_TIMEOUT_MS
 //!  ├── QueueWorker                    the BullMQ worker: fetch, lock
 //!  │                                  renewal, complete/fail, events
+//!  ├── WebhookWorker                  the BullMQ worker of the webhook
+//!  │                                  deliveries' queue, and their sweep
 //!  └── Reconciler                     mends receipts whose job left Redis
 //!                                     unfinished (one pass at a time per
 //!                                     deployment, under a Redis lock)
@@ -30,7 +32,9 @@ use ractor::{
 use super::ocr_pool::{OcrPool, PoolStats};
 use super::queue_worker::{Pipeline, QueueWorker, QueueWorkerArgs};
 use super::reconciler::{Reconciler, ReconcilerArgs};
-use crate::config::{OcrSettings, QueueSettings, ReconcileSettings};
+use super::webhook_worker::{WebhookWorker, WebhookWorkerArgs};
+use crate::config::{OcrSettings, QueueSettings, ReconcileSettings, WebhookSettings};
+use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::ReceiptPipeline;
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::{BlobStore, Db};
@@ -46,17 +50,21 @@ pub struct SupervisorArgs {
     pub ocr: OcrSettings,
     pub queue_settings: QueueSettings,
     pub reconcile: ReconcileSettings,
+    pub webhooks: WebhookSettings,
     /// How long a stopping worker lets its active jobs finish.
     pub grace: Duration,
     pub db: Db,
     pub blobs: BlobStore,
     pub queue: QueueHandle,
+    /// Where every final state of a receipt is written and announced.
+    pub outcomes: ReceiptOutcomes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Child {
     OcrPool,
     QueueWorker,
+    WebhookWorker,
     Reconciler,
 }
 
@@ -83,7 +91,9 @@ pub struct SupervisorState {
     backoff: HashMap<Child, Backoff>,
     pool: OcrPool,
     queue_worker: QueueWorkerArgs,
+    webhook_worker: WebhookWorkerArgs,
     reconcile: ReconcileSettings,
+    outcomes: ReceiptOutcomes,
     restarts: u64,
 }
 
@@ -99,10 +109,16 @@ impl Actor for Supervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let pool = OcrPool::new(args.ocr.clone());
         let pipeline: Arc<Pipeline> = Arc::new(ReceiptPipeline::new(
-            args.db.clone(),
+            args.outcomes.clone(),
             args.blobs.clone(),
             pool.clone(),
         ));
+        let webhook_worker = WebhookWorkerArgs {
+            queue_settings: args.queue_settings.clone(),
+            settings: args.webhooks,
+            outcomes: args.outcomes.clone(),
+            grace: args.grace,
+        };
         let queue_worker = QueueWorkerArgs {
             settings: args.queue_settings,
             concurrency: args.ocr.concurrency.get(),
@@ -117,11 +133,14 @@ impl Actor for Supervisor {
             backoff: HashMap::new(),
             pool,
             queue_worker,
+            webhook_worker,
             reconcile: args.reconcile,
+            outcomes: args.outcomes,
             restarts: 0,
         };
         state.spawn(&me, Child::OcrPool).await?;
         state.spawn(&me, Child::QueueWorker).await?;
+        state.spawn(&me, Child::WebhookWorker).await?;
         state.spawn(&me, Child::Reconciler).await?;
         Ok(state)
     }
@@ -133,24 +152,33 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         // The queue worker first: it stops fetching and lets active jobs
         // finish while the OCR pool is still there to finish them, then
-        // hands back what is still running. A read still on its thread
-        // after that is not waited for (Tesseract cannot be interrupted).
+        // hands back what is still running; the webhook worker stops beside
+        // it (a delivery cut short is sent again: at least once). A read
+        // still on its thread after that is not waited for (Tesseract
+        // cannot be interrupted).
         let grace = state.queue_worker.grace;
-        let bounds = [
-            (Child::Reconciler, Duration::from_secs(1)),
-            (Child::QueueWorker, grace + Duration::from_secs(4)),
-            (Child::OcrPool, Duration::from_millis(500)),
+        let steps: [&[(Child, Duration)]; 3] = [
+            &[(Child::Reconciler, Duration::from_secs(1))],
+            &[
+                (Child::QueueWorker, grace + Duration::from_secs(4)),
+                (Child::WebhookWorker, grace + Duration::from_secs(4)),
+            ],
+            &[(Child::OcrPool, Duration::from_millis(500))],
         ];
-        for (kind, bound) in bounds {
-            let cells: Vec<ActorCell> = state
-                .children
-                .values()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, cell)| cell.clone())
-                .collect();
-            for cell in cells {
-                let _ = cell.stop_and_wait(None, Some(bound)).await;
-            }
+        for step in steps {
+            let stops = step.iter().flat_map(|&(kind, bound)| {
+                state
+                    .children
+                    .values()
+                    .filter(move |(k, _)| *k == kind)
+                    .map(move |(_, cell)| {
+                        let cell = cell.clone();
+                        async move {
+                            let _ = cell.stop_and_wait(None, Some(bound)).await;
+                        }
+                    })
+            });
+            futures::future::join_all(stops).await;
         }
         Ok(())
     }
@@ -223,11 +251,19 @@ impl SupervisorState {
                     .0
                     .get_cell()
             }
+            Child::WebhookWorker => {
+                let args = self.webhook_worker.clone();
+                Actor::spawn_linked(None, WebhookWorker, args, parent)
+                    .await?
+                    .0
+                    .get_cell()
+            }
             Child::Reconciler => {
                 let args = ReconcilerArgs {
                     settings: self.reconcile.clone(),
                     queue: self.queue_worker.queue.clone(),
                     db: self.queue_worker.db.clone(),
+                    outcomes: self.outcomes.clone(),
                     blobs: self.queue_worker.pipeline.blobs().clone(),
                     owner: self.queue_worker.settings.worker_name(),
                 };

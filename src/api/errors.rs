@@ -162,7 +162,8 @@ endpoint_errors!(
     /// The errors `POST /api/upload` can answer.
     UploadError {
         /// No file field, an empty file, a body that is not multipart/form-data,
-        /// or a bad or unknown field (`invalid_field`, the message names it).
+        /// or a bad or unknown field (`invalid_field`, the message names it),
+        /// such as a `callbackUrl` that is not an http(s) URL of a public host.
         400 => BadRequest,
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
@@ -278,7 +279,7 @@ pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
         && parse.reason.starts_with("unknown field")
     {
         let message = format!(
-            "{}: the upload takes `file`, `priority`, `delay` and `processAt` only.",
+            "{}: the upload takes `file`, `priority`, `delay`, `processAt` and `callbackUrl` only.",
             parse.reason
         );
         return ErrorCode::InvalidField.response(message);

@@ -1,13 +1,14 @@
 //! GraphQL at `/graphql`: the seed's `jobStatus` query and `receipt(id)`,
-//! the queue overview and the receipt listing, and the queue's mutations,
-//! resolved by the same service functions as REST.
+//! the queue overview, the receipt listing and webhook deliveries, the
+//! queue's mutations, and the live `jobStatus` subscription, resolved by
+//! the same service functions as REST.
 
 use async_graphql::{Context, Object, Schema, Subscription};
 use futures::{Stream, StreamExt};
 
 use super::errors::graphql_error;
 use crate::jobs::{
-    JobStatusView, ListingQuery, QueueView, ReceiptPage, ReceiptService, ReceiptView,
+    DeliveryList, JobStatusView, ListingQuery, QueueView, ReceiptPage, ReceiptService, ReceiptView,
 };
 
 pub type ReceiptSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -30,6 +31,17 @@ impl QueryRoot {
     async fn receipt(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ReceiptView> {
         let service = ctx.data::<ReceiptService>()?;
         service.receipt(&id).await.map_err(graphql_error)
+    }
+
+    /// The job's webhook deliveries, each with every attempt (as
+    /// `GET /api/job/{jobId}/deliveries`).
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+    ) -> async_graphql::Result<DeliveryList> {
+        let service = ctx.data::<ReceiptService>()?;
+        service.deliveries(&job_id).await.map_err(graphql_error)
     }
 
     /// Job counts per state, pause, the rate limit in force and the workers.
@@ -95,6 +107,17 @@ impl MutationRoot {
         service.cancel_job(&job_id).await.map_err(graphql_error)
     }
 
+    /// Send the job's latest webhook event again (as
+    /// `POST /api/job/{jobId}/deliveries/redeliver`).
+    async fn redeliver_webhooks(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+    ) -> async_graphql::Result<DeliveryList> {
+        let service = ctx.data::<ReceiptService>()?;
+        service.redeliver(&job_id).await.map_err(graphql_error)
+    }
+
     /// Run a failed or cancelled job again (as `POST /api/job/{jobId}/retry`).
     async fn retry_job(
         &self,
@@ -110,18 +133,18 @@ pub struct SubscriptionRoot;
 
 #[Subscription]
 impl SubscriptionRoot {
-    /// The job's status each time it changes, until it is completed or failed
-    /// (WebSocket at `/graphql/ws`, graphql-transport-ws or graphql-ws).
+    /// The job's status now, then each change as it happens (every progress
+    /// step and state, from the queue's events), until it is completed,
+    /// failed or cancelled (WebSocket at `/graphql/ws`, graphql-transport-ws
+    /// or graphql-ws; with API keys on, `apiKey` in `connection_init`).
     async fn job_status(
         &self,
         ctx: &Context<'_>,
         job_id: String,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<JobStatusView>> + use<>>
-    {
+    ) -> async_graphql::Result<impl Stream<Item = JobStatusView> + use<>> {
         let service = ctx.data::<ReceiptService>()?;
-        Ok(service
-            .watch_job(job_id)
-            .map(|status| status.map_err(graphql_error)))
+        let updates = service.watch_job(&job_id).await.map_err(graphql_error)?;
+        Ok(updates.map(|update| update.status))
     }
 }
 

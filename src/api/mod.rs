@@ -5,15 +5,17 @@
 pub mod control;
 pub mod errors;
 pub mod graphql;
+pub mod live;
 pub mod observe;
 pub mod rest;
+pub mod webhooks;
 pub mod worker;
 
 pub use worker::worker_routes;
 
 use std::sync::Arc;
 
-use async_graphql_poem::{GraphQL, GraphQLSubscription};
+use async_graphql_poem::GraphQL;
 use poem::endpoint::make_sync;
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
@@ -40,6 +42,12 @@ pub fn routes(
             control::ControlApi {
                 service: service.clone(),
             },
+            webhooks::WebhookApi {
+                service: service.clone(),
+            },
+            live::LiveApi {
+                service: service.clone(),
+            },
         ),
         "receipt-ocr",
         env!("CARGO_PKG_VERSION"),
@@ -47,7 +55,8 @@ pub fn routes(
     .description(
         "Upload receipt images; they are read by Tesseract in the background. \
          Errors are JSON `{error, message}`. When API_KEYS is set, /api and /graphql \
-         need the `X-Api-Key` header.",
+         need the `X-Api-Key` header (the GraphQL WebSocket also takes it as `apiKey` in \
+         its `connection_init` payload).",
     );
     let route_names = observe::RouteNames::from_openapi(&api.spec());
     let docs = api.swagger_ui();
@@ -63,7 +72,14 @@ pub fn routes(
             "/graphql",
             get(make_sync(|_| Html(graphql::IDE_HTML))).post(GraphQL::new(schema.clone())),
         )
-        .at("/graphql/ws", get(GraphQLSubscription::new(schema)))
+        .at(
+            "/graphql/ws",
+            get(live::graphql_ws)
+                .data(schema)
+                .data(live::WebSocketKeys {
+                    keys: settings.api_keys.clone(),
+                }),
+        )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
@@ -121,8 +137,11 @@ impl RequestGuard {
     fn needs_key(&self, request: &Request) -> bool {
         let path = request.uri().path();
         // GET /graphql is only the query page; queries are POSTs or run
-        // over the WebSocket, whose upgrade request must carry the key.
-        let graphql = path == "/graphql" && request.method() == "POST" || path == "/graphql/ws";
+        // over the WebSocket. A browser cannot set headers on a WebSocket,
+        // so its upgrade may come without a key (the socket then wants one
+        // in `connection_init`); a key sent on the upgrade must be valid.
+        let graphql = path == "/graphql" && request.method() == "POST"
+            || path == "/graphql/ws" && request.header("x-api-key").is_some();
         !self.api_keys.is_open() && (path.starts_with("/api/") || graphql)
     }
 

@@ -34,6 +34,11 @@ pub struct UploadForm {
     /// When the job may start: an RFC 3339 time with offset, not in the past.
     #[oai(rename = "processAt")]
     process_at: Option<String>,
+    /// An http(s) URL told when the job completes, fails or is cancelled
+    /// (a signed POST, retried; see the Webhooks endpoints). Its host must
+    /// resolve to public addresses unless WEBHOOK_ALLOW_PRIVATE.
+    #[oai(rename = "callbackUrl")]
+    callback_url: Option<String>,
 }
 
 #[derive(Object, Debug)]
@@ -58,7 +63,12 @@ impl ReceiptApi {
             process_at: form.process_at,
         };
         let file = form.file.map(|binary| binary.0);
-        Ok(Json(self.service.enqueue_receipt(file, &schedule).await?))
+        let callback = form.callback_url.as_deref();
+        Ok(Json(
+            self.service
+                .enqueue_receipt(file, &schedule, callback)
+                .await?,
+        ))
     }
 
     /// The state, progress and (once completed) result of an OCR job.

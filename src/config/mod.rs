@@ -8,6 +8,7 @@
 
 mod parse;
 mod sections;
+mod webhooks;
 
 use clap::Args;
 
@@ -15,6 +16,7 @@ pub use sections::{
     ApiKeys, BlobSettings, DatabaseSettings, HttpSettings, OcrSettings, QueueSettings, RateLimit,
     ReconcileSettings, RetentionSettings, ShutdownSettings,
 };
+pub use webhooks::{OptionalSecret, WebhookSettings, WebhookUrls};
 
 /// Settings shared by every subcommand that talks to Redis, PostgreSQL or
 /// the blob store. Each flag's value name is its environment variable, so a
@@ -37,6 +39,8 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     #[command(flatten)]
     pub reconcile: ReconcileSettings,
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -79,6 +83,9 @@ mod tests {
         assert_eq!(settings.queue.backoff.as_millis(), 2000);
         assert_eq!(settings.http.port, 4000);
         assert!(settings.http.api_keys.is_open());
+        assert_eq!(settings.webhooks.attempts.get(), 8);
+        assert!(!settings.webhooks.allow_private);
+        assert_eq!(settings.webhooks.timeout.as_secs(), 10);
     }
 
     #[test]
@@ -90,6 +97,9 @@ mod tests {
             ("--queue-name=a:b", "QUEUE_NAME"),
             ("--job-lock-ms=10", "JOB_LOCK_MS"),
             ("--ocr-rate-duration-ms=0", "OCR_RATE_DURATION_MS"),
+            ("--webhook-urls=ftp://x", "WEBHOOK_URLS"),
+            ("--webhook-secret=plain", "WEBHOOK_SECRET"),
+            ("--webhook-backoff-ms=0", "WEBHOOK_BACKOFF_MS"),
         ] {
             let error = parse(&[flag]).expect_err(flag).to_string();
             assert!(error.contains(variable), "{flag}: {error}");

@@ -3,6 +3,7 @@
 
 use super::{JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
+use crate::store::Notify;
 
 impl ReceiptService {
     /// Cancel a job: a waiting, prioritized or delayed one leaves the queue
@@ -29,7 +30,7 @@ impl ReceiptService {
             // The row is all that is left (Redis lost the job).
             JobState::Unknown => {}
         }
-        self.db.cancel_receipt(job_id).await?;
+        self.outcomes.cancelled(job_id).await?;
         self.job_status(job_id).await
     }
 
@@ -66,13 +67,15 @@ impl ReceiptService {
         self.job_status(job_id).await
     }
 
-    /// Undo a requeue whose job could not be added.
+    /// Undo a requeue whose job could not be added: the earlier outcome is
+    /// put back, not announced again.
     async fn restore_status(&self, job_id: &str, status: ReceiptStatus) {
         let undone = match status {
-            ReceiptStatus::Cancelled => self.db.cancel_receipt(job_id).await.map(|_| ()),
+            ReceiptStatus::Cancelled => self.db.cancel_receipt(job_id, Notify::Nobody).await,
             _ => {
+                let reason = "the retry could not be queued";
                 self.db
-                    .mark_job_failed(job_id, "the retry could not be queued")
+                    .mark_job_failed(job_id, reason, Notify::Nobody)
                     .await
             }
         };

@@ -1,15 +1,18 @@
-//! Persistence: PostgreSQL for receipts (the permanent record) and a blob
-//! store for the uploaded images.
+//! Persistence: PostgreSQL for receipts (the permanent record) and their
+//! webhook deliveries, and a blob store for the uploaded images.
 
 pub mod blobs;
 pub mod db;
+pub mod finish;
 pub mod listing;
 pub mod models;
 pub mod receipts;
 pub mod schema;
+pub mod webhooks;
 
 pub use blobs::{BlobError, BlobStore};
 pub use db::{Db, DbError};
+pub use finish::{Finished, Notify};
 
 /// The SHA-256 of an upload, hex-encoded (stored to spot duplicates).
 pub fn content_hash(bytes: &[u8]) -> String {

@@ -22,6 +22,8 @@ pub struct NewReceipt {
     pub blob_key: String,
     pub content_type: String,
     pub content_hash: String,
+    /// Where this receipt's final event goes, besides WEBHOOK_URLS.
+    pub callback_url: Option<String>,
 }
 
 impl NewReceipt {
@@ -34,7 +36,14 @@ impl NewReceipt {
             blob_key,
             content_type,
             content_hash: String::new(),
+            callback_url: None,
         }
+    }
+
+    /// The upload's own webhook target.
+    pub fn with_callback(mut self, url: Option<String>) -> Self {
+        self.callback_url = url;
+        self
     }
 
     /// The SHA-256 of the image (stored to spot duplicates).
@@ -81,6 +90,7 @@ pub struct ReceiptRow {
     pub field_boxes: Option<serde_json::Value>,
     pub ocr_engines: Option<serde_json::Value>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -1,19 +1,16 @@
-//! Every change of a receipt row, in one place: the placeholder at upload
-//! (and its undo), `processing` when a worker starts, the saved reading,
-//! and the final failure. Also the reads both APIs serve.
+//! Every change of a receipt row before its final state, in one place: the
+//! placeholder at upload (and its undo), `processing` when a worker starts,
+//! a requeue for a retry or a lost job. Also the reads both APIs serve.
+//! The final states are written in [`super::finish`].
 
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::models::{ItemRow, NewReceipt, ReceiptRow, StoredReceipt};
 use super::schema::{receipt_items, receipts};
 use super::{Db, DbError};
-use crate::job::{Confidence, FieldBoxes, ReceiptBox, ReceiptStatus};
-use crate::ocr::ReceiptReading;
-
-/// The statuses only a retry changes.
-const FINAL: [&str; 3] = ["completed", "failed", "cancelled"];
+use crate::job::ReceiptStatus;
 
 impl Db {
     /// The placeholder row of an accepted upload.
@@ -65,22 +62,6 @@ impl Db {
         Ok(status != ReceiptStatus::Cancelled.as_str())
     }
 
-    /// Mark the receipt of `job_id` cancelled, now, unless it finished.
-    /// Answers whether it changed.
-    pub async fn cancel_receipt(&self, job_id: &str) -> Result<bool, DbError> {
-        let mut conn = self.conn().await?;
-        let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-            .filter(receipts::status.ne_all(FINAL))
-            .set((
-                receipts::status.eq(ReceiptStatus::Cancelled.as_str()),
-                receipts::cancelled_at.eq(diesel::dsl::now),
-                receipts::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(changed > 0)
-    }
-
     /// Put a failed or cancelled receipt back to `queued` for a retry.
     /// Answers whether it changed.
     pub async fn requeue_receipt(&self, job_id: &str) -> Result<bool, DbError> {
@@ -100,86 +81,6 @@ impl Db {
             .execute(&mut conn)
             .await?;
         Ok(changed > 0)
-    }
-
-    /// Store what OCR found and hand back the stored receipt. Replaces any
-    /// earlier result in one transaction, so a job that runs twice leaves
-    /// one result. A receipt cancelled meanwhile is left alone: `None`.
-    pub async fn save_reading(
-        &self,
-        id: Uuid,
-        reading: &ReceiptReading,
-    ) -> Result<Option<StoredReceipt>, DbError> {
-        let items = item_rows(id, reading)?;
-        let parsed = &reading.receipt;
-        let confidence = serde_json::to_value(confidence_of(reading))?;
-        let boxes = serde_json::to_value(boxes_of(reading))?;
-        let engines: Vec<&str> = reading.engines.iter().map(|e| e.as_str()).collect();
-        let engines = serde_json::to_value(engines)?;
-        let mut conn = self.conn().await?;
-        let stored = conn
-            .transaction(async |conn| {
-                let row = diesel::update(receipts::table.find(id))
-                    .set((
-                        (
-                            receipts::status.eq(ReceiptStatus::Completed.as_str()),
-                            receipts::store_name.eq(&parsed.store_name),
-                            receipts::total_amount.eq(&parsed.total_amount),
-                            receipts::currency.eq(&parsed.currency),
-                            receipts::purchase_date.eq(parsed.purchase_date),
-                            receipts::raw_text.eq(&reading.text),
-                            receipts::ocr_confidence.eq(reading.ocr_confidence),
-                            receipts::confidence.eq(parsed.confidence.overall),
-                            receipts::field_confidence.eq(&confidence),
-                            receipts::failed_reason.eq(None::<String>),
-                            receipts::updated_at.eq(diesel::dsl::now),
-                        ),
-                        (
-                            receipts::subtotal.eq(&parsed.subtotal),
-                            receipts::tax.eq(&parsed.tax),
-                            receipts::tip.eq(&parsed.tip),
-                            receipts::payment_method.eq(&parsed.payment_method),
-                            receipts::purchase_time.eq(parsed.time),
-                            receipts::address.eq(&parsed.address),
-                            receipts::phone.eq(&parsed.phone),
-                            receipts::field_boxes.eq(&boxes),
-                            receipts::ocr_engines.eq(&engines),
-                        ),
-                    ))
-                    .returning(ReceiptRow::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                diesel::delete(receipt_items::table.filter(receipt_items::receipt_id.eq(id)))
-                    .execute(conn)
-                    .await?;
-                let items = diesel::insert_into(receipt_items::table)
-                    .values(&items)
-                    .returning(ItemRow::as_returning())
-                    .get_results(conn)
-                    .await?;
-                Ok::<_, diesel::result::Error>(Some(StoredReceipt { row, items }))
-            })
-            .await?;
-        Ok(stored)
-    }
-
-    /// Mark the receipt of `job_id` failed unless it already finished.
-    pub async fn mark_job_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
-        let mut conn = self.conn().await?;
-        diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-            .filter(receipts::status.ne_all(FINAL))
-            .set((
-                receipts::status.eq(ReceiptStatus::Failed.as_str()),
-                receipts::failed_reason.eq(reason),
-                receipts::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
     }
 
     /// Receipts `queued` or `processing` untouched since `cutoff`, oldest
@@ -252,54 +153,6 @@ impl Db {
     }
 }
 
-/// The parser's confidence, typed as the read side parses it back.
-fn confidence_of(reading: &ReceiptReading) -> Confidence {
-    let c = reading.receipt.confidence;
-    Confidence {
-        overall: c.overall,
-        store_name: c.store_name,
-        total_amount: c.total_amount,
-        date: c.purchase_date,
-        items: c.items,
-        time: c.time,
-        subtotal: c.subtotal,
-        tax: c.tax,
-        tip: c.tip,
-        payment_method: c.payment_method,
-        address: c.address,
-        phone: c.phone,
-    }
-}
-
-/// The box of each field's source line on the image.
-fn boxes_of(reading: &ReceiptReading) -> FieldBoxes {
-    let lines = reading.receipt.lines;
-    let at = |line| line_box(reading, line);
-    FieldBoxes {
-        store_name: at(lines.store_name),
-        total_amount: at(lines.total_amount),
-        date: at(lines.purchase_date),
-        time: at(lines.time),
-        subtotal: at(lines.subtotal),
-        tax: at(lines.tax),
-        tip: at(lines.tip),
-        payment_method: at(lines.payment_method),
-        address: at(lines.address),
-        phone: at(lines.phone),
-    }
-}
-
-/// Line `line` of the reading's text is line `line` of its OCR page.
-fn line_box(reading: &ReceiptReading, line: Option<usize>) -> Option<ReceiptBox> {
-    let bbox = reading.page.lines.get(line?)?.bbox;
-    Some(ReceiptBox {
-        x: bbox.x,
-        y: bbox.y,
-        width: bbox.width,
-        height: bbox.height,
-    })
-}
-
 async fn with_items(
     conn: &mut AsyncPgConnection,
     row: Option<ReceiptRow>,
@@ -312,20 +165,4 @@ async fn with_items(
         .load(conn)
         .await?;
     Ok(Some(StoredReceipt { row, items }))
-}
-
-fn item_rows(id: Uuid, reading: &ReceiptReading) -> Result<Vec<ItemRow>, DbError> {
-    let row = |(position, item): (usize, &crate::ocr::ParsedItem)| {
-        let bbox = line_box(reading, item.line);
-        Ok(ItemRow {
-            receipt_id: id,
-            position: position as i32,
-            name: item.name.clone(),
-            quantity: item.quantity.clone(),
-            unit_price: item.unit_price.clone(),
-            line_total: item.line_total.clone(),
-            bbox: bbox.map(serde_json::to_value).transpose()?,
-        })
-    };
-    reading.receipt.items.iter().enumerate().map(row).collect()
 }

@@ -41,9 +41,44 @@ diesel::table! {
         field_boxes -> Nullable<Jsonb>,
         ocr_engines -> Nullable<Jsonb>,
         cancelled_at -> Nullable<Timestamptz>,
+        callback_url -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Uuid,
+        attempt -> Int4,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        duration_ms -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        job_id -> Text,
+        receipt_id -> Uuid,
+        event -> Text,
+        url -> Text,
+        payload -> Jsonb,
+        state -> Text,
+        created_at -> Timestamptz,
+        queued_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
     }
 }
 
 diesel::joinable!(receipt_items -> receipts (receipt_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(webhook_deliveries -> receipts (receipt_id));
 
-diesel::allow_tables_to_appear_in_same_query!(receipt_items, receipts,);
+diesel::allow_tables_to_appear_in_same_query!(
+    receipt_items,
+    receipts,
+    webhook_attempts,
+    webhook_deliveries,
+);

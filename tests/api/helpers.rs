@@ -346,6 +346,15 @@ pub fn command(subcommand: &str, settings: &Settings, extra: &[(&str, &str)]) ->
         .env("WORKER_NAME", settings.queue.worker_name())
         .env("RUST_LOG", "warn")
         .env("JOB_ATTEMPTS", settings.queue.attempts.to_string())
+        .env(
+            "WEBHOOK_ALLOW_PRIVATE",
+            settings.webhooks.allow_private.to_string(),
+        )
+        .env(
+            "WEBHOOK_BACKOFF_MS",
+            settings.webhooks.backoff.as_millis().to_string(),
+        )
+        .env("WEBHOOK_ATTEMPTS", settings.webhooks.attempts.to_string())
         .envs(extra.iter().copied())
         .stdout(Stdio::null());
     command

@@ -1,0 +1,163 @@
+//! The WebhookWorker actor: this process's BullMQ worker on the deliveries'
+//! queue (`<QUEUE_NAME>-webhooks`). Each job is one attempt at one
+//! delivery ([`Deliverer`]); BullMQ retries it with exponential backoff.
+//! Every SWEEP_INTERVAL it also queues deliveries whose outcome was
+//! committed but whose job never reached Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bullmq::worker::WorkerEvent;
+use bullmq::{Job, Worker, WorkerOptions};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use crate::config::{QueueSettings, WebhookSettings};
+use crate::outcomes::ReceiptOutcomes;
+use crate::queue::{DeliveryJobData, webhook_queue_name};
+use crate::webhooks::delivery::{Deliverer, DeliveryAttempt, NextStep};
+use crate::webhooks::sender::WebhookSender;
+
+/// How often unqueued deliveries are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// How old an unqueued delivery must be before the sweep takes it (its own
+/// process normally queues it within milliseconds).
+const SWEEP_AFTER: Duration = Duration::from_secs(30);
+/// Deliveries queued per sweep.
+const SWEEP_BATCH: i64 = 500;
+
+pub struct WebhookWorker;
+
+#[derive(Clone)]
+pub struct WebhookWorkerArgs {
+    pub queue_settings: QueueSettings,
+    pub settings: WebhookSettings,
+    pub outcomes: ReceiptOutcomes,
+    /// How long a stopping worker lets attempts under way finish.
+    pub grace: Duration,
+}
+
+pub struct WebhookWorkerState {
+    worker: Arc<Worker>,
+    events: JoinHandle<()>,
+    outcomes: ReceiptOutcomes,
+    grace: Duration,
+}
+
+/// Time to sweep.
+pub struct Sweep;
+
+impl Actor for WebhookWorker {
+    type Msg = Sweep;
+    type State = WebhookWorkerState;
+    type Arguments = WebhookWorkerArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<Sweep>,
+        args: WebhookWorkerArgs,
+    ) -> Result<WebhookWorkerState, ActorProcessingErr> {
+        let deliverer = Deliverer {
+            db: args.outcomes.db().clone(),
+            sender: WebhookSender::new(&args.settings)?,
+        };
+        let worker = Arc::new(start_worker(&args, deliverer).await?);
+        let events = drain_events(worker.clone());
+        me.send_message(Sweep)?;
+        Ok(WebhookWorkerState {
+            worker,
+            events,
+            outcomes: args.outcomes,
+            grace: args.grace,
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Sweep>,
+        _sweep: Sweep,
+        state: &mut WebhookWorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let cutoff = chrono::Utc::now() - SWEEP_AFTER;
+        match state
+            .outcomes
+            .db()
+            .unqueued_deliveries(cutoff, SWEEP_BATCH)
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(
+                    count = ids.len(),
+                    "queuing webhook deliveries left unqueued"
+                );
+                state.outcomes.queue_deliveries(ids).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for unqueued webhook deliveries"),
+        }
+        me.send_after(SWEEP_INTERVAL, || Sweep);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<Sweep>,
+        state: &mut WebhookWorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.worker.close(state.grace.as_millis() as u64).await?;
+        state.events.abort();
+        Ok(())
+    }
+}
+
+async fn start_worker(
+    args: &WebhookWorkerArgs,
+    deliverer: Deliverer,
+) -> Result<Worker, ActorProcessingErr> {
+    let queue = &args.queue_settings;
+    let options = WorkerOptions {
+        connection: crate::queue::worker_connection(queue),
+        prefix: queue.prefix.clone(),
+        name: Some(queue.worker_name()),
+        concurrency: args.settings.concurrency.get(),
+        ..WorkerOptions::default()
+    };
+    let deliverer = Arc::new(deliverer);
+    let process = move |job: Job, _cancel| {
+        let deliverer = deliverer.clone();
+        async move { deliver(&deliverer, &job).await }
+    };
+    Ok(Worker::with_options(&webhook_queue_name(queue), process, options).await?)
+}
+
+/// One delivery job: one attempt, its outcome in BullMQ's terms.
+async fn deliver(deliverer: &Deliverer, job: &Job) -> Result<Value, bullmq::Error> {
+    let data: DeliveryJobData = serde_json::from_value(job.data().clone())
+        .map_err(|e| bullmq::Error::Unrecoverable(format!("not a delivery job: {e}")))?;
+    let attempt = DeliveryAttempt {
+        delivery_id: data.delivery_id,
+        attempt: job.attempts_made() + 1,
+        max_attempts: job.opts().attempts.unwrap_or(1),
+    };
+    match deliverer.attempt(attempt).await {
+        NextStep::Done => Ok(Value::Null),
+        NextStep::Retry(reason) => Err(bullmq::Error::ProcessingError(reason)),
+        NextStep::Stop(reason) => Err(bullmq::Error::Unrecoverable(reason)),
+    }
+}
+
+/// Read the worker's events until it closes (the crate queues every one).
+fn drain_events(worker: Arc<Worker>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = worker.next_event().await {
+            match event {
+                WorkerEvent::Error(error) => {
+                    tracing::warn!(%error, "BullMQ webhook worker error")
+                }
+                WorkerEvent::Closed => break,
+                _ => {}
+            }
+        }
+    })
+}

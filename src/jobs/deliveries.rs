@@ -1,0 +1,145 @@
+//! A job's webhook deliveries as clients see them, every attempt included,
+//! and sending them again.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ReceiptService, ServiceError};
+use crate::job::is_plausible_job_id;
+use crate::store::redact_url;
+use crate::store::webhooks::{AttemptRow, StoredDelivery};
+
+/// Every webhook delivery of a job, oldest first.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct DeliveryList {
+    pub job_id: String,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One final event of the job for one target.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// Also the `webhook-id` header of every attempt: receivers de-duplicate
+    /// by it.
+    pub id: Uuid,
+    /// `receipt.completed`, `receipt.failed` or `receipt.cancelled`.
+    pub event: String,
+    /// The target (a password in it is hidden).
+    pub url: String,
+    /// `pending` (queued or waiting for a retry), `delivered` (2xx),
+    /// `failed` (attempts used up, or a target that may not be reached) or
+    /// `gone` (the target answered 410).
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    /// Oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One attempt to send a delivery.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    poem_openapi::Object,
+    async_graphql::SimpleObject,
+)]
+#[serde(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase")]
+pub struct AttemptView {
+    /// 1 for a run's first attempt (a redelivery starts a new run).
+    pub attempt: u32,
+    pub attempted_at: DateTime<Utc>,
+    /// The target's HTTP status; null when it gave none.
+    pub status_code: Option<u16>,
+    pub duration_ms: u32,
+    /// What went wrong, e.g. `HTTP 500`, a timeout, a refused address.
+    pub error: Option<String>,
+}
+
+impl ReceiptService {
+    pub async fn deliveries(&self, job_id: &str) -> Result<DeliveryList, ServiceError> {
+        if !is_plausible_job_id(job_id) || self.db.receipt_by_job_id(job_id).await?.is_none() {
+            return Err(ServiceError::JobNotFound(job_id.to_string()));
+        }
+        let stored = self.db.deliveries_of_job(job_id).await?;
+        Ok(DeliveryList {
+            job_id: job_id.to_string(),
+            deliveries: stored.iter().map(DeliveryView::from_stored).collect(),
+        })
+    }
+
+    /// Send the job's latest event again to each of its targets, with fresh
+    /// attempts (the same `webhook-id`, so a receiver that has it already
+    /// can tell).
+    pub async fn redeliver(&self, job_id: &str) -> Result<DeliveryList, ServiceError> {
+        let listed = self.deliveries(job_id).await?;
+        let Some(latest) = listed.deliveries.last().map(|d| d.created_at) else {
+            return Err(ServiceError::Conflict {
+                job_id: job_id.to_string(),
+                state: self.job_status(job_id).await?.state,
+                allowed: "a job with webhook deliveries (it finished with a callbackUrl or \
+                          WEBHOOK_URLS set) can be redelivered",
+            });
+        };
+        let ids: Vec<Uuid> = listed
+            .deliveries
+            .iter()
+            .filter(|d| d.created_at == latest)
+            .map(|d| d.id)
+            .collect();
+        self.db.reopen_deliveries(&ids).await?;
+        for id in ids {
+            self.queue.redeliver(id).await?;
+        }
+        self.deliveries(job_id).await
+    }
+}
+
+impl DeliveryView {
+    fn from_stored(stored: &StoredDelivery) -> Self {
+        let row = &stored.row;
+        Self {
+            id: row.id,
+            event: row.event.clone(),
+            url: redact_url(&row.url),
+            state: row.state.clone(),
+            created_at: row.created_at,
+            attempts: stored.attempts.iter().map(AttemptView::from_row).collect(),
+        }
+    }
+}
+
+impl AttemptView {
+    fn from_row(row: &AttemptRow) -> Self {
+        Self {
+            attempt: row.attempt.max(0) as u32,
+            attempted_at: row.attempted_at,
+            status_code: row.status_code.and_then(|c| u16::try_from(c).ok()),
+            duration_ms: row.duration_ms.max(0) as u32,
+            error: row.error.clone(),
+        }
+    }
+}

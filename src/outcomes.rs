@@ -1,0 +1,121 @@
+//! The one home of a receipt's final state. Every way a job ends passes
+//! here: the pipeline's saved reading or its last failure, a job BullMQ
+//! fails on its own, a lost job the reconciler gives up, a client's
+//! cancel. Each writes the row's final status and the webhook deliveries it
+//! raises in one transaction ([`crate::store::finish`]), then queues the
+//! deliveries; one the queue missed (a crash, Redis down) is queued later
+//! by the delivery worker's sweep.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::job::ReceiptResult;
+use crate::ocr::ReceiptReading;
+use crate::pipeline::ReceiptRecords;
+use crate::queue::QueueHandle;
+use crate::store::models::NewReceipt;
+use crate::store::{Db, DbError, Notify};
+use crate::webhooks::WebhookUrl;
+
+/// The events-stream entry for a job cancelled by a client, for live
+/// subscribers (BullMQ writes nothing when a waiting job is removed for
+/// that reason).
+pub const CANCELLED_EVENT: &str = "receipt-cancelled";
+
+#[derive(Clone)]
+pub struct ReceiptOutcomes {
+    db: Db,
+    queue: QueueHandle,
+    /// WEBHOOK_URLS: told about every receipt.
+    targets: Arc<[WebhookUrl]>,
+}
+
+impl ReceiptOutcomes {
+    pub fn new(db: Db, queue: QueueHandle, targets: Vec<WebhookUrl>) -> Self {
+        Self {
+            db,
+            queue,
+            targets: targets.into(),
+        }
+    }
+
+    /// The reading is saved: the receipt is completed. `None` when a
+    /// client cancelled it meanwhile.
+    pub async fn completed(
+        &self,
+        receipt_id: Uuid,
+        reading: &ReceiptReading,
+    ) -> Result<Option<ReceiptResult>, DbError> {
+        let notify = Notify::Targets(&self.targets);
+        let Some(saved) = self.db.save_reading(receipt_id, reading, notify).await? else {
+            return Ok(None);
+        };
+        self.queue_deliveries(saved.deliveries).await;
+        saved.value.result().map(Some)
+    }
+
+    /// The job has failed for good, for `reason`.
+    pub async fn failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        let notify = Notify::Targets(&self.targets);
+        if let Some(failed) = self.db.mark_job_failed(job_id, reason, notify).await? {
+            self.queue_deliveries(failed.deliveries).await;
+        }
+        Ok(())
+    }
+
+    /// A client cancelled the job; false when it had already finished.
+    pub async fn cancelled(&self, job_id: &str) -> Result<bool, DbError> {
+        let notify = Notify::Targets(&self.targets);
+        let Some(cancelled) = self.db.cancel_receipt(job_id, notify).await? else {
+            return Ok(false);
+        };
+        self.queue_deliveries(cancelled.deliveries).await;
+        if let Err(e) = self.queue.publish_event(CANCELLED_EVENT, job_id).await {
+            tracing::warn!(job_id, error = %e, "could not tell live subscribers of the cancel");
+        }
+        Ok(true)
+    }
+
+    /// Queue committed deliveries. A failure here loses nothing: the
+    /// delivery stays unqueued in PostgreSQL and the sweep queues it.
+    pub async fn queue_deliveries(&self, ids: Vec<Uuid>) {
+        let mut queued = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.queue.enqueue_delivery(id).await {
+                Ok(()) => queued.push(id),
+                Err(e) => {
+                    tracing::warn!(delivery_id = %id, error = %e, "could not queue a webhook delivery; the sweep will")
+                }
+            }
+        }
+        if !queued.is_empty()
+            && let Err(e) = self.db.mark_deliveries_queued(&queued).await
+        {
+            tracing::warn!(error = %e, "could not note queued webhook deliveries");
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// The pipeline's receipt rows: its final states go through the outcomes.
+impl ReceiptRecords for ReceiptOutcomes {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
+        self.db.begin_processing(receipt).await
+    }
+
+    async fn save_reading(
+        &self,
+        receipt_id: Uuid,
+        reading: &ReceiptReading,
+    ) -> Result<Option<ReceiptResult>, DbError> {
+        self.completed(receipt_id, reading).await
+    }
+
+    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        self.failed(job_id, reason).await
+    }
+}
