@@ -218,9 +218,11 @@ fn print_json(value: serde_json::Value) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
+    // Before anything starts: a SIGTERM during start-up stops it cleanly.
+    let stop = shutdown_signal();
     let app = Application::build(settings, role).await?;
     tracing::info!(port = app.port(), ?role, "receipt-ocr started");
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(stop)
         .await
         .context("the HTTP server failed")
 }
