@@ -12,6 +12,7 @@
 //! - Worker side: [`actors`] (the supervision tree: BullMQ worker, OCR pool)
 //!   → [`pipeline`] (one receipt job top to bottom) → [`ocr`] (preprocessing,
 //!   Tesseract, the text → receipt parser).
+//! - [`inputs`]: PDF and HEIC/AVIF uploads (sniffing, upload checks, reading).
 //! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod eval;
+pub mod inputs;
 pub mod job;
 pub mod jobs;
 pub mod ocr;

@@ -70,6 +70,8 @@ impl Application {
             blobs: blobs.clone(),
             max_upload_bytes: settings.http.max_upload_bytes,
             max_image_pixels: settings.ocr.engine.max_image_pixels,
+            max_pdf_pages: settings.ocr.engine.max_pdf_pages,
+            inputs: settings.inputs.clone(),
         };
         let supervisor = match role {
             Role::Api => None,

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST with Swagger UI, GraphQL, and the middleware
 //! every request passes (body size limit, API keys, JSON errors, tracing).
 
+pub mod batch;
 pub mod control;
 pub mod errors;
 pub mod graphql;

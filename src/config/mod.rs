@@ -37,6 +37,8 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     #[command(flatten)]
     pub reconcile: ReconcileSettings,
+    #[command(flatten)]
+    pub inputs: crate::inputs::InputSettings,
 }
 
 impl Settings {

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod db;
+pub mod duplicates;
 pub mod listing;
 pub mod models;
 pub mod receipts;

@@ -9,6 +9,7 @@ mod cancel_retry;
 mod docs_and_health;
 mod faults;
 mod helpers;
+mod inputs;
 mod job_control;
 mod node_interop;
 mod outage;
