@@ -9,7 +9,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PACKAGES=(build-essential pkg-config clang libclang-dev libtesseract-dev libleptonica-dev
-          tesseract-ocr-eng fonts-dejavu-core unzip redis-server redis-tools postgresql postgresql-client)
+          tesseract-ocr-eng fonts-dejavu-core unzip redis-server redis-tools postgresql postgresql-client
+          poppler-utils libheif-examples qpdf)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

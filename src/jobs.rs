@@ -5,12 +5,13 @@ use bytes::Bytes;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::inputs::{InputError, InputSettings, UploadLimits};
 use crate::job::{
     InvalidField, JobState, ReceiptJobData, Schedule, ScheduleRequest, is_plausible_job_id,
     new_job_id,
 };
 use crate::live::LiveEvents;
-use crate::ocr::preprocess::{PreprocessError, check_dimensions, sniff_format};
+use crate::ocr::preprocess::PreprocessError;
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::models::NewReceipt;
@@ -18,8 +19,10 @@ use crate::store::{BlobError, BlobStore, Db, DbError};
 use crate::telemetry::metrics::metrics;
 use crate::webhooks::WebhookUrl;
 
+mod batch;
 mod cancel;
 mod control;
+mod dedup;
 mod deliveries;
 mod listing;
 mod views;
@@ -44,9 +47,15 @@ pub enum ServiceError {
     )]
     TooLarge { size: usize, limit: usize },
     #[error(
-        "The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP or GIF (checked by its content, not its name)."
+        "The file is not an image we read. Send a JPEG, PNG, TIFF, WebP, BMP, GIF, PDF, HEIC or AVIF (checked by its content, not its name)."
     )]
     UnsupportedType,
+    #[error("{}{}.", .0.to_string()[..1].to_uppercase(), &.0.to_string()[1..])]
+    Document(#[source] InputError),
+    #[error(
+        "The request carries {count} files; the limit is {limit} (MAX_BATCH_FILES). Send them in several requests."
+    )]
+    TooManyFiles { count: usize, limit: usize },
     #[error("{0}.")]
     ImageTooLarge(#[source] PreprocessError),
     #[error(transparent)]
@@ -76,6 +85,16 @@ pub enum ServiceError {
     Interrupted(#[source] tokio::task::JoinError),
 }
 
+impl ServiceError {
+    fn from_input(error: InputError) -> Self {
+        match error {
+            InputError::Unsupported => ServiceError::UnsupportedType,
+            InputError::Image(e) => ServiceError::ImageTooLarge(e),
+            other => ServiceError::Document(other),
+        }
+    }
+}
+
 /// Everything the service functions need; cheap to clone.
 #[derive(Clone)]
 pub struct ReceiptService {
@@ -93,6 +112,10 @@ pub struct ReceiptService {
     pub live: LiveEvents,
     /// WEBHOOK_ALLOW_PRIVATE: whether a `callbackUrl` may be a private address.
     pub allow_private_callbacks: bool,
+    /// MAX_PDF_PAGES, checked with `pdfinfo` at upload.
+    pub max_pdf_pages: usize,
+    /// Batch size and the duplicate window.
+    pub inputs: InputSettings,
 }
 
 impl ReceiptService {
@@ -116,18 +139,20 @@ impl ReceiptService {
                 limit: self.max_upload_bytes,
             });
         }
-        let format = sniff_format(&bytes).ok_or(ServiceError::UnsupportedType)?;
-        check_dimensions(&bytes, self.max_image_pixels).map_err(ServiceError::ImageTooLarge)?;
+        let kind = self.check_input(&bytes).await?;
         let receipt_id = Uuid::new_v4();
-        let extension = format.extensions_str().first().copied().unwrap_or("img");
+        let extension = kind.extension();
         let new = NewReceipt::queued(
             receipt_id,
             new_job_id(),
             format!("receipts/{receipt_id}.{extension}"),
-            format.to_mime_type().to_string(),
+            kind.mime_type().to_string(),
         )
         .with_content(&bytes)
         .with_callback(callback.map(|url| url.as_str().to_string()));
+        if let Some(earlier) = self.earlier_upload(&new).await? {
+            return Ok(earlier);
+        }
         // In a task of its own: a client that disconnects mid-request must
         // not cancel the undo steps that keep a failed upload from leaving
         // a file or a row behind.
@@ -143,6 +168,22 @@ impl ReceiptService {
         stored.await.map_err(ServiceError::Interrupted)??;
         metrics().upload_size.observe(size as f64);
         Ok(UploadAccepted::new(new.job_id, receipt_id))
+    }
+
+    /// What the upload is, refusing what cannot be read (a blocking check:
+    /// a PDF is looked at with `pdfinfo`).
+    async fn check_input(&self, bytes: &Bytes) -> Result<crate::inputs::InputKind, ServiceError> {
+        let limits = UploadLimits {
+            max_image_pixels: self.max_image_pixels,
+            max_pdf_pages: self.max_pdf_pages,
+        };
+        let bytes = bytes.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || crate::inputs::check_upload(&bytes, limits));
+        checked
+            .await
+            .map_err(ServiceError::Interrupted)?
+            .map_err(ServiceError::from_input)
     }
 
     async fn store_and_queue(

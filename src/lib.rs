@@ -16,6 +16,7 @@
 //!   and the [`webhooks`] deliveries it raises; the delivery worker sends them.
 //! - [`live`]: one reader per process of the queue's events stream, fanned
 //!   out to live subscribers (SSE, the GraphQL subscription).
+//! - [`inputs`]: PDF and HEIC/AVIF uploads (sniffing, upload checks, reading).
 //! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod eval;
+pub mod inputs;
 pub mod job;
 pub mod jobs;
 pub mod live;

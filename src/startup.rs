@@ -79,6 +79,8 @@ impl Application {
             outcomes: outcomes.clone(),
             live: LiveEvents::new(&settings.queue, queue.clone()),
             allow_private_callbacks: settings.webhooks.allow_private,
+            max_pdf_pages: settings.ocr.engine.max_pdf_pages,
+            inputs: settings.inputs.clone(),
         };
         let supervisor = match role {
             Role::Api => None,

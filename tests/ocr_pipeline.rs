@@ -219,6 +219,7 @@ fn ppocr_with_an_empty_models_dir_says_to_run_deps_sh() {
         ocr_engine: EngineChoice::Ppocr,
         ocr_models_dir: empty.clone(),
         max_image_pixels: receipt_ocr::ocr::preprocess::DEFAULT_MAX_IMAGE_PIXELS,
+        max_pdf_pages: receipt_ocr::inputs::DEFAULT_MAX_PDF_PAGES,
     };
     let error = OcrEngine::new(&settings)
         .err()

@@ -35,6 +35,11 @@ pub enum ErrorCode {
     FileTooLarge,
     ImageTooLarge,
     UnsupportedMediaType,
+    TooManyPages,
+    TooManyFiles,
+    EncryptedPdf,
+    UnreadablePdf,
+    ConverterUnavailable,
     RedisUnavailable,
     DatabaseUnavailable,
     BlobStoreUnavailable,
@@ -57,6 +62,11 @@ impl ErrorCode {
             Self::FileTooLarge => "file_too_large",
             Self::ImageTooLarge => "image_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooManyPages => "too_many_pages",
+            Self::TooManyFiles => "too_many_files",
+            Self::EncryptedPdf => "encrypted_pdf",
+            Self::UnreadablePdf => "unreadable_pdf",
+            Self::ConverterUnavailable => "converter_unavailable",
             Self::RedisUnavailable => "redis_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::BlobStoreUnavailable => "blob_store_unavailable",
@@ -75,11 +85,15 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::FileTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::FileTooLarge | Self::ImageTooLarge | Self::TooManyPages | Self::TooManyFiles => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::EncryptedPdf | Self::UnreadablePdf => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RedisUnavailable
             | Self::DatabaseUnavailable
             | Self::BlobStoreUnavailable
+            | Self::ConverterUnavailable
             | Self::Interrupted
             | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +110,8 @@ impl ErrorCode {
             ServiceError::ImageTooLarge(_) => Self::ImageTooLarge,
             ServiceError::BadParameter { .. } => Self::BadRequest,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
+            ServiceError::Document(error) => Self::of_document(error),
+            ServiceError::TooManyFiles { .. } => Self::TooManyFiles,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
             ServiceError::Conflict { .. } => Self::Conflict,
             ServiceError::Redis(_) => Self::RedisUnavailable,
@@ -106,6 +122,19 @@ impl ErrorCode {
             ServiceError::Database(_) => Self::DatabaseUnavailable,
             ServiceError::Blobs(_) => Self::BlobStoreUnavailable,
             ServiceError::Interrupted(_) => Self::Interrupted,
+        }
+    }
+
+    /// A PDF or photo refused at upload.
+    fn of_document(error: &crate::inputs::InputError) -> Self {
+        use crate::inputs::InputError;
+        match error {
+            InputError::Unsupported => Self::UnsupportedMediaType,
+            InputError::Image(_) | InputError::PageTooLarge { .. } => Self::ImageTooLarge,
+            InputError::TooManyPages { .. } => Self::TooManyPages,
+            InputError::EncryptedPdf => Self::EncryptedPdf,
+            InputError::UnreadablePdf(_) | InputError::UnreadableHeif(_) => Self::UnreadablePdf,
+            InputError::Tool(_) | InputError::TempFile(_) => Self::ConverterUnavailable,
         }
     }
 
@@ -167,11 +196,17 @@ endpoint_errors!(
         400 => BadRequest,
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
-        /// The upload is larger than MAX_UPLOAD_BYTES, or its image larger
-        /// than MAX_IMAGE_PIXELS (`image_too_large`).
+        /// The upload is larger than MAX_UPLOAD_BYTES, its image (or a PDF
+        /// page at 300 dpi) larger than MAX_IMAGE_PIXELS (`image_too_large`),
+        /// a PDF longer than MAX_PDF_PAGES (`too_many_pages`), or more
+        /// `file` fields than MAX_BATCH_FILES (`too_many_files`).
         413 => TooLarge,
-        /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
+        /// The file is not a JPEG, PNG, TIFF, WebP, BMP, GIF, PDF, HEIC or
+        /// AVIF (by its content).
         415 => UnsupportedMediaType,
+        /// A password-protected (`encrypted_pdf`) or unreadable
+        /// (`unreadable_pdf`) PDF.
+        422 => Unprocessable,
         /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
         503 => Unavailable,
     }

@@ -2,6 +2,7 @@
 //! every request passes (body size limit, API keys, JSON errors, traces
 //! and metrics).
 
+pub mod batch;
 pub mod control;
 pub mod errors;
 pub mod graphql;

@@ -7,9 +7,10 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
+use super::batch::{BatchUploaded, UploadAnswer};
 use super::errors::{JobControlError, LookupError, NotReady, UploadError};
 use crate::job::ScheduleRequest;
-use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
+use crate::jobs::{JobStatusView, ReceiptService, ReceiptView};
 
 #[derive(Tags)]
 enum Tag {
@@ -19,13 +20,16 @@ enum Tag {
     Health,
 }
 
-/// The upload form: one receipt image in field `file`, and optionally when
-/// and in which order to read it. Any other field is refused.
+/// The upload form: one receipt in field `file` (or several `file` fields,
+/// each its own job), and optionally when and in which order to read them.
+/// Any other field is refused.
 #[derive(Multipart, Debug)]
 #[oai(deny_unknown_fields)]
 pub struct UploadForm {
-    /// JPEG, PNG, TIFF, WebP, BMP or GIF; at most MAX_UPLOAD_BYTES.
-    file: Option<Binary<Bytes>>,
+    /// JPEG, PNG, TIFF, WebP, BMP, GIF, PDF, HEIC or AVIF; at most
+    /// MAX_UPLOAD_BYTES. Repeat the field (up to MAX_BATCH_FILES) to upload
+    /// several receipts at once.
+    file: Vec<Binary<Bytes>>,
     /// 1 (highest) to 2097152. Uploads without one are read first, in
     /// upload order (BullMQ's rule); prioritized ones after them, by priority.
     priority: Option<String>,
@@ -53,22 +57,31 @@ pub struct ReceiptApi {
 
 #[OpenApi]
 impl ReceiptApi {
-    /// Upload a receipt image. Answers at once with the job id; OCR runs in
-    /// the background. Poll `GET /api/job/{jobId}` for the result.
+    /// Upload a receipt image, PDF or HEIC/AVIF photo. Answers at once with
+    /// the job id; OCR runs in the background. Poll `GET /api/job/{jobId}`
+    /// for the result. With several `file` fields, each file is its own job
+    /// and the answer (200) lists each file's job or error.
     #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
-    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, UploadError> {
+    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAnswer>, UploadError> {
         let schedule = ScheduleRequest {
             priority: form.priority,
             delay: form.delay,
             process_at: form.process_at,
         };
-        let file = form.file.map(|binary| binary.0);
+        let mut files: Vec<Bytes> = form.file.into_iter().map(|binary| binary.0).collect();
         let callback = form.callback_url.as_deref();
-        Ok(Json(
-            self.service
-                .enqueue_receipt(file, &schedule, callback)
-                .await?,
-        ))
+        if files.len() > 1 {
+            let outcomes = self
+                .service
+                .enqueue_batch(files, &schedule, callback)
+                .await?;
+            return Ok(Json(UploadAnswer::Batch(BatchUploaded::new(outcomes))));
+        }
+        let accepted = self
+            .service
+            .enqueue_receipt(files.pop(), &schedule, callback)
+            .await?;
+        Ok(Json(UploadAnswer::One(Box::new(accepted))))
     }
 
     /// The state, progress and (once completed) result of an OCR job.

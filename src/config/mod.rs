@@ -41,6 +41,8 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+    #[command(flatten)]
+    pub inputs: crate::inputs::InputSettings,
 }
 
 impl Settings {

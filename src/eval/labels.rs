@@ -9,7 +9,11 @@ use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp", "gif"];
+/// What `eval` reads: every format an upload may be (PDFs and HEIC/AVIF
+/// photos go through `crate::inputs`, as in a worker).
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp", "gif", "pdf", "heic", "heif", "avif",
+];
 
 /// One image and what a person (or a reviewed model) read on it.
 #[derive(Debug, Clone)]

@@ -163,7 +163,7 @@ pub struct ReceiptResult {
     /// Where on the image each field was read.
     #[serde(default)]
     pub boxes: Option<FieldBoxes>,
-    /// The OCR engine(s) that read the receipt: `tesseract`, `ppocr`.
+    /// What read the receipt: `tesseract`, `ppocr`, or `pdf-text` (a PDF's text layer, no OCR).
     #[serde(default)]
     pub engines: Vec<String>,
 }

@@ -166,9 +166,15 @@ pub struct UploadAccepted {
     pub job_id: String,
     pub receipt_id: Uuid,
     pub message: String,
-    /// Always `processing`.
+    /// `processing`; for a duplicate, its receipt's status (`queued`,
+    /// `processing` or `completed`).
     pub status: String,
     pub receipt: ReceiptView,
+    /// `true` when the same bytes were uploaded within DEDUP_WINDOW: the
+    /// job and receipt are that upload's. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub duplicate: Option<bool>,
 }
 
 impl UploadAccepted {
@@ -180,6 +186,21 @@ impl UploadAccepted {
             message: "File uploaded successfully. OCR processing started in background."
                 .to_string(),
             status: "processing".to_string(),
+            duplicate: None,
+        }
+    }
+
+    /// The answer for an upload of bytes already accepted as `job_id`,
+    /// with that receipt as it stands now.
+    pub(crate) fn duplicate_of(job_id: String, receipt: ReceiptView, status: &str) -> Self {
+        Self {
+            message: "The same file was uploaded recently (DEDUP_WINDOW): this is its job."
+                .to_string(),
+            status: status.to_string(),
+            duplicate: Some(true),
+            receipt_id: receipt.id,
+            receipt,
+            job_id,
         }
     }
 }

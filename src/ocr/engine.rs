@@ -10,7 +10,7 @@ use super::ppocr::{ModelError, PpOcrEngine, PpOcrError};
 use super::preprocess::{self, PassSettings, PreprocessError};
 use super::settings::{EngineChoice, EngineSettings};
 use super::tesseract::{TesseractEngine, TesseractError};
-use super::{ReceiptReading, Stage, passes};
+use super::{OcrPage, ReceiptReading, Stage, passes};
 use crate::telemetry::spans::{JobStage, enter_stage};
 
 /// Which engine produced a reading.
@@ -19,6 +19,9 @@ use crate::telemetry::spans::{JobStage, enter_stage};
 pub enum EngineKind {
     Tesseract,
     PpOcr,
+    /// A PDF's text layer, read without OCR.
+    #[serde(rename = "pdf-text")]
+    PdfText,
 }
 
 impl EngineKind {
@@ -26,6 +29,7 @@ impl EngineKind {
         match self {
             EngineKind::Tesseract => "tesseract",
             EngineKind::PpOcr => "ppocr",
+            EngineKind::PdfText => "pdf-text",
         }
     }
 }
@@ -54,6 +58,9 @@ pub enum OcrError {
     /// ONNX Runtime failed while reading; may succeed on another attempt.
     #[error(transparent)]
     PpOcr(#[from] PpOcrError),
+    /// A PDF or HEIC/AVIF photo that could not be read or converted.
+    #[error(transparent)]
+    Input(#[from] crate::inputs::InputError),
 }
 
 impl From<TesseractError> for OcrError {
@@ -74,7 +81,10 @@ impl From<ModelError> for OcrError {
 impl OcrError {
     /// True when retrying the same bytes cannot succeed.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, OcrError::Image(_))
+        match self {
+            OcrError::Input(e) => e.is_permanent(),
+            other => matches!(other, OcrError::Image(_)),
+        }
     }
 }
 
@@ -85,6 +95,8 @@ pub struct OcrEngine {
     ppocr: Option<PpOcrEngine>,
     /// MAX_IMAGE_PIXELS: larger images are refused before decoding.
     max_image_pixels: u64,
+    /// MAX_PDF_PAGES: longer PDFs fail for good.
+    max_pdf_pages: usize,
 }
 
 impl OcrEngine {
@@ -105,6 +117,7 @@ impl OcrEngine {
             tesseract,
             ppocr,
             max_image_pixels: settings.max_image_pixels,
+            max_pdf_pages: settings.max_pdf_pages,
         })
     }
 
@@ -123,25 +136,65 @@ impl OcrEngine {
         self.tesseract.as_mut()
     }
 
-    /// Read one image end to end, calling `on_stage` as each stage ends.
+    /// MAX_IMAGE_PIXELS, for documents rasterised or converted elsewhere.
+    pub fn max_image_pixels(&self) -> u64 {
+        self.max_image_pixels
+    }
+
+    pub fn max_pdf_pages(&self) -> usize {
+        self.max_pdf_pages
+    }
+
+    /// Read one image, PDF or HEIC/AVIF photo end to end, calling
+    /// `on_stage` as each stage ends.
     pub fn read(
         &mut self,
         image: &[u8],
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
+        if let Some(reading) = crate::inputs::read_document(self, image, on_stage) {
+            return reading;
+        }
         let grey = {
             let _stage = enter_stage(JobStage::Preprocess);
             preprocess::decode_within(image, self.max_image_pixels)?
         };
         on_stage(Stage::Loaded);
+        self.read_grey(&grey, on_stage)
+    }
+
+    /// Read a decoded, upright grey picture with this engine's policy.
+    pub fn read_grey(
+        &mut self,
+        grey: &GrayImage,
+        on_stage: &mut dyn FnMut(Stage),
+    ) -> Result<ReceiptReading, OcrError> {
         let reading = match self.choice {
-            EngineChoice::Tesseract => self.read_tesseract(&grey, on_stage)?,
-            EngineChoice::Ppocr => self.read_ppocr(&grey, on_stage)?,
-            EngineChoice::Auto => self.read_auto(&grey, on_stage)?,
+            EngineChoice::Tesseract => self.read_tesseract(grey, on_stage)?,
+            EngineChoice::Ppocr => self.read_ppocr(grey, on_stage)?,
+            EngineChoice::Auto => self.read_auto(grey, on_stage)?,
         };
         on_stage(Stage::Recognised);
         on_stage(Stage::Parsed);
         Ok(reading)
+    }
+
+    /// One page recognised once, by PP-OCR when this engine has it, else by
+    /// Tesseract's first pass: for the pages of a longer document, which
+    /// are parsed together afterwards. The confidence is 0–100.
+    pub fn recognise_page(
+        &mut self,
+        grey: &GrayImage,
+    ) -> Result<(OcrPage, f32, EngineKind), OcrError> {
+        if let Some(ppocr) = self.ppocr.as_mut() {
+            let page = ppocr.read_page(grey)?;
+            let confidence = page.confidence() * 100.0;
+            return Ok((page, confidence, EngineKind::PpOcr));
+        }
+        let tesseract = self.tesseract.as_mut().ok_or_else(missing_engine)?;
+        let prepared = preprocess::prepare_placed(grey, PassSettings::GREY);
+        let (page, confidence) = tesseract.recognise(&prepared.image, &prepared.placement)?;
+        Ok((page, confidence, EngineKind::Tesseract))
     }
 
     /// Tesseract: the grey picture first; only when that found no total,

@@ -50,6 +50,16 @@ pub struct EngineSettings {
         default_value_t = super::preprocess::DEFAULT_MAX_IMAGE_PIXELS
     )]
     pub max_image_pixels: u64,
+    /// Longest PDF read, in pages: a longer one is refused at upload and
+    /// fails for good in a worker.
+    #[arg(
+        long,
+        env = "MAX_PDF_PAGES",
+        value_name = "MAX_PDF_PAGES",
+        default_value_t = crate::inputs::DEFAULT_MAX_PDF_PAGES,
+        value_parser = crate::inputs::settings::at_least_one
+    )]
+    pub max_pdf_pages: usize,
 }
 
 impl EngineSettings {
@@ -58,12 +68,16 @@ impl EngineSettings {
     pub fn with_engine(engine: EngineChoice) -> Self {
         let dir = std::env::var_os("OCR_MODELS_DIR").filter(|d| !d.is_empty());
         let max_pixels = std::env::var("MAX_IMAGE_PIXELS").ok();
+        let max_pages = std::env::var("MAX_PDF_PAGES").ok();
         Self {
             ocr_engine: engine,
             ocr_models_dir: dir.map_or_else(default_models_dir, PathBuf::from),
             max_image_pixels: max_pixels
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(super::preprocess::DEFAULT_MAX_IMAGE_PIXELS),
+            max_pdf_pages: max_pages
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(crate::inputs::DEFAULT_MAX_PDF_PAGES),
         }
     }
 

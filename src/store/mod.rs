@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod db;
+pub mod duplicates;
 pub mod finish;
 pub mod listing;
 pub mod models;

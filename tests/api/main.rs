@@ -12,6 +12,7 @@ mod docs_and_health;
 mod events;
 mod faults;
 mod helpers;
+mod inputs;
 mod job_control;
 mod logs_and_readiness;
 mod metrics;

@@ -1,4 +1,5 @@
 //! Shared test support: generated receipt images.
 #![allow(dead_code)]
 
+pub mod documents;
 pub mod receipt_image;

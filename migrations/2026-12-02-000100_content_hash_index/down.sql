@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS receipts_content_hash_idx;

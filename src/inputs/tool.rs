@@ -1,0 +1,156 @@
+//! Running the converters we call (poppler's `pdfinfo`, `pdftotext`,
+//! `pdftoppm`; libheif's `heif-convert`) as child processes with a deadline
+//! and a cap on what they may print, so a hostile file can neither hang a
+//! worker nor fill its memory.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long one converter run may take before it is killed.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most a converter may print on stderr that we keep.
+const MAX_STDERR: usize = 16 * 1024;
+
+/// Why a converter run gave no usable output.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error(
+        "`{program}` could not be started ({source}); install it (scripts/deps.sh installs poppler-utils and libheif-examples)"
+    )]
+    Missing {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{program}` took longer than {} s and was stopped", .timeout.as_secs())]
+    TimedOut { program: String, timeout: Duration },
+    #[error("`{program}` printed more than {limit} bytes and was stopped")]
+    TooMuchOutput { program: String, limit: usize },
+    #[error("`{program}` failed ({status}): {stderr}")]
+    Failed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+impl ToolError {
+    /// What the converter said on stderr when it failed, else empty.
+    pub fn stderr(&self) -> &str {
+        match self {
+            ToolError::Failed { stderr, .. } => stderr,
+            _ => "",
+        }
+    }
+}
+
+/// Run `program` with `args`; its stdout when it exits 0 within `timeout`
+/// having printed at most `max_output` bytes.
+pub fn run(
+    program: &str,
+    args: &[&std::ffi::OsStr],
+    timeout: Duration,
+    max_output: usize,
+) -> Result<Vec<u8>, ToolError> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ToolError::Missing {
+            program: program.to_string(),
+            source,
+        })?;
+    // Both pipes are taken and drained on their own threads, so the child
+    // never blocks on a full pipe while we wait for it.
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(stdout.map(|pipe| read_bounded(pipe, max_output)));
+    });
+    let errors = std::thread::spawn(move || {
+        stderr
+            .map(|pipe| read_bounded(pipe, MAX_STDERR).unwrap_or_else(|partial| partial))
+            .unwrap_or_default()
+    });
+    let output = finished.recv_timeout(timeout);
+    let killed = !matches!(output, Ok(Some(Ok(_))));
+    if killed {
+        // Timed out or printing too much: stop it before waiting for it.
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let stderr = String::from_utf8_lossy(&errors.join().unwrap_or_default()).into_owned();
+    let program = program.to_string();
+    match output {
+        Err(_) => Err(ToolError::TimedOut { program, timeout }),
+        Ok(Some(Err(_))) => Err(ToolError::TooMuchOutput {
+            program,
+            limit: max_output,
+        }),
+        Ok(output) => match status {
+            Ok(status) if status.success() => Ok(output.and_then(Result::ok).unwrap_or_default()),
+            Ok(status) => Err(ToolError::Failed {
+                program,
+                status: status.to_string(),
+                stderr: stderr.trim().to_string(),
+            }),
+            Err(e) => Err(ToolError::Failed {
+                program,
+                status: e.to_string(),
+                stderr,
+            }),
+        },
+    }
+}
+
+/// Everything `pipe` yields, or (as the error) the first `limit` bytes when
+/// it has more.
+fn read_bounded(pipe: impl Read, limit: usize) -> Result<Vec<u8>, Vec<u8>> {
+    let mut out = Vec::new();
+    let limit_plus_one = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    match pipe.take(limit_plus_one).read_to_end(&mut out) {
+        Ok(_) if out.len() <= limit => Ok(out),
+        _ => {
+            out.truncate(limit);
+            Err(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(values: &[&'static str]) -> Vec<&'static std::ffi::OsStr> {
+        values.iter().map(|v| std::ffi::OsStr::new(*v)).collect()
+    }
+
+    #[test]
+    fn a_tool_that_runs_too_long_is_stopped() {
+        let error =
+            run("sleep", &args(&["30"]), Duration::from_millis(200), 1024).expect_err("stopped");
+        assert!(matches!(error, ToolError::TimedOut { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_tool_that_prints_too_much_is_stopped() {
+        let error = run("yes", &[], TOOL_TIMEOUT, 4096).expect_err("stopped");
+        assert!(matches!(error, ToolError::TooMuchOutput { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_failing_tool_reports_its_stderr() {
+        let error = run("ls", &args(&["/no/such/path"]), TOOL_TIMEOUT, 4096).expect_err("fails");
+        assert!(error.stderr().contains("/no/such/path"), "{error}");
+        assert_eq!(
+            run("echo", &args(&["hi"]), TOOL_TIMEOUT, 16).unwrap(),
+            b"hi\n"
+        );
+    }
+}

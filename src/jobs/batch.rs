@@ -1,0 +1,38 @@
+//! Several receipts in one upload request: each file is its own upload,
+//! checked and queued on its own, so one bad file costs only its own place.
+
+use bytes::Bytes;
+
+use super::{ReceiptService, ServiceError, UploadAccepted};
+use crate::job::ScheduleRequest;
+
+impl ReceiptService {
+    /// Enqueue each of `files` as [`enqueue_receipt`](Self::enqueue_receipt)
+    /// would, in order; each file's outcome. Refused as a whole only for
+    /// what concerns every file: too many of them, a bad scheduling field
+    /// or a refused `callbackUrl` (checked before any is stored).
+    pub async fn enqueue_batch(
+        &self,
+        files: Vec<Bytes>,
+        schedule: &ScheduleRequest,
+        callback_url: Option<&str>,
+    ) -> Result<Vec<Result<UploadAccepted, ServiceError>>, ServiceError> {
+        let limit = self.inputs.max_batch_files;
+        if files.len() > limit {
+            return Err(ServiceError::TooManyFiles {
+                count: files.len(),
+                limit,
+            });
+        }
+        schedule.resolve(chrono::Utc::now())?;
+        self.check_callback(callback_url).await?;
+        let mut outcomes = Vec::with_capacity(files.len());
+        for file in files {
+            outcomes.push(
+                self.enqueue_receipt(Some(file), schedule, callback_url)
+                    .await,
+            );
+        }
+        Ok(outcomes)
+    }
+}

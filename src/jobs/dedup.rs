@@ -1,0 +1,36 @@
+//! Duplicate uploads: with `DEDUP_WINDOW` set, the same bytes uploaded
+//! again within the window get the earlier upload's job instead of a new
+//! one. Best effort: two identical uploads arriving at the same instant
+//! may both be queued.
+
+use super::{ReceiptService, ReceiptView, ServiceError, UploadAccepted};
+use crate::store::models::NewReceipt;
+
+impl ReceiptService {
+    /// The earlier upload of `new`'s bytes within the window, if any.
+    pub(super) async fn earlier_upload(
+        &self,
+        new: &NewReceipt,
+    ) -> Result<Option<UploadAccepted>, ServiceError> {
+        let window = self.inputs.dedup_window;
+        if window.is_zero() {
+            return Ok(None);
+        }
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = chrono::Utc::now()
+            .checked_sub_signed(window)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let Some(row) = self.db.recent_upload_of(&new.content_hash, since).await? else {
+            return Ok(None);
+        };
+        let Some(stored) = self.db.receipt_by_id(row.id).await? else {
+            return Ok(None);
+        };
+        let receipt = ReceiptView::from_stored(&stored)?;
+        Ok(Some(UploadAccepted::duplicate_of(
+            row.job_id,
+            receipt,
+            &row.status,
+        )))
+    }
+}

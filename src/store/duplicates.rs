@@ -1,0 +1,35 @@
+//! Finding an earlier upload of the same bytes, for `DEDUP_WINDOW`.
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+
+use super::models::ReceiptRow;
+use super::schema::receipts;
+use super::{Db, DbError};
+
+/// Receipts whose job still stands for the upload: a failed or cancelled
+/// one is not handed back (uploading again is how a client tries anew).
+const STANDING: [&str; 3] = ["queued", "processing", "completed"];
+
+impl Db {
+    /// The newest standing receipt with `content_hash` created after
+    /// `since`: its id, job id, status and when it was uploaded.
+    pub async fn recent_upload_of(
+        &self,
+        content_hash: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<ReceiptRow>, DbError> {
+        let mut conn = self.conn().await?;
+        let row = receipts::table
+            .filter(receipts::content_hash.eq(content_hash))
+            .filter(receipts::created_at.gt(since))
+            .filter(receipts::status.eq_any(STANDING))
+            .order(receipts::created_at.desc())
+            .select(ReceiptRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        Ok(row)
+    }
+}
