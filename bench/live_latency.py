@@ -171,8 +171,12 @@ def main():
             time.sleep(0.2)
         for _, follower in followers:
             follower.join(timeout=60)
-        print(f"# {JOBS} jobs in {time.time() - started:.0f} s; {len(webhooks)} webhooks, "
-              f"{len(bad_signatures)} bad signatures; {len(events)} SSE events", flush=True)
+        kinds = {}
+        for _, body in webhooks:
+            kinds[body["type"]] = kinds.get(body["type"], 0) + 1
+        print(f"# {JOBS} jobs in {time.time() - started:.0f} s; webhooks {kinds}, "
+              f"{len(bad_signatures)} bad signatures; {len(events)} SSE events; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         from_commit = []
         from_finished = []
         for arrived, body in webhooks:
