@@ -18,5 +18,6 @@ mod receipt_listing;
 mod reconciler;
 mod shutdown;
 mod startup;
+mod startup_race;
 mod subscription;
 mod supervision;
