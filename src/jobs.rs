@@ -14,10 +14,12 @@ use crate::queue::{QueueError, QueueHandle};
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, Db, DbError};
 
+mod access;
 mod cancel;
 mod control;
 mod listing;
 mod views;
+pub use access::Caller;
 pub use listing::ListingQuery;
 pub use views::{
     JobCountsView, JobStatusView, QueueView, RateLimitView, ReceiptPage, ReceiptSummary,
@@ -53,6 +55,8 @@ pub enum ServiceError {
         state: JobState,
         allowed: &'static str,
     },
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("Bad parameter `{parameter}`: {message}.")]
     BadParameter {
         parameter: &'static str,
@@ -84,6 +88,7 @@ impl ReceiptService {
     /// job. Any failure undoes the earlier steps: bad input changes nothing.
     pub async fn enqueue_receipt(
         &self,
+        caller: &Caller,
         file: Option<Bytes>,
         schedule: &ScheduleRequest,
     ) -> Result<UploadAccepted, ServiceError> {
@@ -108,7 +113,8 @@ impl ReceiptService {
             format!("receipts/{receipt_id}.{extension}"),
             format.to_mime_type().to_string(),
         )
-        .with_content(&bytes);
+        .with_content(&bytes)
+        .owned_by(caller.owner());
         // In a task of its own: a client that disconnects mid-request must
         // not cancel the undo steps that keep a failed upload from leaving
         // a file or a row behind.
@@ -194,8 +200,12 @@ impl ReceiptService {
 
     /// A job's state: from Redis while it holds the job, then from the
     /// receipt row (which outlives Redis's retention, and Redis outages).
-    pub async fn job_status(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
-        if !is_plausible_job_id(job_id) {
+    pub async fn job_status(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<JobStatusView, ServiceError> {
+        if !is_plausible_job_id(job_id) || !self.may_see_job(caller, job_id).await? {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
         let mut from_queue = self.queue.lookup(job_id).await;
@@ -226,13 +236,25 @@ impl ReceiptService {
         }
     }
 
+    /// Whether `caller` may see job `job_id`: its receipt is theirs or has
+    /// no owner, or there is no receipt (a job from another producer).
+    async fn may_see_job(&self, caller: &Caller, job_id: &str) -> Result<bool, ServiceError> {
+        if caller.sees_all() {
+            return Ok(true);
+        }
+        let owner = self.db.owner_of_job(job_id).await?;
+        Ok(owner.is_none_or(|owner| caller.may_see(owner.as_deref())))
+    }
+
     /// A job's status each time it changes, ending after it is completed or
     /// failed (or after an error). Polls the same lookup as `job_status`.
     pub fn watch_job(
         &self,
+        caller: Caller,
         job_id: String,
     ) -> impl Stream<Item = Result<JobStatusView, ServiceError>> + use<> {
         let watch = JobWatch {
+            caller,
             service: self.clone(),
             job_id,
             last: None,
@@ -244,10 +266,15 @@ impl ReceiptService {
         })
     }
 
-    pub async fn receipt(&self, id: &str) -> Result<ReceiptView, ServiceError> {
+    pub async fn receipt(&self, caller: &Caller, id: &str) -> Result<ReceiptView, ServiceError> {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-        let stored = self.db.receipt_by_id(uuid).await?.ok_or_else(not_found)?;
+        let stored = self
+            .db
+            .receipt_by_id(uuid)
+            .await?
+            .filter(|stored| caller.may_see(stored.row.owner.as_deref()))
+            .ok_or_else(not_found)?;
         ReceiptView::from_stored(&stored)
     }
 
@@ -271,6 +298,7 @@ const WITHDRAW_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60
 const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 struct JobWatch {
+    caller: Caller,
     service: ReceiptService,
     job_id: String,
     last: Option<JobStatusView>,
@@ -283,7 +311,7 @@ impl JobWatch {
             return None;
         }
         loop {
-            let status = match self.service.job_status(&self.job_id).await {
+            let status = match self.service.job_status(&self.caller, &self.job_id).await {
                 Ok(status) => status,
                 Err(e) => {
                     self.finished = true;

@@ -29,12 +29,16 @@ pub enum ErrorCode {
     InvalidField,
     BadRequest,
     Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     Conflict,
     FileTooLarge,
     ImageTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
+    ServerBusy,
     RedisUnavailable,
     DatabaseUnavailable,
     BlobStoreUnavailable,
@@ -51,12 +55,16 @@ impl ErrorCode {
             Self::InvalidField => "invalid_field",
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
             Self::FileTooLarge => "file_too_large",
             Self::ImageTooLarge => "image_too_large",
+            Self::UriTooLong => "uri_too_long",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ServerBusy => "server_busy",
             Self::RedisUnavailable => "redis_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::BlobStoreUnavailable => "blob_store_unavailable",
@@ -72,12 +80,16 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST
             }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::Conflict => StatusCode::CONFLICT,
             Self::FileTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RedisUnavailable
+            Self::ServerBusy
+            | Self::RedisUnavailable
             | Self::DatabaseUnavailable
             | Self::BlobStoreUnavailable
             | Self::Interrupted
@@ -98,6 +110,7 @@ impl ErrorCode {
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
             ServiceError::Conflict { .. } => Self::Conflict,
+            ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::Redis(_) => Self::RedisUnavailable,
             // Data we wrote but cannot read back is our fault, not an outage.
             ServiceError::Database(DbError::Corrupt(..) | DbError::Encode(_)) => {
@@ -219,6 +232,8 @@ endpoint_errors!(
     QueueControlError {
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
+        /// Pausing or resuming needs an admin key once API keys are named.
+        403 => Forbidden,
         /// Redis could not answer; nothing changed.
         503 => Unavailable,
     }

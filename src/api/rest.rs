@@ -2,6 +2,7 @@
 //! Every handler is a thin call into [`crate::jobs::ReceiptService`].
 
 use bytes::Bytes;
+use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Binary;
@@ -9,7 +10,7 @@ use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
 use super::errors::{JobControlError, LookupError, NotReady, UploadError};
 use crate::job::ScheduleRequest;
-use crate::jobs::{JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
+use crate::jobs::{Caller, JobStatusView, ReceiptService, ReceiptView, UploadAccepted};
 
 #[derive(Tags)]
 enum Tag {
@@ -51,20 +52,32 @@ impl ReceiptApi {
     /// Upload a receipt image. Answers at once with the job id; OCR runs in
     /// the background. Poll `GET /api/job/{jobId}` for the result.
     #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
-    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAccepted>, UploadError> {
+    async fn upload(
+        &self,
+        caller: Data<&Caller>,
+        form: UploadForm,
+    ) -> Result<Json<UploadAccepted>, UploadError> {
         let schedule = ScheduleRequest {
             priority: form.priority,
             delay: form.delay,
             process_at: form.process_at,
         };
         let file = form.file.map(|binary| binary.0);
-        Ok(Json(self.service.enqueue_receipt(file, &schedule).await?))
+        Ok(Json(
+            self.service
+                .enqueue_receipt(&caller, file, &schedule)
+                .await?,
+        ))
     }
 
     /// The state, progress and (once completed) result of an OCR job.
     #[oai(path = "/api/job/:job_id", method = "get", tag = "Tag::Receipts")]
-    async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, LookupError> {
-        Ok(Json(self.service.job_status(&job_id).await?))
+    async fn job(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, LookupError> {
+        Ok(Json(self.service.job_status(&caller, &job_id).await?))
     }
 
     /// Cancel a job. A waiting, prioritized or delayed job leaves the queue
@@ -72,8 +85,12 @@ impl ReceiptApi {
     /// whichever process holds it. The receipt ends `cancelled` (its image
     /// is kept). Cancelling again answers the same; a finished job is a 409.
     #[oai(path = "/api/job/:job_id", method = "delete", tag = "Tag::Receipts")]
-    async fn cancel(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
-        Ok(Json(self.service.cancel_job(&job_id).await?))
+    async fn cancel(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.cancel_job(&caller, &job_id).await?))
     }
 
     /// Run a failed or cancelled job again with fresh attempts; its receipt
@@ -83,14 +100,22 @@ impl ReceiptApi {
         method = "post",
         tag = "Tag::Receipts"
     )]
-    async fn retry(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
-        Ok(Json(self.service.retry_job(&job_id).await?))
+    async fn retry(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.retry_job(&caller, &job_id).await?))
     }
 
     /// A stored receipt with its items, by receipt id.
     #[oai(path = "/api/receipt/:id", method = "get", tag = "Tag::Receipts")]
-    async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, LookupError> {
-        Ok(Json(self.service.receipt(&id).await?))
+    async fn receipt(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<String>,
+    ) -> Result<Json<ReceiptView>, LookupError> {
+        Ok(Json(self.service.receipt(&caller, &id).await?))
     }
 
     /// Queue metrics in Prometheus's text format: `bullmq_job_count` per

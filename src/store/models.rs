@@ -22,6 +22,8 @@ pub struct NewReceipt {
     pub blob_key: String,
     pub content_type: String,
     pub content_hash: String,
+    /// The API key that uploaded it, by name; `None` when the API is open.
+    pub owner: Option<String>,
 }
 
 impl NewReceipt {
@@ -34,7 +36,14 @@ impl NewReceipt {
             blob_key,
             content_type,
             content_hash: String::new(),
+            owner: None,
         }
+    }
+
+    /// The API key (by name) the receipt belongs to.
+    pub fn owned_by(mut self, owner: Option<&str>) -> Self {
+        self.owner = owner.map(String::from);
+        self
     }
 
     /// The SHA-256 of the image (stored to spot duplicates).
@@ -81,6 +90,7 @@ pub struct ReceiptRow {
     pub field_boxes: Option<serde_json::Value>,
     pub ocr_engines: Option<serde_json::Value>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

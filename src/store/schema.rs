@@ -41,6 +41,7 @@ diesel::table! {
         field_boxes -> Nullable<Jsonb>,
         ocr_engines -> Nullable<Jsonb>,
         cancelled_at -> Nullable<Timestamptz>,
+        owner -> Nullable<Text>,
     }
 }
 

@@ -4,9 +4,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_keys;
 mod bad_input;
 mod cancel_retry;
 mod docs_and_health;
+mod graphql_limits;
 mod helpers;
 mod job_control;
 mod node_interop;

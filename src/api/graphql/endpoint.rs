@@ -1,0 +1,91 @@
+//! The GraphQL HTTP endpoints: `POST /graphql` (one request, or a batch of
+//! at most GRAPHQL_MAX_BATCH) and the WebSocket at `/graphql/ws`, both run
+//! as the [`Caller`] the request guard identified.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql_poem::{
+    GraphQLBatchRequest, GraphQLBatchResponse, GraphQLProtocol, GraphQLWebSocket,
+};
+use poem::web::websocket::WebSocket;
+use poem::{Endpoint, FromRequest, IntoResponse, Request, Response};
+
+use super::ReceiptSchema;
+use super::limits::limit_error;
+use crate::jobs::Caller;
+
+/// The caller the request guard attached; every route behind it has one.
+fn caller_of(request: &Request) -> poem::Result<Caller> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| {
+            poem::Error::from_string(
+                "the request reached GraphQL without passing the request guard",
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+            )
+        })
+}
+
+/// `POST /graphql`.
+pub struct GraphqlEndpoint {
+    pub schema: ReceiptSchema,
+    pub max_batch: usize,
+}
+
+impl Endpoint for GraphqlEndpoint {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let caller = caller_of(&request)?;
+        let (request, mut body) = request.split();
+        let batch = GraphQLBatchRequest::from_request(&request, &mut body)
+            .await?
+            .0;
+        let size = match &batch {
+            BatchRequest::Single(_) => 1,
+            BatchRequest::Batch(requests) => requests.len(),
+        };
+        if size > self.max_batch {
+            let error = limit_error(
+                "batch_too_large",
+                format!(
+                    "The batch holds {size} queries; the limit is {} (GRAPHQL_MAX_BATCH). Send fewer at once.",
+                    self.max_batch
+                ),
+            );
+            let refused = async_graphql::Response::from_errors(vec![error]);
+            return Ok(GraphQLBatchResponse(BatchResponse::Single(refused)).into_response());
+        }
+        let answers = self.schema.execute_batch(batch.data(caller)).await;
+        Ok(GraphQLBatchResponse(answers).into_response())
+    }
+}
+
+/// `GET /graphql/ws`: subscriptions (graphql-transport-ws or graphql-ws).
+pub struct SubscriptionEndpoint {
+    pub schema: ReceiptSchema,
+}
+
+impl Endpoint for SubscriptionEndpoint {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let caller = caller_of(&request)?;
+        let (request, mut body) = request.split();
+        let websocket = WebSocket::from_request(&request, &mut body).await?;
+        let protocol = GraphQLProtocol::from_request(&request, &mut body).await?;
+        let schema = self.schema.clone();
+        let mut data = async_graphql::Data::default();
+        data.insert(caller);
+        Ok(websocket
+            .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |stream| {
+                GraphQLWebSocket::new(stream, schema, protocol)
+                    .with_data(data)
+                    .serve()
+            })
+            .into_response())
+    }
+}
