@@ -45,11 +45,11 @@ pub enum ServiceError {
     ImageTooLarge(#[source] PreprocessError),
     #[error(transparent)]
     InvalidField(#[from] InvalidField),
-    #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
+    #[error("No job with id `{}`. Use the jobId returned by POST /api/upload.", shown(.0))]
     JobNotFound(String),
-    #[error("No receipt with id `{0}`.")]
+    #[error("No receipt with id `{}`.", shown(.0))]
     ReceiptNotFound(String),
-    #[error("Job `{job_id}` is {state}; only {allowed}.")]
+    #[error("Job `{}` is {state}; only {allowed}.", shown(job_id))]
     Conflict {
         job_id: String,
         state: JobState,
@@ -70,6 +70,18 @@ pub enum ServiceError {
     Blobs(#[from] BlobError),
     #[error("The upload was interrupted while being stored; send it again.")]
     Interrupted(#[source] tokio::task::JoinError),
+}
+
+/// The longest id an error message repeats.
+const SHOWN_ID_CHARS: usize = 64;
+
+/// A client's id as an error message repeats it: cut short, so a huge id
+/// does not come back in full.
+fn shown(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_string(),
+    }
 }
 
 /// Everything the service functions need; cheap to clone.

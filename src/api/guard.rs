@@ -74,7 +74,12 @@ impl RequestGuard {
         // past the limit or for longer than the timeout.
         let body = request.take_body().into_bytes_limit(self.body_limit);
         match tokio::time::timeout(self.body_timeout, body).await {
-            Ok(Ok(bytes)) => request.set_body(bytes),
+            Ok(Ok(bytes)) => {
+                if let Some(body_read) = request.extensions().get::<crate::server::BodyRead>() {
+                    body_read.mark();
+                }
+                request.set_body(bytes);
+            }
             Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
                 return Ok(errors::too_large(self.upload_limit));
             }

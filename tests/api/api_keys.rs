@@ -117,7 +117,7 @@ async fn a_key_cannot_see_or_touch_another_keys_receipt_over_rest() {
         );
     }
     let (_, page) = call(&app, get.clone(), "/api/receipts", SHOP).await;
-    assert_eq!(listed_job_ids(&page), [mine.job_id.clone()]);
+    assert_eq!(listed_job_ids(&page), [mine.job_id.as_str()]);
     // The other key's job was left alone by the refused cancel.
     let (status, job) = call(
         &app,
@@ -173,7 +173,7 @@ async fn a_key_cannot_see_another_keys_receipt_over_graphql() {
     let answer = graphql_as(&app, SHOP, listing).await;
     assert_eq!(
         listed_job_ids(&answer["data"]["receipts"]),
-        [mine.job_id.clone()]
+        [mine.job_id.as_str()]
     );
 
     let answer = graphql_as(&app, ADMIN, &receipt(&theirs.receipt_id.to_string())).await;

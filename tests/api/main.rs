@@ -19,6 +19,7 @@ mod read_receipt;
 mod receipt_listing;
 mod reconciler;
 mod shutdown;
+mod slow_clients;
 mod startup;
 mod startup_race;
 mod subscription;
