@@ -268,11 +268,21 @@ pub fn too_large(limit: usize) -> Response {
     UploadError::TooLarge(body).into_response()
 }
 
-/// A GraphQL error carrying the same `code` REST would put in `error`.
+/// A GraphQL error carrying the same `code` REST would put in `error`. A
+/// client's mistake (a 4xx in REST, but for keys) is also classified as
+/// `BAD_USER_INPUT`, the label GraphQL tools read to tell it from a
+/// resolver that failed.
 pub fn graphql_error(error: ServiceError) -> async_graphql::Error {
     use async_graphql::ErrorExtensions;
     let (code, message) = describe(&error);
-    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+    let clients_mistake = code.status().is_client_error()
+        && !matches!(code, ErrorCode::Unauthorized | ErrorCode::Forbidden);
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code.as_str());
+        if clients_mistake {
+            ext.set("classification", "BAD_USER_INPUT");
+        }
+    })
 }
 
 /// Turn any error poem raised before our handlers ran into our JSON shape.

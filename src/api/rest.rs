@@ -26,7 +26,8 @@ enum Tag {
 #[oai(deny_unknown_fields)]
 pub struct UploadForm {
     /// JPEG, PNG, TIFF, WebP, BMP or GIF; at most MAX_UPLOAD_BYTES.
-    file: Option<Binary<Bytes>>,
+    /// Missing or empty: 400 (`no_file`, `empty_file`).
+    file: Binary<Bytes>,
     /// 1 (highest) to 2097152. Uploads without one are read first, in
     /// upload order (BullMQ's rule); prioritized ones after them, by priority.
     priority: Option<String>,
@@ -62,7 +63,7 @@ impl ReceiptApi {
             delay: form.delay,
             process_at: form.process_at,
         };
-        let file = form.file.map(|binary| binary.0);
+        let file = Some(form.file.0);
         Ok(Json(
             self.service
                 .enqueue_receipt(&caller, file, &schedule)

@@ -12,6 +12,7 @@ mod graphql_limits;
 mod helpers;
 mod job_control;
 mod node_interop;
+mod openapi_contract;
 mod outage;
 mod processes;
 mod queue_control;
