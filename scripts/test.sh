@@ -43,4 +43,6 @@ bash scripts/check-schema.sh
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 cargo test --locked --features fault-injection "$@" 2>&1 | tee "$results"
+# The OpenAPI document and the GraphQL schema against a live service.
+bash scripts/schemathesis.sh
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$results"

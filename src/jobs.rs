@@ -19,6 +19,7 @@ use crate::store::{BlobError, BlobStore, Db, DbError};
 use crate::telemetry::metrics::metrics;
 use crate::webhooks::WebhookUrl;
 
+mod access;
 mod batch;
 mod cancel;
 mod control;
@@ -27,6 +28,7 @@ mod deliveries;
 mod listing;
 mod views;
 mod watch;
+pub use access::Caller;
 pub use deliveries::{AttemptView, DeliveryList, DeliveryView};
 pub use listing::ListingQuery;
 pub use views::{
@@ -60,16 +62,18 @@ pub enum ServiceError {
     ImageTooLarge(#[source] PreprocessError),
     #[error(transparent)]
     InvalidField(#[from] InvalidField),
-    #[error("No job with id `{0}`. Use the jobId returned by POST /api/upload.")]
+    #[error("No job with id `{}`. Use the jobId returned by POST /api/upload.", shown(.0))]
     JobNotFound(String),
-    #[error("No receipt with id `{0}`.")]
+    #[error("No receipt with id `{}`.", shown(.0))]
     ReceiptNotFound(String),
-    #[error("Job `{job_id}` is {state}; only {allowed}.")]
+    #[error("Job `{}` is {state}; only {allowed}.", shown(job_id))]
     Conflict {
         job_id: String,
         state: JobState,
         allowed: &'static str,
     },
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("Bad parameter `{parameter}`: {message}.")]
     BadParameter {
         parameter: &'static str,
@@ -92,6 +96,18 @@ impl ServiceError {
             InputError::Image(e) => ServiceError::ImageTooLarge(e),
             other => ServiceError::Document(other),
         }
+    }
+}
+
+/// The longest id an error message repeats.
+const SHOWN_ID_CHARS: usize = 64;
+
+/// A client's id as an error message repeats it: cut short, so a huge id
+/// does not come back in full.
+fn shown(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_string(),
     }
 }
 
@@ -123,6 +139,7 @@ impl ReceiptService {
     /// job. Any failure undoes the earlier steps: bad input changes nothing.
     pub async fn enqueue_receipt(
         &self,
+        caller: &Caller,
         file: Option<Bytes>,
         schedule: &ScheduleRequest,
         callback_url: Option<&str>,
@@ -149,7 +166,8 @@ impl ReceiptService {
             kind.mime_type().to_string(),
         )
         .with_content(&bytes)
-        .with_callback(callback.map(|url| url.as_str().to_string()));
+        .with_callback(callback.map(|url| url.as_str().to_string()))
+        .owned_by(caller.owner());
         if let Some(earlier) = self.earlier_upload(&new).await? {
             return Ok(earlier);
         }
@@ -270,8 +288,12 @@ impl ReceiptService {
 
     /// A job's state: from Redis while it holds the job, then from the
     /// receipt row (which outlives Redis's retention, and Redis outages).
-    pub async fn job_status(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
-        if !is_plausible_job_id(job_id) {
+    pub async fn job_status(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<JobStatusView, ServiceError> {
+        if !is_plausible_job_id(job_id) || !self.may_see_job(caller, job_id).await? {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
         let mut from_queue = self.queue.lookup(job_id).await;
@@ -302,10 +324,25 @@ impl ReceiptService {
         }
     }
 
-    pub async fn receipt(&self, id: &str) -> Result<ReceiptView, ServiceError> {
+    /// Whether `caller` may see job `job_id`: its receipt is theirs or has
+    /// no owner, or there is no receipt (a job from another producer).
+    async fn may_see_job(&self, caller: &Caller, job_id: &str) -> Result<bool, ServiceError> {
+        if caller.sees_all() {
+            return Ok(true);
+        }
+        let owner = self.db.owner_of_job(job_id).await?;
+        Ok(owner.is_none_or(|owner| caller.may_see(owner.as_deref())))
+    }
+
+    pub async fn receipt(&self, caller: &Caller, id: &str) -> Result<ReceiptView, ServiceError> {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-        let stored = self.db.receipt_by_id(uuid).await?.ok_or_else(not_found)?;
+        let stored = self
+            .db
+            .receipt_by_id(uuid)
+            .await?
+            .filter(|stored| caller.may_see(stored.row.owner.as_deref()))
+            .ok_or_else(not_found)?;
         ReceiptView::from_stored(&stored)
     }
 

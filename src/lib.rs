@@ -6,6 +6,7 @@
 //! Layout:
 //! - [`config`]: typed settings from environment, `.env` and flags, in sections.
 //! - [`startup`]: builds and runs the application (`serve`, `api`, `worker`).
+//! - [`server`]: the HTTP server under poem (header, idle and connection limits).
 //! - [`job`]: the job contract both sides share (a leaf: it imports nothing of ours).
 //! - HTTP side: [`api`] (REST with Swagger UI, GraphQL) → [`jobs`] (the
 //!   service functions both APIs call) → [`queue`] (BullMQ: enqueue, lookups).
@@ -35,6 +36,7 @@ pub mod ocr;
 pub mod outcomes;
 pub mod pipeline;
 pub mod queue;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use poem::EndpointExt;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{Server, endpoint::BoxEndpoint};
+use poem::endpoint::BoxEndpoint;
 use ractor::{Actor, ActorRef};
+use tokio::net::TcpListener;
 
 use crate::actors::{Supervisor, SupervisorArgs, SupervisorMessage};
 use crate::api;
-use crate::config::{HttpSettings, Settings};
+use crate::config::{HttpSettings, ServerLimits, Settings};
 use crate::jobs::ReceiptService;
 use crate::live::LiveEvents;
 use crate::outcomes::ReceiptOutcomes;
@@ -50,7 +50,8 @@ pub enum StartupError {
 
 /// A started service: actors running, listener bound, not yet serving.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
+    limits: ServerLimits,
     app: BoxEndpoint<'static>,
     /// The actor tree; `None` in an `api` process.
     supervisor: Option<ActorRef<SupervisorMessage>>,
@@ -62,7 +63,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, role: Role) -> Result<Self, StartupError> {
         // Bind first: a taken port must fail before any job is fetched.
-        let (acceptor, port) = bind(&settings.http).await?;
+        let (listener, port) = bind(&settings.http).await?;
         let queue =
             QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
         let db = Db::connect(&settings.database.url).await?;
@@ -113,7 +114,8 @@ impl Application {
             _ => api::routes(service.clone(), &settings.http).boxed(),
         };
         Ok(Self {
-            acceptor,
+            listener,
+            limits: settings.http.limits.clone(),
             app,
             supervisor,
             port,
@@ -142,13 +144,15 @@ impl Application {
     ) -> std::io::Result<()> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let http_grace = self.shutdown_grace.min(Duration::from_secs(10));
-        let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
+        let server = crate::server::serve(
+            self.listener,
             self.app,
+            self.limits,
             async move {
                 let mut stopping = stopping;
                 let _ = stopping.wait_for(|stop| *stop).await;
             },
-            Some(http_grace),
+            http_grace,
         );
         tokio::pin!(server);
         let early = tokio::select! {
@@ -172,19 +176,15 @@ impl Application {
     }
 }
 
-async fn bind(settings: &HttpSettings) -> Result<(TcpAcceptor, u16), StartupError> {
+async fn bind(settings: &HttpSettings) -> Result<(TcpListener, u16), StartupError> {
     let address = format!("{}:{}", settings.host, settings.port);
-    let acceptor = TcpListener::bind(address.clone())
-        .into_acceptor()
+    let listener = TcpListener::bind(address.clone())
         .await
         .map_err(|source| StartupError::Bind { address, source })?;
-    // A bound TCP acceptor has one local address.
-    let port = acceptor
+    let port = listener
         .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().map(|a| a.port()))
-        .unwrap_or(settings.port);
-    Ok((acceptor, port))
+        .map_or(settings.port, |bound| bound.port());
+    Ok((listener, port))
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when

@@ -1,12 +1,13 @@
 //! The REST endpoints for the queue as a whole (overview, pause, resume)
 //! and for listing receipts; thin calls into [`crate::jobs::ReceiptService`].
 
+use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
 use super::errors::{ListingError, QueueControlError};
-use crate::jobs::{ListingQuery, QueueView, ReceiptPage, ReceiptService};
+use crate::jobs::{Caller, ListingQuery, QueueView, ReceiptPage, ReceiptService};
 
 #[derive(Tags)]
 enum Tag {
@@ -32,15 +33,16 @@ impl ControlApi {
 
     /// Pause the queue for every worker process: uploads are accepted and
     /// wait; running jobs finish; nothing starts until resumed. Idempotent.
+    /// With named API keys, only an admin key may (403 otherwise).
     #[oai(path = "/api/queue/pause", method = "post", tag = "Tag::Queue")]
-    async fn pause(&self) -> Result<Json<QueueView>, QueueControlError> {
-        Ok(Json(self.service.pause_queue().await?))
+    async fn pause(&self, caller: Data<&Caller>) -> Result<Json<QueueView>, QueueControlError> {
+        Ok(Json(self.service.pause_queue(&caller).await?))
     }
 
-    /// Resume a paused queue. Idempotent.
+    /// Resume a paused queue. Idempotent. An admin key with named API keys.
     #[oai(path = "/api/queue/resume", method = "post", tag = "Tag::Queue")]
-    async fn resume(&self) -> Result<Json<QueueView>, QueueControlError> {
-        Ok(Json(self.service.resume_queue().await?))
+    async fn resume(&self, caller: Data<&Caller>) -> Result<Json<QueueView>, QueueControlError> {
+        Ok(Json(self.service.resume_queue(&caller).await?))
     }
 
     /// Receipts newest first, a page at a time: pass the answer's
@@ -50,6 +52,7 @@ impl ControlApi {
     #[oai(path = "/api/receipts", method = "get", tag = "Tag::Listing")]
     async fn receipts(
         &self,
+        caller: Data<&Caller>,
         /// `queued`, `processing`, `completed`, `failed` or `cancelled`.
         status: Query<Option<String>>,
         /// Created at or after: RFC 3339 timestamp or date (start of day, UTC).
@@ -79,6 +82,6 @@ impl ControlApi {
             limit: limit.0,
             cursor: cursor.0,
         };
-        Ok(Json(self.service.list_receipts(&query).await?))
+        Ok(Json(self.service.list_receipts(&caller, &query).await?))
     }
 }

@@ -29,17 +29,21 @@ pub enum ErrorCode {
     InvalidField,
     BadRequest,
     Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     Conflict,
     FileTooLarge,
     ImageTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
     TooManyPages,
     TooManyFiles,
     EncryptedPdf,
     UnreadablePdf,
     ConverterUnavailable,
+    ServerBusy,
     RedisUnavailable,
     DatabaseUnavailable,
     BlobStoreUnavailable,
@@ -56,17 +60,21 @@ impl ErrorCode {
             Self::InvalidField => "invalid_field",
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
             Self::FileTooLarge => "file_too_large",
             Self::ImageTooLarge => "image_too_large",
+            Self::UriTooLong => "uri_too_long",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyPages => "too_many_pages",
             Self::TooManyFiles => "too_many_files",
             Self::EncryptedPdf => "encrypted_pdf",
             Self::UnreadablePdf => "unreadable_pdf",
             Self::ConverterUnavailable => "converter_unavailable",
+            Self::ServerBusy => "server_busy",
             Self::RedisUnavailable => "redis_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::BlobStoreUnavailable => "blob_store_unavailable",
@@ -82,15 +90,19 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST
             }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::Conflict => StatusCode::CONFLICT,
             Self::FileTooLarge | Self::ImageTooLarge | Self::TooManyPages | Self::TooManyFiles => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Self::EncryptedPdf | Self::UnreadablePdf => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RedisUnavailable
+            Self::ServerBusy
+            | Self::RedisUnavailable
             | Self::DatabaseUnavailable
             | Self::BlobStoreUnavailable
             | Self::ConverterUnavailable
@@ -114,6 +126,7 @@ impl ErrorCode {
             ServiceError::TooManyFiles { .. } => Self::TooManyFiles,
             ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
             ServiceError::Conflict { .. } => Self::Conflict,
+            ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::Redis(_) => Self::RedisUnavailable,
             // Data we wrote but cannot read back is our fault, not an outage.
             ServiceError::Database(DbError::Corrupt(..) | DbError::Encode(_)) => {
@@ -255,6 +268,8 @@ endpoint_errors!(
     QueueControlError {
         /// An API key is required (`X-Api-Key`) and was missing or wrong.
         401 => Unauthorized,
+        /// Pausing or resuming needs an admin key once API keys are named.
+        403 => Forbidden,
         /// Redis could not answer; nothing changed.
         503 => Unavailable,
     }
@@ -289,11 +304,21 @@ pub fn too_large(limit: usize) -> Response {
     UploadError::TooLarge(body).into_response()
 }
 
-/// A GraphQL error carrying the same `code` REST would put in `error`.
+/// A GraphQL error carrying the same `code` REST would put in `error`. A
+/// client's mistake (a 4xx in REST, but for keys) is also classified as
+/// `BAD_USER_INPUT`, the label GraphQL tools read to tell it from a
+/// resolver that failed.
 pub fn graphql_error(error: ServiceError) -> async_graphql::Error {
     use async_graphql::ErrorExtensions;
     let (code, message) = describe(&error);
-    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+    let clients_mistake = code.status().is_client_error()
+        && !matches!(code, ErrorCode::Unauthorized | ErrorCode::Forbidden);
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code.as_str());
+        if clients_mistake {
+            ext.set("classification", "BAD_USER_INPUT");
+        }
+    })
 }
 
 /// Turn any error poem raised before our handlers ran into our JSON shape.

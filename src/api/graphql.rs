@@ -1,15 +1,31 @@
 //! GraphQL at `/graphql`: the seed's `jobStatus` query and `receipt(id)`,
 //! the queue overview, the receipt listing and webhook deliveries, the
 //! queue's mutations, and the live `jobStatus` subscription, resolved by
-//! the same service functions as REST.
+//! the same service functions as REST, as the request's [`Caller`].
+//! Lookups cost 10 towards GRAPHQL_MAX_COMPLEXITY, a listing its page size
+//! times its selection ([`limits`]).
+
+mod endpoint;
+mod limits;
+
+pub use endpoint::{GraphqlEndpoint, SubscriptionEndpoint};
 
 use async_graphql::{Context, Object, Schema, Subscription};
 use futures::{Stream, StreamExt};
 
 use super::errors::graphql_error;
+use crate::config::GraphqlLimits;
 use crate::jobs::{
-    DeliveryList, JobStatusView, ListingQuery, QueueView, ReceiptPage, ReceiptService, ReceiptView,
+    Caller, DeliveryList, JobStatusView, ListingQuery, QueueView, ReceiptPage, ReceiptService,
+    ReceiptView,
 };
+
+/// The service and the request's caller, from the context.
+fn service_and_caller<'a>(
+    ctx: &Context<'a>,
+) -> async_graphql::Result<(&'a ReceiptService, &'a Caller)> {
+    Ok((ctx.data::<ReceiptService>()?, ctx.data::<Caller>()?))
+}
 
 pub type ReceiptSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -18,19 +34,24 @@ pub struct QueryRoot;
 #[Object]
 impl QueryRoot {
     /// The state, progress and result of an OCR job.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn job_status(
         &self,
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<JobStatusView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.job_status(&job_id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service
+            .job_status(caller, &job_id)
+            .await
+            .map_err(graphql_error)
     }
 
     /// A stored receipt by id.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn receipt(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ReceiptView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.receipt(&id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service.receipt(caller, &id).await.map_err(graphql_error)
     }
 
     /// The job's webhook deliveries, each with every attempt (as
@@ -40,11 +61,15 @@ impl QueryRoot {
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<DeliveryList> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.deliveries(&job_id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service
+            .deliveries(caller, &job_id)
+            .await
+            .map_err(graphql_error)
     }
 
     /// Job counts per state, pause, the rate limit in force and the workers.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn queue(&self, ctx: &Context<'_>) -> async_graphql::Result<QueueView> {
         let service = ctx.data::<ReceiptService>()?;
         service.queue_overview().await.map_err(graphql_error)
@@ -54,6 +79,9 @@ impl QueryRoot {
     /// limits as in `GET /api/receipts`; a bad one is a `bad_request` error
     /// naming it.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "10 + limit.map_or(20, |n| n.clamp(1, 100)) as usize * child_complexity"
+    )]
     async fn receipts(
         &self,
         ctx: &Context<'_>,
@@ -66,7 +94,7 @@ impl QueryRoot {
         limit: Option<i32>,
         cursor: Option<String>,
     ) -> async_graphql::Result<ReceiptPage> {
-        let service = ctx.data::<ReceiptService>()?;
+        let (service, caller) = service_and_caller(ctx)?;
         let query = ListingQuery {
             status,
             from,
@@ -77,7 +105,10 @@ impl QueryRoot {
             limit: limit.map(|n| n.to_string()),
             cursor,
         };
-        service.list_receipts(&query).await.map_err(graphql_error)
+        service
+            .list_receipts(caller, &query)
+            .await
+            .map_err(graphql_error)
     }
 }
 
@@ -86,25 +117,32 @@ pub struct MutationRoot;
 #[Object]
 impl MutationRoot {
     /// Pause the queue for every worker process; uploads still wait in it.
+    /// With named API keys, only an admin key may.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn pause_queue(&self, ctx: &Context<'_>) -> async_graphql::Result<QueueView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.pause_queue().await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service.pause_queue(caller).await.map_err(graphql_error)
     }
 
-    /// Resume a paused queue.
+    /// Resume a paused queue (an admin key with named API keys).
+    #[graphql(complexity = "10 + child_complexity")]
     async fn resume_queue(&self, ctx: &Context<'_>) -> async_graphql::Result<QueueView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.resume_queue().await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service.resume_queue(caller).await.map_err(graphql_error)
     }
 
     /// Cancel a job (as `DELETE /api/job/{jobId}`).
+    #[graphql(complexity = "10 + child_complexity")]
     async fn cancel_job(
         &self,
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<JobStatusView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.cancel_job(&job_id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service
+            .cancel_job(caller, &job_id)
+            .await
+            .map_err(graphql_error)
     }
 
     /// Send the job's latest webhook event again (as
@@ -114,18 +152,25 @@ impl MutationRoot {
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<DeliveryList> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.redeliver(&job_id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service
+            .redeliver(caller, &job_id)
+            .await
+            .map_err(graphql_error)
     }
 
     /// Run a failed or cancelled job again (as `POST /api/job/{jobId}/retry`).
+    #[graphql(complexity = "10 + child_complexity")]
     async fn retry_job(
         &self,
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<JobStatusView> {
-        let service = ctx.data::<ReceiptService>()?;
-        service.retry_job(&job_id).await.map_err(graphql_error)
+        let (service, caller) = service_and_caller(ctx)?;
+        service
+            .retry_job(caller, &job_id)
+            .await
+            .map_err(graphql_error)
     }
 }
 
@@ -142,17 +187,25 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<impl Stream<Item = JobStatusView> + use<>> {
-        let service = ctx.data::<ReceiptService>()?;
-        let updates = service.watch_job(&job_id).await.map_err(graphql_error)?;
+        let (service, caller) = service_and_caller(ctx)?;
+        let updates = service
+            .watch_job(caller, &job_id)
+            .await
+            .map_err(graphql_error)?;
         Ok(updates.map(|update| update.status))
     }
 }
 
-pub fn schema(service: ReceiptService) -> ReceiptSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+pub fn schema(service: ReceiptService, limits: &GraphqlLimits) -> ReceiptSchema {
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(service)
         .extension(async_graphql::extensions::Tracing)
-        .finish()
+        .extension(limits::QueryLimits(limits.clone()));
+    if limits.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// A self-contained query page (no CDN), so the IDE works offline.

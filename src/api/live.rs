@@ -5,22 +5,15 @@
 
 use std::time::Duration;
 
-use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use poem::web::websocket::WebSocket;
-use poem::web::{Data as PoemData, sse::Event};
-use poem::{IntoResponse, handler};
+use poem::web::sse::Event;
 use poem_openapi::param::Path;
 use poem_openapi::payload::EventStream;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::errors::LookupError;
-use super::graphql::ReceiptSchema;
-use crate::config::ApiKeys;
-use crate::jobs::{JobStatusView, LiveUpdate, ReceiptService};
+use crate::jobs::{Caller, JobStatusView, LiveUpdate, ReceiptService};
 
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -56,9 +49,10 @@ impl LiveApi {
     #[oai(path = "/api/job/:job_id/events", method = "get", tag = "Tag::Live")]
     async fn events(
         &self,
+        caller: poem::web::Data<&Caller>,
         job_id: Path<String>,
     ) -> Result<EventStream<BoxStream<'static, JobUpdate>>, LookupError> {
-        let updates = self.service.watch_job(&job_id).await?;
+        let updates = self.service.watch_job(&caller, &job_id).await?;
         let updates = updates.map(JobUpdate::from).boxed();
         Ok(EventStream::new(updates)
             .keep_alive(KEEP_ALIVE)
@@ -83,45 +77,4 @@ fn sse_event(update: JobUpdate) -> Event {
         Some(id) => event.id(id),
         None => event,
     }
-}
-
-/// What a WebSocket's upgrade request already proved.
-#[derive(Clone)]
-pub struct WebSocketKeys {
-    pub keys: ApiKeys,
-}
-
-/// `/graphql/ws`: a valid `X-Api-Key` on the upgrade, or `apiKey` in the
-/// `connection_init` payload, when API keys are on.
-#[handler]
-pub async fn graphql_ws(
-    request: &poem::Request,
-    protocol: GraphQLProtocol,
-    websocket: WebSocket,
-    schema: PoemData<&ReceiptSchema>,
-    keys: PoemData<&WebSocketKeys>,
-) -> impl IntoResponse {
-    let keys = keys.keys.clone();
-    let header_ok = keys.is_open()
-        || request
-            .header("x-api-key")
-            .is_some_and(|key| keys.accepts(key));
-    let schema = schema.clone();
-    websocket
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let init_ok = payload["apiKey"].as_str().is_some_and(|k| keys.accepts(k));
-                    if header_ok || init_ok {
-                        Ok(Data::default())
-                    } else {
-                        Err(async_graphql::Error::new(
-                            "unauthorized: send a valid API key as `apiKey` in the \
-                             connection_init payload (or the X-Api-Key header)",
-                        ))
-                    }
-                })
-                .serve()
-        })
 }

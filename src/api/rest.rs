@@ -2,6 +2,7 @@
 //! Every handler is a thin call into [`crate::jobs::ReceiptService`].
 
 use bytes::Bytes;
+use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Binary;
@@ -10,7 +11,7 @@ use poem_openapi::{Multipart, Object, OpenApi, Tags};
 use super::batch::{BatchUploaded, UploadAnswer};
 use super::errors::{JobControlError, LookupError, NotReady, UploadError};
 use crate::job::ScheduleRequest;
-use crate::jobs::{JobStatusView, ReceiptService, ReceiptView};
+use crate::jobs::{Caller, JobStatusView, ReceiptService, ReceiptView};
 
 #[derive(Tags)]
 enum Tag {
@@ -62,7 +63,11 @@ impl ReceiptApi {
     /// for the result. With several `file` fields, each file is its own job
     /// and the answer (200) lists each file's job or error.
     #[oai(path = "/api/upload", method = "post", tag = "Tag::Receipts")]
-    async fn upload(&self, form: UploadForm) -> Result<Json<UploadAnswer>, UploadError> {
+    async fn upload(
+        &self,
+        caller: Data<&Caller>,
+        form: UploadForm,
+    ) -> Result<Json<UploadAnswer>, UploadError> {
         let schedule = ScheduleRequest {
             priority: form.priority,
             delay: form.delay,
@@ -73,21 +78,25 @@ impl ReceiptApi {
         if files.len() > 1 {
             let outcomes = self
                 .service
-                .enqueue_batch(files, &schedule, callback)
+                .enqueue_batch(&caller, files, &schedule, callback)
                 .await?;
             return Ok(Json(UploadAnswer::Batch(BatchUploaded::new(outcomes))));
         }
         let accepted = self
             .service
-            .enqueue_receipt(files.pop(), &schedule, callback)
+            .enqueue_receipt(&caller, files.pop(), &schedule, callback)
             .await?;
         Ok(Json(UploadAnswer::One(Box::new(accepted))))
     }
 
     /// The state, progress and (once completed) result of an OCR job.
     #[oai(path = "/api/job/:job_id", method = "get", tag = "Tag::Receipts")]
-    async fn job(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, LookupError> {
-        Ok(Json(self.service.job_status(&job_id).await?))
+    async fn job(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, LookupError> {
+        Ok(Json(self.service.job_status(&caller, &job_id).await?))
     }
 
     /// Cancel a job. A waiting, prioritized or delayed job leaves the queue
@@ -95,8 +104,12 @@ impl ReceiptApi {
     /// whichever process holds it. The receipt ends `cancelled` (its image
     /// is kept). Cancelling again answers the same; a finished job is a 409.
     #[oai(path = "/api/job/:job_id", method = "delete", tag = "Tag::Receipts")]
-    async fn cancel(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
-        Ok(Json(self.service.cancel_job(&job_id).await?))
+    async fn cancel(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.cancel_job(&caller, &job_id).await?))
     }
 
     /// Run a failed or cancelled job again with fresh attempts; its receipt
@@ -106,14 +119,22 @@ impl ReceiptApi {
         method = "post",
         tag = "Tag::Receipts"
     )]
-    async fn retry(&self, job_id: Path<String>) -> Result<Json<JobStatusView>, JobControlError> {
-        Ok(Json(self.service.retry_job(&job_id).await?))
+    async fn retry(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<JobStatusView>, JobControlError> {
+        Ok(Json(self.service.retry_job(&caller, &job_id).await?))
     }
 
     /// A stored receipt with its items, by receipt id.
     #[oai(path = "/api/receipt/:id", method = "get", tag = "Tag::Receipts")]
-    async fn receipt(&self, id: Path<String>) -> Result<Json<ReceiptView>, LookupError> {
-        Ok(Json(self.service.receipt(&id).await?))
+    async fn receipt(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<String>,
+    ) -> Result<Json<ReceiptView>, LookupError> {
+        Ok(Json(self.service.receipt(&caller, &id).await?))
     }
 
     /// This process's metrics in Prometheus's text format (request,

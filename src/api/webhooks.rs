@@ -6,7 +6,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
 use super::errors::{JobControlError, LookupError};
-use crate::jobs::{DeliveryList, ReceiptService};
+use poem::web::Data;
+
+use crate::jobs::{Caller, DeliveryList, ReceiptService};
 
 #[derive(Tags)]
 enum Tag {
@@ -28,8 +30,12 @@ impl WebhookApi {
         method = "get",
         tag = "Tag::Webhooks"
     )]
-    async fn deliveries(&self, job_id: Path<String>) -> Result<Json<DeliveryList>, LookupError> {
-        Ok(Json(self.service.deliveries(&job_id).await?))
+    async fn deliveries(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<DeliveryList>, LookupError> {
+        Ok(Json(self.service.deliveries(&caller, &job_id).await?))
     }
 
     /// Send the job's latest event again to each of its targets, with fresh
@@ -40,7 +46,11 @@ impl WebhookApi {
         method = "post",
         tag = "Tag::Webhooks"
     )]
-    async fn redeliver(&self, job_id: Path<String>) -> Result<Json<DeliveryList>, JobControlError> {
-        Ok(Json(self.service.redeliver(&job_id).await?))
+    async fn redeliver(
+        &self,
+        caller: Data<&Caller>,
+        job_id: Path<String>,
+    ) -> Result<Json<DeliveryList>, JobControlError> {
+        Ok(Json(self.service.redeliver(&caller, &job_id).await?))
     }
 }

@@ -13,8 +13,8 @@ mod webhooks;
 use clap::Args;
 
 pub use sections::{
-    ApiKeys, BlobSettings, DatabaseSettings, HttpSettings, OcrSettings, QueueSettings, RateLimit,
-    ReconcileSettings, RetentionSettings, ShutdownSettings,
+    ApiKey, ApiKeys, BlobSettings, DatabaseSettings, GraphqlLimits, HttpSettings, OcrSettings,
+    QueueSettings, RateLimit, ReconcileSettings, RetentionSettings, ServerLimits, ShutdownSettings,
 };
 pub use webhooks::{OptionalSecret, WebhookSettings, WebhookUrls};
 
@@ -102,6 +102,14 @@ mod tests {
             ("--webhook-urls=ftp://x", "WEBHOOK_URLS"),
             ("--webhook-secret=plain", "WEBHOOK_SECRET"),
             ("--webhook-backoff-ms=0", "WEBHOOK_BACKOFF_MS"),
+            ("--http-header-timeout-ms=0", "HTTP_HEADER_TIMEOUT_MS"),
+            ("--http-max-connections=none", "HTTP_MAX_CONNECTIONS"),
+            (
+                "--max-upload-bytes-in-flight=0",
+                "MAX_UPLOAD_BYTES_IN_FLIGHT",
+            ),
+            ("--graphql-max-depth=0", "GRAPHQL_MAX_DEPTH"),
+            ("--graphql-introspection=maybe", "GRAPHQL_INTROSPECTION"),
         ] {
             let error = parse(&[flag]).expect_err(flag).to_string();
             assert!(error.contains(variable), "{flag}: {error}");
@@ -109,10 +117,48 @@ mod tests {
     }
 
     #[test]
-    fn api_keys_are_split_on_commas() {
+    fn api_keys_are_split_on_commas_and_plain_ones_named_by_position() {
         let settings = parse(&["--api-keys", " a, b ,,c"]).expect("keys parse");
-        assert_eq!(settings.http.api_keys.keys(), ["a", "b", "c"]);
-        assert!(settings.http.api_keys.accepts("b"));
-        assert!(!settings.http.api_keys.accepts("d"));
+        let keys = &settings.http.api_keys;
+        assert_eq!(keys.names(), ["key1", "key2", "key3"]);
+        assert_eq!(keys.identify("b").map(|k| k.name.as_str()), Some("key2"));
+        assert!(keys.identify("d").is_none());
+        assert!(!keys.are_named());
+    }
+
+    #[test]
+    fn named_keys_carry_their_name_and_the_admin_mark() {
+        let settings =
+            parse(&["--api-keys", "shop:s3cret,ops:t0ps3cret:admin,plain"]).expect("keys parse");
+        let keys = &settings.http.api_keys;
+        assert!(keys.are_named());
+        let shop = keys.identify("s3cret").expect("shop's key");
+        assert_eq!((shop.name.as_str(), shop.admin), ("shop", false));
+        let ops = keys.identify("t0ps3cret").expect("ops's key");
+        assert_eq!((ops.name.as_str(), ops.admin), ("ops", true));
+        assert_eq!(
+            keys.identify("plain").map(|k| k.name.as_str()),
+            Some("key3")
+        );
+        assert!(keys.identify("shop:s3cret").is_none());
+        assert!(
+            !format!("{keys:?}").contains("s3cret"),
+            "keys are not printed"
+        );
+    }
+
+    #[test]
+    fn a_malformed_key_list_is_refused_naming_api_keys() {
+        for bad in [
+            "a:b:c",
+            "a:b:admin:x",
+            ":key",
+            "name:",
+            "a:k1,a:k2",
+            "a:k,b:k",
+        ] {
+            let error = parse(&["--api-keys", bad]).expect_err(bad).to_string();
+            assert!(error.contains("API_KEYS"), "{bad}: {error}");
+        }
     }
 }

@@ -48,6 +48,18 @@ pub fn positive_usize(raw: &str) -> Parsed<usize> {
     }
 }
 
+pub fn number_usize(raw: &str) -> Parsed<usize> {
+    number(raw)
+}
+
+pub fn boolean(raw: &str) -> Parsed<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{raw}` is not true or false")),
+    }
+}
+
 pub fn non_empty(raw: &str) -> Parsed<String> {
     if raw.trim().is_empty() {
         return Err("must not be empty".into());
@@ -82,11 +94,37 @@ pub fn postgres_url(raw: &str) -> Parsed<String> {
 }
 
 pub fn api_keys(raw: &str) -> Parsed<ApiKeys> {
-    let keys = raw
+    let entries: Vec<&str> = raw
         .split(',')
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .map(String::from)
         .collect();
-    Ok(ApiKeys::new(keys))
+    let mut keys: Vec<(String, String, bool)> = Vec::new();
+    let mut named = false;
+    for (position, entry) in entries.iter().enumerate() {
+        let parts: Vec<&str> = entry.split(':').collect();
+        let (name, key, admin) = match parts[..] {
+            [key] => (format!("key{}", position + 1), key, false),
+            [name, key] => (name.to_string(), key, false),
+            [name, key, "admin"] => (name.to_string(), key, true),
+            _ => {
+                return Err(format!(
+                    "entry {} is not `key`, `name:key` or `name:key:admin`",
+                    position + 1
+                ));
+            }
+        };
+        named |= parts.len() > 1;
+        if name.is_empty() || key.is_empty() {
+            return Err(format!("entry {} has an empty name or key", position + 1));
+        }
+        if keys.iter().any(|(other, _, _)| *other == name) {
+            return Err(format!("the name `{name}` is used twice"));
+        }
+        if keys.iter().any(|(_, other, _)| other == key) {
+            return Err(format!("entry {} repeats an earlier key", position + 1));
+        }
+        keys.push((name, key.to_string(), admin));
+    }
+    Ok(ApiKeys::new(keys, named))
 }

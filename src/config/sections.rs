@@ -22,32 +22,174 @@ pub struct HttpSettings {
     #[arg(long, env = "MAX_UPLOAD_BYTES", value_name = "MAX_UPLOAD_BYTES",
           default_value = "10485760", value_parser = parse::positive_usize)]
     pub max_upload_bytes: usize,
-    /// Comma-separated keys accepted in `X-Api-Key`; empty = open.
+    /// Comma-separated keys accepted in `X-Api-Key`: `name:key`,
+    /// `name:key:admin` or a plain `key`; empty = open.
     #[arg(long, env = "API_KEYS", value_name = "API_KEYS", default_value = "",
           value_parser = parse::api_keys)]
     pub api_keys: ApiKeys,
+    #[command(flatten)]
+    pub limits: ServerLimits,
+    #[command(flatten)]
+    pub graphql: GraphqlLimits,
 }
 
-/// The API keys a request may carry; none means the API is open.
+/// What one client may hold of the HTTP server, so that slow or greedy
+/// clients cannot starve the others.
+#[derive(Debug, Clone, Args)]
+pub struct ServerLimits {
+    /// How long a client may take to send a request's headers, from the
+    /// connection's start or the request's first byte (ms).
+    #[arg(long = "http-header-timeout-ms", env = "HTTP_HEADER_TIMEOUT_MS",
+          value_name = "HTTP_HEADER_TIMEOUT_MS", default_value = "10000",
+          value_parser = parse::positive_millis)]
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request (ms).
+    #[arg(long = "http-idle-timeout-ms", env = "HTTP_IDLE_TIMEOUT_MS",
+          value_name = "HTTP_IDLE_TIMEOUT_MS", default_value = "60000",
+          value_parser = parse::positive_millis)]
+    pub idle_timeout: Duration,
+    /// How long a client may take to send a request's body (ms).
+    #[arg(long = "http-body-timeout-ms", env = "HTTP_BODY_TIMEOUT_MS",
+          value_name = "HTTP_BODY_TIMEOUT_MS", default_value = "120000",
+          value_parser = parse::positive_millis)]
+    pub body_timeout: Duration,
+    /// Open connections at most; beyond it the oldest connection that has
+    /// no request in progress is closed to make room.
+    #[arg(long = "http-max-connections", env = "HTTP_MAX_CONNECTIONS",
+          value_name = "HTTP_MAX_CONNECTIONS", default_value = "1024",
+          value_parser = parse::positive_usize)]
+    pub max_connections: usize,
+    /// Request-body bytes the process takes in at once, over all requests;
+    /// beyond it requests get 503 with Retry-After.
+    #[arg(long = "max-upload-bytes-in-flight", env = "MAX_UPLOAD_BYTES_IN_FLIGHT",
+          value_name = "MAX_UPLOAD_BYTES_IN_FLIGHT", default_value = "268435456",
+          value_parser = parse::positive_usize)]
+    pub max_body_bytes_in_flight: usize,
+}
+
+/// What one GraphQL request may cost.
+#[derive(Debug, Clone, Args)]
+pub struct GraphqlLimits {
+    /// Deepest selection nesting (introspection needs about 13).
+    #[arg(long = "graphql-max-depth", env = "GRAPHQL_MAX_DEPTH",
+          value_name = "GRAPHQL_MAX_DEPTH", default_value = "16",
+          value_parser = parse::positive_usize)]
+    pub max_depth: usize,
+    /// Highest cost: 1 per field, 10 per lookup, a listing's page size
+    /// times its selection.
+    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY",
+          value_name = "GRAPHQL_MAX_COMPLEXITY", default_value = "1000",
+          value_parser = parse::positive_usize)]
+    pub max_complexity: usize,
+    /// Most aliased fields in one document.
+    #[arg(long = "graphql-max-aliases", env = "GRAPHQL_MAX_ALIASES",
+          value_name = "GRAPHQL_MAX_ALIASES", default_value = "30",
+          value_parser = parse::number_usize)]
+    pub max_aliases: usize,
+    /// Longest query text, in bytes.
+    #[arg(long = "graphql-max-query-bytes", env = "GRAPHQL_MAX_QUERY_BYTES",
+          value_name = "GRAPHQL_MAX_QUERY_BYTES", default_value = "16384",
+          value_parser = parse::positive_usize)]
+    pub max_query_bytes: usize,
+    /// Most queries in one batch (a JSON array of requests).
+    #[arg(long = "graphql-max-batch", env = "GRAPHQL_MAX_BATCH",
+          value_name = "GRAPHQL_MAX_BATCH", default_value = "10",
+          value_parser = parse::positive_usize)]
+    pub max_batch: usize,
+    /// Whether the schema answers introspection (`__schema`, `__type`).
+    #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION",
+          value_name = "GRAPHQL_INTROSPECTION", default_value = "true",
+          value_parser = parse::boolean, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+/// One configured API key: its name (the owner recorded on what it
+/// uploads), whether it sees everything, and the key's SHA-256 (the key
+/// itself is not kept, nor printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub admin: bool,
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The API keys a request may carry; none means the API is open. Entries
+/// are `name:key`, `name:key:admin` or a plain `key` (named `key1`,
+/// `key2`, … by its position).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApiKeys(Vec<String>);
+pub struct ApiKeys {
+    keys: Vec<ApiKey>,
+    /// Some entry has a name: queue control then needs an admin key.
+    named: bool,
+}
 
 impl ApiKeys {
-    pub fn new(keys: Vec<String>) -> Self {
-        Self(keys)
+    /// Keys as `(name, key, admin)`; `named` says whether the names were
+    /// given rather than made up from positions.
+    pub fn new(keys: Vec<(String, String, bool)>, named: bool) -> Self {
+        let keys = keys
+            .into_iter()
+            .map(|(name, key, admin)| ApiKey {
+                name,
+                admin,
+                digest: digest(&key),
+            })
+            .collect();
+        Self { keys, named }
+    }
+
+    /// Plain keys, named by position (tests, tools).
+    pub fn plain(keys: &[&str]) -> Self {
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (format!("key{}", i + 1), key.to_string(), false))
+            .collect();
+        Self::new(keys, false)
     }
 
     pub fn is_open(&self) -> bool {
-        self.0.is_empty()
+        self.keys.is_empty()
     }
 
-    pub fn keys(&self) -> &[String] {
-        &self.0
+    /// Whether the keys were given names (`name:key`).
+    pub fn are_named(&self) -> bool {
+        self.named
     }
 
-    pub fn accepts(&self, key: &str) -> bool {
-        self.0.iter().any(|k| k == key)
+    pub fn names(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.name.as_str()).collect()
     }
+
+    /// The key `presented` matches, compared in constant time: every
+    /// configured key is compared (as SHA-256 digests, so lengths leak
+    /// nothing either), whichever matches.
+    pub fn identify(&self, presented: &str) -> Option<&ApiKey> {
+        use subtle::{ConditionallySelectable, ConstantTimeEq};
+        let presented = digest(presented);
+        let mut found = subtle::Choice::from(0);
+        let mut index = 0u32;
+        for (i, key) in self.keys.iter().enumerate() {
+            let matches = key.digest.ct_eq(&presented);
+            // Key counts are tiny: the index fits in a u32.
+            index.conditional_assign(&(i as u32), matches);
+            found |= matches;
+        }
+        bool::from(found).then(|| &self.keys[index as usize])
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()).into()
 }
 
 /// The BullMQ queue on Redis, its jobs' retry policy and the global limit.

@@ -23,9 +23,11 @@ pub struct ReceiptItem {
     /// Unit price.
     pub price: f64,
     /// quantity × price as printed (after any discount on the line).
+    #[oai(nullable)]
     pub line_total: Option<f64>,
     /// Where on the image the item's price was read.
     #[serde(default)]
+    #[oai(nullable)]
     pub bbox: Option<ReceiptBox>,
 }
 
@@ -66,15 +68,25 @@ pub struct ReceiptBox {
 #[serde(rename_all = "camelCase", default)]
 #[oai(rename_all = "camelCase")]
 pub struct FieldBoxes {
+    #[oai(nullable)]
     pub store_name: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub total_amount: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub date: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub time: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub subtotal: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub tax: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub tip: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub payment_method: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub address: Option<ReceiptBox>,
+    #[oai(nullable)]
     pub phone: Option<ReceiptBox>,
 }
 
@@ -130,38 +142,51 @@ pub struct Confidence {
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptResult {
     pub receipt_id: Uuid,
+    #[oai(nullable)]
     pub store_name: Option<String>,
+    #[oai(nullable)]
     pub total_amount: Option<f64>,
     pub items: Vec<ReceiptItem>,
     /// ISO 4217 code, where the receipt shows one.
     #[serde(default)]
+    #[oai(nullable)]
     pub currency: Option<String>,
     /// Purchase date printed on the receipt.
     #[serde(default)]
+    #[oai(nullable)]
     pub date: Option<NaiveDate>,
     /// Time of purchase printed beside the date.
     #[serde(default)]
+    #[oai(nullable)]
     pub time: Option<NaiveTime>,
     /// The items' sum before tax, as printed.
     #[serde(default)]
+    #[oai(nullable)]
     pub subtotal: Option<f64>,
     /// All tax lines added up.
     #[serde(default)]
+    #[oai(nullable)]
     pub tax: Option<f64>,
     #[serde(default)]
+    #[oai(nullable)]
     pub tip: Option<f64>,
     /// `VISA`, `MASTERCARD`, `AMEX`, `DISCOVER`, `DEBIT`, `CREDIT` or `CASH`.
     #[serde(default)]
+    #[oai(nullable)]
     pub payment_method: Option<String>,
     /// The store's address, lines joined with `, `.
     #[serde(default)]
+    #[oai(nullable)]
     pub address: Option<String>,
     #[serde(default)]
+    #[oai(nullable)]
     pub phone: Option<String>,
     #[serde(default)]
+    #[oai(nullable)]
     pub confidence: Option<Confidence>,
     /// Where on the image each field was read.
     #[serde(default)]
+    #[oai(nullable)]
     pub boxes: Option<FieldBoxes>,
     /// What read the receipt: `tesseract`, `ppocr`, or `pdf-text` (a PDF's text layer, no OCR).
     #[serde(default)]

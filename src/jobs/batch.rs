@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{ReceiptService, ServiceError, UploadAccepted};
+use super::{Caller, ReceiptService, ServiceError, UploadAccepted};
 use crate::job::ScheduleRequest;
 
 impl ReceiptService {
@@ -13,6 +13,7 @@ impl ReceiptService {
     /// or a refused `callbackUrl` (checked before any is stored).
     pub async fn enqueue_batch(
         &self,
+        caller: &Caller,
         files: Vec<Bytes>,
         schedule: &ScheduleRequest,
         callback_url: Option<&str>,
@@ -29,7 +30,7 @@ impl ReceiptService {
         let mut outcomes = Vec::with_capacity(files.len());
         for file in files {
             outcomes.push(
-                self.enqueue_receipt(Some(file), schedule, callback_url)
+                self.enqueue_receipt(caller, Some(file), schedule, callback_url)
                     .await,
             );
         }

@@ -1,7 +1,7 @@
 //! Cancelling and retrying a job. A cancelled receipt keeps its image (a
 //! retry reads it again); its row says `cancelled` and when.
 
-use super::{JobStatusView, ReceiptService, ServiceError};
+use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
 use crate::store::Notify;
 
@@ -9,8 +9,12 @@ impl ReceiptService {
     /// Cancel a job: a waiting, prioritized or delayed one leaves the queue
     /// at once; an active one is stopped by whichever worker process holds
     /// it at its next check. Cancelling a cancelled job changes nothing.
-    pub async fn cancel_job(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
-        let status = self.job_status(job_id).await?;
+    pub async fn cancel_job(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<JobStatusView, ServiceError> {
+        let status = self.job_status(caller, job_id).await?;
         match status.state {
             JobState::Cancelled => return Ok(status),
             JobState::Completed | JobState::Failed => {
@@ -31,12 +35,16 @@ impl ReceiptService {
             JobState::Unknown => {}
         }
         self.outcomes.cancelled(job_id).await?;
-        self.job_status(job_id).await
+        self.job_status(caller, job_id).await
     }
 
     /// Run a failed or cancelled job again, with fresh attempts; its
     /// receipt goes back to `queued`.
-    pub async fn retry_job(&self, job_id: &str) -> Result<JobStatusView, ServiceError> {
+    pub async fn retry_job(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<JobStatusView, ServiceError> {
         let not_found = || ServiceError::JobNotFound(job_id.to_string());
         if !is_plausible_job_id(job_id) {
             return Err(not_found());
@@ -45,8 +53,9 @@ impl ReceiptService {
             .db
             .receipt_by_job_id(job_id)
             .await?
+            .filter(|stored| caller.may_see(stored.row.owner.as_deref()))
             .ok_or_else(not_found)?;
-        let state = self.job_status(job_id).await?.state;
+        let state = self.job_status(caller, job_id).await?.state;
         let status = stored.status()?;
         if !matches!(status, ReceiptStatus::Failed | ReceiptStatus::Cancelled) {
             return Err(ServiceError::Conflict {
@@ -64,7 +73,7 @@ impl ReceiptService {
             self.restore_status(job_id, status).await;
             return Err(e.into());
         }
-        self.job_status(job_id).await
+        self.job_status(caller, job_id).await
     }
 
     /// Undo a requeue whose job could not be added: the earlier outcome is

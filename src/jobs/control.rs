@@ -1,7 +1,7 @@
 //! The service functions that look at and steer the queue as a whole:
 //! its overview, pause and resume, and why a waiting job waits.
 
-use super::{JobStatusView, QueueView, ReceiptService, ServiceError};
+use super::{Caller, JobStatusView, QueueView, ReceiptService, ServiceError};
 use crate::job::JobState;
 
 impl ReceiptService {
@@ -13,13 +13,15 @@ impl ReceiptService {
 
     /// Stop all workers, in every process, from starting jobs; uploads are
     /// still accepted and wait. Idempotent.
-    pub async fn pause_queue(&self) -> Result<QueueView, ServiceError> {
+    pub async fn pause_queue(&self, caller: &Caller) -> Result<QueueView, ServiceError> {
+        check_may_steer(caller)?;
         self.queue.pause().await?;
         self.queue_overview().await
     }
 
     /// Let workers start jobs again. Idempotent.
-    pub async fn resume_queue(&self) -> Result<QueueView, ServiceError> {
+    pub async fn resume_queue(&self, caller: &Caller) -> Result<QueueView, ServiceError> {
+        check_may_steer(caller)?;
         self.queue.resume().await?;
         self.queue_overview().await
     }
@@ -32,4 +34,13 @@ impl ReceiptService {
         }
         status
     }
+}
+
+fn check_may_steer(caller: &Caller) -> Result<(), ServiceError> {
+    if caller.may_steer_queue() {
+        return Ok(());
+    }
+    Err(ServiceError::Forbidden(
+        "Pausing and resuming the queue needs an admin key (an API_KEYS entry `name:key:admin`).",
+    ))
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ReceiptService, ServiceError};
+use super::{Caller, ReceiptService, ServiceError};
 use crate::job::is_plausible_job_id;
 use crate::store::redact_url;
 use crate::store::webhooks::{AttemptRow, StoredDelivery};
@@ -80,8 +80,15 @@ pub struct AttemptView {
 }
 
 impl ReceiptService {
-    pub async fn deliveries(&self, job_id: &str) -> Result<DeliveryList, ServiceError> {
-        if !is_plausible_job_id(job_id) || self.db.receipt_by_job_id(job_id).await?.is_none() {
+    pub async fn deliveries(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<DeliveryList, ServiceError> {
+        if !is_plausible_job_id(job_id)
+            || self.db.receipt_by_job_id(job_id).await?.is_none()
+            || !self.may_see_job(caller, job_id).await?
+        {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
         let stored = self.db.deliveries_of_job(job_id).await?;
@@ -94,12 +101,16 @@ impl ReceiptService {
     /// Send the job's latest event again to each of its targets, with fresh
     /// attempts (the same `webhook-id`, so a receiver that has it already
     /// can tell).
-    pub async fn redeliver(&self, job_id: &str) -> Result<DeliveryList, ServiceError> {
-        let listed = self.deliveries(job_id).await?;
+    pub async fn redeliver(
+        &self,
+        caller: &Caller,
+        job_id: &str,
+    ) -> Result<DeliveryList, ServiceError> {
+        let listed = self.deliveries(caller, job_id).await?;
         let Some(latest) = listed.deliveries.last().map(|d| d.created_at) else {
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),
-                state: self.job_status(job_id).await?.state,
+                state: self.job_status(caller, job_id).await?.state,
                 allowed: "a job with webhook deliveries (it finished with a callbackUrl or \
                           WEBHOOK_URLS set) can be redelivered",
             });
@@ -114,7 +125,7 @@ impl ReceiptService {
         for id in ids {
             self.queue.redeliver(id).await?;
         }
-        self.deliveries(job_id).await
+        self.deliveries(caller, job_id).await
     }
 }
 

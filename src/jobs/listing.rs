@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::{ReceiptPage, ReceiptService, ReceiptSummary, ServiceError};
+use super::{Caller, ReceiptPage, ReceiptService, ReceiptSummary, ServiceError};
 use crate::job::ReceiptStatus;
 use crate::store::listing::{ListingFilter, ListingKey};
 
@@ -27,8 +27,13 @@ pub struct ListingQuery {
 
 impl ReceiptService {
     /// A page of receipts, newest first.
-    pub async fn list_receipts(&self, query: &ListingQuery) -> Result<ReceiptPage, ServiceError> {
+    pub async fn list_receipts(
+        &self,
+        caller: &Caller,
+        query: &ListingQuery,
+    ) -> Result<ReceiptPage, ServiceError> {
         let mut filter = filter(query)?;
+        filter.owner = caller.listing_owner().map(String::from);
         let limit = filter.limit;
         // One more than asked, to know whether another page follows.
         filter.limit += 1;
@@ -96,6 +101,7 @@ fn filter(query: &ListingQuery) -> Result<ListingFilter, ServiceError> {
         store: given(&query.q).map(str::to_string),
         after: given(&query.cursor).map(decode_cursor).transpose()?,
         limit,
+        owner: None,
     };
     check_order(&filter)?;
     Ok(filter)

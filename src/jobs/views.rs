@@ -33,7 +33,9 @@ pub struct JobStatusView {
     /// 0–100.
     pub progress: u32,
     /// Null until the job has completed.
+    #[oai(nullable)]
     pub result: Option<ReceiptResult>,
+    #[oai(nullable)]
     pub failed_reason: Option<String>,
     /// Attempts that have ended; a failed one while a retry is pending
     /// leaves its reason in `failedReason`.
@@ -41,9 +43,11 @@ pub struct JobStatusView {
     /// 0 when the job has none.
     pub priority: u32,
     /// When a delayed job is due to run.
+    #[oai(nullable)]
     pub run_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why a waiting job is not starting when the queue holds it, e.g.
     /// `queue paused` or `rate limited for another 12 s`.
+    #[oai(nullable)]
     pub waiting_reason: Option<String>,
 }
 
@@ -115,9 +119,12 @@ impl JobStatusView {
 #[oai(rename_all = "camelCase")]
 pub struct ReceiptView {
     pub id: Uuid,
+    #[oai(nullable)]
     pub job_id: Option<String>,
     /// `queued`, `processing`, `completed`, `failed` or `cancelled`.
+    #[oai(nullable)]
     pub status: Option<String>,
+    #[oai(nullable)]
     pub failed_reason: Option<String>,
     #[serde(flatten)]
     #[oai(flatten)]

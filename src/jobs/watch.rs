@@ -7,7 +7,7 @@
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{JobStatusView, ReceiptService, ServiceError};
+use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::JobState;
 use crate::live::{JobEvent, JobEventKind, Subscription};
 
@@ -26,6 +26,7 @@ impl ReceiptService {
     /// update.
     pub async fn watch_job(
         &self,
+        caller: &Caller,
         job_id: &str,
     ) -> Result<impl Stream<Item = LiveUpdate> + use<>, ServiceError> {
         // Checked first, so an unknown id takes no subscription.
@@ -33,8 +34,9 @@ impl ReceiptService {
             return Err(ServiceError::JobNotFound(job_id.to_string()));
         }
         let subscription = self.live.subscribe(job_id).await?;
-        let status = self.job_status(job_id).await?;
+        let status = self.job_status(caller, job_id).await?;
         let watch = JobWatch {
+            caller: caller.clone(),
             service: self.clone(),
             job_id: job_id.to_string(),
             subscription,
@@ -50,6 +52,7 @@ impl ReceiptService {
 }
 
 struct JobWatch {
+    caller: Caller,
     service: ReceiptService,
     job_id: String,
     subscription: Subscription,
@@ -119,7 +122,7 @@ impl JobWatch {
 
     /// The job as the service answers it now (with its result or reason).
     async fn read_again(&self) -> Option<JobStatusView> {
-        match self.service.job_status(&self.job_id).await {
+        match self.service.job_status(&self.caller, &self.job_id).await {
             Ok(status) => Some(status),
             Err(e) => {
                 tracing::warn!(job_id = self.job_id, error = %e, "could not read a followed job");

@@ -14,6 +14,9 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Advisory lock key serialising migrations across processes.
 const MIGRATION_LOCK: i64 = 0x0072_6563_6569_7074;
+/// Advisory lock class (first key) serialising database creation on the
+/// server; the second key is the hash of the database's name.
+const CREATE_LOCK: i32 = 0x7265_6365;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -125,6 +128,10 @@ struct Exists {
 }
 
 /// Connect to the server's `postgres` database and create ours if absent.
+/// Any number of processes may start at once against a missing database:
+/// they take turns under an advisory lock on the server (held by this
+/// session, released when it ends), so one creates it and the others find
+/// it made.
 async fn create_database_if_missing(url: &str) -> Result<(), DbError> {
     let mut parsed = url::Url::parse(url).map_err(|_| DbError::NoDatabaseName(redact_url(url)))?;
     let name = parsed.path().trim_start_matches('/').to_string();
@@ -135,6 +142,11 @@ async fn create_database_if_missing(url: &str) -> Result<(), DbError> {
     let mut admin = AsyncPgConnection::establish(parsed.as_str())
         .await
         .map_err(|e| unreachable_err(url, e))?;
+    diesel::sql_query("SELECT pg_advisory_lock($1, hashtext($2))")
+        .bind::<diesel::sql_types::Integer, _>(CREATE_LOCK)
+        .bind::<diesel::sql_types::Text, _>(&name)
+        .execute(&mut admin)
+        .await?;
     let found: Exists =
         diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
             .bind::<diesel::sql_types::Text, _>(&name)
@@ -145,13 +157,21 @@ async fn create_database_if_missing(url: &str) -> Result<(), DbError> {
         let created = diesel::sql_query(format!("CREATE DATABASE \"{quoted}\""))
             .execute(&mut admin)
             .await;
-        // Two processes starting together may race to create it; the loser
-        // sees "already exists" (SQLSTATE 42P04), which is success here.
+        // A process of an older version (which takes no lock) may have won
+        // the race: "already exists" or a duplicate in pg_database.
         if let Err(e) = created
-            && !e.to_string().contains("already exists")
+            && !created_by_another(&e)
         {
             return Err(e.into());
         }
     }
     Ok(())
+}
+
+fn created_by_another(error: &DieselError) -> bool {
+    use diesel::result::DatabaseErrorKind;
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    ) || error.to_string().contains("already exists")
 }

@@ -6,8 +6,11 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::sql_types::{Bool, Timestamptz};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, PgTextExpressionMethods, QueryDsl, Queryable,
+    Selectable,
+};
 use diesel::{BoxableExpression, SelectableHelper};
-use diesel::{ExpressionMethods, PgTextExpressionMethods, QueryDsl, Queryable, Selectable};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -35,6 +38,8 @@ pub struct ListingFilter {
     pub store: Option<String>,
     pub after: Option<ListingKey>,
     pub limit: i64,
+    /// Only this owner's receipts and unowned ones; `None` for all.
+    pub owner: Option<String>,
 }
 
 /// The columns a listing shows (not the raw text nor the items).
@@ -89,6 +94,13 @@ impl Db {
         if let Some(store) = &filter.store {
             let pattern = format!("%{}%", escape_like(store));
             query = query.filter(receipts::store_name.ilike(pattern));
+        }
+        if let Some(owner) = &filter.owner {
+            query = query.filter(
+                receipts::owner
+                    .eq(owner.clone())
+                    .or(receipts::owner.is_null()),
+            );
         }
         if let Some(after) = filter.after {
             query = query.filter(before(after));

@@ -24,6 +24,8 @@ pub struct NewReceipt {
     pub content_hash: String,
     /// Where this receipt's final event goes, besides WEBHOOK_URLS.
     pub callback_url: Option<String>,
+    /// The API key that uploaded it, by name; `None` when the API is open.
+    pub owner: Option<String>,
 }
 
 impl NewReceipt {
@@ -37,12 +39,19 @@ impl NewReceipt {
             content_type,
             content_hash: String::new(),
             callback_url: None,
+            owner: None,
         }
     }
 
     /// The upload's own webhook target.
     pub fn with_callback(mut self, url: Option<String>) -> Self {
         self.callback_url = url;
+        self
+    }
+
+    /// The API key (by name) the receipt belongs to.
+    pub fn owned_by(mut self, owner: Option<&str>) -> Self {
+        self.owner = owner.map(String::from);
         self
     }
 
@@ -91,6 +100,7 @@ pub struct ReceiptRow {
     pub ocr_engines: Option<serde_json::Value>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub callback_url: Option<String>,
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

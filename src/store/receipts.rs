@@ -146,6 +146,18 @@ impl Db {
         with_items(&mut conn, row).await
     }
 
+    /// Whether a receipt has job `job_id`, and its owner: `None` when
+    /// there is no such row, `Some(None)` when it has no owner.
+    pub async fn owner_of_job(&self, job_id: &str) -> Result<Option<Option<String>>, DbError> {
+        let mut conn = self.conn().await?;
+        Ok(receipts::table
+            .filter(receipts::job_id.eq(job_id))
+            .select(receipts::owner)
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
     /// How many receipts exist (tests and metrics).
     pub async fn count_receipts(&self) -> Result<i64, DbError> {
         let mut conn = self.conn().await?;

@@ -42,6 +42,7 @@ diesel::table! {
         ocr_engines -> Nullable<Jsonb>,
         cancelled_at -> Nullable<Timestamptz>,
         callback_url -> Nullable<Text>,
+        owner -> Nullable<Text>,
     }
 }
 

@@ -165,7 +165,7 @@ async fn refused_head_only(app: &TestApp, length: u64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_api_keys_set_requests_without_a_valid_key_get_401() {
     let mut settings = isolated_settings();
-    settings.http.api_keys = ApiKeys::new(vec!["first-key".into(), "second-key".into()]);
+    settings.http.api_keys = ApiKeys::plain(&["first-key", "second-key"]);
     let app = TestApp::spawn(Role::Serve, settings).await;
 
     assert_refused(

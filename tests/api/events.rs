@@ -261,7 +261,7 @@ async fn a_client_following_a_finished_job_gets_its_final_state_and_the_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_websocket_takes_the_api_key_from_connection_init() {
     let mut settings = isolated_settings();
-    settings.http.api_keys = ApiKeys::new(vec!["browser-key".into()]);
+    settings.http.api_keys = ApiKeys::plain(&["browser-key"]);
     let app = TestApp::spawn(Role::Serve, settings).await;
     let form = reqwest::multipart::Form::new().part(
         "file",

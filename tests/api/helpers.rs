@@ -379,6 +379,11 @@ impl Process {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
     }
 
+    /// The exit status, if the process has already exited.
+    pub fn has_exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().expect("process status")
+    }
+
     /// Wait for the process to exit; `None` if it still runs after `limit`.
     pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_keys;
 mod bad_input;
 mod bullboard;
 mod cancel_retry;
@@ -11,12 +12,14 @@ mod cli;
 mod docs_and_health;
 mod events;
 mod faults;
+mod graphql_limits;
 mod helpers;
 mod inputs;
 mod job_control;
 mod logs_and_readiness;
 mod metrics;
 mod node_interop;
+mod openapi_contract;
 mod otlp;
 mod outage;
 mod private_servers;
@@ -28,7 +31,9 @@ mod receiver;
 mod reconciler;
 mod remote;
 mod shutdown;
+mod slow_clients;
 mod startup;
+mod startup_race;
 mod subscription;
 mod supervision;
 mod traces;

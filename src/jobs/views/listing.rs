@@ -25,10 +25,15 @@ pub struct ReceiptSummary {
     /// `queued`, `processing`, `completed`, `failed` or `cancelled` (the job's state as
     /// the receipt row knows it; Redis is not asked per row).
     pub status: String,
+    #[oai(nullable)]
     pub store_name: Option<String>,
+    #[oai(nullable)]
     pub total_amount: Option<f64>,
+    #[oai(nullable)]
     pub currency: Option<String>,
+    #[oai(nullable)]
     pub purchase_date: Option<NaiveDate>,
+    #[oai(nullable)]
     pub failed_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -49,6 +54,7 @@ pub struct ReceiptSummary {
 pub struct ReceiptPage {
     pub receipts: Vec<ReceiptSummary>,
     /// Null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -57,9 +57,11 @@ view! {
         /// `host:port` of its Redis connection.
         pub address: String,
         /// When its connection opened, to the second.
+        #[oai(nullable)]
         pub started_at: Option<DateTime<Utc>>,
         /// Jobs it has processed; null: BullMQ keeps no per-worker count
         /// (each job records its worker in `processedBy` instead).
+        #[oai(nullable)]
         pub jobs_processed: Option<u64>,
     }
 }

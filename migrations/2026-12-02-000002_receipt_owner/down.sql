@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS receipts_owner_created_idx;
+ALTER TABLE receipts DROP COLUMN owner;

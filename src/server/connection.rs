@@ -1,0 +1,360 @@
+//! One client connection: served by hyper, watched by us. The socket is
+//! wrapped so that bytes arriving on an idle connection start a request's
+//! header clock, and so that an overlong request line is answered with our
+//! JSON 414; requests and their response bodies mark the connection busy
+//! until the response has been written. A watchdog closes the connection
+//! when its header or idle time runs out.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use poem::endpoint::BoxEndpoint;
+use poem::http;
+use poem::http::uri::Scheme;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::registry::{Phase, Slot, Watched};
+use crate::api::errors::ErrorCode;
+use crate::config::ServerLimits;
+
+/// The longest request line (method, path with query, version) taken.
+pub const MAX_REQUEST_LINE: usize = 16 * 1024;
+
+/// Put in a request's extensions when it declares a body: whoever reads
+/// the body whole marks it, so the connection knows that the next bytes
+/// begin a new request (and may be checked as one).
+#[derive(Clone)]
+pub struct BodyRead(Arc<AtomicBool>);
+
+impl BodyRead {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+pub struct Connection {
+    pub app: Arc<BoxEndpoint<'static>>,
+    pub limits: Arc<ServerLimits>,
+    /// Cancelled when the server stops.
+    pub stopping: CancellationToken,
+}
+
+/// What the socket wrapper and the requests of one connection share.
+struct Shared {
+    watched: Arc<Watched>,
+    /// A request's body was left unread: the following bytes may be the
+    /// rest of it, so request lines are no longer checked.
+    lines_unknown: AtomicBool,
+}
+
+impl Connection {
+    pub async fn serve(self, stream: TcpStream, remote: SocketAddr, slot: Slot) {
+        let _ = stream.set_nodelay(true);
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let watched = slot.watched.clone();
+        let shared = Arc::new(Shared {
+            watched: watched.clone(),
+            lines_unknown: AtomicBool::new(false),
+        });
+        let io = WatchedIo {
+            stream,
+            shared: shared.clone(),
+            line: LineScan::Reading(0),
+            _slot: slot,
+        };
+        let app = self.app.clone();
+        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let end = RequestEnd::begin(shared.clone(), &request);
+            let app = app.clone();
+            let addresses = (
+                LocalAddr(Addr::SocketAddr(local)),
+                RemoteAddr(Addr::SocketAddr(remote)),
+            );
+            async move {
+                let mut request =
+                    poem::Request::from((request, addresses.0, addresses.1, Scheme::HTTP));
+                if let Some(body_read) = &end.body_read {
+                    request.extensions_mut().insert(body_read.clone());
+                }
+                let response: http::Response<BoxBody<Bytes, io::Error>> =
+                    app.get_response(request).await.into();
+                Ok::<_, Infallible>(response.map(|body| EndOnDrop { body, _end: end }))
+            }
+        });
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let close_now = tokio::select! {
+            _ = connection.as_mut() => {
+                watched.phase.send_replace(Phase::Upgraded);
+                return;
+            }
+            expired = expiry(watched.phase.subscribe(), &self.limits) => expired == Expired::Header,
+            () = watched.evicted.cancelled() => !matches!(*watched.phase.borrow(), Phase::Busy(_)),
+            () = self.stopping.cancelled() => false,
+        };
+        if close_now {
+            return;
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+        watched.phase.send_replace(Phase::Upgraded);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Expired {
+    Header,
+    Idle,
+}
+
+/// Resolves when the connection's header or idle time runs out.
+async fn expiry(mut phases: watch::Receiver<Phase>, limits: &ServerLimits) -> Expired {
+    loop {
+        let phase = *phases.borrow_and_update();
+        let (deadline, expired) = match phase {
+            Phase::Head(since) => (since + limits.header_timeout, Expired::Header),
+            Phase::Idle(since) => (since + limits.idle_timeout, Expired::Idle),
+            Phase::Busy(_) | Phase::Upgraded => {
+                if phases.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                continue;
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return expired,
+            changed = phases.changed() => if changed.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// One request from its headers to the end of its response.
+struct RequestEnd {
+    shared: Arc<Shared>,
+    body_read: Option<BodyRead>,
+}
+
+impl RequestEnd {
+    fn begin(shared: Arc<Shared>, request: &http::Request<Incoming>) -> Self {
+        shared.watched.request_started();
+        let headers = request.headers();
+        let declares_body = headers.contains_key(http::header::TRANSFER_ENCODING)
+            || headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        Self {
+            shared,
+            body_read: declares_body.then(|| BodyRead(Arc::new(AtomicBool::new(false)))),
+        }
+    }
+}
+
+impl Drop for RequestEnd {
+    fn drop(&mut self) {
+        if let Some(body_read) = &self.body_read
+            && !body_read.0.load(Ordering::Acquire)
+        {
+            self.shared.lines_unknown.store(true, Ordering::Release);
+        }
+        self.shared.watched.request_ended();
+    }
+}
+
+/// A response body that ends its request when hyper has written it (or
+/// given up on it) and drops it.
+struct EndOnDrop {
+    body: BoxBody<Bytes, io::Error>,
+    _end: RequestEnd,
+}
+
+impl hyper::body::Body for EndOnDrop {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Where the socket wrapper is in the current request line.
+enum LineScan {
+    /// This many bytes of the line so far, no line end yet.
+    Reading(usize),
+    /// The line ended (or is not checked on this connection).
+    Done,
+    /// HTTP/2: no request lines after the preface.
+    Off,
+    /// Too long: answered, and the connection reads as closed.
+    Refused,
+}
+
+/// The client's socket as hyper sees it.
+struct WatchedIo {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    line: LineScan,
+    /// Keeps the connection counted for as long as the socket is open.
+    _slot: Slot,
+}
+
+impl WatchedIo {
+    /// Look at newly read bytes; false when the request line is too long
+    /// (then answered with a 414 and the connection ends).
+    fn saw(&mut self, bytes: &[u8]) -> bool {
+        if self.shared.watched.bytes_arrived()
+            && matches!(self.line, LineScan::Done)
+            && !self.shared.lines_unknown.load(Ordering::Acquire)
+        {
+            self.line = LineScan::Reading(0);
+        }
+        let LineScan::Reading(so_far) = self.line else {
+            return true;
+        };
+        match bytes.iter().position(|&b| b == b'\n') {
+            Some(_) if so_far == 0 && bytes.starts_with(b"PRI ") => self.line = LineScan::Off,
+            Some(end) if so_far + end <= MAX_REQUEST_LINE => self.line = LineScan::Done,
+            None if so_far + bytes.len() <= MAX_REQUEST_LINE => {
+                self.line = LineScan::Reading(so_far + bytes.len());
+            }
+            _ => {
+                self.line = LineScan::Refused;
+                let message = format!(
+                    "The request line is longer than {MAX_REQUEST_LINE} bytes. Send a shorter path and query (ids are short)."
+                );
+                let _ = self
+                    .stream
+                    .try_write(&raw_error(ErrorCode::UriTooLong, &message, &[]));
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl AsyncRead for WatchedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        loop {
+            ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+            let read = &buf.filled()[before..];
+            if read.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if matches!(this.line, LineScan::Refused) || !this.saw(read) {
+                // Answered with a 414: swallow what the client still sends
+                // until it closes (closing on unread bytes would reset the
+                // connection, losing the answer); the header timeout
+                // bounds the wait.
+                buf.set_filled(before);
+                continue;
+            }
+            return Poll::Ready(Ok(()));
+        }
+    }
+}
+
+impl AsyncWrite for WatchedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// How long a refused connection is given to take its answer.
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A connection beyond the cap while every open one is busy: a 503, then
+/// whatever the client sends is read and dropped for a moment, so that
+/// closing does not reset the connection before the answer is read.
+pub fn refuse_busy(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let message = "The server has as many connections as it takes (HTTP_MAX_CONNECTIONS), all busy. Retry after 1 s.";
+    let answer = raw_error(ErrorCode::ServerBusy, message, &[("retry-after", "1")]);
+    tokio::spawn(async move {
+        let refuse = async {
+            stream.write_all(&answer).await?;
+            stream.shutdown().await?;
+            let mut scratch = [0u8; 4096];
+            while tokio::io::AsyncReadExt::read(&mut stream, &mut scratch).await? > 0 {}
+            Ok::<_, io::Error>(())
+        };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, refuse).await;
+    });
+}
+
+/// A whole HTTP/1.1 error response in our JSON shape, closing the
+/// connection, for answers given outside hyper.
+fn raw_error(code: ErrorCode, message: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let body = serde_json::json!({ "error": code.as_str(), "message": message }).to_string();
+    let status = code.status();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    [head.into_bytes(), body.into_bytes()].concat()
+}

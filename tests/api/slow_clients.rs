@@ -1,0 +1,237 @@
+//! Slow and greedy clients cannot starve the others: connections that
+//! dribble their headers are closed after the header timeout, and beyond
+//! the connection cap they make room for new ones; idle connections are
+//! closed; body bytes in flight are capped (503 with Retry-After); an
+//! overlong request line gets a JSON 414.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use receipt_ocr::config::Settings;
+use receipt_ocr::startup::Role;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use crate::helpers::{TestApp, isolated_settings, wait_for};
+use crate::support::receipt_image::corner_market_png;
+
+async fn api_with(limits: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = isolated_settings();
+    limits(&mut settings);
+    TestApp::spawn(Role::Api, settings).await
+}
+
+fn host_port(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_string()
+}
+
+/// When each slow connection opened and (once the server closed it) closed.
+type Lifetimes = Arc<Mutex<Vec<(Instant, Option<Instant>)>>>;
+
+/// A client that sends a request's headers one byte every 100 ms, for ever.
+async fn open_slow_connection(address: &str, lifetimes: &Lifetimes) {
+    let stream = TcpStream::connect(address).await.expect("connect");
+    let index = {
+        let mut all = lifetimes.lock().await;
+        all.push((Instant::now(), None));
+        all.len() - 1
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let lifetimes = lifetimes.clone();
+    tokio::spawn(async move {
+        let headers = b"GET /health/live HTTP/1.1\r\nHost: slow\r\n";
+        let filler = b"X-Slow: 1\r\n";
+        let bytes = headers.iter().chain(filler.iter().cycle());
+        let dribble = async {
+            for byte in bytes {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let mut scratch = [0u8; 1024];
+        let closed = async { while let Ok(1..) = reader.read(&mut scratch).await {} };
+        tokio::select! { () = dribble => {}, () = closed => {} }
+        lifetimes.lock().await[index].1 = Some(Instant::now());
+    });
+}
+
+async fn still_open(lifetimes: &Lifetimes) -> usize {
+    let all = lifetimes.lock().await;
+    all.iter().filter(|(_, closed)| closed.is_none()).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_beyond_the_connection_cap_leave_health_and_uploads_answering() {
+    let header_timeout = Duration::from_secs(3);
+    let app = api_with(|s| {
+        s.http.limits.max_connections = 50;
+        s.http.limits.header_timeout = header_timeout;
+    })
+    .await;
+    let address = host_port(&app);
+    let lifetimes: Lifetimes = Arc::default();
+    for _ in 0..200 {
+        open_slow_connection(&address, &lifetimes).await;
+    }
+    for _ in 0..5 {
+        let health = app.http.get(format!("{}/health/live", app.address)).send();
+        assert_eq!(health.await.expect("health answers").status(), 200);
+    }
+    app.upload_ok(corner_market_png()).await;
+    // The server keeps at most its cap: older slow connections made room.
+    wait_for(|| async { (still_open(&lifetimes).await <= 50).then_some(()) }).await;
+    assert!(
+        still_open(&lifetimes).await > 0,
+        "the newest slow ones are still waiting"
+    );
+
+    // The rest are closed once their header time is up, not before.
+    wait_for(|| async { (still_open(&lifetimes).await == 0).then_some(()) }).await;
+    let all = lifetimes.lock().await;
+    let survivors: Vec<Duration> = all
+        .iter()
+        .rev()
+        .take(20)
+        .filter_map(|(opened, closed)| Some(closed.as_ref()?.duration_since(*opened)))
+        .collect();
+    for lived in survivors {
+        assert!(
+            lived >= header_timeout - Duration::from_millis(200),
+            "closed after {lived:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let idle = Duration::from_secs(1);
+    let app = api_with(|s| s.http.limits.idle_timeout = idle).await;
+    let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: idle\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    let answered = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the server closed it: {closed:?}"
+    );
+    assert!(answered.elapsed() >= idle - Duration::from_millis(100));
+}
+
+/// An upload declaring `length` body bytes whose handler has started (the
+/// server asked for the body with `100 Continue`), with a first bit of it.
+async fn start_upload(address: &str, length: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 100"),
+        "asked for the body"
+    );
+    stream.write_all(b"--b\r\n").await.unwrap();
+    stream
+}
+
+/// Send `request` on a new connection and read the answer until the server
+/// closes the connection.
+async fn raw_exchange(address: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(read @ 1..) = stream.read(&mut chunk).await {
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn json_body(answer: &str) -> Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("a JSON body: {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_beyond_the_bytes_in_flight_get_503_with_retry_after() {
+    let budget = 1024 * 1024;
+    let app = api_with(|s| s.http.limits.max_body_bytes_in_flight = budget).await;
+    // A slow upload that holds the whole budget while it trickles in.
+    let held = start_upload(&host_port(&app), budget).await;
+    let refused = wait_for(|| async {
+        let response = app.upload_bytes(corner_market_png(), "r.png").await;
+        (response.status() == 503).then_some(response)
+    })
+    .await;
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "server_busy", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_UPLOAD_BYTES_IN_FLIGHT")
+    );
+    assert!(retry_after.is_some_and(|v| v.to_str().unwrap().parse::<u64>().is_ok()));
+    assert_eq!(app.db.count_receipts().await.unwrap(), 0, "nothing stored");
+
+    drop(held);
+    wait_for(|| async {
+        let response = app.upload_bytes(corner_market_png(), "r.png").await;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_cap_with_every_connection_busy_a_new_one_gets_a_json_503() {
+    let app = api_with(|s| s.http.limits.max_connections = 2).await;
+    let address = host_port(&app);
+    // Two uploads in progress: their headers are in, their bodies are not.
+    let _busy = [
+        start_upload(&address, 5000).await,
+        start_upload(&address, 5000).await,
+    ];
+    let probe = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    let answer = raw_exchange(&address, probe).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert_eq!(json_body(&answer)["error"], "server_busy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overlong_request_line_gets_a_json_414_and_long_ids_are_not_echoed() {
+    let app = api_with(|_| {}).await;
+    for length in [100_000, 20_000] {
+        let id = "a".repeat(length);
+        let request = format!("GET /api/job/{id} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let answer = raw_exchange(&host_port(&app), request.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 414"),
+            "id of {length}: {answer}"
+        );
+        assert_eq!(json_body(&answer)["error"], "uri_too_long");
+    }
+    let id = "b".repeat(10_000);
+    let (status, body) = app.job(&id).await;
+    assert_eq!(status, 404);
+    let message = body["message"].as_str().unwrap();
+    assert!(message.len() < 300, "the id is cut short: {message}");
+    // The same connection pool still works after a 414 closed a connection.
+    let health = app.http.get(format!("{}/health/live", app.address)).send();
+    assert_eq!(health.await.unwrap().status(), 200);
+}
