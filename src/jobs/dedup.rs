@@ -20,7 +20,11 @@ impl ReceiptService {
         let since = chrono::Utc::now()
             .checked_sub_signed(window)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let Some(row) = self.db.recent_upload_of(&new.content_hash, since).await? else {
+        let Some(row) = self
+            .db
+            .recent_upload_of(&new.content_hash, new.owner.as_deref(), since)
+            .await?
+        else {
             return Ok(None);
         };
         let Some(stored) = self.db.receipt_by_id(row.id).await? else {

@@ -1,7 +1,9 @@
 //! Finding an earlier upload of the same bytes, for `DEDUP_WINDOW`.
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{
+    ExpressionMethods, OptionalExtension, PgExpressionMethods, QueryDsl, SelectableHelper,
+};
 use diesel_async::RunQueryDsl;
 
 use super::models::ReceiptRow;
@@ -14,15 +16,18 @@ const STANDING: [&str; 3] = ["queued", "processing", "completed"];
 
 impl Db {
     /// The newest standing receipt with `content_hash` created after
-    /// `since`: its id, job id, status and when it was uploaded.
+    /// `since` by the same owner (the same API key, or none when the API is
+    /// open): another key's upload is never handed back.
     pub async fn recent_upload_of(
         &self,
         content_hash: &str,
+        owner: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<Option<ReceiptRow>, DbError> {
         let mut conn = self.conn().await?;
         let row = receipts::table
             .filter(receipts::content_hash.eq(content_hash))
+            .filter(receipts::owner.is_not_distinct_from(owner))
             .filter(receipts::created_at.gt(since))
             .filter(receipts::status.eq_any(STANDING))
             .order(receipts::created_at.desc())
