@@ -41,11 +41,11 @@ pub struct BatchResult {
     /// The status a single upload of this file would have got.
     pub status: u16,
     /// The accepted upload (as a single upload answers it), when accepted.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<UploadAccepted>,
     /// Why this file was refused, when refused.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }

@@ -33,6 +33,7 @@ pub struct JobUpdate {
     pub status: JobStatusView,
     /// The Redis stream entry (`<unix ms>-<n>`) the update came from; also
     /// the SSE `id`. Null for the status read when the stream opened.
+    #[oai(nullable)]
     pub event_id: Option<String>,
 }
 

@@ -73,9 +73,11 @@ pub struct AttemptView {
     pub attempt: u32,
     pub attempted_at: DateTime<Utc>,
     /// The target's HTTP status; null when it gave none.
+    #[oai(nullable)]
     pub status_code: Option<u16>,
     pub duration_ms: u32,
     /// What went wrong, e.g. `HTTP 500`, a timeout, a refused address.
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 

@@ -180,7 +180,7 @@ pub struct UploadAccepted {
     /// `true` when the same bytes were uploaded within DEDUP_WINDOW: the
     /// job and receipt are that upload's. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     pub duplicate: Option<bool>,
 }
 
