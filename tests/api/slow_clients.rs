@@ -256,3 +256,35 @@ async fn an_overlong_request_line_gets_a_json_414_and_long_ids_are_not_echoed() 
     let health = app.http.get(format!("{}/health/live", app.address)).send();
     assert_eq!(health.await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_does_not_arrive_in_time_gets_a_json_408_and_frees_its_budget() {
+    let app = api_with(|s| {
+        s.http.limits.body_timeout = Duration::from_secs(1);
+        s.http.limits.max_body_bytes_in_flight = 1024 * 1024;
+    })
+    .await;
+    let mut stalled = start_upload(&host_port(&app), 1024 * 1024).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(read @ 1..) = stalled.read(&mut chunk).await {
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body: Value = json_body(&answer);
+    assert_eq!(body["error"], "request_timeout");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP_BODY_TIMEOUT_MS")
+    );
+    // Its share of the bytes in flight is free again.
+    assert_eq!(
+        app.upload_bytes(corner_market_png(), "r.png")
+            .await
+            .status(),
+        200
+    );
+}
