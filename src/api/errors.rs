@@ -184,7 +184,9 @@ endpoint_errors!(
         413 => TooLarge,
         /// The file is not a JPEG, PNG, TIFF, WebP, BMP or GIF (by its content).
         415 => UnsupportedMediaType,
-        /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
+        /// Redis, PostgreSQL or the blob store is unreachable, or the server
+        /// is taking in as many bytes as it may (`server_busy`, with
+        /// `Retry-After`); nothing was stored.
         503 => Unavailable,
     }
 );
