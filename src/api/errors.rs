@@ -220,7 +220,9 @@ endpoint_errors!(
         /// A password-protected (`encrypted_pdf`) or unreadable
         /// (`unreadable_pdf`) PDF.
         422 => Unprocessable,
-        /// Redis, PostgreSQL or the blob store is unreachable; nothing was stored.
+        /// Redis, PostgreSQL or the blob store is unreachable, or the server
+        /// is taking in as many bytes as it may (`server_busy`, with
+        /// `Retry-After`); nothing was stored.
         503 => Unavailable,
     }
 );

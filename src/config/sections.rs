@@ -62,7 +62,7 @@ pub struct ServerLimits {
     /// Request-body bytes the process takes in at once, over all requests;
     /// beyond it requests get 503 with Retry-After.
     #[arg(long = "max-upload-bytes-in-flight", env = "MAX_UPLOAD_BYTES_IN_FLIGHT",
-          value_name = "MAX_UPLOAD_BYTES_IN_FLIGHT", default_value = "268435456",
+          value_name = "MAX_UPLOAD_BYTES_IN_FLIGHT", default_value = "104857600",
           value_parser = parse::positive_usize)]
     pub max_body_bytes_in_flight: usize,
 }

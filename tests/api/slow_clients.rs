@@ -30,8 +30,8 @@ fn host_port(app: &TestApp) -> String {
 /// When each slow connection opened and (once the server closed it) closed.
 type Lifetimes = Arc<Mutex<Vec<(Instant, Option<Instant>)>>>;
 
-/// A client that sends a request's headers one byte every 100 ms, for ever.
-async fn open_slow_connection(address: &str, lifetimes: &Lifetimes) {
+/// A client that sends a request's headers one byte every `pace`, for ever.
+async fn open_slow_connection(address: &str, lifetimes: &Lifetimes, pace: Duration) {
     let stream = TcpStream::connect(address).await.expect("connect");
     let index = {
         let mut all = lifetimes.lock().await;
@@ -49,7 +49,7 @@ async fn open_slow_connection(address: &str, lifetimes: &Lifetimes) {
                 if writer.write_all(&[*byte]).await.is_err() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(pace).await;
             }
         };
         let mut scratch = [0u8; 1024];
@@ -75,7 +75,7 @@ async fn slow_clients_beyond_the_connection_cap_leave_health_and_uploads_answeri
     let address = host_port(&app);
     let lifetimes: Lifetimes = Arc::default();
     for _ in 0..200 {
-        open_slow_connection(&address, &lifetimes).await;
+        open_slow_connection(&address, &lifetimes, Duration::from_millis(100)).await;
     }
     for _ in 0..5 {
         let health = app.http.get(format!("{}/health/live", app.address)).send();
@@ -104,6 +104,27 @@ async fn slow_clients_beyond_the_connection_cap_leave_health_and_uploads_answeri
             "closed after {lived:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_slow_clients_leave_health_and_uploads_answering_at_the_default_cap() {
+    // The case: ~1 000 connections sending a header byte a second
+    // stopped health probes and uploads (the default open-files limit).
+    // A long header timeout keeps every one of them open meanwhile.
+    let app = api_with(|s| s.http.limits.header_timeout = Duration::from_secs(300)).await;
+    let address = host_port(&app);
+    let lifetimes: Lifetimes = Arc::default();
+    for _ in 0..1_000 {
+        open_slow_connection(&address, &lifetimes, Duration::from_secs(1)).await;
+    }
+    let health = app.http.get(format!("{}/health/live", app.address)).send();
+    assert_eq!(health.await.expect("health answers").status(), 200);
+    app.upload_ok(corner_market_png()).await;
+    assert_eq!(
+        still_open(&lifetimes).await,
+        1_000,
+        "none was closed meanwhile"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -234,4 +255,36 @@ async fn an_overlong_request_line_gets_a_json_414_and_long_ids_are_not_echoed() 
     // The same connection pool still works after a 414 closed a connection.
     let health = app.http.get(format!("{}/health/live", app.address)).send();
     assert_eq!(health.await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_does_not_arrive_in_time_gets_a_json_408_and_frees_its_budget() {
+    let app = api_with(|s| {
+        s.http.limits.body_timeout = Duration::from_secs(1);
+        s.http.limits.max_body_bytes_in_flight = 1024 * 1024;
+    })
+    .await;
+    let mut stalled = start_upload(&host_port(&app), 1024 * 1024).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(read @ 1..) = stalled.read(&mut chunk).await {
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body: Value = json_body(&answer);
+    assert_eq!(body["error"], "request_timeout");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP_BODY_TIMEOUT_MS")
+    );
+    // Its share of the bytes in flight is free again.
+    assert_eq!(
+        app.upload_bytes(corner_market_png(), "r.png")
+            .await
+            .status(),
+        200
+    );
 }
