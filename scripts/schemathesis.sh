@@ -68,8 +68,15 @@ run() {
 #   retry), so "deleted resource still available" (use_after_free) cannot
 #   hold for our only DELETE. scripts/schemathesis.toml lists the statuses
 #   that answer well-formed but semantically bad requests.
+# - GET /api/job/{job_id}/events is a Server-Sent Events stream:
+#   poem-openapi declares it as `type: array, format: event-stream` of
+#   JobUpdate, and Schemathesis 4.32.5's SSE check validates each event
+#   envelope ({data, event, id}) against that whole array schema, so it
+#   cannot pass however the events look. tests/api/events.rs parses every
+#   event of real streams as a JobUpdate instead.
 config=(--config-file "$PWD/scripts/schemathesis.toml")
-run "OpenAPI" "http://127.0.0.1:$port/openapi.json" --exclude-checks use_after_free
+run "OpenAPI" "http://127.0.0.1:$port/openapi.json" --exclude-checks use_after_free \
+  --exclude-path '/api/job/{job_id}/events'
 # - "valid query accepted" (positive_data_acceptance) cannot hold for
 #   GraphQL fields that take a job or receipt id: random strings name no
 #   job, and the answer is a `not_found` error (the code REST's 404 has),

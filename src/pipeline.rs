@@ -27,8 +27,8 @@ use crate::telemetry::spans::{JobStage, in_stage};
 pub type Progress = UnboundedSender<u8>;
 
 /// Where receipts are kept. Every status change of a receipt row during
-/// its job goes through here (in the service, [`crate::outcomes`], which
-/// also announces the final ones).
+/// its job goes through here (in the service, `outcomes`, which also
+/// announces the final ones).
 pub trait ReceiptRecords: Send + Sync {
     /// Mark the receipt `processing` (creating its row if a producer
     /// wrote none); false when a client cancelled it.

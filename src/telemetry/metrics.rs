@@ -1,7 +1,8 @@
 //! This process's metrics, in Prometheus's text format, named as
 //! OpenMetrics asks (unit suffix, `_total` on counters). Every series here
 //! is about this process only, so summing over processes is right; the
-//! queue-wide counts are added by [`crate::jobs`] in one process at a time.
+//! queue-wide counts are added by the service functions (`jobs`) in one
+//! process at a time.
 
 use std::sync::{LazyLock, Mutex};
 

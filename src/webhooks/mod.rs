@@ -7,10 +7,9 @@
 //!   addresses, a timeout, a bounded read).
 //! - [`delivery`]: one attempt of a stored delivery, recorded.
 //!
-//! Deliveries are written with the outcome they announce
-//! ([`crate::outcomes`]), queued on their own BullMQ queue
-//! ([`crate::queue`]) and sent by the delivery worker
-//! ([`crate::actors::webhook_worker`]).
+//! Deliveries are written with the outcome they announce (`outcomes`),
+//! queued on their own BullMQ queue (`queue`) and sent by the delivery
+//! worker (`actors::webhook_worker`).
 
 pub mod delivery;
 pub mod event;
