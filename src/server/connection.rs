@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use poem::endpoint::BoxEndpoint;
 use poem::http;
+use poem::http::StatusCode;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
@@ -29,7 +30,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::{Phase, Slot, Watched};
-use crate::api::errors::ErrorCode;
 use crate::config::ServerLimits;
 
 /// The longest request line (method, path with query, version) taken.
@@ -254,7 +254,7 @@ impl WatchedIo {
                 );
                 let _ = self
                     .stream
-                    .try_write(&raw_error(ErrorCode::UriTooLong, &message, &[]));
+                    .try_write(&raw_error(URI_TOO_LONG, &message, &[]));
                 return false;
             }
         }
@@ -328,7 +328,7 @@ const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 pub fn refuse_busy(mut stream: TcpStream) {
     use tokio::io::AsyncWriteExt;
     let message = "The server has as many connections as it takes (HTTP_MAX_CONNECTIONS), all busy. Retry after 1 s.";
-    let answer = raw_error(ErrorCode::ServerBusy, message, &[("retry-after", "1")]);
+    let answer = raw_error(SERVER_BUSY, message, &[("retry-after", "1")]);
     tokio::spawn(async move {
         let refuse = async {
             stream.write_all(&answer).await?;
@@ -341,11 +341,19 @@ pub fn refuse_busy(mut stream: TcpStream) {
     });
 }
 
+/// The two answers this layer gives itself, as the API's error codes
+/// name them (`api::errors::ErrorCode`; the server sits below the API).
+const URI_TOO_LONG: (StatusCode, &str) = (StatusCode::URI_TOO_LONG, "uri_too_long");
+const SERVER_BUSY: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "server_busy");
+
 /// A whole HTTP/1.1 error response in our JSON shape, closing the
 /// connection, for answers given outside hyper.
-fn raw_error(code: ErrorCode, message: &str, headers: &[(&str, &str)]) -> Vec<u8> {
-    let body = serde_json::json!({ "error": code.as_str(), "message": message }).to_string();
-    let status = code.status();
+fn raw_error(
+    (status, code): (StatusCode, &str),
+    message: &str,
+    headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let body = serde_json::json!({ "error": code, "message": message }).to_string();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
         status.as_u16(),
