@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse;
-use crate::webhooks::{WebhookSecret, WebhookUrl};
+use crate::job::webhook::{WebhookSecret, WebhookUrl};
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhookSettings {

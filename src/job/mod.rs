@@ -18,6 +18,7 @@ mod id;
 mod result;
 mod schedule;
 mod state;
+pub mod webhook;
 
 pub use data::{JOB_NAME, ReceiptJobData};
 pub use error::{CANCELLED_REASON, FailureClass, JobError};

@@ -11,9 +11,9 @@ use super::models::{ItemRow, ReceiptRow, StoredReceipt};
 use super::schema::{receipt_items, receipts};
 use super::webhooks::insert_deliveries;
 use super::{Db, DbError};
+use crate::job::webhook::{WebhookPayload, WebhookUrl};
 use crate::job::{Confidence, FieldBoxes, ReceiptBox, ReceiptStatus};
 use crate::ocr::ReceiptReading;
-use crate::webhooks::{WebhookPayload, WebhookUrl};
 
 /// The statuses only a retry changes.
 const FINAL: [&str; 3] = ["completed", "failed", "cancelled"];

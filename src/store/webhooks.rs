@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::models::ReceiptRow;
 use super::schema::{webhook_attempts, webhook_deliveries};
 use super::{Db, DbError};
-use crate::webhooks::{WebhookPayload, WebhookUrl};
+use crate::job::webhook::{WebhookPayload, WebhookUrl};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

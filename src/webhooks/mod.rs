@@ -1,8 +1,7 @@
 //! Webhooks: telling clients when a receipt's job reaches a final state.
 //!
-//! - [`event`]: the body, `{type, timestamp, data}` (Standard Webhooks).
-//! - [`signing`]: `webhook-signature`, HMAC-SHA256 with WEBHOOK_SECRET.
-//! - [`target`]: which URLs and addresses a webhook may go to.
+//! - the body, its signing and the allowed targets are values of the job
+//!   contract (`job::webhook`), re-exported here;
 //! - [`sender`]: one attempt over HTTP, safely (no redirects, no private
 //!   addresses, a timeout, a bounded read).
 //! - [`delivery`]: one attempt of a stored delivery, recorded.
@@ -12,11 +11,9 @@
 //! worker (`actors::webhook_worker`).
 
 pub mod delivery;
-pub mod event;
 pub mod sender;
-pub mod signing;
-pub mod target;
 
-pub use event::{EventKind, WebhookPayload};
-pub use signing::{SecretError, WebhookSecret};
-pub use target::{TargetError, WebhookUrl};
+pub use crate::job::webhook::{
+    EventKind, SecretError, TargetError, WebhookPayload, WebhookSecret, WebhookUrl, event, signing,
+    target,
+};
