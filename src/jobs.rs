@@ -14,7 +14,7 @@ use crate::live::LiveEvents;
 use crate::ocr::preprocess::PreprocessError;
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
-use crate::store::models::NewReceipt;
+use crate::store::models::{NewReceipt, StoredReceipt};
 use crate::store::{BlobError, BlobStore, Db, DbError};
 use crate::telemetry::metrics::metrics;
 use crate::webhooks::WebhookUrl;
@@ -25,11 +25,13 @@ mod cancel;
 mod control;
 mod dedup;
 mod deliveries;
+mod image;
 mod listing;
 mod views;
 mod watch;
 pub use access::Caller;
 pub use deliveries::{AttemptView, DeliveryList, DeliveryView};
+pub use image::ReceiptImage;
 pub use listing::ListingQuery;
 pub use views::{
     JobCountsView, JobStatusView, QueueView, RateLimitView, ReceiptPage, ReceiptSummary,
@@ -66,6 +68,10 @@ pub enum ServiceError {
     JobNotFound(String),
     #[error("No receipt with id `{}`.", shown(.0))]
     ReceiptNotFound(String),
+    #[error(
+        "The file uploaded for receipt `{0}` is no longer in the blob store; its fields are still at GET /api/receipt/{0}."
+    )]
+    ImageMissing(Uuid),
     #[error("Job `{}` is {state}; only {allowed}.", shown(job_id))]
     Conflict {
         job_id: String,
@@ -335,15 +341,23 @@ impl ReceiptService {
     }
 
     pub async fn receipt(&self, caller: &Caller, id: &str) -> Result<ReceiptView, ServiceError> {
+        ReceiptView::from_stored(&self.visible_receipt(caller, id).await?)
+    }
+
+    /// Receipt `id`, when `caller` may see it; otherwise not found, so that
+    /// another key's receipts cannot be told from missing ones.
+    async fn visible_receipt(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<StoredReceipt, ServiceError> {
         let not_found = || ServiceError::ReceiptNotFound(id.to_string());
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-        let stored = self
-            .db
+        self.db
             .receipt_by_id(uuid)
             .await?
             .filter(|stored| caller.may_see(stored.row.owner.as_deref()))
-            .ok_or_else(not_found)?;
-        ReceiptView::from_stored(&stored)
+            .ok_or_else(not_found)
     }
 
     /// This process's metrics in Prometheus's text format, and the

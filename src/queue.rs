@@ -60,6 +60,12 @@ pub struct QueueJob {
     pub priority: u32,
     /// When a delayed job becomes due.
     pub run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was added, its latest attempt started, and it finished.
+    pub added_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The worker that ran its latest attempt (BullMQ's `processedBy`).
+    pub worker: Option<String>,
 }
 
 /// The global rate limit as BullMQ keeps it in the queue's meta hash.
@@ -421,7 +427,17 @@ fn queue_job(job: Job, state: JobState) -> QueueJob {
         attempts_made: job.attempts_made(),
         priority: job.priority(),
         run_at: None,
+        added_at: from_millis(Some(job.timestamp())),
+        started_at: from_millis(job.processed_on()),
+        finished_at: from_millis(job.finished_on()),
+        worker: job.processed_by().and_then(non_empty),
     }
+}
+
+/// A BullMQ timestamp (milliseconds since the epoch; 0 when unset).
+fn from_millis(millis: Option<u64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let millis = i64::try_from(millis?).ok().filter(|&m| m > 0)?;
+    chrono::DateTime::from_timestamp_millis(millis)
 }
 
 /// A completed job's return value; one not written by us is logged and

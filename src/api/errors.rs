@@ -124,7 +124,9 @@ impl ErrorCode {
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::Document(error) => Self::of_document(error),
             ServiceError::TooManyFiles { .. } => Self::TooManyFiles,
-            ServiceError::JobNotFound(_) | ServiceError::ReceiptNotFound(_) => Self::NotFound,
+            ServiceError::JobNotFound(_)
+            | ServiceError::ReceiptNotFound(_)
+            | ServiceError::ImageMissing(_) => Self::NotFound,
             ServiceError::Conflict { .. } => Self::Conflict,
             ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::Redis(_) => Self::RedisUnavailable,

@@ -4,9 +4,11 @@
 
 pub mod batch;
 pub mod control;
+mod dashboard;
 pub mod errors;
 pub mod graphql;
 mod guard;
+mod image;
 pub mod live;
 mod methods;
 pub mod observe;
@@ -29,11 +31,15 @@ use crate::jobs::ReceiptService;
 use errors::poem_error_to_json;
 
 /// Routes served outside the OpenAPI document, with their methods.
-const OTHER_ROUTES: [(&str, &str); 4] = [
+const OTHER_ROUTES: [(&str, &str); 8] = [
     ("/graphql", "GET, HEAD, POST"),
     ("/graphql/ws", "GET, HEAD"),
     ("/docs", "GET, HEAD"),
     ("/openapi.json", "GET, HEAD"),
+    (dashboard::PATHS[0], "GET, HEAD"),
+    (dashboard::PATHS[1], "GET, HEAD"),
+    (dashboard::PATHS[2], "GET, HEAD"),
+    (dashboard::PATHS[3], "GET, HEAD"),
 ];
 
 /// All routes of the API process.
@@ -79,12 +85,13 @@ pub fn routes(
         schema,
         keys: settings.api_keys.clone(),
     };
-    Route::new()
+    dashboard::add_to(Route::new())
         .at("/graphql", ide.post(query))
         .at("/graphql/ws", get(subscriptions))
         .nest("/docs", document.swagger_ui())
         .at("/openapi.json", document.endpoint())
         .nest("/", api)
+        .around(dashboard::front_page)
         .around(move |endpoint, request| {
             let route_names = route_names.clone();
             async move { route_names.remember(endpoint, request).await }

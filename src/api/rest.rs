@@ -10,6 +10,7 @@ use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
 use super::batch::{BatchUploaded, UploadAnswer};
 use super::errors::{JobControlError, LookupError, NotReady, UploadError};
+use super::image::ImageAnswer;
 use crate::job::ScheduleRequest;
 use crate::jobs::{Caller, JobStatusView, ReceiptService, ReceiptView};
 
@@ -135,6 +136,19 @@ impl ReceiptApi {
         id: Path<String>,
     ) -> Result<Json<ReceiptView>, LookupError> {
         Ok(Json(self.service.receipt(&caller, &id).await?))
+    }
+
+    /// The file uploaded for a receipt, exactly as sent and with its media
+    /// type (a PDF or HEIC stays one), for showing beside what was read.
+    #[oai(path = "/api/receipt/:id/image", method = "get", tag = "Tag::Receipts")]
+    async fn receipt_image(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<String>,
+    ) -> Result<ImageAnswer, LookupError> {
+        Ok(ImageAnswer::new(
+            self.service.receipt_image(&caller, &id).await?,
+        ))
     }
 
     /// This process's metrics in Prometheus's text format (request,

@@ -49,6 +49,20 @@ pub struct JobStatusView {
     /// `queue paused` or `rate limited for another 12 s`.
     #[oai(nullable)]
     pub waiting_reason: Option<String>,
+    /// When the job was added (the receipt row's time once Redis has
+    /// trimmed the job).
+    #[oai(nullable)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When its latest attempt started.
+    #[oai(nullable)]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it completed, failed or was cancelled.
+    #[oai(nullable)]
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The worker that ran its latest attempt (WORKER_NAME, by default
+    /// `receipt-ocr-<host>-<pid>`).
+    #[oai(nullable)]
+    pub worker: Option<String>,
 }
 
 impl JobStatusView {
@@ -73,6 +87,10 @@ impl JobStatusView {
             priority: job.priority,
             run_at: job.run_at,
             waiting_reason: None,
+            created_at: job.added_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            worker: job.worker.clone(),
         }
     }
 
@@ -100,6 +118,11 @@ impl JobStatusView {
             priority: 0,
             run_at: None,
             waiting_reason: None,
+            created_at: Some(stored.row.created_at),
+            started_at: None,
+            finished_at: (state != JobState::Unknown)
+                .then(|| stored.row.cancelled_at.unwrap_or(stored.row.updated_at)),
+            worker: None,
         })
     }
 }
@@ -126,6 +149,14 @@ pub struct ReceiptView {
     pub status: Option<String>,
     #[oai(nullable)]
     pub failed_reason: Option<String>,
+    /// The text OCR (or a PDF's text layer) gave, as the parser read it.
+    #[oai(nullable)]
+    pub raw_text: Option<String>,
+    /// The upload's media type; `GET /api/receipt/{id}/image` serves it.
+    #[oai(nullable)]
+    pub content_type: Option<String>,
+    #[oai(nullable)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(flatten)]
     #[oai(flatten)]
     #[graphql(flatten)]
@@ -139,6 +170,9 @@ impl ReceiptView {
             job_id: Some(stored.row.job_id.clone()),
             status: Some(stored.status()?.to_string()),
             failed_reason: stored.row.failed_reason.clone(),
+            raw_text: stored.row.raw_text.clone(),
+            content_type: Some(stored.row.content_type.clone()),
+            created_at: Some(stored.row.created_at),
             read: stored.result()?,
         })
     }
@@ -149,6 +183,9 @@ impl ReceiptView {
             job_id: Some(job_id.to_string()),
             status: Some(ReceiptStatus::Queued.to_string()),
             failed_reason: None,
+            raw_text: None,
+            content_type: None,
+            created_at: None,
             read: ReceiptResult {
                 receipt_id: id,
                 ..ReceiptResult::default()
