@@ -129,7 +129,7 @@ fn opened_receipt(steps: &HashMap<String, Value>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn with_api_keys_on_the_dashboard_asks_for_a_key_once_per_tab() {
+async fn with_api_keys_on_the_dashboard_asks_for_a_key_once_per_tab_and_the_graphql_page_uses_it() {
     let mut settings = isolated_settings();
     settings.http.api_keys = ApiKeys::new(vec![("ops".into(), ADMIN_KEY.into(), true)], true);
     let app = TestApp::spawn(Role::Serve, settings).await;
@@ -140,6 +140,10 @@ async fn with_api_keys_on_the_dashboard_asks_for_a_key_once_per_tab() {
         assert!(steps.contains_key(step), "no step `{step}`: {steps:?}");
     }
     assert_eq!(steps["reloaded"]["askedAgain"], false);
+    let graphql = &steps["graphql"];
+    assert_eq!(graphql["keyFilled"], true, "{graphql}");
+    assert_eq!(graphql["answer"]["data"]["queue"]["paused"], false, "{graphql}");
+    assert!(graphql["schemaFields"].as_u64() > Some(20), "{graphql}");
     no_request_left_the_service(&steps);
 }
 

@@ -171,6 +171,20 @@ async function keys(page) {
   const askedAgain = await dialog.isVisible();
   const unauthorized = requests.filter((r) => r.status === 401).length;
   report("reloaded", { askedAgain, unauthorized, shot: await shot(page, "reloaded") });
+
+  // The GraphQL page in the same tab has the key already, runs a query
+  // with it and lists the schema.
+  await page.goto(new URL("/graphql", base).href);
+  const keyField = await page.inputValue("#key");
+  await page.fill("#query", "{ queue { paused } }");
+  await page.fill("#variables", "{}");
+  await page.click("#run");
+  await page.locator("#result", { hasText: "paused" }).waitFor();
+  const answer = JSON.parse(await page.locator("#result").textContent());
+  await page.click("#load-schema");
+  await page.locator("#schema code", { hasText: "jobStatus(" }).first().waitFor();
+  const schemaFields = await page.locator("#schema code").count();
+  report("graphql", { keyFilled: keyField === options.key, answer, schemaFields, shot: await shot(page, "graphql") });
 }
 
 async function run() {
