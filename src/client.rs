@@ -21,6 +21,9 @@ pub struct UploadSchedule {
     pub process_at: Option<String>,
 }
 
+/// How often `wait` asks for the job when it cannot follow its events.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
 /// Where and how to reach the service.
 pub struct Client {
     pub base_url: String,
@@ -103,9 +106,49 @@ impl Client {
             .await
     }
 
-    /// Poll until the job is completed, failed or cancelled, or `timeout`
-    /// passes; `seen` gets every status on the way.
+    /// Follow the job until it is completed, failed or cancelled, or
+    /// `timeout` passes; `seen` gets every status on the way. Over the
+    /// job's live events (one request; the server pushes each step), or
+    /// by polling when those cannot be had (a proxy in between that
+    /// refuses or cuts the stream, a server without the endpoint).
     pub async fn wait(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        mut seen: impl FnMut(&Value),
+    ) -> anyhow::Result<Value> {
+        let started = Instant::now();
+        match tokio::time::timeout(timeout, self.follow(job_id, &mut seen)).await {
+            Ok(Some(last)) => return Ok(last),
+            Ok(None) => {}
+            Err(_) => bail!("job {job_id} is not finished after {timeout:?}"),
+        }
+        self.poll(job_id, timeout.saturating_sub(started.elapsed()), seen)
+            .await
+    }
+
+    /// The job's Server-Sent Events up to its final state; `None` when the
+    /// stream could not be opened or ended early (the caller polls).
+    async fn follow(&self, job_id: &str, seen: &mut impl FnMut(&Value)) -> Option<Value> {
+        let url = format!("{}/api/job/{job_id}/events", self.base_url);
+        let request = self.http.get(url).header("accept", "text/event-stream");
+        let mut response = self.with_key(request).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let mut events = EventReader::default();
+        while let Some(chunk) = response.chunk().await.ok()? {
+            for status in events.push(&chunk) {
+                seen(&status);
+                if is_final(&status) {
+                    return Some(status);
+                }
+            }
+        }
+        None
+    }
+
+    async fn poll(
         &self,
         job_id: &str,
         timeout: Duration,
@@ -124,7 +167,7 @@ impl Client {
                     status["state"]
                 );
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(POLL_EVERY).await;
         }
     }
 
@@ -174,4 +217,62 @@ pub struct Unreachable {
     pub url: String,
     #[source]
     pub source: reqwest::Error,
+}
+
+/// Server-Sent Events as they arrive in chunks: each complete event's
+/// `data` parsed as JSON (comments and keep-alives skipped).
+#[derive(Default)]
+struct EventReader {
+    pending: Vec<u8>,
+}
+
+impl EventReader {
+    fn push(&mut self, chunk: &[u8]) -> Vec<Value> {
+        self.pending.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = find_blank_line(&self.pending) {
+            let block: Vec<u8> = self.pending.drain(..end).collect();
+            let text = String::from_utf8_lossy(&block);
+            let data: Vec<&str> = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|data| data.strip_prefix(' ').unwrap_or(data))
+                .collect();
+            if let Ok(value) = serde_json::from_str(&data.join("\n")) {
+                events.push(value);
+            }
+        }
+        events
+    }
+}
+
+/// The end of the first event (after its blank line), `\n\n` or `\r\n\r\n`.
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_across_chunks_come_out_whole_and_comments_are_skipped() {
+        let mut reader = EventReader::default();
+        assert!(reader.push(b": keep-alive\n\ndata: {\"state\":").is_empty());
+        let events = reader.push(
+            b"\"active\",\"progress\":30}\nid: 1-0\n\ndata: {\"state\":\"completed\"}\r\n\r\n",
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0]["progress"], 30);
+        assert!(is_final(&events[1]));
+        assert!(reader.pending.is_empty());
+    }
 }

@@ -178,3 +178,122 @@ async fn job_control_and_listing_commands_and_a_closed_pipe() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{output:?}");
 }
+
+/// Requests a [`CountingProxy`] passed on, by method and path.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A plain HTTP proxy in front of the service that records each request
+/// and, with `refuse_events`, answers the live-events endpoint 404 as a
+/// server without it (or a proxy that blocks streams) would.
+async fn counting_proxy(app: &TestApp, refuse_events: bool) -> (String, Seen) {
+    use poem::{Body, Response, handler, http::StatusCode, web::Data};
+
+    #[handler]
+    async fn forward(
+        request: &poem::Request,
+        body: Body,
+        target: Data<&(String, bool, Seen)>,
+    ) -> Response {
+        let (upstream, refuse_events, seen) = target.0;
+        let path = request.uri().path().to_string();
+        seen.lock()
+            .unwrap()
+            .push((request.method().to_string(), path.clone()));
+        if *refuse_events && path.ends_with("/events") {
+            return Response::builder().status(StatusCode::NOT_FOUND).finish();
+        }
+        let url = format!(
+            "{upstream}{}",
+            request.uri().path_and_query().map_or("", |p| p.as_str())
+        );
+        let mut outgoing = reqwest::Client::new().request(request.method().clone(), url);
+        for (name, value) in request.headers() {
+            if name != "host" {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        let body = body.into_bytes().await.unwrap_or_default();
+        let answer = outgoing
+            .body(body)
+            .send()
+            .await
+            .expect("the service answers");
+        let mut response = Response::builder().status(answer.status());
+        for (name, value) in answer.headers() {
+            response = response.header(name, value);
+        }
+        // Streamed through, so Server-Sent Events arrive as they are sent.
+        let chunks = futures::stream::unfold(answer, |mut answer| async move {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), answer)),
+                _ => None,
+            }
+        });
+        response.body(Body::from_bytes_stream(chunks))
+    }
+
+    let seen = Seen::default();
+    let port = free_port();
+    let address = format!("http://127.0.0.1:{port}");
+    let routes = poem::EndpointExt::data(
+        poem::Route::new().at("/*path", forward),
+        (app.address.clone(), refuse_events, seen.clone()),
+    );
+    let listener = poem::listener::TcpListener::bind(format!("127.0.0.1:{port}"));
+    tokio::spawn(poem::Server::new(listener).run(routes));
+    crate::helpers::wait_for(|| {
+        let address = address.clone();
+        async move {
+            reqwest::get(format!("{address}/health/live"))
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    (address, seen)
+}
+
+fn cli_at(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RECEIPT_OCR_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the receipt-ocr binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_wait_follows_the_live_events_and_polls_only_when_they_are_refused() {
+    let app = TestApp::serve().await;
+    let dir = scratch("follow");
+    let file = write(&dir, "r.png", &corner_market_png());
+
+    for refuse_events in [false, true] {
+        let (url, seen) = counting_proxy(&app, refuse_events).await;
+        let output = tokio::task::spawn_blocking({
+            let file = file.clone();
+            move || cli_at(&url, &["upload", "--wait", "--json", &file])
+        })
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let line = &json_lines(&output)[0];
+        assert_eq!(line["state"], "completed", "{line}");
+        let job_id = line["jobId"].as_str().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        let count = |path: String| {
+            seen.iter()
+                .filter(|(m, p)| m == "GET" && *p == path)
+                .count()
+        };
+        let events = count(format!("/api/job/{job_id}/events"));
+        let polls = count(format!("/api/job/{job_id}"));
+        if refuse_events {
+            assert_eq!(events, 1, "{seen:?}");
+            assert!(polls >= 1, "fell back to polling: {seen:?}");
+        } else {
+            assert_eq!((events, polls), (1, 0), "followed the events: {seen:?}");
+        }
+    }
+}

@@ -120,7 +120,10 @@ async fn a_dropped_receipt_fills_its_bar_opens_and_the_queue_is_steered_from_the
     let stored = app.receipt_view(opened_receipt(&steps).as_str()).await;
     assert_eq!(stored.content_type.as_deref(), Some("image/png"));
     let text = stored.raw_text.unwrap_or_default();
-    assert!(text.lines().count() >= CORNER_MARKET.lines.len() / 2, "{text}");
+    assert!(
+        text.lines().count() >= CORNER_MARKET.lines.len() / 2,
+        "{text}"
+    );
 }
 
 /// The receipt id of the first upload, from its job.
@@ -142,7 +145,10 @@ async fn with_api_keys_on_the_dashboard_asks_for_a_key_once_per_tab_and_the_grap
     assert_eq!(steps["reloaded"]["askedAgain"], false);
     let graphql = &steps["graphql"];
     assert_eq!(graphql["keyFilled"], true, "{graphql}");
-    assert_eq!(graphql["answer"]["data"]["queue"]["paused"], false, "{graphql}");
+    assert_eq!(
+        graphql["answer"]["data"]["queue"]["paused"], false,
+        "{graphql}"
+    );
     assert!(graphql["schemaFields"].as_u64() > Some(20), "{graphql}");
     no_request_left_the_service(&steps);
 }
