@@ -60,7 +60,8 @@ pub fn run(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
     let (readings, cpu): (Vec<_>, Vec<_>) = timed.into_iter().unzip();
     save_texts(&receipts, &readings)?;
     let scores = score_all(&receipts, &readings);
-    let speed = report::Speed::new(images.len(), threads, elapsed, baseline);
+    let mut speed = report::Speed::new(images.len(), threads, elapsed, baseline);
+    speed.baseline_left_out = labels::documents_among(&images);
     let folders = folder_reports(dir, &receipts, &readings, &cpu);
     report::print_report(&scores, &speed, threads, engine, &folders);
     Ok(())
@@ -128,7 +129,9 @@ fn read_and_time(
     threads: usize,
     settings: &EngineSettings,
 ) -> anyhow::Result<Timed> {
-    let with_baseline = baseline_enabled();
+    // Tesseract's command opens images only: a folder with PDFs or HEIC/
+    // AVIF photos has no like-for-like baseline, so none is timed.
+    let with_baseline = baseline_enabled() && labels::documents_among(images) == 0;
     let zero = Cost {
         wall: Duration::ZERO,
         cpu: Some(Duration::ZERO),

@@ -27,6 +27,9 @@ pub struct Speed {
     cli_cpu_per_min: Option<f64>,
     /// The process's CPU seconds over the receipts read.
     cpu_seconds_per_receipt: Option<f64>,
+    /// Inputs the `tesseract` command cannot open (PDF, HEIC, AVIF); when
+    /// there are any, no baseline is timed.
+    pub baseline_left_out: usize,
 }
 
 impl Speed {
@@ -42,6 +45,7 @@ impl Speed {
             cpu_seconds_per_receipt: pipeline
                 .cpu
                 .map(|d| d.as_secs_f64() / receipts.max(1) as f64),
+            baseline_left_out: 0,
         }
     }
 
@@ -144,6 +148,11 @@ fn print_speed(speed: &Speed, threads: usize) {
                 .cpu_ratio()
                 .map_or("n/a".to_string(), |r| format!("{r:.2}"))
         ),
+        _ if speed.baseline_left_out > 0 => println!(
+            "tesseract CLI      not timed: the tesseract CLI cannot open {} of the {} inputs \
+             (PDF, HEIC, AVIF), so there is no like-for-like baseline",
+            speed.baseline_left_out, speed.receipts
+        ),
         _ => println!("tesseract CLI      skipped (RECEIPT_OCR_EVAL_BASELINE=off)"),
     }
 }
@@ -183,6 +192,7 @@ fn summary_json(
         "tesseractCliPerMinByCpu": speed.cli_cpu_per_min.map(round),
         "speedRatioByCpu": speed.cpu_ratio().map(round),
         "cpuSecondsPerReceipt": speed.cpu_seconds_per_receipt.map(round),
+        "baselineLeftOut": speed.baseline_left_out,
         "folders": folders,
     })
 }

@@ -169,6 +169,60 @@ async fn a_heic_photo_stored_sideways_is_turned_upright_by_its_exif_orientation(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_avif_photo_stored_sideways_is_read_upright() {
+    let app = TestApp::serve().await;
+    let sideways = jpeg_stored_sideways(&render(CORNER_MARKET.lines));
+    let avif = heif_from_jpeg(&sideways, true);
+    assert_eq!(&avif[4..12], b"ftypavif", "heif-enc wrote an AVIF");
+    let result = read_through(&app, avif, "photo.avif").await;
+    assert_corner_market(&result);
+}
+
+/// `receipt-ocr eval` over a folder of a text PDF, a scanned PDF and a
+/// HEIC photo, each with its label file beside it: all three are read and
+/// scored, and the plain-Tesseract baseline leaves out what Tesseract
+/// cannot open, saying so.
+#[test]
+fn eval_reads_pdf_and_heic_receipts_with_the_labels_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let label = serde_json::json!({
+        "storeName": CORNER_MARKET.store,
+        "totalAmount": CORNER_MARKET.total,
+        "date": "2024-03-14",
+    });
+    let sideways = jpeg_stored_sideways(&render(CORNER_MARKET.lines));
+    let inputs = [
+        (
+            "e-receipt.pdf",
+            pdf(vec![PdfPage::Text(CORNER_MARKET.lines)]),
+        ),
+        ("scan.pdf", pdf(vec![scanned(CORNER_MARKET.lines)])),
+        ("photo.heic", heif_from_jpeg(&sideways, false)),
+    ];
+    for (name, bytes) in inputs {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(path.with_extension("json"), label.to_string()).unwrap();
+    }
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_receipt-ocr"))
+        .arg("eval")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{output:?}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["receipts"], 3, "{summary}");
+    for field in ["totalAmount", "storeName", "date"] {
+        assert_eq!(summary[field], 1.0, "{field}: {summary}");
+    }
+    assert_eq!(summary["baselineLeftOut"], 3, "{summary}");
+    assert!(stdout.contains("cannot open 3 of the 3 inputs"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_batch_of_three_with_one_bad_file_queues_the_two_good_ones() {
     let app = TestApp::serve().await;
     let part = |bytes: Vec<u8>, name: &str| {

@@ -178,7 +178,11 @@ pub fn heif_from_jpeg(jpeg: &[u8], avif: bool) -> Vec<u8> {
         dir.path().join(format!("photo.{extension}")),
     );
     std::fs::write(&input, jpeg).expect("writing the JPEG");
-    let status = Command::new("heif-enc")
+    let mut command = Command::new("heif-enc");
+    if avif {
+        command.arg("--avif");
+    }
+    let status = command
         .arg(&input)
         .arg("-o")
         .arg(&output)
