@@ -4,7 +4,7 @@
 // REDIS_URL           redis://127.0.0.1:6379
 // QUEUE_PREFIX        bull
 // QUEUE_NAMES         ocr-processing,ocr-processing-webhooks (comma-separated)
-// BULLBOARD_PORT      3000 (0 picks a free port; the port is printed)
+// BULLBOARD_PORT      3001 (Grafana has 3000; 0 picks a free port; the port is printed)
 // BULLBOARD_HOST      0.0.0.0
 // BULLBOARD_READ_ONLY true
 const express = require('express');
@@ -20,7 +20,7 @@ const names = (process.env.QUEUE_NAMES || 'ocr-processing,ocr-processing-webhook
   .map((name) => name.trim())
   .filter(Boolean);
 const readOnlyMode = (process.env.BULLBOARD_READ_ONLY || 'true') !== 'false';
-const port = Number(process.env.BULLBOARD_PORT ?? 3000);
+const port = Number(process.env.BULLBOARD_PORT ?? 3001);
 const host = process.env.BULLBOARD_HOST || '0.0.0.0';
 
 const queues = names.map((name) => new Queue(name, { connection, prefix }));

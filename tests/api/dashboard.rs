@@ -68,6 +68,8 @@ async fn a_dropped_receipt_fills_its_bar_opens_and_the_queue_is_steered_from_the
 
     let steps = browser(&app, "main", &["--receipt", &path]).await;
 
+    assert_eq!(steps["opened"]["bullBoard"], "http://127.0.0.1:3001/");
+
     // The bar only ever grew and ended full, fed by the events stream: the
     // page never polled the job.
     let progress = &steps["progress"];

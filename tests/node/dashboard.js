@@ -62,7 +62,8 @@ async function main(page) {
   const receipt = fs.readFileSync(options.receipt);
   await page.goto(base.href);
   await page.locator("#queue-state", { hasText: "running" }).waitFor();
-  report("opened", { shot: await shot(page, "opened") });
+  const bullBoard = await page.getAttribute("#bullboard-link", "href");
+  report("opened", { bullBoard, shot: await shot(page, "opened") });
 
   // Drop a receipt; its bar fills from the live events.
   await dropFile(page, "corner-market.png", receipt, "image/png");
