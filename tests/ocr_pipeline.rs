@@ -15,6 +15,7 @@ use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
 use image::{GrayImage, ImageFormat, Luma};
 use imageproc::drawing::draw_text_mut;
+use receipt_ocr::inputs::read_upload;
 use receipt_ocr::ocr::{EngineChoice, EngineKind, EngineSettings, OcrEngine, OcrError, Stage};
 
 const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
@@ -88,7 +89,7 @@ fn a_rendered_receipt_is_read_into_store_date_items_and_total() {
     let mut engine = tesseract();
     let mut stages = Vec::new();
     let reading = engine
-        .read(&render_receipt(RECEIPT), &mut |stage| stages.push(stage))
+        .read_image(&render_receipt(RECEIPT), &mut |stage| stages.push(stage))
         .expect("the receipt is read");
     let receipt = &reading.receipt;
 
@@ -137,13 +138,11 @@ fn a_rendered_receipt_is_read_into_store_date_items_and_total() {
 #[test]
 fn bytes_that_are_not_an_image_fail_permanently() {
     let mut engine = tesseract();
-    let error = engine
-        .read(b"plain text, not an image", &mut |_| {})
-        .unwrap_err();
+    let error = read_upload(&mut engine, b"plain text, not an image", &mut |_| {}).unwrap_err();
     assert!(matches!(error, OcrError::Image(_)), "{error}");
     assert!(error.is_permanent());
     // A broken PDF as well, with a reason that names it.
-    let error = engine.read(b"%PDF-1.7 cut short", &mut |_| {}).unwrap_err();
+    let error = read_upload(&mut engine, b"%PDF-1.7 cut short", &mut |_| {}).unwrap_err();
     assert!(error.is_permanent(), "{error}");
     assert!(error.to_string().contains("PDF"), "{error}");
 }
@@ -153,7 +152,7 @@ fn bytes_that_are_not_an_image_fail_permanently() {
 fn reads_the_total_with(choice: EngineChoice, engines: &[EngineKind]) {
     let png = render_receipt(RECEIPT);
     let reading = engine(choice)
-        .read(&png, &mut |_| {})
+        .read_image(&png, &mut |_| {})
         .expect("the receipt is read");
     assert_eq!(
         reading.receipt.total_amount,
@@ -196,7 +195,7 @@ fn ppocr_reads_the_total_and_places_its_line() {
 #[test]
 fn ppocr_splits_words_and_keeps_the_store_name() {
     let reading = engine(EngineChoice::Ppocr)
-        .read(&render_receipt(RECEIPT), &mut |_| {})
+        .read_image(&render_receipt(RECEIPT), &mut |_| {})
         .expect("the receipt is read");
     assert_eq!(
         reading.page.lines[0].text(),

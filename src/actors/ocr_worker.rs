@@ -145,7 +145,7 @@ impl OcrWorkerState {
             // parse) under the job's, which it finds entered here.
             let _job = parent.enter();
             let _busy = BusyGuard::start();
-            let outcome = engine.read(&image, &mut |stage| {
+            let outcome = crate::inputs::read_upload(&mut engine, &image, &mut |stage| {
                 let _ = progress.send(stage.progress());
             });
             (engine, outcome)

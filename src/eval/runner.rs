@@ -43,7 +43,9 @@ pub fn read_with_pipeline(
         let before = thread_cpu_time();
         let reading = std::fs::read(image)
             .map_err(|e| format!("{}: {e}", image.display()))
-            .and_then(|bytes| engine.read(&bytes, &mut |_| {}).map_err(|e| e.to_string()));
+            .and_then(|bytes| {
+                crate::inputs::read_upload(engine, &bytes, &mut |_| {}).map_err(|e| e.to_string())
+            });
         (reading, thread_cpu_time().saturating_sub(before))
     })?;
     let cpu = cpu_before

@@ -11,7 +11,7 @@ mod read;
 pub mod settings;
 pub mod tool;
 
-pub use read::read_document;
+pub use read::{read_document, read_upload};
 pub use settings::InputSettings;
 
 use image::ImageFormat;
@@ -19,7 +19,7 @@ use image::ImageFormat;
 use crate::ocr::preprocess::{self, PreprocessError};
 
 /// The default MAX_PDF_PAGES.
-pub const DEFAULT_MAX_PDF_PAGES: usize = 10;
+pub use crate::ocr::settings::DEFAULT_MAX_PDF_PAGES;
 
 /// What an upload is, by its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,18 @@ pub enum InputError {
     Tool(#[source] tool::ToolError),
     #[error("no room for a temporary file: {0}")]
     TempFile(#[source] std::io::Error),
+}
+
+impl From<InputError> for crate::ocr::OcrError {
+    fn from(error: InputError) -> Self {
+        Self::Document(Box::new(error))
+    }
+}
+
+impl crate::ocr::engine::DocumentError for InputError {
+    fn is_permanent(&self) -> bool {
+        InputError::is_permanent(self)
+    }
 }
 
 impl InputError {

@@ -17,6 +17,19 @@ use crate::ocr::engine::EngineKind;
 use crate::ocr::preprocess;
 use crate::ocr::{OcrEngine, OcrError, OcrPage, ReceiptReading, Stage, parse_receipt};
 
+/// Read an upload end to end, whatever it is: a PDF or a HEIC/AVIF photo
+/// here, an image by the engine; `on_stage` hears as each stage ends.
+pub fn read_upload(
+    engine: &mut OcrEngine,
+    bytes: &[u8],
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<ReceiptReading, OcrError> {
+    match read_document(engine, bytes, on_stage) {
+        Some(reading) => reading,
+        None => engine.read_image(bytes, on_stage),
+    }
+}
+
 /// Read `bytes` when they are a PDF or a HEIF photo; `None` for an image,
 /// which the engine reads itself.
 pub fn read_document(

@@ -38,14 +38,7 @@ impl Default for InputSettings {
     }
 }
 
-/// A whole number of at least 1 (a count limit).
-pub fn at_least_one(raw: &str) -> Result<usize, String> {
-    match raw.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{raw}` is not a whole number")),
-    }
-}
+pub use crate::ocr::settings::at_least_one;
 
 /// `600`, `600s`, `10m` or `1h` as a duration.
 fn window(raw: &str) -> Result<Duration, String> {

@@ -58,9 +58,18 @@ pub enum OcrError {
     /// ONNX Runtime failed while reading; may succeed on another attempt.
     #[error(transparent)]
     PpOcr(#[from] PpOcrError),
-    /// A PDF or HEIC/AVIF photo that could not be read or converted.
-    #[error(transparent)]
-    Input(#[from] crate::inputs::InputError),
+    /// A document (a PDF, a HEIC/AVIF photo) that could not be read or
+    /// converted; the inputs module says which and whether for good.
+    #[error("{0}")]
+    Document(Box<dyn DocumentError>),
+}
+
+/// Why a document other than a plain image could not be read. Defined
+/// here, implemented where documents are read, so the engine does not
+/// depend on the readers layered above it.
+pub trait DocumentError: std::error::Error + Send + Sync + 'static {
+    /// True when retrying the same bytes cannot succeed.
+    fn is_permanent(&self) -> bool;
 }
 
 impl From<TesseractError> for OcrError {
@@ -82,7 +91,7 @@ impl OcrError {
     /// True when retrying the same bytes cannot succeed.
     pub fn is_permanent(&self) -> bool {
         match self {
-            OcrError::Input(e) => e.is_permanent(),
+            OcrError::Document(e) => e.is_permanent(),
             other => matches!(other, OcrError::Image(_)),
         }
     }
@@ -145,16 +154,14 @@ impl OcrEngine {
         self.max_pdf_pages
     }
 
-    /// Read one image, PDF or HEIC/AVIF photo end to end, calling
-    /// `on_stage` as each stage ends.
-    pub fn read(
+    /// Read one image (JPEG, PNG, TIFF, WebP, BMP, GIF) end to end,
+    /// calling `on_stage` as each stage ends. Uploads, which may also be
+    /// PDFs or HEIC/AVIF photos, go through `inputs::read_upload`.
+    pub fn read_image(
         &mut self,
         image: &[u8],
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        if let Some(reading) = crate::inputs::read_document(self, image, on_stage) {
-            return reading;
-        }
         let grey = {
             let _stage = enter_stage(JobStage::Preprocess);
             preprocess::decode_within(image, self.max_image_pixels)?

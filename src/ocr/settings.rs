@@ -56,10 +56,22 @@ pub struct EngineSettings {
         long,
         env = "MAX_PDF_PAGES",
         value_name = "MAX_PDF_PAGES",
-        default_value_t = crate::inputs::DEFAULT_MAX_PDF_PAGES,
-        value_parser = crate::inputs::settings::at_least_one
+        default_value_t = DEFAULT_MAX_PDF_PAGES,
+        value_parser = at_least_one
     )]
     pub max_pdf_pages: usize,
+}
+
+/// MAX_PDF_PAGES when unset.
+pub const DEFAULT_MAX_PDF_PAGES: usize = 10;
+
+/// A whole number of at least 1 (a count limit).
+pub fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{raw}` is not a whole number")),
+    }
 }
 
 impl EngineSettings {
@@ -77,7 +89,7 @@ impl EngineSettings {
                 .unwrap_or(super::preprocess::DEFAULT_MAX_IMAGE_PIXELS),
             max_pdf_pages: max_pages
                 .and_then(|p| p.parse().ok())
-                .unwrap_or(crate::inputs::DEFAULT_MAX_PDF_PAGES),
+                .unwrap_or(DEFAULT_MAX_PDF_PAGES),
         }
     }
 

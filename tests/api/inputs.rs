@@ -343,7 +343,7 @@ fn raster_resolution_measurement() {
             .stdout;
         let size = image::load_from_memory(&png).unwrap();
         let started = std::time::Instant::now();
-        let reading = engine.read(&png, &mut |_| {}).expect("read");
+        let reading = engine.read_image(&png, &mut |_| {}).expect("read");
         let seconds = started.elapsed().as_secs_f32();
         let r = &reading.receipt;
         let total = r.total_amount.as_ref().map(|t| t.to_string());
