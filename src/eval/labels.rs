@@ -218,6 +218,21 @@ fn month_in(raw: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
+/// How many of `images` the `tesseract` command cannot open (PDFs, HEIC
+/// and AVIF photos), which the pipeline reads through its own converters.
+pub fn documents_among(images: &[PathBuf]) -> usize {
+    images
+        .iter()
+        .filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| DOCUMENT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .count()
+}
+
+const DOCUMENT_EXTENSIONS: [&str; 4] = ["pdf", "heic", "heif", "avif"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,18 +266,3 @@ mod tests {
         assert!(label_dates("YYYY-MM-DD").is_empty());
     }
 }
-
-/// How many of `images` the `tesseract` command cannot open (PDFs, HEIC
-/// and AVIF photos), which the pipeline reads through its own converters.
-pub fn documents_among(images: &[PathBuf]) -> usize {
-    images
-        .iter()
-        .filter(|path| {
-            path.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| DOCUMENT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .count()
-}
-
-const DOCUMENT_EXTENSIONS: [&str; 4] = ["pdf", "heic", "heif", "avif"];
