@@ -149,6 +149,13 @@ async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_
         "cancelled",
         "never overwritten"
     );
+    // The worker process counted one attempt of each outcome.
+    let metrics = format!("http://127.0.0.1:{}/metrics", separate.http.port);
+    let text = api.get_text(&metrics).await;
+    for outcome in ["cancelled", "completed"] {
+        let series = format!(r#"receipt_ocr_jobs_processed_total{{outcome="{outcome}"}} 1"#);
+        assert!(text.contains(&series), "{series} in:\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
