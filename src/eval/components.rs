@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::ocr::passes::{self, AutoPolicy};
 use crate::ocr::preprocess::{self, PassSettings};
 use crate::ocr::{
-    BBox, EngineChoice, EngineKind, EngineSettings, OcrEngine, OcrError, OcrLine, OcrPage,
-    OcrWord, ParsedReceipt, ReceiptReading,
+    BBox, EngineChoice, EngineKind, EngineSettings, OcrEngine, OcrError, OcrLine, OcrPage, OcrWord,
+    ParsedReceipt, ReceiptReading,
 };
 
 /// The three texts one image gives, one per engine pass.

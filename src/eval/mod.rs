@@ -24,8 +24,8 @@
 //! - `RECEIPT_OCR_EVAL_HALF=a|b` scores only that half of the receipts
 //!   (split by a hash of the file name; see [`labels::half_of`]).
 
-pub mod labels;
 mod components;
+pub mod labels;
 mod report;
 mod runner;
 pub mod score;
@@ -217,7 +217,9 @@ fn save_pass_texts(
         .collect();
     let (agree, compared) = components::save(images, threads, Path::new(&dir), &parsed)?;
     if compared > 0 {
-        eprintln!("replaying auto on the saved pass texts gives the pipeline's parse for {agree} of {compared} receipts");
+        eprintln!(
+            "replaying auto on the saved pass texts gives the pipeline's parse for {agree} of {compared} receipts"
+        );
     }
     Ok(())
 }
