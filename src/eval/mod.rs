@@ -13,13 +13,18 @@
 //! Environment switches:
 //! - `RECEIPT_OCR_EVAL_BASELINE=off` skips the `tesseract` CLI baseline.
 //! - `RECEIPT_OCR_EVAL_VERBOSE=1` lists each receipt's misses on stderr.
-//! - `RECEIPT_OCR_EVAL_TEXT_DIR=path` saves each receipt's OCR text there.
+//! - `RECEIPT_OCR_EVAL_TEXT_DIR=path` saves each receipt's OCR text there,
+//!   and each engine pass's text apart (`<stem>.ppocr.txt`, `.tess1.txt`,
+//!   `.tess2.txt`; see [`components`]).
 //! - `RECEIPT_OCR_EVAL_THREADS=n` reads on n threads (default: one a core).
 //! - `RECEIPT_OCR_EVAL_TEXTS=path` runs no OCR: it scores the parser on the
-//!   texts saved there (`<stem>.txt`), per half and overall.
+//!   texts saved there, per half and overall: `auto`'s choice and merge of
+//!   passes replayed on the pass texts where they exist, else `<stem>.txt`
+//!   parsed whole.
 //! - `RECEIPT_OCR_EVAL_HALF=a|b` scores only that half of the receipts
 //!   (split by a hash of the file name; see [`labels::half_of`]).
 
+mod components;
 pub mod labels;
 mod report;
 mod runner;
@@ -59,6 +64,7 @@ pub fn run(dir: &Path, engine: EngineChoice) -> anyhow::Result<()> {
     let (timed, elapsed, baseline) = read_and_time(&images, threads, &settings)?;
     let (readings, cpu): (Vec<_>, Vec<_>) = timed.into_iter().unzip();
     save_texts(&receipts, &readings)?;
+    save_pass_texts(&images, threads, engine, &readings)?;
     let scores = score_all(&receipts, &readings);
     let mut speed = report::Speed::new(images.len(), threads, elapsed, baseline);
     speed.baseline_left_out = labels::documents_among(&images);
@@ -188,6 +194,35 @@ fn save_texts(
             .as_ref()
             .map_or_else(|e| format!("ERROR: {e}"), |r| r.text.clone());
         std::fs::write(dir.join(stem).with_extension("txt"), text)?;
+    }
+    Ok(())
+}
+
+/// With `RECEIPT_OCR_EVAL_TEXT_DIR`, also save each engine pass's text
+/// apart (see [`components`]), and say whether replaying `auto` on them
+/// gives what the pipeline parsed.
+fn save_pass_texts(
+    images: &[PathBuf],
+    threads: usize,
+    engine: EngineChoice,
+    readings: &[Result<ReceiptReading, String>],
+) -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("RECEIPT_OCR_EVAL_TEXT_DIR") else {
+        return Ok(());
+    };
+    eprintln!("reading each engine pass apart, for RECEIPT_OCR_EVAL_TEXTS…");
+    let parsed: Vec<_> = readings
+        .iter()
+        .map(|r| match engine {
+            EngineChoice::Auto => r.as_ref().ok().map(|r| r.receipt.clone()),
+            _ => None,
+        })
+        .collect();
+    let (agree, compared) = components::save(images, threads, Path::new(&dir), &parsed)?;
+    if compared > 0 {
+        eprintln!(
+            "replaying auto on the saved pass texts gives the pipeline's parse for {agree} of {compared} receipts"
+        );
     }
     Ok(())
 }

@@ -153,7 +153,7 @@ fn run_tesseract_cli(image: &Path) -> bool {
 /// from `init` (a Tesseract instance is not `Sync`, so none is shared).
 /// Threads take the next item as they finish one, so a slow image does not
 /// hold up a whole share of the work.
-fn parallel_map<T, S, R, E>(
+pub(super) fn parallel_map<T, S, R, E>(
     items: &[T],
     threads: usize,
     init: impl Fn() -> Result<S, E> + Sync,

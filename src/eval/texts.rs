@@ -1,10 +1,13 @@
 //! Scoring the parser alone on OCR text saved earlier: `RECEIPT_OCR_EVAL_TEXTS=dir`
 //! reads `dir/<stem>.txt` for every labelled image instead of running OCR,
 //! so a parser change is measured in a second on identical text, for each
-//! half of the set (tune on one, check on the other) and overall.
+//! half of the set (tune on one, check on the other) and overall. Where the
+//! engine passes' texts were saved apart, `auto`'s merge is replayed on them
+//! (see [`super::components`]), so the figures are the pipeline's.
 
 use std::path::Path;
 
+use super::components::PassTexts;
 use super::labels::{Half, LabelledReceipt, half_of};
 use super::score::{FieldTally, Scores};
 use crate::ocr::{ReceiptReading, parse_receipt};
@@ -23,12 +26,16 @@ pub fn run(receipts: &[LabelledReceipt], texts: &Path) -> anyhow::Result<()> {
     let mut missing = 0;
     for receipt in receipts {
         let stem = receipt.image.file_stem().unwrap_or_default();
+        let passes = PassTexts::load(texts, stem);
         let path = texts.join(stem).with_extension("txt");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            missing += 1;
+            missing += usize::from(passes.is_none());
             String::new()
         });
-        let parsed = parse_receipt(&text);
+        let parsed = match &passes {
+            Some(passes) => passes.auto_receipt(),
+            None => parse_receipt(&text),
+        };
         let verdict = scores.all.add(&receipt.label, &parsed);
         match half_of(&receipt.image) {
             Half::A => scores.a.add(&receipt.label, &parsed),

@@ -67,6 +67,7 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .collect();
     let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let index = printed_again_below(&header, index).unwrap_or(index);
+    let index = name_starts_above(&header, index);
     let name = without_debris(&join_wrapped_name(&header, index));
     (name.len() >= 2).then(|| FoundStore {
         name,
@@ -110,6 +111,25 @@ fn is_name_continued(name: &str, next: &str) -> bool {
         && name_score(next).is_some()
 }
 
+/// The line above the chosen one starts the name when the chosen line
+/// continues it (`LUNA` / `NOODLE HOUSE`, where the business words made the
+/// second line score higher), or when the chosen line is only a business
+/// word and a branch number (`Restaurant 1234`) under a name.
+fn name_starts_above(header: &[String], index: usize) -> usize {
+    let Some(above) = index.checked_sub(1) else {
+        return index;
+    };
+    let (name, line) = (&header[above], &header[index]);
+    let continues = is_name_continued(name, line);
+    let own_words = BUSINESS_WORD.replace_all(line, "");
+    let descriptor_only =
+        BUSINESS_WORD.is_match(line) && count(&own_words, char::is_alphabetic) < 3;
+    match (continues || descriptor_only) && name_score(name).is_some() {
+        true => above,
+        false => index,
+    }
+}
+
 /// A logo read as a fragment (`GRILLE`, `FIREFLU`) is often printed again
 /// in plain type a few lines below (`Villaggio Grille`): the later line
 /// that contains the fragment, or starts with its first four letters.
@@ -138,7 +158,9 @@ fn name_score(line: &str) -> Option<f32> {
     let is_company = LEGAL_FORM.is_match(line);
     let is_address = NOT_A_NAME.is_match(line) || ZIP_OR_PHONE.is_match(line) || line.contains(':');
     let is_street = STREET_NUMBER.is_match(line) && !BUSINESS_WORD.is_match(line);
-    if letters < 3 || super::amount::trailing_amount(line).is_some() {
+    // A name is printed with capitals; a lower-case word is logo debris.
+    let no_capital = !line.chars().any(char::is_uppercase);
+    if letters < 3 || no_capital || super::amount::trailing_amount(line).is_some() {
         return None;
     }
     if (!is_company && is_address) || is_street {
@@ -296,6 +318,40 @@ mod tests {
         assert_eq!(store_of("KFC\n12 Quay Street").as_deref(), Some("KFC"));
         let text = "A & BEST RESTAURANT\n(001234567-P)\nSELANGOR DARUL EHSAN";
         assert_eq!(store_of(text).as_deref(), Some("A & BEST RESTAURANT"));
+    }
+
+    #[test]
+    fn a_short_name_above_a_line_of_business_words_starts_the_name() {
+        assert_eq!(
+            store_of("Mira\nFamily Restaurant\n12 Quay Street").as_deref(),
+            Some("Mira Family Restaurant")
+        );
+    }
+
+    #[test]
+    fn a_business_word_and_branch_number_under_the_name_give_way_to_it() {
+        assert_eq!(
+            store_of("ZAPPY'S JR\nRestaurant 4412\n12 Quay Street").as_deref(),
+            Some("ZAPPY'S JR")
+        );
+    }
+
+    #[test]
+    fn a_line_without_a_capital_letter_is_not_a_name() {
+        assert_eq!(
+            store_of("lunaxx\nHarbor\n12 Quay Street").as_deref(),
+            Some("Harbor")
+        );
+    }
+
+    #[test]
+    fn a_bracketed_branch_number_does_not_make_the_name_a_phone_line() {
+        let text =
+            "HARBORVIEWS\nSEAFOOD KITCHEN\nHarborviews Seafood Kitchen (612)\n12 Quay Street";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("Harborviews Seafood Kitchen")
+        );
     }
 
     #[test]

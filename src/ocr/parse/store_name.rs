@@ -14,13 +14,24 @@ static TRAILING_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\s*[(\[]?\s*(CO\.?\s*(REG|NO)\.?\s*:?)?\s*\d{4,}\s?-?\s?[A-Z]?\s*[)\]]?\s*$")
         .expect("valid regex")
 });
+/// A registration number in brackets whose first character OCR misread as
+/// a letter: `(S19537-X)`.
+static BRACKETED_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\s*[(\[][A-Z]\d{4,}\s?-?\s?[A-Z]?\s*[)\]]?\s*$").expect("valid regex")
+});
+/// A short branch number in brackets ending the line: `Harbor Grill (031)`.
+/// Left there, it would read as a phone's area code.
+static TRAILING_STORE_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s*\(\d{1,4}\)\s*$").expect("valid regex"));
 
 /// The name without a registration number or the stray marks OCR puts at
 /// the edges of a line (`| MOONSTAR —`), with `SDN BHD` repaired.
 pub fn clean_name(line: &str) -> String {
     let repaired = SDN_BHD.replace_all(line, "SDN$1 BHD");
     let repaired = zero_between_letters_as_o(&repaired);
+    let repaired = BRACKETED_REG_NO.replace(&repaired, "");
     let without_reg = TRAILING_REG_NO.replace(&repaired, "");
+    let without_reg = TRAILING_STORE_NUMBER.replace(&without_reg, "");
     let trimmed = without_reg
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '(' | ')' | '.' | '&' | '\''));
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -72,5 +83,19 @@ mod tests {
     fn a_zero_in_a_word_of_letters_is_the_letter_o() {
         assert_eq!(clean_name("TAK-0 RAYA BHD"), "TAK-O RAYA BHD");
         assert_eq!(clean_name("G0LDEN CAFE 20"), "GOLDEN CAFE 20");
+    }
+
+    #[test]
+    fn a_bracketed_branch_number_after_the_name_is_dropped() {
+        assert_eq!(clean_name("Harbor Grill (031)"), "Harbor Grill");
+        assert_eq!(clean_name("Harbor (12) Grill"), "Harbor (12) Grill");
+    }
+
+    #[test]
+    fn a_registration_number_with_its_first_digit_read_as_a_letter_is_dropped() {
+        assert_eq!(
+            clean_name("77 QUICK MART S/B(S19537-X)"),
+            "77 QUICK MART S/B"
+        );
     }
 }

@@ -1,0 +1,143 @@
+//! Saving each engine's text apart, so that the parser can be re-scored
+//! exactly as `auto` combines readings. A reading under `auto` may be two
+//! or three parses merged field by field (PP-OCR, Tesseract's grey pass,
+//! its Sauvola pass); parsing their joined text is not the same thing. So
+//! with `RECEIPT_OCR_EVAL_TEXT_DIR`, every image is also read by each
+//! engine pass on its own (`<stem>.ppocr.txt`, `<stem>.tess1.txt`,
+//! `<stem>.tess2.txt`), and `RECEIPT_OCR_EVAL_TEXTS` replays the engine's
+//! choice of passes and its merge on those texts.
+
+use std::path::{Path, PathBuf};
+
+use crate::ocr::passes::{self, AutoPolicy};
+use crate::ocr::preprocess::{self, PassSettings};
+use crate::ocr::{
+    BBox, EngineChoice, EngineKind, EngineSettings, OcrEngine, OcrError, OcrLine, OcrPage, OcrWord,
+    ParsedReceipt, ReceiptReading,
+};
+
+/// The three texts one image gives, one per engine pass.
+pub struct PassTexts {
+    pub ppocr: String,
+    pub grey: String,
+    pub sauvola: String,
+}
+
+const SUFFIXES: [&str; 3] = ["ppocr", "tess1", "tess2"];
+
+fn path_of(dir: &Path, stem: &std::ffi::OsStr, suffix: &str) -> PathBuf {
+    let mut name = stem.to_os_string();
+    name.push(format!(".{suffix}.txt"));
+    dir.join(name)
+}
+
+impl PassTexts {
+    /// Read every pass of one upright grey image.
+    fn read(engine: &mut OcrEngine, image: &Path) -> Result<Self, String> {
+        let fail = |e: OcrError| e.to_string();
+        let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+        let grey = preprocess::decode_within(&bytes, engine.max_image_pixels())
+            .map_err(|e| fail(e.into()))?;
+        let ppocr = engine.ppocr_mut().ok_or("no PP-OCR engine")?;
+        let ppocr = ppocr.read_page(&grey).map_err(|e| fail(e.into()))?.text();
+        let tesseract = engine.tesseract_mut().ok_or("no Tesseract engine")?;
+        let mut pass = |settings| -> Result<String, String> {
+            let prepared = preprocess::prepare_placed(&grey, settings);
+            let (page, _) = tesseract
+                .recognise(&prepared.image, &prepared.placement)
+                .map_err(|e| fail(e.into()))?;
+            Ok(page.text())
+        };
+        Ok(Self {
+            ppocr,
+            grey: pass(PassSettings::GREY)?,
+            sauvola: pass(PassSettings::SAUVOLA)?,
+        })
+    }
+
+    /// The texts saved for `stem` in `dir`, when all three are there.
+    pub fn load(dir: &Path, stem: &std::ffi::OsStr) -> Option<Self> {
+        let read = |suffix| std::fs::read_to_string(path_of(dir, stem, suffix)).ok();
+        Some(Self {
+            ppocr: read(SUFFIXES[0])?,
+            grey: read(SUFFIXES[1])?,
+            sauvola: read(SUFFIXES[2])?,
+        })
+    }
+
+    fn save(&self, dir: &Path, stem: &std::ffi::OsStr) -> std::io::Result<()> {
+        let texts = [&self.ppocr, &self.grey, &self.sauvola];
+        for (suffix, text) in SUFFIXES.iter().zip(texts) {
+            std::fs::write(path_of(dir, stem, suffix), text)?;
+        }
+        Ok(())
+    }
+
+    /// What `OcrEngine::read` would return for this image under `auto`
+    /// (or `OCR_AUTO_POLICY`), with the same choices and merges as
+    /// `engine.rs`, parsing each pass's text on its own.
+    pub fn auto_receipt(&self) -> ParsedReceipt {
+        let ppocr = || reading_of(&self.ppocr, EngineKind::PpOcr);
+        let tesseract = || {
+            let first = reading_of(&self.grey, EngineKind::Tesseract);
+            match passes::needs_second_pass(&first) {
+                true => passes::combine(first, reading_of(&self.sauvola, EngineKind::Tesseract)),
+                false => first,
+            }
+        };
+        let margin = passes::PPOCR_PREFERENCE;
+        let reading = match passes::auto_policy() {
+            AutoPolicy::PpOcr => ppocr(),
+            AutoPolicy::TesseractThenPpOcr => match tesseract() {
+                first if passes::is_confident(&first) => first,
+                first => passes::combine_preferring_first(ppocr(), first, margin),
+            },
+            AutoPolicy::PpOcrThenTesseract => match ppocr() {
+                first if !passes::lacks_date_or_total(&first) => first,
+                first => passes::combine_preferring_first(first, tesseract(), margin),
+            },
+        };
+        reading.receipt
+    }
+}
+
+/// A reading of `text` as if an engine had read it: one word a line (the
+/// parser sees only the text, and line `i` stays line `i`).
+fn reading_of(text: &str, engine: EngineKind) -> ReceiptReading {
+    let line = |l: &str| {
+        OcrLine::from_words(vec![OcrWord {
+            text: l.to_string(),
+            bbox: BBox::default(),
+            confidence: 0.0,
+        }])
+    };
+    let page = OcrPage {
+        lines: text.split('\n').map(line).collect(),
+    };
+    passes::reading_of((page, 0.0), engine)
+}
+
+/// Read every image with each pass apart, save the texts in `dir`, and
+/// return how many replays agree with what the pipeline itself parsed
+/// (`pipeline[i]`, when the pipeline ran `auto`).
+pub fn save(
+    images: &[PathBuf],
+    threads: usize,
+    dir: &Path,
+    pipeline: &[Option<ParsedReceipt>],
+) -> anyhow::Result<(usize, usize)> {
+    let settings = EngineSettings::with_engine(EngineChoice::Auto);
+    let new_engine = || OcrEngine::new(&settings);
+    let read = |engine: &mut OcrEngine, image: &PathBuf| PassTexts::read(engine, image);
+    let texts = super::runner::parallel_map(images, threads, new_engine, read)?;
+    let (mut agree, mut compared) = (0, 0);
+    for ((image, texts), parsed) in images.iter().zip(texts).zip(pipeline) {
+        let Ok(texts) = texts else { continue };
+        texts.save(dir, image.file_stem().unwrap_or_default())?;
+        if let Some(parsed) = parsed {
+            compared += 1;
+            agree += usize::from(&texts.auto_receipt() == parsed);
+        }
+    }
+    Ok((agree, compared))
+}
