@@ -30,6 +30,7 @@ mod receipt_listing;
 mod receiver;
 mod reconciler;
 mod remote;
+mod s3;
 mod shutdown;
 mod slow_clients;
 mod startup;
