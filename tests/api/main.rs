@@ -9,6 +9,7 @@ mod bad_input;
 mod bullboard;
 mod cancel_retry;
 mod cli;
+mod cluster;
 mod docs_and_health;
 mod events;
 mod faults;
