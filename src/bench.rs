@@ -31,10 +31,10 @@ const LATENCY_JOBS: usize = 300;
 #[derive(clap::Args)]
 pub struct QueueBench {
     /// No-op jobs to enqueue, then process.
-    #[arg(long, default_value = "20000")]
+    #[arg(long = "jobs", id = "bench_jobs", default_value = "20000")]
     pub jobs: usize,
     /// The worker's concurrency (BullMQ's, as `OCR_CONCURRENCY` sets it).
-    #[arg(long, default_value = "50")]
+    #[arg(long = "concurrency", id = "bench_concurrency", default_value = "50")]
     pub concurrency: usize,
     /// Redis, PostgreSQL (the worker checks it before each job) and the
     /// queue's options; the queue gets a fresh name and is removed after.
@@ -202,7 +202,28 @@ fn print_figures(
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::percentile;
+    use crate::cli::{BenchCommand, Cli, Command};
+
+    #[test]
+    fn bench_queue_takes_its_jobs_and_concurrency_beside_the_settings() {
+        let args = [
+            "receipt-ocr",
+            "bench",
+            "queue",
+            "--jobs",
+            "10",
+            "--concurrency",
+            "2",
+        ];
+        let cli = Cli::try_parse_from(args).expect("the command parses");
+        let Some(Command::Bench(BenchCommand::Queue(bench))) = cli.command else {
+            panic!("not bench queue");
+        };
+        assert_eq!((bench.jobs, bench.concurrency), (10, 2));
+    }
 
     #[test]
     fn percentiles_are_taken_as_bench_js_takes_them() {

@@ -30,6 +30,8 @@ pub type Pipeline = ReceiptPipeline<ReceiptOutcomes, OcrPool>;
 
 /// How long a job waits for PostgreSQL to come back before trying anyway.
 const DATABASE_PATIENCE: Duration = Duration::from_secs(600);
+/// How long PostgreSQL answering the check before a job vouches for it.
+const DATABASE_CHECK_LASTS: Duration = Duration::from_secs(1);
 
 /// What the worker runs for each attempt: the receipt pipeline in the
 /// service; `bench queue` runs a no-op one through the same path.
@@ -138,6 +140,7 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
             queue: args.queue.clone(),
             handed_back,
             worker_name: args.settings.worker_name(),
+            database_checked: std::sync::Mutex::new(None),
         });
         let worker = Arc::new(start_worker(&args, runner).await?);
         let events = drain_events(worker.clone(), args.queue, args.pipeline);
@@ -218,6 +221,8 @@ struct JobRunner<P> {
     handed_back: watch::Receiver<bool>,
     /// This process's BullMQ worker name, for the consumer spans.
     worker_name: String,
+    /// When PostgreSQL last answered the check before a job.
+    database_checked: std::sync::Mutex<Option<Instant>>,
 }
 
 /// How often a running job checks whether a client cancelled it.
@@ -308,19 +313,34 @@ impl<P: JobProcessor> JobRunner<P> {
     /// Resolves once a client asks to cancel the job, from any process.
     /// The pipeline is dropped then: an OCR read under way finishes on its
     /// thread and its result is thrown away.
+    /// The first look comes after one poll interval: a job cancelled
+    /// before it started is stopped by its receipt's state when the
+    /// pipeline begins, so a quick job costs no Redis round trip here.
     async fn cancel_requested(&self, job_id: &str) {
         loop {
+            tokio::time::sleep(CANCEL_POLL).await;
             if let Ok(true) = self.queue.cancel_requested(job_id).await {
                 tracing::info!(job_id, "cancelled by a client; stopping");
                 return;
             }
-            tokio::time::sleep(CANCEL_POLL).await;
         }
     }
 
     /// While PostgreSQL is down, hold the job (BullMQ keeps renewing its
     /// lock) instead of burning its attempts on certain failures.
+    /// A check that succeeded within [`DATABASE_CHECK_LASTS`] stands for
+    /// this job too (it saves two PostgreSQL round trips per job on a busy
+    /// worker); a job that meets an outage after it fails its attempt with
+    /// a database error and is retried, as before.
     async fn wait_for_database(&self) {
+        let checked = self.database_checked.lock().ok().and_then(|at| *at);
+        if checked.is_some_and(|at| at.elapsed() < DATABASE_CHECK_LASTS) {
+            return;
+        }
+        self.check_database().await;
+    }
+
+    async fn check_database(&self) {
         let started = Instant::now();
         let mut warned = false;
         while let Err(e) = self.db.ping().await {
@@ -332,6 +352,9 @@ impl<P: JobProcessor> JobRunner<P> {
                 warned = true;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if let Ok(mut checked) = self.database_checked.lock() {
+            *checked = Some(Instant::now());
         }
     }
 }
