@@ -65,3 +65,19 @@ or allow local trust logins for the postgres user in pg_hba.conf and reload Post
 MSG
   exit 1
 fi
+
+# The S3-compatible server the S3 blob tests start (tests/api/s3.rs):
+# moto's `moto_server`, pinned, in a virtualenv of its own in the cache
+# (wheels only, about a minute on a cold cache). MOTO_SERVER points at it.
+MOTO_VERSION=5.2.1
+MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/moto-$MOTO_VERSION"
+if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  echo "deps: installing moto[server]==$MOTO_VERSION into $MOTO_VENV (the tests' S3 server)"
+  if ! python3 -m venv "$MOTO_VENV" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 python3-venv
+    python3 -m venv "$MOTO_VENV"
+  fi
+  "$MOTO_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+export MOTO_SERVER="$MOTO_VENV/bin/moto_server"

@@ -1,6 +1,6 @@
 //! The command line: `serve` (default), `api`, `worker`, `migrate`, the
 //! client commands (`upload`, `status`, `receipts`, `cancel`, `retry`,
-//! `queue`), and `eval`.
+//! `queue`), `eval` and `bench queue`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +103,15 @@ pub enum Command {
         #[arg(long, env = "OCR_ENGINE", value_enum, default_value = "auto")]
         engine: crate::ocr::EngineChoice,
     },
+    /// Measure our own costs (prints one JSON line).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// No-op jobs through the service's producer and worker path.
+    Queue(crate::bench::QueueBench),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -202,6 +211,9 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || crate::eval::run(&dir, engine))
                 .await?
                 .map(done)
+        }
+        Some(Command::Bench(BenchCommand::Queue(bench))) => {
+            crate::bench::run_queue_bench(bench).await.map(done)
         }
     }
 }

@@ -21,9 +21,11 @@
 //! - [`store`]: PostgreSQL (diesel-async) and the blob store, used by both sides.
 //! - [`client`]: the `upload` and `status` client commands.
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
+//! - [`bench`]: `bench queue`, the cost of our queue path per job, beside BullMQ's.
 //! - [`telemetry`]: logs, traces (OpenTelemetry) and metrics (Prometheus).
 pub mod actors;
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

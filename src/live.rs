@@ -17,7 +17,6 @@ use tokio::sync::{OnceCell, broadcast, oneshot};
 use crate::config::QueueSettings;
 use crate::outcomes::CANCELLED_EVENT;
 use crate::queue::{QueueError, QueueHandle};
-use crate::store::redact_url;
 
 /// Events a subscriber may fall behind by before it has to re-read the job.
 const PER_JOB_BUFFER: usize = 64;
@@ -116,7 +115,7 @@ impl Hub {
         let events = QueueEvents::with_options(&self.settings.name, options)
             .await
             .map_err(|source| QueueError::Redis {
-                url: redact_url(&self.settings.redis_url),
+                url: self.settings.redis_target(),
                 source,
             })?;
         let (stop, stopped) = oneshot::channel();

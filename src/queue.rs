@@ -11,7 +11,6 @@ use bullmq::{Job, JobOptions, Queue, QueueOptions};
 
 use crate::config::{QueueSettings, RateLimit, RetentionSettings, WebhookSettings};
 use crate::job::{JOB_NAME, JobState, ReceiptJobData, ReceiptResult, Schedule};
-use crate::store::redact_url;
 use crate::telemetry::{propagation, spans};
 use tracing::Instrument;
 
@@ -44,6 +43,16 @@ pub enum QueueError {
          and check REDIS_URL", .waited.as_secs()
     )]
     Timeout { url: String, waited: Duration },
+    #[error(
+        "QUEUE_PREFIX `{prefix}` has no hash tag: on a Redis Cluster every key of a queue must \
+         hash to one slot, so the prefix must hold a name in braces — use QUEUE_PREFIX={{bull}}"
+    )]
+    NoHashTag { prefix: String },
+    #[error(
+        "Redis at {url} is a Redis Cluster node: set REDIS_CLUSTER_NODES to the cluster's nodes \
+         (comma-separated redis:// URLs) and QUEUE_PREFIX to a hash tag such as {{bull}}"
+    )]
+    ClusterNotConfigured { url: String },
 }
 
 /// A job as BullMQ holds it, reduced to what clients are shown.
@@ -84,13 +93,11 @@ pub struct QueueHandle {
     /// The webhook deliveries' own queue, `<queue name>-webhooks`.
     webhooks: Queue,
     delivery_options: JobOptions,
-    /// For our own keys beside BullMQ's (cancellation requests).
-    redis: redis::aio::ConnectionManager,
     /// `<prefix>:<queue name>`, the start of every key of the queue.
     keys: String,
     /// The queue's name (`messaging.destination.name` in traces).
     name: String,
-    /// The Redis URL with any password hidden, for error messages.
+    /// Where Redis is, passwords hidden, for error messages.
     url: String,
     job_options: JobOptions,
 }
@@ -105,8 +112,8 @@ impl QueueHandle {
         retention: &RetentionSettings,
         deliveries: &WebhookSettings,
     ) -> Result<Self, QueueError> {
-        let url = redact_url(&settings.redis_url);
-        check_redis(&settings.redis_url).await?;
+        let url = settings.redis_target();
+        check_redis(settings).await?;
         let open = async |name: &str| {
             let options = QueueOptions::new()
                 .connection(connection(settings))
@@ -120,19 +127,10 @@ impl QueueHandle {
         };
         let queue = open(&settings.name).await?;
         let webhooks = open(&webhook_queue_name(settings)).await?;
-        let redis = async {
-            let client = redis::Client::open(settings.redis_url.as_str())?;
-            redis::aio::ConnectionManager::new(client).await
-        };
-        let redis = redis.await.map_err(|e| QueueError::Redis {
-            url: url.clone(),
-            source: e.into(),
-        })?;
         Ok(Self {
             queue,
             webhooks,
             delivery_options: webhooks::delivery_options(deliveries, retention),
-            redis,
             keys: format!("{}:{}", settings.prefix, settings.name),
             name: settings.name.clone(),
             url,
@@ -217,9 +215,10 @@ impl QueueHandle {
         Ok(true)
     }
 
-    /// Run one of our own Redis commands, within the deadline.
+    /// Run one of our own Redis commands (keys beside BullMQ's, under the
+    /// queue's prefix), on the queue's own connection, within the deadline.
     async fn command<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, QueueError> {
-        let mut redis = self.redis.clone();
+        let mut redis = self.queue.connection().connection();
         let run = async move { cmd.query_async::<T>(&mut redis).await };
         self.deadline(async { run.await.map_err(bullmq::Error::from) })
             .await
@@ -345,8 +344,13 @@ impl QueueHandle {
     }
 }
 
+/// The BullMQ connection options every Redis user of this queue shares:
+/// one server (REDIS_URL) or a cluster (REDIS_CLUSTER_NODES).
 fn connection(settings: &QueueSettings) -> RedisConnectionOptions {
-    RedisConnectionOptions::new().url(settings.redis_url.clone())
+    match settings.is_cluster() {
+        false => RedisConnectionOptions::new().url(settings.redis_url.clone()),
+        true => RedisConnectionOptions::new().cluster_nodes(settings.cluster_nodes.0.clone()),
+    }
 }
 
 /// The BullMQ connection options of a worker on this queue.
@@ -355,16 +359,45 @@ pub fn worker_connection(settings: &QueueSettings) -> RedisConnectionOptions {
 }
 
 /// Check Redis answers before anything else uses it, so start-up fails
-/// with a clear message instead of retrying in the background.
-pub async fn check_redis(redis_url: &str) -> Result<(), QueueError> {
-    let url = redact_url(redis_url);
+/// with a clear message instead of retrying in the background; and that
+/// a cluster is used as one (cluster client, hash-tagged prefix).
+pub async fn check_redis(settings: &QueueSettings) -> Result<(), QueueError> {
+    let url = settings.redis_target();
+    if settings.is_cluster() && hash_tag(&settings.prefix).is_none() {
+        return Err(QueueError::NoHashTag {
+            prefix: settings.prefix.clone(),
+        });
+    }
     let probe = async {
-        let client = redis::Client::open(redis_url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        let mut conn = match settings.is_cluster() {
+            false => {
+                let client = redis::Client::open(settings.redis_url.as_str())?;
+                bullmq::redis_connection::AnyConnection::Single(
+                    redis::aio::ConnectionManager::new(client).await?,
+                )
+            }
+            true => {
+                let client = redis::cluster::ClusterClient::new(settings.cluster_nodes.0.clone())?;
+                bullmq::redis_connection::AnyConnection::Cluster(
+                    client.get_async_connection().await?,
+                )
+            }
+        };
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        if settings.is_cluster() {
+            return Ok(String::new());
+        }
+        // A cluster node behind REDIS_URL would answer MOVED to most keys.
+        redis::cmd("INFO")
+            .arg("cluster")
+            .query_async::<String>(&mut conn)
+            .await
     };
     let waited = Duration::from_secs(3);
     match tokio::time::timeout(waited, probe).await {
+        Ok(Ok(info)) if !settings.is_cluster() && info.contains("cluster_enabled:1") => {
+            Err(QueueError::ClusterNotConfigured { url })
+        }
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(QueueError::Redis {
             url,
@@ -372,6 +405,14 @@ pub async fn check_redis(redis_url: &str) -> Result<(), QueueError> {
         }),
         Err(_) => Err(QueueError::Timeout { url, waited }),
     }
+}
+
+/// The hash tag of `key` as Redis Cluster reads it: the text between the
+/// first `{` and the next `}`, when not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let (_, after) = key.split_once('{')?;
+    let (tag, _) = after.split_once('}')?;
+    (!tag.is_empty()).then_some(tag)
 }
 
 /// Keep at most `count` finished jobs, none older than `age`.
@@ -448,4 +489,18 @@ fn parse_result(job_id: &str, raw: &str) -> Option<ReceiptResult> {
             |e| tracing::warn!(job_id, error = %e, "a job's return value is not a receipt result"),
         )
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_tag;
+
+    #[test]
+    fn a_hash_tag_is_the_first_non_empty_braced_name() {
+        assert_eq!(hash_tag("{bull}"), Some("bull"));
+        assert_eq!(hash_tag("app:{bull}:x"), Some("bull"));
+        assert_eq!(hash_tag("bull"), None);
+        assert_eq!(hash_tag("{}bull"), None);
+        assert_eq!(hash_tag("{bull"), None);
+    }
 }

@@ -67,7 +67,7 @@ impl Application {
         let queue =
             QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
         let db = Db::connect(&settings.database.url).await?;
-        let blobs = BlobStore::open(&settings.blobs.location)?;
+        let blobs = BlobStore::connect(&settings.blobs.location).await?;
         let targets = settings.webhooks.urls.0.clone();
         let outcomes = ReceiptOutcomes::new(db.clone(), queue.clone(), targets);
         let service = ReceiptService {

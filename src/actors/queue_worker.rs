@@ -4,6 +4,7 @@
 //! crate queues every one, so unread events would grow memory without
 //! bound), records jobs BullMQ fails on its own, and logs stalled jobs.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
 use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
 use crate::outcomes::ReceiptOutcomes;
-use crate::pipeline::{JobAttempt, ReceiptPipeline};
+use crate::pipeline::{JobAttempt, Progress, ReceiptPipeline, ReceiptReader, ReceiptRecords};
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
 use crate::telemetry::metrics::metrics;
@@ -29,17 +30,67 @@ pub type Pipeline = ReceiptPipeline<ReceiptOutcomes, OcrPool>;
 
 /// How long a job waits for PostgreSQL to come back before trying anyway.
 const DATABASE_PATIENCE: Duration = Duration::from_secs(600);
+/// How long PostgreSQL answering the check before a job vouches for it.
+const DATABASE_CHECK_LASTS: Duration = Duration::from_secs(1);
 
-pub struct QueueWorker;
+/// What the worker runs for each attempt: the receipt pipeline in the
+/// service; `bench queue` runs a no-op one through the same path.
+pub trait JobProcessor: Send + Sync + 'static {
+    /// Run one attempt (see [`ReceiptPipeline::run`]).
+    fn run(
+        &self,
+        attempt: &JobAttempt,
+        progress: Progress,
+    ) -> impl Future<Output = Result<ReceiptResult, JobError>> + Send;
 
-#[derive(Clone)]
-pub struct QueueWorkerArgs {
+    /// Record that BullMQ failed the job for good on its own.
+    fn job_failed(&self, job_id: &str, reason: &str) -> impl Future<Output = ()> + Send;
+
+    /// BullMQ has moved the job to `completed` (the worker's event).
+    fn completed(&self, _job_id: &str) {}
+}
+
+impl<S, R> JobProcessor for ReceiptPipeline<S, R>
+where
+    S: ReceiptRecords + 'static,
+    R: ReceiptReader + 'static,
+{
+    async fn run(
+        &self,
+        attempt: &JobAttempt,
+        progress: Progress,
+    ) -> Result<ReceiptResult, JobError> {
+        ReceiptPipeline::run(self, attempt, progress).await
+    }
+
+    async fn job_failed(&self, job_id: &str, reason: &str) {
+        ReceiptPipeline::job_failed(self, job_id, reason).await
+    }
+}
+
+/// The actor, generic over what runs the attempts (the service's
+/// [`Pipeline`] unless said otherwise).
+pub struct QueueWorker<P = Pipeline>(PhantomData<fn() -> P>);
+
+impl<P> QueueWorker<P> {
+    pub fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<P> Default for QueueWorker<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct QueueWorkerArgs<P = Pipeline> {
     pub settings: QueueSettings,
     /// OCR workers in this process: the BullMQ worker's concurrency.
     pub concurrency: usize,
     /// How long a stopping worker lets its active jobs finish.
     pub grace: Duration,
-    pub pipeline: Arc<Pipeline>,
+    pub pipeline: Arc<P>,
     pub queue: QueueHandle,
     pub db: Db,
     /// Stalls this process logged (see [`crate::queue::stalls`]).
@@ -58,15 +109,29 @@ pub struct QueueWorkerState {
 /// Time the worker gets after the grace to hand its jobs back to BullMQ.
 const HAND_BACK_TIME: Duration = Duration::from_secs(3);
 
-impl Actor for QueueWorker {
+impl<P> Clone for QueueWorkerArgs<P> {
+    fn clone(&self) -> Self {
+        Self {
+            settings: self.settings.clone(),
+            concurrency: self.concurrency,
+            grace: self.grace,
+            pipeline: self.pipeline.clone(),
+            queue: self.queue.clone(),
+            db: self.db.clone(),
+            stalls: self.stalls.clone(),
+        }
+    }
+}
+
+impl<P: JobProcessor> Actor for QueueWorker<P> {
     type Msg = ();
     type State = QueueWorkerState;
-    type Arguments = QueueWorkerArgs;
+    type Arguments = QueueWorkerArgs<P>;
 
     async fn pre_start(
         &self,
         _me: ActorRef<()>,
-        args: QueueWorkerArgs,
+        args: QueueWorkerArgs<P>,
     ) -> Result<QueueWorkerState, ActorProcessingErr> {
         let (hand_back, handed_back) = watch::channel(false);
         let runner = Arc::new(JobRunner {
@@ -75,12 +140,13 @@ impl Actor for QueueWorker {
             queue: args.queue.clone(),
             handed_back,
             worker_name: args.settings.worker_name(),
+            database_checked: std::sync::Mutex::new(None),
         });
         let worker = Arc::new(start_worker(&args, runner).await?);
         let events = drain_events(worker.clone(), args.queue, args.pipeline);
         let settings = &args.settings;
         let stall_watch = tokio::spawn(crate::queue::stalls::watch(
-            settings.redis_url.clone(),
+            crate::queue::worker_connection(settings),
             format!("{}:{}:events", settings.prefix, settings.name),
             settings.worker_name(),
             args.stalls.clone(),
@@ -118,9 +184,9 @@ impl Actor for QueueWorker {
     }
 }
 
-async fn start_worker(
-    args: &QueueWorkerArgs,
-    runner: Arc<JobRunner>,
+async fn start_worker<P: JobProcessor>(
+    args: &QueueWorkerArgs<P>,
+    runner: Arc<JobRunner<P>>,
 ) -> Result<Worker, ActorProcessingErr> {
     let settings = &args.settings;
     let lock = settings.lock.as_millis() as u64;
@@ -147,20 +213,22 @@ async fn start_worker(
 
 /// Runs one BullMQ job through the pipeline: its data in, its progress
 /// forwarded to the job, its outcome translated for BullMQ.
-struct JobRunner {
-    pipeline: Arc<Pipeline>,
+struct JobRunner<P> {
+    pipeline: Arc<P>,
     db: Db,
     queue: QueueHandle,
     /// Becomes true when a stopping process's grace is over.
     handed_back: watch::Receiver<bool>,
     /// This process's BullMQ worker name, for the consumer spans.
     worker_name: String,
+    /// When PostgreSQL last answered the check before a job.
+    database_checked: std::sync::Mutex<Option<Instant>>,
 }
 
 /// How often a running job checks whether a client cancelled it.
 const CANCEL_POLL: Duration = Duration::from_millis(250);
 
-impl JobRunner {
+impl<P: JobProcessor> JobRunner<P> {
     async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
         let started = Instant::now();
         let attempt = attempt_of(&job)?;
@@ -245,19 +313,34 @@ impl JobRunner {
     /// Resolves once a client asks to cancel the job, from any process.
     /// The pipeline is dropped then: an OCR read under way finishes on its
     /// thread and its result is thrown away.
+    /// The first look comes after one poll interval: a job cancelled
+    /// before it started is stopped by its receipt's state when the
+    /// pipeline begins, so a quick job costs no Redis round trip here.
     async fn cancel_requested(&self, job_id: &str) {
         loop {
+            tokio::time::sleep(CANCEL_POLL).await;
             if let Ok(true) = self.queue.cancel_requested(job_id).await {
                 tracing::info!(job_id, "cancelled by a client; stopping");
                 return;
             }
-            tokio::time::sleep(CANCEL_POLL).await;
         }
     }
 
     /// While PostgreSQL is down, hold the job (BullMQ keeps renewing its
     /// lock) instead of burning its attempts on certain failures.
+    /// A check that succeeded within [`DATABASE_CHECK_LASTS`] stands for
+    /// this job too (it saves two PostgreSQL round trips per job on a busy
+    /// worker); a job that meets an outage after it fails its attempt with
+    /// a database error and is retried, as before.
     async fn wait_for_database(&self) {
+        let checked = self.database_checked.lock().ok().and_then(|at| *at);
+        if checked.is_some_and(|at| at.elapsed() < DATABASE_CHECK_LASTS) {
+            return;
+        }
+        self.check_database().await;
+    }
+
+    async fn check_database(&self) {
         let started = Instant::now();
         let mut warned = false;
         while let Err(e) = self.db.ping().await {
@@ -269,6 +352,9 @@ impl JobRunner {
                 warned = true;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if let Ok(mut checked) = self.database_checked.lock() {
+            *checked = Some(Instant::now());
         }
     }
 }
@@ -367,10 +453,10 @@ async fn forward_progress<T>(
 }
 
 /// Read the worker's events until it closes.
-fn drain_events(
+fn drain_events<P: JobProcessor>(
     worker: Arc<Worker>,
     queue: QueueHandle,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<P>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = worker.next_event().await {
@@ -392,6 +478,7 @@ fn drain_events(
                         _ => {}
                     }
                 }
+                WorkerEvent::Completed { job_id, .. } => pipeline.completed(&job_id),
                 WorkerEvent::Error(error) => tracing::warn!(%error, "BullMQ worker error"),
                 WorkerEvent::Closed => break,
                 _ => {}

@@ -246,7 +246,7 @@ impl SupervisorState {
             Child::OcrPool => self.pool.start(parent).await?,
             Child::QueueWorker => {
                 let args = self.queue_worker.clone();
-                Actor::spawn_linked(None, QueueWorker, args, parent)
+                Actor::spawn_linked(None, QueueWorker::new(), args, parent)
                     .await?
                     .0
                     .get_cell()

@@ -14,7 +14,8 @@ use clap::Args;
 
 pub use sections::{
     ApiKey, ApiKeys, BlobSettings, DatabaseSettings, GraphqlLimits, HttpSettings, OcrSettings,
-    QueueSettings, RateLimit, ReconcileSettings, RetentionSettings, ServerLimits, ShutdownSettings,
+    QueueSettings, RateLimit, ReconcileSettings, RedisNodes, RetentionSettings, ServerLimits,
+    ShutdownSettings,
 };
 pub use webhooks::{OptionalSecret, WebhookSettings, WebhookUrls};
 

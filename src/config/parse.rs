@@ -89,6 +89,15 @@ pub fn redis_url(raw: &str) -> Parsed<String> {
     url_with_scheme(raw, &["redis", "rediss", "redis+unix", "unix"])
 }
 
+pub fn redis_nodes(raw: &str) -> Parsed<super::sections::RedisNodes> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|node| !node.is_empty())
+        .map(redis_url)
+        .collect::<Parsed<Vec<_>>>()
+        .map(super::sections::RedisNodes)
+}
+
 pub fn postgres_url(raw: &str) -> Parsed<String> {
     url_with_scheme(raw, &["postgres", "postgresql"])
 }

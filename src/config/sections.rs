@@ -199,6 +199,13 @@ pub struct QueueSettings {
     #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL",
           default_value = "redis://127.0.0.1:6379", value_parser = parse::redis_url)]
     pub redis_url: String,
+    /// Redis Cluster seed nodes, comma-separated `redis://host:port` URLs;
+    /// when set, every Redis user talks to the cluster and REDIS_URL is
+    /// unused. QUEUE_PREFIX must then hold a hash tag, such as `{bull}`.
+    #[arg(long = "redis-cluster-nodes", env = "REDIS_CLUSTER_NODES",
+          value_name = "REDIS_CLUSTER_NODES", default_value = "",
+          value_parser = parse::redis_nodes)]
+    pub cluster_nodes: RedisNodes,
     #[arg(long = "queue-name", env = "QUEUE_NAME", value_name = "QUEUE_NAME",
           default_value = "ocr-processing", value_parser = parse::queue_name)]
     pub name: String,
@@ -229,7 +236,32 @@ pub struct QueueSettings {
     pub worker_name: Option<String>,
 }
 
+/// Redis Cluster seed nodes (`REDIS_CLUSTER_NODES`); empty: one server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisNodes(pub Vec<String>);
+
 impl QueueSettings {
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.0.is_empty()
+    }
+
+    /// Where Redis is, passwords hidden, for messages: REDIS_URL, or the
+    /// cluster's seed nodes.
+    pub fn redis_target(&self) -> String {
+        match self.is_cluster() {
+            false => crate::store::redact_url(&self.redis_url),
+            true => {
+                let nodes: Vec<String> = self
+                    .cluster_nodes
+                    .0
+                    .iter()
+                    .map(|n| crate::store::redact_url(n))
+                    .collect();
+                format!("the Redis Cluster at {}", nodes.join(","))
+            }
+        }
+    }
+
     /// The name this process's BullMQ worker connection carries.
     pub fn worker_name(&self) -> String {
         self.worker_name.clone().unwrap_or_else(|| {

@@ -77,6 +77,21 @@ impl QueueHandle {
         self.deadline(self.queue.resume()).await
     }
 
+    /// Remove every key of the queue and of its webhook queue (for a
+    /// throw-away queue such as `bench queue`'s; never the service's).
+    pub async fn obliterate(&self) -> Result<(), QueueError> {
+        for queue in [&self.queue, &self.webhooks] {
+            queue
+                .obliterate(true, 1000)
+                .await
+                .map_err(|source| QueueError::Redis {
+                    url: self.url.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
     pub async fn is_paused(&self) -> Result<bool, QueueError> {
         self.deadline(self.queue.is_paused()).await
     }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bullmq::options::RedisConnectionOptions;
+use bullmq::redis_connection::RedisConnection;
 use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
@@ -34,9 +36,14 @@ impl StallCounter {
 
 /// Follow `<prefix>:<queue>:events` as `consumer` until the task is
 /// dropped; Redis errors are logged and retried.
-pub async fn watch(redis_url: String, events_key: String, consumer: String, stalls: StallCounter) {
+pub async fn watch(
+    redis: RedisConnectionOptions,
+    events_key: String,
+    consumer: String,
+    stalls: StallCounter,
+) {
     loop {
-        if let Err(e) = follow(&redis_url, &events_key, &consumer, &stalls).await {
+        if let Err(e) = follow(&redis, &events_key, &consumer, &stalls).await {
             tracing::debug!(error = %e, "reading the queue's events for stalls; trying again");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -44,19 +51,20 @@ pub async fn watch(redis_url: String, events_key: String, consumer: String, stal
 }
 
 async fn follow(
-    redis_url: &str,
+    redis: &RedisConnectionOptions,
     events_key: &str,
     consumer: &str,
     stalls: &StallCounter,
-) -> redis::RedisResult<()> {
-    // A connection of its own: the blocking reads would hold up others.
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+) -> Result<(), bullmq::Error> {
+    // A connection of its own, without a response timeout: the blocking
+    // reads would hold up others (and outlast one).
+    let connection = RedisConnection::new_managed_only(redis).await?;
+    let mut conn = connection.dedicated_any_connection().await?;
     let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(events_key, GROUP, "$").await;
     if let Err(e) = created
         && e.code() != Some("BUSYGROUP")
     {
-        return Err(e);
+        return Err(e.into());
     }
     let options = StreamReadOptions::default()
         .group(GROUP, consumer)

@@ -1,25 +1,36 @@
-//! Uploaded images: a local directory by default, S3 (or MinIO) when
-//! `BLOB_STORE` is `s3://bucket/prefix`. Every `api` and `worker` process
-//! must point at the same store.
+//! Uploaded images: a local directory by default, S3 (or any S3-compatible
+//! server: MinIO, moto, Ceph) when `BLOB_STORE` is `s3://bucket/prefix`,
+//! configured by the usual `AWS_*` variables. Every `api` and `worker`
+//! process must point at the same store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("BLOB_STORE `{store}` cannot be used: {reason}")]
     Config { store: String, reason: String },
-    #[error("the blob store at `{store}` failed: {source}")]
+    #[error(
+        "the blob store at `{store}` did not answer as it should ({source}) — is it running and \
+         reachable? check BLOB_STORE (and AWS_ENDPOINT for an S3-compatible server), then try \
+         again"
+    )]
     Io {
         store: String,
         #[source]
         source: object_store::Error,
     },
+    #[error(
+        "the bucket `{bucket}` does not exist at {endpoint} — create it (e.g. `aws s3 mb \
+         s3://{bucket}`) or fix BLOB_STORE"
+    )]
+    NoBucket { bucket: String, endpoint: String },
     #[error("the uploaded image `{0}` is missing from the blob store")]
     Missing(String),
     #[error(
@@ -39,9 +50,28 @@ pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     prefix: Path,
     description: String,
+    /// The bucket and the endpoint it was looked for at, on S3.
+    s3: Option<(String, String)>,
 }
 
+/// How long one S3 request is retried (connection refused, 5xx, timeouts)
+/// before the caller is told: an upload answers 503 and a job's attempt
+/// fails (to be retried by the queue) within this, instead of the
+/// client's default of minutes.
+const S3_RETRY_FOR: Duration = Duration::from_secs(10);
+
 impl BlobStore {
+    /// Open `spec` and, on S3, check that the bucket exists and takes
+    /// writes, so that a wrong bucket or an unreachable server stops
+    /// start-up with a message instead of failing every upload.
+    pub async fn connect(spec: &str) -> Result<Self, BlobError> {
+        let store = Self::open(spec)?;
+        if store.s3.is_some() {
+            store.check_bucket().await?;
+        }
+        Ok(store)
+    }
+
     /// Open `spec`: `s3://bucket/prefix` or a local directory (created).
     pub fn open(spec: &str) -> Result<Self, BlobError> {
         let config = |reason: String| BlobError::Config {
@@ -50,14 +80,17 @@ impl BlobStore {
         };
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| config(e.to_string()))?;
+            if bucket.is_empty() {
+                return Err(config("no bucket named: write s3://bucket/prefix".into()));
+            }
+            let builder = s3_builder(bucket);
+            let endpoint = s3_endpoint(&builder);
+            let s3 = builder.build().map_err(|e| config(e.to_string()))?;
             return Ok(Self {
                 inner: Arc::new(s3),
                 prefix: Path::from(prefix),
                 description: spec.into(),
+                s3: Some((bucket.to_string(), endpoint)),
             });
         }
         std::fs::create_dir_all(spec).map_err(|e| config(e.to_string()))?;
@@ -66,7 +99,23 @@ impl BlobStore {
             inner: Arc::new(local),
             prefix: Path::default(),
             description: spec.into(),
+            s3: None,
         })
+    }
+
+    /// A write probe that tells a missing bucket from an unreachable server.
+    async fn check_bucket(&self) -> Result<(), BlobError> {
+        match self.check_writable().await {
+            Err(BlobError::NotWritable {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => {
+                let (bucket, endpoint) = self.s3.clone().unwrap_or_default();
+                Err(BlobError::NoBucket { bucket, endpoint })
+            }
+            Err(BlobError::NotWritable { source, .. }) => Err(self.io(source)),
+            outcome => outcome,
+        }
     }
 
     fn location(&self, key: &str) -> Path {
@@ -117,4 +166,30 @@ impl BlobStore {
             Err(e) => Err(self.io(e)),
         }
     }
+}
+
+/// `AWS_*` from the environment (endpoint, region, keys, `AWS_ALLOW_HTTP`,
+/// `AWS_TIMEOUT`, …) with retries bounded by [`S3_RETRY_FOR`].
+fn s3_builder(bucket: &str) -> AmazonS3Builder {
+    let retry = RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: S3_RETRY_FOR,
+    };
+    AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry)
+}
+
+/// Where the bucket is looked for, for messages.
+fn s3_endpoint(builder: &AmazonS3Builder) -> String {
+    let configured = [AmazonS3ConfigKey::S3Endpoint, AmazonS3ConfigKey::Endpoint]
+        .iter()
+        .find_map(|key| builder.get_config_value(key));
+    configured.unwrap_or_else(|| {
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".into());
+        format!("AWS S3 in {region}")
+    })
 }

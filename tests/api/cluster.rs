@@ -1,0 +1,210 @@
+//! The queue on a real Redis Cluster: three primaries (Debian's
+//! `redis-server` in cluster mode) on free ports, joined by `redis-cli
+//! --cluster create`, started by each test and removed after it.
+
+use std::process::{Child, Command, Stdio};
+
+use receipt_ocr::config::{RedisNodes, Settings};
+use receipt_ocr::job::JobState;
+use receipt_ocr::startup::{Application, Role};
+
+use crate::events::follow_sse;
+use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
+
+/// Three cluster primaries, killed (and their folder removed) when dropped.
+struct RedisCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    async fn start() -> RedisCluster {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("receipt-ocr-cluster-{}", &id[..12]));
+        std::fs::create_dir_all(&dir).expect("a folder for the cluster");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes = ports.iter().map(|&port| start_node(&dir, port)).collect();
+        let cluster = RedisCluster { nodes, ports, dir };
+        for &port in &cluster.ports {
+            wait_for(|| async { redis_cli(port, &["PING"]).ok().filter(|p| p == "PONG") }).await;
+        }
+        cluster.create();
+        for &port in &cluster.ports {
+            wait_for(|| async {
+                let info = redis_cli(port, &["CLUSTER", "INFO"]).ok()?;
+                info.contains("cluster_state:ok").then_some(())
+            })
+            .await;
+        }
+        cluster
+    }
+
+    /// `redis-cli --cluster create`: the three nodes as primaries, the
+    /// 16384 slots split between them.
+    fn create(&self) {
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for port in &self.ports {
+            create.arg(format!("127.0.0.1:{port}"));
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = create.output().expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+
+    fn nodes(&self) -> RedisNodes {
+        RedisNodes(
+            self.ports
+                .iter()
+                .map(|port| format!("redis://127.0.0.1:{port}"))
+                .collect(),
+        )
+    }
+
+    async fn connection(&self) -> redis::cluster_async::ClusterConnection {
+        let client = redis::cluster::ClusterClient::new(self.nodes().0).expect("cluster client");
+        client
+            .get_async_connection()
+            .await
+            .expect("a cluster connection")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One cluster node; its bus port is another free port (`cluster-port`).
+fn start_node(dir: &std::path::Path, port: u16) -> Child {
+    let config = dir.join(format!("nodes-{port}.conf"));
+    Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-port", &free_port().to_string()])
+        .arg("--cluster-config-file")
+        .arg(&config)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start redis-server (Debian's redis-server package)")
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> std::io::Result<String> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn cluster_settings(cluster: &RedisCluster) -> Settings {
+    let mut settings = isolated_settings();
+    settings.queue.cluster_nodes = cluster.nodes();
+    settings.queue.prefix = "{bull}".into();
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_is_read_through_a_redis_cluster_with_bullmqs_key_layout() {
+    let cluster = RedisCluster::start().await;
+    let mut settings = cluster_settings(&cluster);
+    // The limiter's meta hash is written (and read back) on the cluster.
+    settings.queue.rate_limit.max = 100;
+    let app = TestApp::spawn(Role::Serve, settings.clone()).await;
+    let overview = app.get_json(&format!("{}/api/queue", app.address)).await;
+    assert_eq!(overview["rateLimit"]["max"], 100, "{overview}");
+
+    // Held until a live client follows it, so its steps come as events.
+    app.http
+        .post(format!("{}/api/queue/pause", app.address))
+        .send()
+        .await
+        .expect("pause");
+    let job_id = app.upload_ok(corner_market_png()).await;
+    let (status, mut updates) = follow_sse(&app, &job_id, None).await;
+    assert_eq!(status, 200);
+    app.http
+        .post(format!("{}/api/queue/resume", app.address))
+        .send()
+        .await
+        .expect("resume");
+    let mut seen = Vec::new();
+    while let Some(update) = updates.recv().await {
+        seen.push(update);
+    }
+    let last = seen.last().expect("live updates");
+    assert_eq!(last.state, "completed", "{seen:?}");
+    assert!(last.id.is_some(), "from the events stream: {seen:?}");
+
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    let store = job.result.as_ref().and_then(|r| r.store_name.as_deref());
+    assert_eq!(store, Some(CORNER_MARKET.store));
+
+    // BullMQ's layout, as Bull Board reads it, under the hash tag.
+    let queue = format!("{{bull}}:{}", settings.queue.name);
+    let mut redis = cluster.connection().await;
+    let completed: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{queue}:completed"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .expect("ZRANGE completed");
+    assert_eq!(completed, vec![job_id.clone()]);
+    let returned: Option<String> = redis::cmd("HGET")
+        .arg(format!("{queue}:{job_id}"))
+        .arg("returnvalue")
+        .query_async(&mut redis)
+        .await
+        .expect("HGET returnvalue");
+    let returned: serde_json::Value =
+        serde_json::from_str(&returned.expect("a return value")).expect("JSON");
+    assert_eq!(returned["storeName"], CORNER_MARKET.store);
+    let library: Option<String> = redis::cmd("HGET")
+        .arg(format!("{queue}:meta"))
+        .arg("library")
+        .query_async(&mut redis)
+        .await
+        .expect("HGET meta");
+    assert!(library.is_some_and(|v| v.starts_with("bullmq")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_without_a_hash_tag_is_refused_on_a_cluster() {
+    let cluster = RedisCluster::start().await;
+    let mut settings = cluster_settings(&cluster);
+    settings.queue.prefix = "bull".into();
+
+    let refused = Application::build(settings, Role::Serve).await;
+    let message = refused.err().expect("start-up refused").to_string();
+    assert!(
+        message.contains("QUEUE_PREFIX `bull` has no hash tag") && message.contains("{bull}"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_node_given_as_redis_url_is_refused_with_what_to_set() {
+    let cluster = RedisCluster::start().await;
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = format!("redis://127.0.0.1:{}", cluster.ports[0]);
+
+    let refused = Application::build(settings, Role::Api).await;
+    let message = refused.err().expect("start-up refused").to_string();
+    assert!(message.contains("set REDIS_CLUSTER_NODES"), "{message}");
+}
