@@ -141,3 +141,44 @@ pub fn save(
     }
     Ok((agree, compared))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn texts(ppocr: &str, grey: &str) -> PassTexts {
+        PassTexts {
+            ppocr: ppocr.into(),
+            grey: grey.into(),
+            sauvola: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_sure_ppocr_reading_is_taken_alone() {
+        let passes = texts(
+            "CORNER MARKET\n03/14/2024\nBread 2.50\nTOTAL 2.50",
+            "OTHER NAME\n04/15/2024\nTOTAL 9.99",
+        );
+        let receipt = passes.auto_receipt();
+        assert_eq!(receipt.store_name.as_deref(), Some("CORNER MARKET"));
+        assert_eq!(receipt.purchase_date, NaiveDate::from_ymd_opt(2024, 3, 14));
+    }
+
+    #[test]
+    fn a_date_missing_from_ppocr_comes_from_tesseracts_pass() {
+        let passes = texts(
+            "CORNER MARKET\nBread 2.50\nTOTAL 2.50",
+            "C0RNER MKT\nDate: 03/14/2024\nBread 2.50",
+        );
+        let receipt = passes.auto_receipt();
+        assert_eq!(receipt.purchase_date, NaiveDate::from_ymd_opt(2024, 3, 14));
+        assert_eq!(receipt.store_name.as_deref(), Some("CORNER MARKET"));
+        assert_eq!(
+            receipt.total_amount.map(|t| t.to_string()).as_deref(),
+            Some("2.50")
+        );
+    }
+}
