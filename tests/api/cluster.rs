@@ -16,6 +16,8 @@ use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
 struct RedisCluster {
     nodes: Vec<Child>,
     ports: Vec<u16>,
+    /// Each node's cluster bus port, kept across a restart.
+    bus_ports: Vec<u16>,
     dir: std::path::PathBuf,
 }
 
@@ -25,20 +27,53 @@ impl RedisCluster {
         let dir = std::env::temp_dir().join(format!("receipt-ocr-cluster-{}", &id[..12]));
         std::fs::create_dir_all(&dir).expect("a folder for the cluster");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let nodes = ports.iter().map(|&port| start_node(&dir, port)).collect();
-        let cluster = RedisCluster { nodes, ports, dir };
+        let bus_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes = (0..3)
+            .map(|i| start_node(&dir, ports[i], bus_ports[i]))
+            .collect();
+        let cluster = RedisCluster {
+            nodes,
+            ports,
+            bus_ports,
+            dir,
+        };
         for &port in &cluster.ports {
             wait_for(|| async { redis_cli(port, &["PING"]).ok().filter(|p| p == "PONG") }).await;
         }
         cluster.create();
-        for &port in &cluster.ports {
+        cluster.wait_until_ok().await;
+        cluster
+    }
+
+    async fn wait_until_ok(&self) {
+        for &port in &self.ports {
             wait_for(|| async {
                 let info = redis_cli(port, &["CLUSTER", "INFO"]).ok()?;
                 info.contains("cluster_state:ok").then_some(())
             })
             .await;
         }
-        cluster
+    }
+
+    /// The node that holds the slot of `key` (the others answer MOVED).
+    fn owner_of(&self, key: &str) -> usize {
+        let answers: Vec<String> = (self.ports.iter())
+            .map(|&port| redis_cli(port, &["EXISTS", key]).unwrap_or_default())
+            .collect();
+        let owners: Vec<usize> = (0..answers.len())
+            .filter(|&i| !answers[i].contains("MOVED"))
+            .collect();
+        assert_eq!(owners.len(), 1, "one owner: {answers:?}");
+        owners[0]
+    }
+
+    /// Kill node `i` (SIGKILL, its in-memory data lost) and start it again
+    /// on the same ports with its cluster config, as a restarted primary.
+    async fn restart(&mut self, i: usize) {
+        let _ = self.nodes[i].kill();
+        let _ = self.nodes[i].wait();
+        self.nodes[i] = start_node(&self.dir, self.ports[i], self.bus_ports[i]);
+        self.wait_until_ok().await;
     }
 
     /// `redis-cli --cluster create`: the three nodes as primaries, the
@@ -87,12 +122,12 @@ impl Drop for RedisCluster {
 }
 
 /// One cluster node; its bus port is another free port (`cluster-port`).
-fn start_node(dir: &std::path::Path, port: u16) -> Child {
+fn start_node(dir: &std::path::Path, port: u16, bus_port: u16) -> Child {
     let config = dir.join(format!("nodes-{port}.conf"));
     Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--cluster-enabled", "yes"])
-        .args(["--cluster-port", &free_port().to_string()])
+        .args(["--cluster-port", &bus_port.to_string()])
         .arg("--cluster-config-file")
         .arg(&config)
         .arg("--dir")
@@ -207,4 +242,29 @@ async fn a_cluster_node_given_as_redis_url_is_refused_with_what_to_set() {
     let refused = Application::build(settings, Role::Api).await;
     let message = refused.err().expect("start-up refused").to_string();
     assert!(message.contains("set REDIS_CLUSTER_NODES"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_goes_on_reading_after_the_queues_primary_restarts() {
+    let mut cluster = RedisCluster::start().await;
+    let settings = cluster_settings(&cluster);
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let first = app.upload_ok(corner_market_png()).await;
+    assert_eq!(app.wait_for_final(&first).await.state, JobState::Completed);
+
+    // The queue's keys (and the job above) are lost with the primary's
+    // memory; the same worker must reconnect and read new uploads.
+    let owner = cluster.owner_of("{bull}");
+    cluster.restart(owner).await;
+    let job_id = wait_for(|| async {
+        let response = app.upload_bytes(corner_market_png(), "receipt.png").await;
+        let accepted: Option<receipt_ocr::jobs::UploadAccepted> = match response.status() {
+            reqwest::StatusCode::OK => response.json().await.ok(),
+            _ => None,
+        };
+        accepted.map(|a| a.job_id)
+    })
+    .await;
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
 }
