@@ -23,22 +23,6 @@ async fn assert_refused(response: reqwest::Response, status: u16, code: &str) {
     );
 }
 
-async fn assert_nothing_left(app: &TestApp) {
-    assert_eq!(app.db.count_receipts().await.unwrap(), 0, "no receipt row");
-    assert!(
-        app.blob_files().is_empty(),
-        "no stored file: {:?}",
-        app.blob_files()
-    );
-    let jobs: Vec<_> = app
-        .queue_keys()
-        .await
-        .into_iter()
-        .filter(|k| k.contains(":ocr-"))
-        .collect();
-    assert!(jobs.is_empty(), "no job: {jobs:?}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_without_a_file_field_is_refused_with_400() {
     let app = TestApp::serve().await;
@@ -54,7 +38,7 @@ async fn an_upload_without_a_file_field_is_refused_with_400() {
         .await
         .unwrap();
     assert_refused(not_multipart, 400, "no_file").await;
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,7 +50,7 @@ async fn an_empty_file_is_refused_with_400() {
         "empty_file",
     )
     .await;
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,7 +63,7 @@ async fn a_text_file_named_jpg_is_refused_with_415() {
         "unsupported_media_type",
     )
     .await;
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,7 +84,7 @@ async fn a_file_over_the_size_limit_is_refused_with_413() {
     let head = refused_head_only(&app, 1_000_000_000).await;
     assert!(head.starts_with("HTTP/1.1 413"), "answer: {head}");
     assert!(head.contains("file_too_large"), "answer: {head}");
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,7 +179,7 @@ async fn with_api_keys_set_requests_without_a_valid_key_get_401() {
         401,
         "a wrong key on the subscription socket is refused"
     );
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 
     let form = reqwest::multipart::Form::new().part(
         "file",
@@ -232,7 +216,7 @@ async fn an_image_whose_header_claims_too_many_pixels_is_refused_with_413() {
         message.contains("65500x65500") && message.contains("MAX_IMAGE_PIXELS"),
         "{message}"
     );
-    assert_nothing_left(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

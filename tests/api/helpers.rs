@@ -216,6 +216,24 @@ impl TestApp {
             .expect("KEYS")
     }
 
+    /// A refused upload left nothing behind: no receipt row, no stored
+    /// file, no job in the queue.
+    pub async fn assert_nothing_left(&self) {
+        assert_eq!(self.db.count_receipts().await.unwrap(), 0, "no receipt row");
+        assert!(
+            self.blob_files().is_empty(),
+            "no stored file: {:?}",
+            self.blob_files()
+        );
+        let jobs: Vec<_> = self
+            .queue_keys()
+            .await
+            .into_iter()
+            .filter(|k| k.contains(":ocr-"))
+            .collect();
+        assert!(jobs.is_empty(), "no job: {jobs:?}");
+    }
+
     pub fn blob_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -62,22 +62,6 @@ async fn assert_refused(response: reqwest::Response, status: u16, code: &str) ->
     body["message"].as_str().expect("a message").to_string()
 }
 
-async fn assert_nothing_stored(app: &TestApp) {
-    assert_eq!(app.db.count_receipts().await.unwrap(), 0, "no receipt row");
-    assert!(
-        app.blob_files().is_empty(),
-        "no file: {:?}",
-        app.blob_files()
-    );
-    let jobs: Vec<_> = app
-        .queue_keys()
-        .await
-        .into_iter()
-        .filter(|k| k.contains(":ocr-"))
-        .collect();
-    assert!(jobs.is_empty(), "no job: {jobs:?}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_text_pdf_e_receipt_is_read_from_its_text_without_ocr() {
     let app = TestApp::serve().await;
@@ -136,7 +120,7 @@ async fn an_encrypted_pdf_is_refused_at_upload_and_leaves_nothing() {
         "unreadable_pdf",
     )
     .await;
-    assert_nothing_stored(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +139,7 @@ async fn a_pdf_over_max_pdf_pages_is_refused_with_413() {
     )
     .await;
     assert!(message.contains("MAX_PDF_PAGES"), "{message}");
-    assert_nothing_stored(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,7 +265,7 @@ async fn a_batch_over_max_batch_files_is_refused_whole() {
     }
     let message = assert_refused(app.upload_form(form).await, 413, "too_many_files").await;
     assert!(message.contains("MAX_BATCH_FILES"), "{message}");
-    assert_nothing_stored(&app).await;
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -310,15 +310,7 @@ async fn callback_urls_that_are_not_public_http_urls_are_refused_at_upload() {
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("callbackUrl"), "{callback}: {message}");
     }
-    assert_eq!(app.db.count_receipts().await.unwrap(), 0, "no receipt row");
-    assert!(app.blob_files().is_empty(), "no stored file");
-    let jobs: Vec<_> = app
-        .queue_keys()
-        .await
-        .into_iter()
-        .filter(|k| k.contains(":ocr-"))
-        .collect();
-    assert!(jobs.is_empty(), "no job: {jobs:?}");
+    app.assert_nothing_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
