@@ -196,6 +196,11 @@ async function run() {
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  // Intercept file choosers from the start. Subscribing only when one is
+  // expected (waitForEvent beside the key press) races the page: Chromium
+  // may open its native picker, which headless drops, before interception
+  // is on (1 run in 4 under load with Chromium 156).
+  page.on("filechooser", () => {});
   const offsite = [];
   // Every request the page makes; anything not for this server is refused
   // and reported (the dashboard must work offline).
