@@ -5,6 +5,8 @@
 # - otel/prometheus.yml with promtool (Debian's `prometheus` package);
 # - every PromQL expression of the Grafana dashboard, as recording rules
 #   checked by promtool;
+# - deploy/kubernetes/*.yaml against Kubernetes' own OpenAPI schemas, strictly
+#   (unknown fields refused), with kubernetes-validate from PyPI;
 # - with METRICS_URL set (e.g. http://127.0.0.1:4000/metrics), a live
 #   /metrics page with `promtool check metrics`.
 # Not checked here: that the images pull and start, the collector's config
@@ -20,18 +22,30 @@ if ! command -v check-jsonschema >/dev/null; then
   fi
   PATH="$tools/venv/bin:$PATH"
 fi
+if ! command -v kubernetes-validate >/dev/null; then
+  if [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
+    [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv"
+    "$tools/venv/bin/pip" install --quiet kubernetes-validate==1.37.0
+  fi
+  PATH="$tools/venv/bin:$PATH"
+fi
 if ! command -v promtool >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get install -y --no-install-recommends prometheus >/dev/null
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+    --no-install-recommends prometheus >/dev/null
 fi
 
 echo "check: docker-compose.yml against the compose-spec schema"
 check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
+echo "check: deploy/kubernetes against Kubernetes 1.33's schemas"
+kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 deploy/kubernetes/*.yaml
+
 echo "check: otel/prometheus.yml"
 promtool check config otel/prometheus.yml
 
-echo "check: the dashboard's PromQL"
+echo "check: the dashboard's and the worker autoscaler's PromQL"
 rules=$(mktemp --suffix=.yml)
 trap 'rm -f "$rules"' EXIT
 python3 - otel/grafana/dashboards/receipt-ocr.json >"$rules" <<'PY'
@@ -44,6 +58,11 @@ for panel in dashboard["panels"]:
         print(f"      - record: panel_{panel['id']}_{i}")
         print(f"        expr: {json.dumps(expr)}")
 PY
+# The worker autoscaler's query (prometheus-adapter fills in the matchers).
+sed -n "s/^ *metricsQuery: '\(.*\)'$/\1/p" deploy/kubernetes/autoscaling.yaml |
+  sed 's/<<.LabelMatchers>>/queue="ocr-processing"/' |
+  while read -r expr; do printf '      - record: worker_autoscaler\n        expr: %s\n' "$(jq -Rn --arg e "$expr" '$e')"; done >>"$rules"
+grep -q worker_autoscaler "$rules" || { echo "no metricsQuery found in deploy/kubernetes/autoscaling.yaml" >&2; exit 1; }
 promtool check rules "$rules"
 
 if [ -n "${METRICS_URL:-}" ]; then

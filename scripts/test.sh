@@ -44,6 +44,8 @@ echo "gate: cargo clippy -D warnings"
 cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
 echo "gate: schema.rs against the migrations"
 bash scripts/check-schema.sh
+echo "gate: docker-compose.yml, Prometheus and the Kubernetes example against their schemas"
+bash scripts/check-compose.sh
 
 # `fault-injection` compiles in the test-only switches (OCR_INJECT_PANICS,
 # OCR_INJECT_HOLD_MS). The last line sums every test binary's results.

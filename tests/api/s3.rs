@@ -280,9 +280,11 @@ async fn a_job_whose_image_cannot_be_read_from_s3_is_retried_until_it_can() {
     s3.freeze();
     post(&address, "/api/queue/resume").await;
 
+    // The reason lands just after the attempt is counted (the worker writes
+    // it once BullMQ has moved the job to be retried), so wait for both.
     let failed_once = wait_for(|| async {
         let job = job(&address, &accepted.job_id).await;
-        (job.attempts_made >= 1).then_some(job)
+        (job.attempts_made >= 1 && job.failed_reason.is_some()).then_some(job)
     })
     .await;
     assert!(!failed_once.state.is_final(), "{failed_once:?}");
