@@ -83,7 +83,7 @@ pub async fn run_queue_bench(mut bench: QueueBench) -> anyhow::Result<()> {
     let stamp = chrono::Utc::now().timestamp_millis();
     settings.queue.name = format!("bench-{}-{stamp}", std::process::id());
     let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
-    let db = Db::connect(&settings.database.url).await?;
+    let db = Db::connect(&settings.database.url, settings.database.max_connections).await?;
 
     let enqueue_s = enqueue_all(&queue, bench.jobs).await?;
     let (completed_tx, mut completed) = mpsc::unbounded_channel();

@@ -154,7 +154,8 @@ pub async fn run(command: Option<Command>) -> anyhow::Result<ExitCode> {
         Some(Command::Api(settings)) => serve(settings, Role::Api).await.map(done),
         Some(Command::Worker(settings)) => serve(settings, Role::Worker).await.map(done),
         Some(Command::Migrate(settings)) => {
-            crate::store::Db::connect(&settings.database.url).await?;
+            crate::store::Db::connect(&settings.database.url, settings.database.max_connections)
+                .await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }

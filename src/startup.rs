@@ -66,7 +66,7 @@ impl Application {
         let (listener, port) = bind(&settings.http).await?;
         let queue =
             QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
-        let db = Db::connect(&settings.database.url).await?;
+        let db = Db::connect(&settings.database.url, settings.database.max_connections).await?;
         let blobs = BlobStore::connect(&settings.blobs.location).await?;
         let targets = settings.webhooks.urls.0.clone();
         let outcomes = ReceiptOutcomes::new(db.clone(), queue.clone(), targets);

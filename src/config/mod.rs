@@ -97,6 +97,7 @@ mod tests {
             ("--ocr-concurrency=0", "OCR_CONCURRENCY"),
             ("--redis-url=http://x", "REDIS_URL"),
             ("--database-url=nonsense", "DATABASE_URL"),
+            ("--database-max-connections=0", "DATABASE_MAX_CONNECTIONS"),
             ("--queue-name=a:b", "QUEUE_NAME"),
             ("--job-lock-ms=10", "JOB_LOCK_MS"),
             ("--ocr-rate-duration-ms=0", "OCR_RATE_DURATION_MS"),

@@ -304,6 +304,12 @@ pub struct DatabaseSettings {
           default_value = "postgres://postgres@localhost/receipt_ocr",
           value_parser = parse::postgres_url)]
     pub url: String,
+    /// Most connections this process opens to PostgreSQL (size the
+    /// server's `max_connections` for every process together).
+    #[arg(id = "database_max_connections", long = "database-max-connections", env = "DATABASE_MAX_CONNECTIONS",
+          value_name = "DATABASE_MAX_CONNECTIONS", default_value = "16",
+          value_parser = parse::at_least_one)]
+    pub max_connections: NonZeroUsize,
 }
 
 #[derive(Debug, Clone, Args)]

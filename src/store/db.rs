@@ -1,6 +1,8 @@
 //! The PostgreSQL pool: creating the database if missing, migrations, and
 //! the errors that say which server failed and how to start it.
 
+use std::num::NonZeroUsize;
+
 use diesel::result::Error as DieselError;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -49,13 +51,14 @@ pub struct Db {
 }
 
 impl Db {
-    /// Create the database if it is missing, apply migrations, open the pool.
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
+    /// Create the database if it is missing, apply migrations, open a
+    /// pool of at most `max_connections` connections.
+    pub async fn connect(url: &str, max_connections: NonZeroUsize) -> Result<Self, DbError> {
         create_database_if_missing(url).await?;
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
         // Bounded waits: an unreachable server answers 503, never a hang.
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(max_connections.get())
             .runtime(deadpool::Runtime::Tokio1)
             .wait_timeout(Some(POOL_TIMEOUT))
             .create_timeout(Some(POOL_TIMEOUT))
