@@ -16,11 +16,14 @@
 #
 # Usage: bench/scale.sh [DIR]   (default ../shared/receipts/dev)
 #   WORKERS="1 2 4"  RECEIPTS=60 (spread evenly over DIR's sorted images)
+#   WORKER_DB_CONNECTIONS=4 (each worker's DATABASE_MAX_CONNECTIONS)
 #   OCR_ENGINE=auto  PORT=4300
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${1:-../shared/receipts/dev}"
 WORKERS="${WORKERS:-1 2 4}" RECEIPTS="${RECEIPTS:-60}" PORT="${PORT:-4300}"
+# As deploy/kubernetes/worker.yaml sets it.
+WORKER_DB_CONNECTIONS="${WORKER_DB_CONNECTIONS:-4}"
 export OCR_ENGINE="${OCR_ENGINE:-auto}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/receipt-ocr-target}"
 BIN="$CARGO_TARGET_DIR/release/receipt-ocr"
@@ -86,7 +89,7 @@ for n in $WORKERS; do
 
   workers=()
   for i in $(seq "$n"); do
-    PORT=$((PORT + i)) "$BIN" worker > "/tmp/scale-worker-$ts-$i.log" 2>&1 &
+    PORT=$((PORT + i)) DATABASE_MAX_CONNECTIONS="$WORKER_DB_CONNECTIONS" "$BIN" worker > "/tmp/scale-worker-$ts-$i.log" 2>&1 &
     workers+=("$!"); PIDS+=("$!")
   done
   for i in $(seq "$n"); do wait_ready $((PORT + i)); done
