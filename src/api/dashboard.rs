@@ -8,7 +8,7 @@ use std::sync::Arc;
 use poem::endpoint::make_sync;
 use poem::error::MethodNotAllowedError;
 use poem::http::{Method, header};
-use poem::{Endpoint, IntoResponse, Request, Response, Route};
+use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, Route};
 
 const PAGE: &str = include_str!("dashboard/index.html");
 const SCRIPT: &str = include_str!("dashboard/app.js");
@@ -32,14 +32,26 @@ pub fn add_to(routes: Route) -> Route {
 }
 
 /// `/` is the dashboard too. The REST API is nested at `/`, which takes
-/// that path in poem's router, so the page is answered before the routes.
+/// that path in poem's router, so the page is answered before the routes,
+/// and names its route as the router would (for metrics and spans).
 pub async fn front_page<E: Endpoint>(routes: Arc<E>, request: Request) -> poem::Result<Response> {
     if request.uri().path() != PATHS[0] {
         return routes.call(request).await.map(IntoResponse::into_response);
     }
+    let root = || PathPattern(Arc::from("/"));
     match *request.method() {
-        Method::GET | Method::HEAD => asset(PAGE, "text/html; charset=utf-8").call(request).await,
-        _ => Err(MethodNotAllowedError.into()),
+        Method::GET | Method::HEAD => {
+            let mut page = asset(PAGE, "text/html; charset=utf-8")
+                .call(request)
+                .await?;
+            page.set_data(root());
+            Ok(page)
+        }
+        _ => {
+            let mut refused = poem::Error::from(MethodNotAllowedError);
+            refused.set_data(root());
+            Err(refused)
+        }
     }
 }
 

@@ -189,3 +189,30 @@ async fn another_process_exports_the_queue_counts_when_the_exporter_dies() {
     // takes it at its next try (every 10 s).
     wait_for(|| async { scrape(&other).await.has("bullmq_job_count").then_some(()) }).await;
 }
+
+/// The dashboard's pages, `/` included (answered before the router), are
+/// timed under their own route, never under an empty one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_pages_are_timed_under_their_routes() {
+    let api = RemoteApp::start("api", &isolated_settings(), &[]).await;
+    for path in ["/", "/dashboard", "/dashboard/app.js"] {
+        assert_eq!(api.get(path).await.0, 200, "{path}");
+    }
+    let refused = api.http.post(api.url("/")).send().await.expect("POST /");
+    assert_eq!(refused.status(), 405);
+
+    let samples = scrape(&api).await;
+    let timed = |method: &str, route: &str, status: &str| {
+        let labels = [
+            ("http_request_method", method),
+            ("http_route", route),
+            ("http_response_status_code", status),
+        ];
+        samples.count("http_server_request_duration_seconds_count", &labels)
+    };
+    for route in ["/", "/dashboard", "/dashboard/app.js"] {
+        assert_eq!(timed("GET", route, "200"), 1.0, "{route}");
+    }
+    assert_eq!(timed("POST", "/", "405"), 1.0);
+    assert_eq!(timed("GET", "", "200"), 0.0, "a page timed without a route");
+}
