@@ -63,6 +63,8 @@ impl Actor for Reconciler {
         _tick: Tick,
         state: &mut ReconcilerArgs,
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(feature = "fault-injection")]
+        maybe_panic(state.settings.inject_panics);
         // The lock outlives a slow pass; another process takes over after it.
         let ttl = state.settings.interval * 2 + Duration::from_secs(10);
         if let Ok(true) = state.queue.try_lock("reconciler", &state.owner, ttl).await
@@ -72,6 +74,20 @@ impl Actor for Reconciler {
         }
         me.send_after(state.settings.interval, || Tick);
         Ok(())
+    }
+}
+
+/// Test-only: panic in the first `limit` passes of this process (counted
+/// across restarts, so the restarted reconciler goes on).
+#[cfg(feature = "fault-injection")]
+fn maybe_panic(limit: u32) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    let take = TAKEN.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+        (n < limit).then_some(n + 1)
+    });
+    if take.is_ok() {
+        panic!("injected reconciler panic (RECONCILE_INJECT_PANICS)");
     }
 }
 

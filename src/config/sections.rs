@@ -417,4 +417,17 @@ pub struct ReconcileSettings {
           value_name = "RECONCILE_AFTER_MS", default_value = "600000",
           value_parser = parse::millis)]
     pub after: Duration,
+    /// Fault injection for tests: the first N passes in this process panic,
+    /// so the supervisor restarts the reconciler. Only in builds with
+    /// `fault-injection`.
+    #[cfg(feature = "fault-injection")]
+    #[arg(
+        id = "reconcile_inject_panics",
+        long = "reconcile-inject-panics",
+        env = "RECONCILE_INJECT_PANICS",
+        value_name = "RECONCILE_INJECT_PANICS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub inject_panics: u32,
 }

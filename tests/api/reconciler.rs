@@ -1,7 +1,8 @@
 //! The reconciler: a job removed from Redis by another BullMQ client never
 //! leaves its receipt `queued` — it is added again while the image is
 //! stored, and fails with a reason that says so once the image is gone. A
-//! row that missed its job's final failure is marked failed from Redis.
+//! row that missed its job's final failure is marked failed from Redis. A
+//! reconciler that panics is restarted and goes on.
 
 use std::time::Duration;
 
@@ -93,4 +94,35 @@ async fn a_row_that_missed_its_jobs_final_failure_is_marked_failed_from_redis() 
     })
     .await;
     assert_eq!(row.failed_reason, job.failed_reason, "Redis's reason");
+}
+
+/// A reconciler that panics is restarted by the supervisor (counted in
+/// `receipt_ocr_worker_restarts_total{worker="actor"}`) and goes on
+/// mending: the lost job is added again and completes.
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_reconciler_is_restarted_and_goes_on_mending() {
+    let settings = eager_reconciler();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = upload_and_lose_the_job(&api).await;
+
+    let mut crashing = settings;
+    crashing.reconcile.inject_panics = 1;
+    let worker = TestApp::spawn(Role::Worker, crashing).await;
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(worker.supervisor_stats().await.restarts, 1);
+
+    // The test binary's apps share one registry: at least this restart.
+    let text = worker
+        .get_text(&format!("{}/metrics", worker.address))
+        .await;
+    let series = r#"receipt_ocr_worker_restarts_total{worker="actor"} "#;
+    let line = text.lines().find(|l| l.starts_with(series));
+    let restarts: f64 = line
+        .unwrap_or_else(|| panic!("{series} in {text}"))
+        .trim_start_matches(series)
+        .parse()
+        .expect("a number");
+    assert!(restarts >= 1.0, "{restarts}");
 }
