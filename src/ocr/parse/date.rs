@@ -8,7 +8,7 @@ use regex::Regex;
 
 // The patterns are literals exercised by the unit tests: they compile.
 static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
+    Regex::new(r"(\d{1,4}) ?([/.-]) ?(\d{1,2}) ?([/.-]) ?(\d{2,4})\b").expect("valid regex")
 });
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
     let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
@@ -66,7 +66,7 @@ fn dates_in_line(line: &str, order: Option<DateOrder>) -> Vec<(NaiveDate, bool)>
     let line = &o_beside_digits_as_zero(line);
     let mut dates = Vec::new();
     for caps in numeric_candidates(line) {
-        let parts = [&caps[1], &caps[2], &caps[3]];
+        let parts = [&caps[1], &caps[3], &caps[5]];
         dates.extend(numeric_date(parts, order));
     }
     for caps in MONTH_NAMED.captures_iter(line) {
@@ -99,7 +99,8 @@ fn o_beside_digits_as_zero(line: &str) -> String {
 /// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date. A
 /// number glued to letters before it still starts one (`le30/03/2018`),
 /// and so do the last two digits of a long number glued to a separator
-/// (`Order986206/08/19`: an order number, then the date).
+/// (`Order986206/08/19`: an order number, then the date). Both separators
+/// must be the same: `10- 8/64` is a product code, not a date.
 fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
     let bytes = line.as_bytes();
     let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
@@ -114,6 +115,7 @@ fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
         NUMERIC
             .captures_at(line, i)
             .filter(|c| c.get(0).is_some_and(|m| m.start() == i))
+            .filter(|c| c[2] == c[4])
     })
 }
 
@@ -170,7 +172,7 @@ fn order_from_text(lines: &[String]) -> Option<DateOrder> {
         .iter()
         .flat_map(|l| numeric_candidates(l))
         .find_map(|caps| {
-            let (a, b): (u32, u32) = (caps[1].parse().ok()?, caps[2].parse().ok()?);
+            let (a, b): (u32, u32) = (caps[1].parse().ok()?, caps[3].parse().ok()?);
             match (a, b) {
                 (13..=31, 1..=12) if caps[1].len() <= 2 => Some(DateOrder::DayFirst),
                 (1..=12, 13..=31) => Some(DateOrder::MonthFirst),
@@ -284,6 +286,15 @@ mod tests {
     fn a_date_glued_to_the_letters_or_the_number_before_it_is_found() {
         assert_eq!(date_of("au15/02/2021 a 10:02", None), ymd_date(2021, 2, 15));
         assert_eq!(date_of("Ticket772015/02/21", None), ymd_date(2021, 2, 15));
+    }
+
+    #[test]
+    fn numbers_joined_by_two_different_separators_are_not_a_date() {
+        let text = "CLIP SET AB12- 7/48\n03-05-19 10:15";
+        assert_eq!(
+            date_of(text, Some(DateOrder::DayFirst)),
+            ymd_date(2019, 5, 3)
+        );
     }
 
     #[test]
