@@ -11,9 +11,9 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\d{1,4}) ?([/.-]) ?(\d{1,2}) ?([/.-]) ?(\d{2,4})\b").expect("valid regex")
 });
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
-    let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
+    let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|[O0]CT|NOV|DEC)[A-Z]*\.?";
     Regex::new(&format!(
-        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,.'’`-]*(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.'’`]*(\d{{2,4}}))\b"
+        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,.'’‘′´`-]*(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.'’‘′´`]*(\d{{2,4}}))\b"
     ))
     .expect("valid regex")
 });
@@ -185,7 +185,8 @@ fn month_number(name: &str) -> u32 {
     const MONTHS: [&str; 12] = [
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     ];
-    let upper = name.to_ascii_uppercase();
+    // `0CT`: OCR reads the round O of `OCT` as a zero.
+    let upper = name.to_ascii_uppercase().replacen('0', "O", 1);
     MONTHS
         .iter()
         .position(|m| upper.starts_with(m))
@@ -236,6 +237,12 @@ mod tests {
             date_of("Date: jul15’17 04:07PM", None),
             ymd_date(2017, 7, 15)
         );
+    }
+
+    #[test]
+    fn a_month_read_with_a_zero_or_a_prime_before_the_year_is_read() {
+        assert_eq!(date_of("0ct03′21 11:05AM", None), ymd_date(2021, 10, 3));
+        assert_eq!(date_of("Mar 7‘22", None), ymd_date(2022, 3, 7));
     }
 
     #[test]
