@@ -25,7 +25,7 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\) ?|\b\d{2,4}[-. ])\d{3,4}[-. ]?\d{3,4}\b")
         .expect("valid regex")
 });
-static ADDRESS_WORD: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static ADDRESS_WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)\b(STREET|ST|AVE|AVENUE|ROAD|RD|BLVD|BOULEVARD|DRIVE|DR|HWY|HIGHWAY|SUITE|STE|",
         r"PARKWAY|PKWY|LANE|LN|PLAZA|JALAN|JLN|TAMAN|LOT|NO|BATU|PERSIARAN|LORONG|BANDAR|",

@@ -8,12 +8,12 @@ use regex::Regex;
 
 // The patterns are literals exercised by the unit tests: they compile.
 static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{1,4}) ?[/.-] ?(\d{1,2}) ?[/.-] ?(\d{2,4})\b").expect("valid regex")
+    Regex::new(r"(\d{1,4}) ?([/.-]) ?(\d{1,2}) ?([/.-]) ?(\d{2,4})\b").expect("valid regex")
 });
 static MONTH_NAMED: LazyLock<Regex> = LazyLock::new(|| {
-    let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.?";
+    let month = r"(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|[O0]CT|NOV|DEC)[A-Z]*\.?";
     Regex::new(&format!(
-        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,.'’`-]*(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.'’`]*(\d{{2,4}}))\b"
+        r"(?i)\b(?:(\d{{1,2}})(?:ST|ND|RD|TH)?[ -]?{month}[ ,.'’‘′´`-]*(\d{{2,4}})|{month} ?(\d{{1,2}})(?:ST|ND|RD|TH)?[ ,.'’‘′´`]*(\d{{2,4}}))\b"
     ))
     .expect("valid regex")
 });
@@ -66,7 +66,7 @@ fn dates_in_line(line: &str, order: Option<DateOrder>) -> Vec<(NaiveDate, bool)>
     let line = &o_beside_digits_as_zero(line);
     let mut dates = Vec::new();
     for caps in numeric_candidates(line) {
-        let parts = [&caps[1], &caps[2], &caps[3]];
+        let parts = [&caps[1], &caps[3], &caps[5]];
         dates.extend(numeric_date(parts, order));
     }
     for caps in MONTH_NAMED.captures_iter(line) {
@@ -99,7 +99,8 @@ fn o_beside_digits_as_zero(line: &str) -> String {
 /// in `#19- 18/03/2018` the shape `19- 18/03` must not hide the date. A
 /// number glued to letters before it still starts one (`le30/03/2018`),
 /// and so do the last two digits of a long number glued to a separator
-/// (`Order986206/08/19`: an order number, then the date).
+/// (`Order986206/08/19`: an order number, then the date). Both separators
+/// must be the same: `10- 8/64` is a product code, not a date.
 fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
     let bytes = line.as_bytes();
     let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
@@ -114,6 +115,7 @@ fn numeric_candidates(line: &str) -> impl Iterator<Item = regex::Captures<'_>> {
         NUMERIC
             .captures_at(line, i)
             .filter(|c| c.get(0).is_some_and(|m| m.start() == i))
+            .filter(|c| c[2] == c[4])
     })
 }
 
@@ -170,7 +172,7 @@ fn order_from_text(lines: &[String]) -> Option<DateOrder> {
         .iter()
         .flat_map(|l| numeric_candidates(l))
         .find_map(|caps| {
-            let (a, b): (u32, u32) = (caps[1].parse().ok()?, caps[2].parse().ok()?);
+            let (a, b): (u32, u32) = (caps[1].parse().ok()?, caps[3].parse().ok()?);
             match (a, b) {
                 (13..=31, 1..=12) if caps[1].len() <= 2 => Some(DateOrder::DayFirst),
                 (1..=12, 13..=31) => Some(DateOrder::MonthFirst),
@@ -183,7 +185,8 @@ fn month_number(name: &str) -> u32 {
     const MONTHS: [&str; 12] = [
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     ];
-    let upper = name.to_ascii_uppercase();
+    // `0CT`: OCR reads the round O of `OCT` as a zero.
+    let upper = name.to_ascii_uppercase().replacen('0', "O", 1);
     MONTHS
         .iter()
         .position(|m| upper.starts_with(m))
@@ -237,6 +240,12 @@ mod tests {
     }
 
     #[test]
+    fn a_month_read_with_a_zero_or_a_prime_before_the_year_is_read() {
+        assert_eq!(date_of("0ct03′21 11:05AM", None), ymd_date(2021, 10, 3));
+        assert_eq!(date_of("Mar 7‘22", None), ymd_date(2022, 3, 7));
+    }
+
+    #[test]
     fn ocr_damage_in_dates_is_repaired() {
         assert_eq!(
             date_of("Date: O4-04-2018 14:26", None),
@@ -284,6 +293,15 @@ mod tests {
     fn a_date_glued_to_the_letters_or_the_number_before_it_is_found() {
         assert_eq!(date_of("au15/02/2021 a 10:02", None), ymd_date(2021, 2, 15));
         assert_eq!(date_of("Ticket772015/02/21", None), ymd_date(2021, 2, 15));
+    }
+
+    #[test]
+    fn numbers_joined_by_two_different_separators_are_not_a_date() {
+        let text = "CLIP SET AB12- 7/48\n03-05-19 10:15";
+        assert_eq!(
+            date_of(text, Some(DateOrder::DayFirst)),
+            ymd_date(2019, 5, 3)
+        );
     }
 
     #[test]

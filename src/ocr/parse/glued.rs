@@ -33,6 +33,13 @@ static MONTH_DAY_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid regex")
 });
+/// A date that lost its second separator, before a time: `02/2219 20:31`
+/// is `02/22/19 20:31`. Not after another separator, which would make it
+/// the end of a whole date (`05/18/2019 11:19`).
+static LOST_SEPARATOR_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^\d/.-])(\d{1,2})([/-])([0-3]\d)(\d{2})(\s+\d{1,2}:\d{2})")
+        .expect("valid regex")
+});
 /// An ISO date running into a time: `2018-11-1818:58`.
 static ISO_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\b(?:19|20)\d{2}[/.-]\d{1,2}[/.-]\d{2})(\d{1,2}[:.]\d{2}\b)")
@@ -45,6 +52,7 @@ pub fn unglue(line: &str) -> String {
     let line = DATE_THEN_TIME.replace_all(&line, split_year_from_hour);
     let line = ISO_THEN_TIME.replace_all(&line, "$1 $2");
     let line = TIME_THEN_DATE.replace_all(&line, "$1 $2");
+    let line = LOST_SEPARATOR_THEN_TIME.replace_all(&line, "$1$2$3$4$3$5$6");
     let line = DAY_MONTH_THEN_TIME.replace_all(&line, "$1 $2 $3 $4");
     let line = MONTH_DAY_THEN_TIME.replace_all(&line, |c: &Captures| {
         format!("{} {} {} {}", month_name(&c[1]), &c[2], &c[3], &c[4])
@@ -109,6 +117,14 @@ mod tests {
     fn a_time_glued_before_a_date_is_split_from_it() {
         assert_eq!(unglue("Svr 3:1504/02/21"), "Svr 3:15 04/02/21");
         assert_eq!(unglue("7:05p11/30/20"), "7:05p 11/30/20");
+    }
+
+    #[test]
+    fn a_date_that_lost_its_second_separator_before_a_time_gets_it_back() {
+        assert_eq!(unglue("11/0721 18:40:02"), "11/07/21 18:40:02");
+        assert_eq!(unglue("Chk 4 03-1422 9:05"), "Chk 4 03-14-22 9:05");
+        assert_eq!(unglue("11/07/2021 18:40"), "11/07/2021 18:40");
+        assert_eq!(unglue("Table 11/0721"), "Table 11/0721");
     }
 
     #[test]
