@@ -7,6 +7,11 @@
 //! the [`QueueWorker`] actor (lock, database check, cancellation check,
 //! progress 100, completion), with only the OCR pipeline replaced by
 //! [`NoopProcessor`]. Prints one JSON line.
+//!
+//! `--bare` runs the crate alone on the same Redis, the ceiling our layer is
+//! measured against: `bullmq::Queue::add` with our job options and a
+//! `bullmq::Worker` with our worker options whose processor answers at once
+//! (no actor, no PostgreSQL check, no cancellation poll, no progress).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +21,9 @@ use anyhow::Context;
 use ractor::Actor;
 use tokio::sync::mpsc;
 
-use crate::actors::queue_worker::{JobProcessor, QueueWorker, QueueWorkerArgs};
+use crate::actors::queue_worker::{JobProcessor, QueueWorker, QueueWorkerArgs, worker_options};
 use crate::config::Settings;
-use crate::job::{JobError, ReceiptJobData, ReceiptResult, Schedule, new_job_id};
+use crate::job::{JOB_NAME, JobError, ReceiptJobData, ReceiptResult, Schedule, new_job_id};
 use crate::pipeline::{JobAttempt, Progress};
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
@@ -36,6 +41,10 @@ pub struct QueueBench {
     /// The worker's concurrency (BullMQ's, as `OCR_CONCURRENCY` sets it).
     #[arg(long = "concurrency", id = "bench_concurrency", default_value = "50")]
     pub concurrency: usize,
+    /// The crate alone (`bullmq-official`'s queue and worker with our
+    /// options and a no-op processor), for comparison with our path.
+    #[arg(long = "bare", id = "bench_bare")]
+    pub bare: bool,
     /// Redis, PostgreSQL (the worker checks it before each job) and the
     /// queue's options; the queue gets a fresh name and is removed after.
     #[command(flatten)]
@@ -83,35 +92,122 @@ pub async fn run_queue_bench(mut bench: QueueBench) -> anyhow::Result<()> {
     let stamp = chrono::Utc::now().timestamp_millis();
     settings.queue.name = format!("bench-{}-{stamp}", std::process::id());
     let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks).await?;
-    let db = Db::connect(&settings.database.url, settings.database.max_connections).await?;
-
-    let enqueue_s = enqueue_all(&queue, bench.jobs).await?;
-    let (completed_tx, mut completed) = mpsc::unbounded_channel();
-    let args = QueueWorkerArgs {
-        settings: settings.queue.clone(),
-        concurrency: bench.concurrency,
-        grace: Duration::from_secs(5),
-        pipeline: Arc::new(NoopProcessor {
-            completed: completed_tx,
-        }),
+    let producer = Producer {
         queue: queue.clone(),
-        db,
-        stalls: StallCounter::default(),
+        bare: bench.bare,
     };
+
+    let enqueue_s = enqueue_all(&producer, bench.jobs).await?;
+    let (completed_tx, mut completed) = mpsc::unbounded_channel();
     let started = Instant::now();
-    let (worker, handle) = Actor::spawn(None, QueueWorker::new(), args)
-        .await
-        .context("starting the queue worker")?;
+    let worker = match bench.bare {
+        false => {
+            BenchWorker::service(settings, bench.concurrency, queue.clone(), completed_tx).await?
+        }
+        true => BenchWorker::bare(settings, bench.concurrency, completed_tx).await?,
+    };
     for _ in 0..bench.jobs {
         completed.recv().await.context("the worker stopped")?;
     }
     let process_s = started.elapsed().as_secs_f64();
-    let latencies = pickup_latencies(&queue, &mut completed).await?;
+    let latencies = pickup_latencies(&producer, &mut completed).await?;
 
-    worker.stop(None);
-    handle.await?;
+    worker.stop().await?;
     queue.obliterate().await?;
     print_figures(&bench, enqueue_s, process_s, latencies)
+}
+
+/// Adds the bench's no-op jobs: through [`QueueHandle::enqueue`], or with
+/// `bare`, through the crate's `Queue::add` with the same job options.
+#[derive(Clone)]
+struct Producer {
+    queue: QueueHandle,
+    bare: bool,
+}
+
+impl Producer {
+    async fn add(&self, job_id: String) -> anyhow::Result<()> {
+        if !self.bare {
+            let schedule = Schedule::default();
+            return Ok(self.queue.enqueue(job_id, bench_job(), schedule).await?);
+        }
+        let (queue, options) = self.queue.bare();
+        let options = bullmq::JobOptions {
+            job_id: Some(job_id),
+            ..options.clone()
+        };
+        queue.add(JOB_NAME, bench_job()).options(options).await?;
+        Ok(())
+    }
+}
+
+/// The worker under test: the service's `QueueWorker` actor, or the bare
+/// crate's `Worker` and a task that reads its events.
+enum BenchWorker {
+    Service(ractor::ActorRef<()>, tokio::task::JoinHandle<()>),
+    Bare(Arc<bullmq::Worker>, tokio::task::JoinHandle<()>),
+}
+
+impl BenchWorker {
+    async fn service(
+        settings: &Settings,
+        concurrency: usize,
+        queue: QueueHandle,
+        completed: mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database.url, settings.database.max_connections).await?;
+        let args = QueueWorkerArgs {
+            settings: settings.queue.clone(),
+            concurrency,
+            grace: Duration::from_secs(5),
+            pipeline: Arc::new(NoopProcessor { completed }),
+            queue,
+            db,
+            stalls: StallCounter::default(),
+        };
+        let (worker, handle) = Actor::spawn(None, QueueWorker::new(), args)
+            .await
+            .context("starting the queue worker")?;
+        Ok(Self::Service(worker, handle))
+    }
+
+    async fn bare(
+        settings: &Settings,
+        concurrency: usize,
+        completed: mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<Self> {
+        let options = worker_options(&settings.queue, concurrency);
+        let answer = |_job: bullmq::Job, _cancel| async { Ok(serde_json::Value::Null) };
+        let worker = bullmq::Worker::with_options(&settings.queue.name, answer, options).await?;
+        let worker = Arc::new(worker);
+        let events = worker.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(event) = events.next_event().await {
+                match event {
+                    bullmq::worker::WorkerEvent::Completed { job_id, .. } => {
+                        let _ = completed.send(job_id);
+                    }
+                    bullmq::worker::WorkerEvent::Closed => break,
+                    _ => {}
+                }
+            }
+        });
+        Ok(Self::Bare(worker, reader))
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Self::Service(worker, handle) => {
+                worker.stop(None);
+                handle.await?;
+            }
+            Self::Bare(worker, reader) => {
+                worker.close(5000).await?;
+                reader.abort();
+            }
+        }
+        Ok(())
+    }
 }
 
 fn bench_job() -> ReceiptJobData {
@@ -124,17 +220,15 @@ fn bench_job() -> ReceiptJobData {
 }
 
 /// Enqueue `jobs` jobs, [`ENQUEUE_IN_FLIGHT`] at a time; seconds taken.
-async fn enqueue_all(queue: &QueueHandle, jobs: usize) -> anyhow::Result<f64> {
+async fn enqueue_all(producer: &Producer, jobs: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     let next = Arc::new(Mutex::new(0usize));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..ENQUEUE_IN_FLIGHT {
-        let (queue, next) = (queue.clone(), next.clone());
+        let (producer, next) = (producer.clone(), next.clone());
         tasks.spawn(async move {
             while take_one(&next, jobs) {
-                queue
-                    .enqueue(new_job_id(), bench_job(), Schedule::default())
-                    .await?;
+                producer.add(new_job_id()).await?;
             }
             anyhow::Ok(())
         });
@@ -156,16 +250,14 @@ fn take_one(next: &Mutex<usize>, jobs: usize) -> bool {
 
 /// add → completed, one job at a time into the idle worker, in ms.
 async fn pickup_latencies(
-    queue: &QueueHandle,
+    producer: &Producer,
     completed: &mut mpsc::UnboundedReceiver<String>,
 ) -> anyhow::Result<Vec<f64>> {
     let mut latencies = Vec::with_capacity(LATENCY_JOBS);
     for _ in 0..LATENCY_JOBS {
         let job_id = new_job_id();
         let started = Instant::now();
-        queue
-            .enqueue(job_id.clone(), bench_job(), Schedule::default())
-            .await?;
+        producer.add(job_id.clone()).await?;
         while completed.recv().await.context("the worker stopped")? != job_id {}
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
@@ -187,7 +279,10 @@ fn print_figures(
 ) -> anyhow::Result<()> {
     latencies.sort_by(f64::total_cmp);
     let figures = Figures {
-        system: "receipt-ocr",
+        system: match bench.bare {
+            false => "receipt-ocr",
+            true => "bullmq-official",
+        },
         version: env!("CARGO_PKG_VERSION"),
         jobs: bench.jobs,
         concurrency: bench.concurrency,

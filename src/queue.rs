@@ -276,6 +276,12 @@ impl QueueHandle {
         self.command(get).await
     }
 
+    /// BullMQ's queue itself and the options our jobs get, for
+    /// `bench queue --bare` (the crate alone, beside our path).
+    pub fn bare(&self) -> (&Queue, &JobOptions) {
+        (&self.queue, &self.job_options)
+    }
+
     /// The queue's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -188,13 +188,23 @@ async fn start_worker<P: JobProcessor>(
     args: &QueueWorkerArgs<P>,
     runner: Arc<JobRunner<P>>,
 ) -> Result<Worker, ActorProcessingErr> {
-    let settings = &args.settings;
+    let options = worker_options(&args.settings, args.concurrency);
+    let process = move |job: Job, _cancel| {
+        let runner = runner.clone();
+        async move { runner.process(job).await }
+    };
+    Ok(Worker::with_options(&args.settings.name, process, options).await?)
+}
+
+/// The BullMQ worker's options: `concurrency` jobs at once, locks of
+/// `JOB_LOCK_MS`, per-minute metrics.
+pub fn worker_options(settings: &QueueSettings, concurrency: usize) -> WorkerOptions {
     let lock = settings.lock.as_millis() as u64;
-    let options = WorkerOptions {
+    WorkerOptions {
         connection: crate::queue::worker_connection(settings),
         prefix: settings.prefix.clone(),
         name: Some(settings.worker_name()),
-        concurrency: args.concurrency,
+        concurrency,
         lock_duration: lock,
         stalled_interval: lock,
         // Per-minute completed/failed counts for `/metrics` and Bull Board,
@@ -203,12 +213,7 @@ async fn start_worker<P: JobProcessor>(
             max_data_points: 2 * 7 * 24 * 60,
         }),
         ..WorkerOptions::default()
-    };
-    let process = move |job: Job, _cancel| {
-        let runner = runner.clone();
-        async move { runner.process(job).await }
-    };
-    Ok(Worker::with_options(&settings.name, process, options).await?)
+    }
 }
 
 /// Runs one BullMQ job through the pipeline: its data in, its progress

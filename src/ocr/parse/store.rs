@@ -61,10 +61,11 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .map(|l| clean_name(l))
         .collect();
     let candidates = (0..header.len()).filter(|&i| !is_legal_form_only(&header[i]) || i == 0);
+    let address = header.iter().position(|l| is_address_line(l));
     let scored: Vec<(usize, f32)> = candidates
         .filter_map(|i| name_score(&header[i]).map(|s| (i, s)))
         .enumerate()
-        .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32 + above_address_bonus(&header, i)))
+        .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32 + above_address_bonus(address, i)))
         .collect();
     let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let index = printed_again_below(&header, index).unwrap_or(index);
@@ -78,17 +79,19 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
 }
 
 /// The name is usually printed right above the first line of the store's
-/// address (or its phone number), so that line gets a little more than
+/// address (or its phone number), `first_address_line`, so that line gets a little more than
 /// logo text above it. Only a tie-breaker: less than the 0.06 a line loses
 /// for each name-like line above it.
-fn above_address_bonus(header: &[String], index: usize) -> f32 {
-    let is_address = |l: &String| {
-        STREET_NUMBER.is_match(l) || ZIP_OR_PHONE.is_match(l) || ADDRESS_WORD.is_match(l)
-    };
-    match header.iter().position(is_address) == Some(index + 1) {
+fn above_address_bonus(first_address_line: Option<usize>, index: usize) -> f32 {
+    match first_address_line == Some(index + 1) {
         true => 0.05,
         false => 0.0,
     }
+}
+
+/// A line of the store's address or its phone number.
+fn is_address_line(line: &str) -> bool {
+    STREET_NUMBER.is_match(line) || ZIP_OR_PHONE.is_match(line) || ADDRESS_WORD.is_match(line)
 }
 
 /// Name scores run from about 0.3 (a plain line) to 1.1 (a clean upper-case

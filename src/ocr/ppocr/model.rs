@@ -3,7 +3,7 @@
 //! the parallelism), created once per engine and reused for every read.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -39,10 +39,17 @@ pub enum ModelError {
 
 /// The process's ONNX Runtime environment; the library is loaded once.
 static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+/// Held while the environment is built: ONNX Runtime allows only one per
+/// process, so workers starting together must not each build one.
+static BUILDING: Mutex<()> = Mutex::new(());
 
 /// Load `libonnxruntime.so` (from `ORT_DYLIB_PATH` when set, else the
 /// models folder) and the environment, once per process.
 pub fn environment(models_dir: &Path) -> Result<&'static Environment, ModelError> {
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let _alone = BUILDING.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
@@ -59,7 +66,6 @@ pub fn environment(models_dir: &Path) -> Result<&'static Environment, ModelError
             path: path.clone(),
             source,
         })?;
-    // Two workers starting together may both build one; either will do.
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
