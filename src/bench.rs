@@ -5,7 +5,7 @@
 //! No-op jobs go through exactly the service's path: enqueued by
 //! [`QueueHandle::enqueue`] (job options, retention, trace context), read by
 //! the [`QueueWorker`] actor (lock, database check, cancellation check,
-//! progress 100, completion), with only the OCR pipeline replaced by
+//! completion), with only the OCR pipeline replaced by
 //! [`NoopProcessor`]. Prints one JSON line.
 //!
 //! `--bare` runs the crate alone on the same Redis, the ceiling our layer is

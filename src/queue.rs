@@ -457,6 +457,9 @@ pub fn client_state(state: bullmq::JobState) -> JobState {
 
 fn queue_job(job: Job, state: JobState) -> QueueJob {
     let progress = match job.progress() {
+        // The worker does not write a last "100" (one round trip per job
+        // saved): BullMQ keeps its last step, and its state says the rest.
+        _ if state == JobState::Completed => 100,
         bullmq::JobProgress::Number(n) => n.clamp(0.0, 100.0).round() as u8,
         bullmq::JobProgress::Object(_) => 0,
     };

@@ -266,10 +266,10 @@ impl<P: JobProcessor> JobRunner<P> {
         };
         record_attempt(&span, &attempt, &outcome, started);
         match outcome {
-            Ok(result) => {
-                mark_saved(&mut job).await;
-                Ok(serde_json::to_value(result)?)
-            }
+            // No separate "progress 100" write: a completed job reads as
+            // 100 from its state (`queue::queue_job`), which saves one
+            // round trip to Redis per job.
+            Ok(result) => Ok(serde_json::to_value(result)?),
             Err(JobError::Permanent { reason, .. }) => Err(bullmq::Error::Unrecoverable(reason)),
             Err(JobError::Retry { reason, .. }) => Err(bullmq::Error::ProcessingError(reason)),
         }
@@ -417,18 +417,6 @@ fn attempt_of(job: &Job) -> Result<JobAttempt, bullmq::Error> {
         attempt: job.attempts_made() + 1,
         max_attempts: job.opts().attempts.unwrap_or(1),
     })
-}
-
-/// Progress 100: the result is saved. Set here, after the pipeline's
-/// answer, rather than reported as progress, so a completed job always
-/// shows 100; retried because clients wait for it.
-async fn mark_saved(job: &mut Job) {
-    for _ in 0..3 {
-        match job.update_progress(JobProgress::Number(100.0)).await {
-            Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "could not set progress 100; retrying"),
-        }
-    }
 }
 
 /// Await `run` while copying its progress reports to the job.

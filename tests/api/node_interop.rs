@@ -66,7 +66,9 @@ async fn a_job_from_a_node_bullmq_producer_is_read_and_bullmq_sees_it_completed(
     let seen = node(&app, &["inspect", &queue, &job_id]);
     assert_eq!(seen["state"], "completed", "{seen}");
     assert_eq!(seen["counts"]["completed"], 1, "{seen}");
-    assert_eq!(seen["progress"], 100, "{seen}");
+    // BullMQ keeps the last step the worker reported; our API shows a
+    // completed job as 100 from its state (no extra write per job).
+    assert_eq!(seen["progress"], 90, "{seen}");
     assert_eq!(
         seen["returnvalue"]["storeName"], CORNER_MARKET.store,
         "{seen}"
