@@ -274,5 +274,14 @@ fn describe_misses(
     }
     if let Some((matched, predicted, labelled)) = verdict.items_matched {
         eprintln!("{name}: items {matched} matched of {predicted} read, {labelled} labelled");
+        if let Some(items) = label
+            .items
+            .as_ref()
+            .filter(|_| matched < labelled.max(predicted))
+        {
+            let (missed, extra) = score::unmatched_items(items, &parsed.items);
+            eprintln!("    not found: {}", missed.join(" | "));
+            eprintln!("    not labelled: {}", extra.join(" | "));
+        }
     }
 }

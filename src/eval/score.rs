@@ -160,19 +160,46 @@ fn merge_same_names(items: &[ParsedItem]) -> Vec<(String, BigDecimal)> {
 /// Greedy one-to-one matching: a labelled item is found when a predicted
 /// item has the same line total and a similar name.
 fn matched_items(labelled: &[LabelItem], predicted: &[(String, BigDecimal)]) -> usize {
+    let (missed, _) = unmatched(labelled, predicted);
+    labelled.len() - missed.len()
+}
+
+/// The items each side has that the other does not, as `name total`: the
+/// labelled items not found, then the read items that matched none. For
+/// the verbose listing.
+pub fn unmatched_items(labelled: &[LabelItem], read: &[ParsedItem]) -> (Vec<String>, Vec<String>) {
+    let predicted = merge_same_names(read);
+    let (missed, unused) = unmatched(labelled, &predicted);
+    let missed = missed
+        .iter()
+        .map(|&i| format!("{} {}", labelled[i].name, labelled[i].line_total))
+        .collect();
+    let extra = unused
+        .iter()
+        .map(|&i| format!("{} {}", predicted[i].0, predicted[i].1))
+        .collect();
+    (missed, extra)
+}
+
+/// Indices of the labelled items not found and of the predicted items unused.
+fn unmatched(
+    labelled: &[LabelItem],
+    predicted: &[(String, BigDecimal)],
+) -> (Vec<usize>, Vec<usize>) {
     let mut used = vec![false; predicted.len()];
-    let mut matched = 0;
-    for item in labelled {
+    let mut missed = Vec::new();
+    for (index, item) in labelled.iter().enumerate() {
         let name = normalise_name(&item.name);
         let found = predicted.iter().enumerate().position(|(i, (n, total))| {
             !used[i] && *total == item.line_total && same_item_name(n, &name)
         });
-        if let Some(i) = found {
-            used[i] = true;
-            matched += 1;
+        match found {
+            Some(i) => used[i] = true,
+            None => missed.push(index),
         }
     }
-    matched
+    let unused = (0..predicted.len()).filter(|&i| !used[i]).collect();
+    (missed, unused)
 }
 
 /// Normalised names of one item: similar, or one inside the other (labels
