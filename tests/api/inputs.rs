@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use diesel_async::RunQueryDsl;
 use image::ImageFormat;
 use receipt_ocr::startup::Role;
 use serde_json::Value;
@@ -302,6 +303,27 @@ async fn the_same_file_within_dedup_window_gets_the_first_uploads_job() {
     let different: Value = app.upload_bytes(other, "b.png").await.json().await.unwrap();
     assert!(different.get("duplicate").is_none(), "{different}");
     assert_ne!(different["jobId"], first["jobId"]);
+
+    // The lookup's index covers the hash and the newest first (a migration
+    // once meant to make it so and, with `IF NOT EXISTS`, did not).
+    let mut conn = app.db.conn().await.expect("a connection");
+    let index: IndexDef = diesel::sql_query(
+        "SELECT indexdef AS def FROM pg_indexes WHERE indexname = 'receipts_content_hash_idx'",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("the duplicates index");
+    assert!(
+        index.def.ends_with("(content_hash, created_at DESC)"),
+        "{}",
+        index.def
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct IndexDef {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    def: String,
 }
 
 /// Which resolution to rasterise scanned PDF pages at: a generated scanned

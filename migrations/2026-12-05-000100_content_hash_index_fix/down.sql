@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS receipts_content_hash_idx;
+CREATE INDEX receipts_content_hash_idx ON receipts (content_hash);
