@@ -26,11 +26,6 @@ static LEADING_QUANTITY: LazyLock<Regex> =
 /// A count after the name: `Koobideh x 7`.
 static TRAILING_QUANTITY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(.*\S)\s+[x@]\s*(\d{1,3})$").expect("valid regex"));
-/// A count and unit price in brackets ending the line: `Grey Goose (3 @ 9.50)`.
-static BRACKETED_TIMES_UNIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\s*[(（]\s*(\d{1,3})\s*[x@]\s*[$€£]?\s*(\d+[.,]\d{2})\s*[)）]?\s*$")
-        .expect("valid regex")
-});
 /// A menu or line number before the name: `6.5 Chicken Korma`, `12. Pho`.
 static LEADING_CODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d+(?:[.,]\d+)+\.?\s+|^\d+\.\s*").expect("valid regex"));
@@ -64,8 +59,8 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             .checked_sub(1)
             .map(|i| &lines[i])
             .filter(|l| is_wrapped_name(l));
-        let (head, line_total) = bracketed_line_total(line, line_total);
-        let head = counted_name_below(&lines[..end], index).map_or(head, |l| l.text.clone());
+        let head =
+            counted_name_below(&lines[..end], index).map_or(line.head.clone(), |l| l.text.clone());
         let item = parse_item(&head, wrapped.map(|l| l.text.as_str()), line_total);
         items.extend(item.map(|i| ParsedItem {
             line: Some(line.index),
@@ -73,20 +68,6 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
         }));
     }
     super::arithmetic::without_category_totals(items)
-}
-
-/// `Manhattan (3@16.00)` with no price after it: the amount read is the
-/// unit price, and the line total is the count times it (the total, when
-/// printed, often sits on a line of its own above or below).
-fn bracketed_line_total(line: &Line, amount: BigDecimal) -> (String, BigDecimal) {
-    let caps = BRACKETED_TIMES_UNIT.captures(&line.text);
-    let found = caps.and_then(|caps| {
-        let quantity = BigDecimal::from_str(&caps[1]).ok()?;
-        let unit = super::amount::parse_amount(&caps[2])?;
-        // The whole line: the name, then the brackets `split_quantity` reads.
-        (unit == amount).then(|| (line.text.clone(), quantity * unit))
-    });
-    found.unwrap_or_else(|| (line.head.clone(), amount))
 }
 
 /// A slanted photo can lift a price onto the line above its item: a line
@@ -147,12 +128,6 @@ fn split_quantity(head: &str, line_total: &BigDecimal) -> (String, BigDecimal, B
         return (rest, quantity, unit);
     }
     if let Some((rest, quantity, unit)) = quantity_and_unit_columns(head, line_total) {
-        return (rest, quantity, unit);
-    }
-    if let Some(caps) = BRACKETED_TIMES_UNIT.captures(head) {
-        let quantity = BigDecimal::from_str(&caps[1]).unwrap_or_else(|_| BigDecimal::from(1));
-        let unit = super::amount::parse_amount(&caps[2]).unwrap_or_else(|| line_total / &quantity);
-        let rest = head[..caps.get(0).map_or(0, |m| m.start())].to_string();
         return (rest, quantity, unit);
     }
     let head = LEADING_CODE.replace(head, "");
@@ -350,19 +325,6 @@ mod tests {
         let text = "SHOP\nSoup 4.00\nSalad 6.00\nBeer 5.00\nFood 10.00\nDrinks 5.00\nTAX 1.00\nTOTAL 16.00";
         let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
         assert_eq!(names, ["Soup", "Salad", "Beer"]);
-    }
-
-    #[test]
-    fn a_bracketed_count_and_unit_price_give_the_line_total() {
-        let items = items_of("SHOP\nHouse Lager (2@6.50)\nSoda (3 @ 1.00) 3.00\nTOTAL 16.00");
-        assert_eq!(
-            items[0],
-            ("House Lager".into(), dec("2"), dec("6.50"), dec("13.00"))
-        );
-        assert_eq!(
-            items[1],
-            ("Soda".into(), dec("3"), dec("1.00"), dec("3.00"))
-        );
     }
 
     #[test]

@@ -55,7 +55,6 @@ pub struct FoundStore {
 
 /// The best store-name candidate among the header lines.
 pub fn find_store(lines: &[String]) -> Option<FoundStore> {
-    let domains = super::store_name::web_domains(&lines[..lines.len().min(HEADER_LINES)]);
     let header: Vec<String> = lines
         .iter()
         .take(HEADER_LINES)
@@ -67,12 +66,6 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .filter_map(|i| name_score(&header[i]).map(|s| (i, s)))
         .enumerate()
         .map(|(rank, (i, s))| (i, s - 0.06 * rank as f32 + above_address_bonus(address, i)))
-        .map(|(i, s)| {
-            (
-                i,
-                s + super::store_name::web_name_bonus(&domains, &header[i]),
-            )
-        })
         .collect();
     let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let index = printed_again_below(&header, index).unwrap_or(index);
@@ -395,19 +388,6 @@ mod tests {
             store_of(text).as_deref(),
             Some("Harborviews Seafood Kitchen")
         );
-    }
-
-    #[test]
-    fn a_web_address_after_the_name_is_not_part_of_it() {
-        let text = "12 HarborGrill harborgrill.com\n555-010-4477\n12 Quay Street";
-        assert_eq!(store_of(text).as_deref(), Some("12 Harbor Grill"));
-    }
-
-    #[test]
-    fn the_header_line_that_spells_the_web_address_is_the_name() {
-        let text =
-            "ZORBLAX\nTable Guests Server\nLuna Noodles\n12 Quay Street\nwww.lunanoodles.com";
-        assert_eq!(store_of(text).as_deref(), Some("Luna Noodles"));
     }
 
     #[test]

@@ -24,64 +24,10 @@ static BRACKETED_REG_NO: LazyLock<Regex> = LazyLock::new(|| {
 static TRAILING_STORE_NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\s*\(\d{1,4}\)\s*$").expect("valid regex"));
 
-/// A web address: `www.harborbistro.com`, `harborbistro.com`, `http://…`.
-static WEB_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:https?:\s*//\s*)?(?:www\.)?[a-z0-9-]+\.(?:com|net|org|biz|info|us|co\.uk|com\.my|my)\b/?\S*|\bwww\.\S+|\bhttps?:\s*//\S*")
-        .expect("valid regex")
-});
-/// A capitalised business word glued to the word before it:
-/// `TavernKitchen`, `Callender'sRestaurant`.
-static GLUED_BUSINESS_WORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"([a-z'])(Restaurant|Cafe|Coffee|Bakery|Market|Kitchen|Grill|Grille|Bar|Pizza|",
-        r"Pizzeria|Deli|Tavern|Diner|Buffet|Bistro|Steakhouse|Patio|House)\b"
-    ))
-    .expect("valid regex")
-});
-
-/// The names in the web addresses printed in the header, lower-case and
-/// without `www.` and the ending: `www.harborbistro.com` → `harborbistro`.
-pub fn web_domains(lines: &[String]) -> Vec<String> {
-    static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)(?:www\.)?([a-z0-9-]{4,})\.(?:com|net|org|biz|info|us|co\.uk|com\.my|my)\b",
-        )
-        .expect("valid regex")
-    });
-    lines
-        .iter()
-        .flat_map(|l| {
-            DOMAIN
-                .captures_iter(l)
-                .map(|c| c[1].to_lowercase().replace('-', ""))
-        })
-        .filter(|d| !d.starts_with("www"))
-        .collect()
-}
-
-/// A header line that spells the store's web address (`Harbor Bistro` for
-/// `www.harborbistro.com`, or the domain inside the line) is almost
-/// certainly the name.
-pub fn web_name_bonus(domains: &[String], line: &str) -> f32 {
-    let letters: String = line
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    let spelled =
-        |d: &String| letters.len() >= 5 && (d.contains(&letters) || letters.contains(d.as_str()));
-    match domains.iter().any(spelled) {
-        true => 0.3,
-        false => 0.0,
-    }
-}
-
 /// The name without a registration number or the stray marks OCR puts at
 /// the edges of a line (`| MOONSTAR —`), with `SDN BHD` repaired.
 pub fn clean_name(line: &str) -> String {
-    let line = WEB_ADDRESS.replace_all(line, " ");
-    let line = GLUED_BUSINESS_WORD.replace_all(&line, "$1 $2");
-    let repaired = SDN_BHD.replace_all(&line, "SDN$1 BHD");
+    let repaired = SDN_BHD.replace_all(line, "SDN$1 BHD");
     let repaired = zero_between_letters_as_o(&repaired);
     let repaired = BRACKETED_REG_NO.replace(&repaired, "");
     let without_reg = TRAILING_REG_NO.replace(&repaired, "");
@@ -137,18 +83,6 @@ mod tests {
     fn a_zero_in_a_word_of_letters_is_the_letter_o() {
         assert_eq!(clean_name("TAK-0 RAYA BHD"), "TAK-O RAYA BHD");
         assert_eq!(clean_name("G0LDEN CAFE 20"), "GOLDEN CAFE 20");
-    }
-
-    #[test]
-    fn a_business_word_glued_to_the_word_before_it_is_split_off() {
-        assert_eq!(clean_name("Luna'sKitchen&Bar"), "Luna's Kitchen&Bar");
-        assert_eq!(clean_name("Barbara"), "Barbara");
-    }
-
-    #[test]
-    fn a_web_address_is_cut_from_a_name_line() {
-        assert_eq!(clean_name("Luna Noodles www.luna.com"), "Luna Noodles");
-        assert_eq!(clean_name("http: //www.luna-noodles.com"), "");
     }
 
     #[test]
