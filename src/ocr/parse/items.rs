@@ -59,9 +59,8 @@ pub fn find_items(lines: &[Line]) -> Vec<ParsedItem> {
             .checked_sub(1)
             .map(|i| &lines[i])
             .filter(|l| is_wrapped_name(l));
-        let head =
-            counted_name_below(&lines[..end], index).map_or(line.head.clone(), |l| l.text.clone());
-        let item = parse_item(&head, wrapped.map(|l| l.text.as_str()), line_total);
+        let head = counted_name_below(&lines[..end], index).map_or(&line.head, |l| &l.text);
+        let item = parse_item(head, wrapped.map(|l| l.text.as_str()), line_total);
         items.extend(item.map(|i| ParsedItem {
             line: Some(line.index),
             ..i
