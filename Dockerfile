@@ -15,11 +15,12 @@ COPY migrations ./migrations
 RUN cargo build --release --locked --bin receipt-ocr
 
 # Runtime: Tesseract with English data, the PP-OCR models and ONNX Runtime;
-# poppler-utils (PDFs) and libheif-examples (HEIC/AVIF photos).
+# poppler-utils (PDFs), libheif-examples (HEIC/AVIF photos) and wamerican
+# (the word list that repairs misread store names).
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtesseract5 liblept5 tesseract-ocr-eng ca-certificates curl \
-      poppler-utils libheif-examples \
+      poppler-utils libheif-examples wamerican \
  && rm -rf /var/lib/apt/lists/*
 # The uploads folder exists and belongs to the service's user in the image,
 # so a named volume mounted there starts out writable by it.

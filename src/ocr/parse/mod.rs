@@ -15,6 +15,7 @@ pub mod glued;
 pub mod items;
 pub mod labels;
 pub mod payment;
+pub mod spelling;
 pub mod store;
 pub mod store_name;
 pub mod total;

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::contact::ADDRESS_WORD;
+use super::spelling;
 use super::store_name::{clean_name, without_debris};
 
 /// The header is this many lines; a name further down is rarely the store's.
@@ -29,6 +30,9 @@ static ZIP_OR_PHONE: LazyLock<Regex> = LazyLock::new(|| {
 /// A street number opening the line: `8030 Renaissance Parkway`.
 static STREET_NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\W*\d{1,5}[A-Z]?\s+[A-Za-z]").expect("valid regex"));
+/// A store number ending the name's line: `#2614`, `CHICKEN#4717`.
+static STORE_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"#\s?(\d{2,6})\s*$").expect("valid regex"));
 /// Legal forms: a line carrying one is the registered company name.
 static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -55,10 +59,14 @@ pub struct FoundStore {
 
 /// The best store-name candidate among the header lines.
 pub fn find_store(lines: &[String]) -> Option<FoundStore> {
+    // A banner is left blank: neither a name nor a part of one.
     let header: Vec<String> = lines
         .iter()
         .take(HEADER_LINES)
-        .map(|l| clean_name(l))
+        .map(|l| match is_banner(l) {
+            true => String::new(),
+            false => clean_name(l),
+        })
         .collect();
     let candidates = (0..header.len()).filter(|&i| !is_legal_form_only(&header[i]) || i == 0);
     let address = header.iter().position(|l| is_address_line(l));
@@ -70,7 +78,9 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
     let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let index = printed_again_below(&header, index).unwrap_or(index);
     let index = name_starts_above(&header, index);
-    let name = without_debris(&join_wrapped_name(&header, index));
+    let (name, last) = join_wrapped_name(&header, index);
+    let name = spelling::repair_name(&without_debris(&name));
+    let name = with_store_number(name, &lines[last]);
     (name.len() >= 2).then(|| FoundStore {
         name,
         line: index,
@@ -102,15 +112,40 @@ fn store_confidence(score: f32) -> f32 {
 }
 
 /// The name, with the legal form wrapped onto the next line (`SDN BHD`),
-/// the rest of a name that ends in `&`, or the words under a one-word
-/// name in a display font (`LUNA` / `NOODLE HOUSE`).
-fn join_wrapped_name(header: &[String], index: usize) -> String {
+/// the rest of a name that ends in `&`, or the words under a one-word name in a display font (`LUNA` /
+/// `NOODLE HOUSE`); and the index of the name's last line.
+fn join_wrapped_name(header: &[String], index: usize) -> (String, usize) {
     let name = &header[index];
+    let wrapped = |next: &String| {
+        is_legal_form_only(next) || name.ends_with('&') || is_name_continued(name, next)
+    };
     match header.get(index + 1) {
-        Some(next) if is_legal_form_only(next) || name.ends_with('&') => format!("{name} {next}"),
-        Some(next) if is_name_continued(name, next) => format!("{name} {next}"),
-        _ => name.clone(),
+        Some(next) if wrapped(next) => (format!("{name} {next}"), index + 1),
+        _ => (name.clone(), index),
     }
+}
+
+/// The name with the store number printed after it on its line
+/// (`Panda Express #2614`): chains number their branches so, and the
+/// number is part of the name as printed. Header lines are scored
+/// without it (a `#` and digits otherwise mark an order or table line).
+fn with_store_number(name: String, line: &str) -> String {
+    let Some(found) = STORE_NUMBER.captures(line) else {
+        return name;
+    };
+    let number = format!("#{}", &found[1]);
+    match name.ends_with(&number) || name.is_empty() {
+        true => name,
+        false => format!("{name} {number}"),
+    }
+}
+
+/// A banner, not a name: a word or two between decorations on both sides
+/// (`**PURCHASE**`, `>> SETTLED <<`, `-TO GO-`).
+fn is_banner(line: &str) -> bool {
+    let line = line.trim();
+    let decoration = |c: Option<char>| c.is_some_and(|c| "*=~-<>《》«»".contains(c));
+    decoration(line.chars().next()) && decoration(line.chars().last())
 }
 
 /// A short one-word name continues on the next line when that line is a
@@ -388,6 +423,26 @@ mod tests {
             store_of(text).as_deref(),
             Some("Harborviews Seafood Kitchen")
         );
+    }
+
+    #[test]
+    fn a_store_number_after_the_name_is_part_of_it() {
+        let text = "Panda Express #2614\nBrooklyn, NY\n(718)246-3898";
+        assert_eq!(store_of(text).as_deref(), Some("Panda Express #2614"));
+        let text = "CHURCH'S CHICKEN#4717\n7635 WINNETKA";
+        assert_eq!(store_of(text).as_deref(), Some("CHURCH'S CHICKEN #4717"));
+        // An order number is not a store number, nor is a line of one a name.
+        let text = "Harbor Grill\nOrder #: 8262 Dine In";
+        assert_eq!(store_of(text).as_deref(), Some("Harbor Grill"));
+    }
+
+    #[test]
+    fn a_banner_between_decorations_is_neither_a_name_nor_part_of_one() {
+        let text = "**PURCHASE**\nPanda Express\nBrooklyn, NY";
+        assert_eq!(store_of(text).as_deref(), Some("Panda Express"));
+        let text = "Harbor Grill\n10325 Hammocks Blvd\nServer: Kay\n>> SETTLED <<";
+        assert_eq!(store_of(text).as_deref(), Some("Harbor Grill"));
+        assert!(is_banner("-TO GO-") && !is_banner("| MOONSTAR -"));
     }
 
     #[test]
