@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
@@ -289,12 +290,10 @@ impl<P: JobProcessor> JobRunner<P> {
             tracing::field::display(attempt.data.receipt_id),
         );
         let ours = &attempt.data.trace_context;
-        let raw_options = match propagation::job_parent(ours, None) {
-            Some(_) => None,
-            None => self.queue.raw_options(&attempt.job_id).await.ok().flatten(),
-        };
-        if let Some(parent) = propagation::job_parent(ours, raw_options.as_deref()) {
-            propagation::continue_trace(&span, &parent);
+        let raw_options = async || self.queue.raw_options(&attempt.job_id).await.ok().flatten();
+        if let Some(parent) = propagation::job_parent(ours, raw_options).await {
+            // Only fails when the span is filtered out: nothing to link then.
+            let _ = span.set_parent(parent);
         }
         span
     }
