@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bullmq::worker::WorkerEvent;
 use bullmq::{Job, JobProgress, Worker, WorkerOptions};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -405,7 +406,8 @@ fn record_attempt(
 
 /// The attempt a BullMQ job stands for; data we cannot read fails it for good.
 fn attempt_of(job: &Job) -> Result<JobAttempt, bullmq::Error> {
-    let data: ReceiptJobData = serde_json::from_value(job.data().clone()).map_err(|e| {
+    // Read in place: the crate hands out the data by reference.
+    let data = ReceiptJobData::deserialize(job.data()).map_err(|e| {
         bullmq::Error::Unrecoverable(format!(
             "job data must be {{receiptId, blobKey, contentType}}: {e}"
         ))
