@@ -247,7 +247,10 @@ impl<P: JobProcessor> JobRunner<P> {
             let (progress, reports) = mpsc::unbounded_channel();
             let run = async {
                 self.wait_for_database().await;
+                // The pipeline first: an attempt that answers on its first
+                // poll never starts the cancellation poll's timer.
                 tokio::select! {
+                    biased;
                     outcome = self.pipeline.run(&attempt, progress) => outcome,
                     () = self.cancel_requested(&attempt.job_id) => Err(JobError::cancelled()),
                 }
@@ -257,6 +260,7 @@ impl<P: JobProcessor> JobRunner<P> {
                 let _ = handed_back.wait_for(|over| *over).await;
             };
             tokio::select! {
+                biased;
                 outcome = forward_progress(&mut job, run, reports) => Some(outcome),
                 () = grace_over => None,
             }
@@ -434,9 +438,13 @@ async fn forward_progress<T>(
     };
     tokio::pin!(run);
     let outcome = loop {
+        // The run first: a finished run's last reports are still
+        // forwarded below, and a run that answers at once never looks at
+        // the channel.
         tokio::select! {
-            Some(percent) = progress.recv() => report(job, percent).await,
+            biased;
             outcome = &mut run => break outcome,
+            Some(percent) = progress.recv() => report(job, percent).await,
         }
     };
     // Reports sent just before the answer may still be queued.
