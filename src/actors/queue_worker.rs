@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use bullmq::worker::WorkerEvent;
 use bullmq::{Job, JobProgress, Worker, WorkerOptions};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
@@ -245,7 +247,10 @@ impl<P: JobProcessor> JobRunner<P> {
             let (progress, reports) = mpsc::unbounded_channel();
             let run = async {
                 self.wait_for_database().await;
+                // The pipeline first: an attempt that answers on its first
+                // poll never starts the cancellation poll's timer.
                 tokio::select! {
+                    biased;
                     outcome = self.pipeline.run(&attempt, progress) => outcome,
                     () = self.cancel_requested(&attempt.job_id) => Err(JobError::cancelled()),
                 }
@@ -255,6 +260,7 @@ impl<P: JobProcessor> JobRunner<P> {
                 let _ = handed_back.wait_for(|over| *over).await;
             };
             tokio::select! {
+                biased;
                 outcome = forward_progress(&mut job, run, reports) => Some(outcome),
                 () = grace_over => None,
             }
@@ -289,12 +295,10 @@ impl<P: JobProcessor> JobRunner<P> {
             tracing::field::display(attempt.data.receipt_id),
         );
         let ours = &attempt.data.trace_context;
-        let raw_options = match propagation::job_parent(ours, None) {
-            Some(_) => None,
-            None => self.queue.raw_options(&attempt.job_id).await.ok().flatten(),
-        };
-        if let Some(parent) = propagation::job_parent(ours, raw_options.as_deref()) {
-            propagation::continue_trace(&span, &parent);
+        let raw_options = async || self.queue.raw_options(&attempt.job_id).await.ok().flatten();
+        if let Some(parent) = propagation::job_parent(ours, raw_options).await {
+            // Only fails when the span is filtered out: nothing to link then.
+            let _ = span.set_parent(parent);
         }
         span
     }
@@ -406,7 +410,8 @@ fn record_attempt(
 
 /// The attempt a BullMQ job stands for; data we cannot read fails it for good.
 fn attempt_of(job: &Job) -> Result<JobAttempt, bullmq::Error> {
-    let data: ReceiptJobData = serde_json::from_value(job.data().clone()).map_err(|e| {
+    // Read in place: the crate hands out the data by reference.
+    let data = ReceiptJobData::deserialize(job.data()).map_err(|e| {
         bullmq::Error::Unrecoverable(format!(
             "job data must be {{receiptId, blobKey, contentType}}: {e}"
         ))
@@ -433,9 +438,13 @@ async fn forward_progress<T>(
     };
     tokio::pin!(run);
     let outcome = loop {
+        // The run first: a finished run's last reports are still
+        // forwarded below, and a run that answers at once never looks at
+        // the channel.
         tokio::select! {
-            Some(percent) = progress.recv() => report(job, percent).await,
+            biased;
             outcome = &mut run => break outcome,
+            Some(percent) = progress.recv() => report(job, percent).await,
         }
     };
     // Reports sent just before the answer may still be queued.

@@ -26,8 +26,7 @@ use std::time::Duration;
 
 use bullmq::options::RedisConnectionOptions;
 use bullmq::redis_connection::RedisConnection;
-use redis::AsyncCommands;
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, Value};
 
 /// The consumer group every worker process joins.
 const GROUP: &str = "receipt-ocr:stalls";
@@ -82,35 +81,110 @@ async fn follow(
     {
         return Err(e.into());
     }
-    let options = StreamReadOptions::default()
-        .group(GROUP, consumer)
-        .noack()
-        .count(BATCH)
-        .block(BLOCK.as_millis() as usize);
+    let mut read = redis::cmd("XREADGROUP");
+    read.arg("GROUP").arg(GROUP).arg(consumer);
+    read.arg("COUNT")
+        .arg(BATCH)
+        .arg("BLOCK")
+        .arg(BLOCK.as_millis() as u64);
+    read.arg("NOACK").arg("STREAMS").arg(events_key).arg(">");
     loop {
-        let reply: Option<StreamReadReply> =
-            conn.xread_options(&[events_key], &[">"], &options).await?;
-        let entries: Vec<_> = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .collect();
-        for entry in &entries {
-            let event: Option<String> = entry.get("event");
-            if event.as_deref() == Some("stalled") {
-                let job_id: String = entry.get("jobId").unwrap_or_default();
-                stalls.0.fetch_add(1, Ordering::Relaxed);
-                let counter = &crate::telemetry::metrics::metrics().jobs_stalled;
-                counter.with_label_values::<&str>(&[]).inc();
-                tracing::warn!(
-                    job_id,
-                    "job stalled: its worker stopped renewing the lock (killed, frozen or cut \
-                     off from Redis); BullMQ moved it back to waiting"
-                );
+        // Read as a bare reply and walked in place: the typed reply builds a
+        // map per entry, and a busy queue writes two or three entries a job.
+        let reply: Value = read.query_async(&mut conn).await?;
+        let entries = stream_entries(&reply);
+        for fields in &entries {
+            if field(fields, "event") == Some(b"stalled".as_slice()) {
+                let job_id = field(fields, "jobId").unwrap_or_default();
+                log_stall(&String::from_utf8_lossy(job_id), stalls);
             }
         }
         if !entries.is_empty() && entries.len() < BATCH {
             tokio::time::sleep(PAUSE).await;
         }
+    }
+}
+
+fn log_stall(job_id: &str, stalls: &StallCounter) {
+    stalls.0.fetch_add(1, Ordering::Relaxed);
+    let counter = &crate::telemetry::metrics::metrics().jobs_stalled;
+    counter.with_label_values::<&str>(&[]).inc();
+    tracing::warn!(
+        job_id,
+        "job stalled: its worker stopped renewing the lock (killed, frozen or cut \
+         off from Redis); BullMQ moved it back to waiting"
+    );
+}
+
+/// The field lists (`[name, value, …]`) of the entries in an `XREADGROUP`
+/// reply: `[[key, [[id, fields], …]], …]` in RESP2, a map from key to
+/// entries in RESP3, nil when the read timed out.
+fn stream_entries(reply: &Value) -> Vec<&[Value]> {
+    let streams: Vec<&Value> = match reply {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|stream| match stream {
+                Value::Array(key_and_entries) => key_and_entries.get(1),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(streams) => streams.iter().map(|(_, entries)| entries).collect(),
+        _ => Vec::new(),
+    };
+    let entries = streams.into_iter().filter_map(|entries| match entries {
+        Value::Array(entries) => Some(entries),
+        _ => None,
+    });
+    entries
+        .flatten()
+        .filter_map(|entry| match entry {
+            Value::Array(id_and_fields) => match id_and_fields.get(1) {
+                Some(Value::Array(fields)) => Some(fields.as_slice()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The value of field `name` in an entry's `[name, value, …]` list.
+fn field<'a>(fields: &'a [Value], name: &str) -> Option<&'a [u8]> {
+    fields.chunks_exact(2).find_map(|pair| match pair {
+        [Value::BulkString(key), Value::BulkString(value)] if key == name.as_bytes() => {
+            Some(value.as_slice())
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        let fields = fields.iter().map(|f| bulk(f)).collect();
+        Value::Array(vec![bulk(id), Value::Array(fields)])
+    }
+
+    #[test]
+    fn stalled_entries_are_found_in_a_resp2_or_resp3_reply() {
+        let entries = Value::Array(vec![
+            entry("1-0", &["event", "active", "jobId", "7", "prev", "waiting"]),
+            entry("1-1", &["event", "stalled", "jobId", "8"]),
+        ]);
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk("q:events"), entries.clone()])]);
+        let resp3 = Value::Map(vec![(bulk("q:events"), entries)]);
+        for reply in [resp2, resp3] {
+            let found = stream_entries(&reply);
+            assert_eq!(found.len(), 2);
+            assert_eq!(field(found[0], "event"), Some(b"active".as_slice()));
+            assert_eq!(field(found[1], "event"), Some(b"stalled".as_slice()));
+            assert_eq!(field(found[1], "jobId"), Some(b"8".as_slice()));
+        }
+        assert!(stream_entries(&Value::Nil).is_empty());
     }
 }

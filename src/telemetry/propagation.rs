@@ -40,18 +40,24 @@ pub fn continue_trace(span: &tracing::Span, carrier: &Carrier) {
 
 /// The context a job's processing continues: ours from the job data, else
 /// a Node producer's from BullMQ's `tm` option in `raw_opts` (the job
-/// hash's `opts` field), else none.
-pub fn job_parent(trace_context: &Carrier, raw_opts: Option<&str>) -> Option<Carrier> {
-    if is_valid(trace_context) {
-        return Some(trace_context.clone());
+/// hash's `opts` field), else none. `raw_opts` is only read when ours is
+/// missing, so a worker fetches it only then.
+pub async fn job_parent(
+    trace_context: &Carrier,
+    raw_opts: impl AsyncFnOnce() -> Option<String>,
+) -> Option<Context> {
+    if let Some(ours) = valid_context(trace_context) {
+        return Some(ours);
     }
-    let from_node = raw_opts.and_then(bullmq_telemetry_metadata)?;
-    is_valid(&from_node).then_some(from_node)
+    let from_node = bullmq_telemetry_metadata(&raw_opts().await?)?;
+    valid_context(&from_node)
 }
 
-fn is_valid(carrier: &Carrier) -> bool {
+/// The context `carrier` describes, if it names a valid trace; one parse
+/// serves both the check and the link.
+fn valid_context(carrier: &Carrier) -> Option<Context> {
     let context: Context = TraceContextPropagator::new().extract(carrier);
-    context.span().span_context().is_valid()
+    context.span().span_context().is_valid().then_some(context)
 }
 
 /// BullMQ's `tm` job option: a JSON string holding the carrier (what
@@ -86,17 +92,33 @@ mod tests {
         assert_eq!(bullmq_telemetry_metadata("not json"), None);
     }
 
-    #[test]
-    fn our_context_wins_over_a_node_producers_and_garbage_is_ignored() {
+    /// The trace id of `parent`, to compare what `job_parent` found.
+    fn trace_id(parent: Option<Context>) -> Option<String> {
+        parent.map(|c| c.span().span_context().trace_id().to_string())
+    }
+
+    #[tokio::test]
+    async fn our_context_wins_over_a_node_producers_and_garbage_is_ignored() {
         let node = format!(r#"{{"tm":"{{\"traceparent\":\"{PARENT}\"}}"}}"#);
         let ours = carrier("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        assert_eq!(job_parent(&ours, Some(&node)), Some(ours.clone()));
+        let node_opts = async || Some(node.clone());
+        let ours_found = job_parent(&ours, node_opts).await;
         assert_eq!(
-            job_parent(&Carrier::new(), Some(&node)),
-            Some(carrier(PARENT))
+            trace_id(ours_found).as_deref(),
+            Some("0af7651916cd43dd8448eb211c80319c")
         );
-        assert_eq!(job_parent(&carrier("garbage"), None), None);
+        let node_found = job_parent(&Carrier::new(), node_opts).await;
+        assert_eq!(
+            trace_id(node_found).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert!(
+            job_parent(&carrier("garbage"), async || None)
+                .await
+                .is_none()
+        );
         let bad_node = r#"{"tm":"{\"traceparent\":\"00-zz\"}"}"#;
-        assert_eq!(job_parent(&Carrier::new(), Some(bad_node)), None);
+        let bad_opts = async || Some(bad_node.to_string());
+        assert!(job_parent(&Carrier::new(), bad_opts).await.is_none());
     }
 }
