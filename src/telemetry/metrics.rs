@@ -245,6 +245,10 @@ mod tests {
             usage.resident_bytes
         );
         assert!(usage.cpu_seconds >= 0.0);
+        // A labelled family is rendered once it has a series: record one
+        // here rather than rely on another test having read a receipt.
+        let stage = metrics().stage_duration.with_label_values(&["parse"]);
+        stage.observe(0.001);
         let text = metrics().render();
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.contains("# TYPE receipt_ocr_stage_duration_seconds histogram"));
