@@ -5,7 +5,8 @@
 # the seed, and the default auto), through the Node seed (its api.js and
 # worker.js), and the plain `tesseract IMG stdout` command (the ceiling).
 # bench/single_jobs.py does the jobs and prints one JSON line per run and
-# file: e2e, upload, BullMQ pickup and process p50/min/max ms, load
+# file: e2e, upload, BullMQ pickup and process p50/min/max ms, CPU ms per
+# job of the service's processes (with the seed's tesseract children), load
 # average, and for our service the time per job of each stage (from
 # receipt_ocr_stage_duration_seconds).
 #
@@ -68,7 +69,7 @@ ours() { # $1 = run name, $2 = binary, $3 = engine
   "$2" migrate > "$OUT/$1.log" 2>&1
   "$2" serve >> "$OUT/$1.log" 2>&1 & PIDS+=($!)
   wait_for "http://127.0.0.1:$PORT/health/ready" "$OUT/$1.log"
-  jobs_on "$1" "bull:$QUEUE_NAME" --metrics
+  jobs_on "$1" "bull:$QUEUE_NAME" --metrics --pids "${PIDS[0]}"
   stop_all
   redis-cli -h 127.0.0.1 --scan --pattern "bull:$QUEUE_NAME:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
   psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"${DATABASE_URL##*/}\"" >/dev/null
@@ -85,7 +86,7 @@ seed() {
   node "$SEED_DIR/worker.js" > "$OUT/seed-worker.log" 2>&1 & PIDS+=($!)
   wait_for "http://127.0.0.1:$PORT/health" "$OUT/seed-api.log"
   for _ in $(seq 100); do grep -q 'worker started' "$OUT/seed-worker.log" && break; sleep 0.1; done
-  jobs_on seed "$QUEUE_PREFIX:$QUEUE_NAME"
+  jobs_on seed "$QUEUE_PREFIX:$QUEUE_NAME" --pids "$(IFS=,; echo "${PIDS[*]}")"
   stop_all
   redis-cli -h 127.0.0.1 --scan --pattern "$QUEUE_PREFIX:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
   psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"${DATABASE_URL##*/}\"" >/dev/null

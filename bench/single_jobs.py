@@ -13,6 +13,10 @@ finishedOn - processedOn (the worker's handler), to the millisecond.
 With --metrics (our service), the per-stage time from
 `receipt_ocr_stage_duration_seconds` (mean ms per job over the run).
 
+With --pids (comma-separated), the CPU those processes and their reaped
+children (the seed's tesseract runs) used per job, from /proc: steadier
+than wall time on a busy machine.
+
 With --cli instead of --url: the plain `tesseract IMG stdout` command
 (OMP_THREAD_LIMIT=1), run to completion once per job, as the seed's worker
 runs it: the ceiling any service around it can reach.
@@ -102,6 +106,16 @@ def stage_totals(base):
     return totals
 
 
+def cpu_seconds(pids):
+    """utime + stime + cutime + cstime of `pids`, in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def summary(values):
     if not values:
         return None
@@ -140,6 +154,7 @@ def main():
     p.add_argument("--queue-key")
     p.add_argument("--metrics", action="store_true")
     p.add_argument("--label", default="")
+    p.add_argument("--pids", default="")
     args = p.parse_args()
     if args.cli:
         job = lambda queue_key: run_cli(args.file)  # noqa: E731
@@ -149,6 +164,10 @@ def main():
     for _ in range(args.warmup):
         job(None)
     before = stage_totals(args.url) if args.metrics else None
+    pids = [int(p) for p in args.pids.split(",") if p]
+    if args.cli:
+        pids = [os.getpid()]
+    cpu_before = cpu_seconds(pids)
     load_start = os.getloadavg()[0]
     e2e, up, pickup, process = [], [], [], []
     for _ in range(args.jobs):
@@ -166,6 +185,7 @@ def main():
         "upload_ms": None if args.cli else summary(up),
         "pickup_ms": summary(pickup),
         "process_ms": summary(process),
+        "cpu_ms_per_job": round((cpu_seconds(pids) - cpu_before) * 1000 / args.jobs, 1) if pids else None,
         "poll_ms": POLL_S * 1000,
         "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
