@@ -71,7 +71,9 @@ ours() { # $1 = run name, $2 = binary, $3 = engine
   wait_for "http://127.0.0.1:$PORT/health/ready" "$OUT/$1.log"
   jobs_on "$1" "bull:$QUEUE_NAME" --metrics --pids "${PIDS[0]}"
   stop_all
-  redis-cli -h 127.0.0.1 --scan --pattern "bull:$QUEUE_NAME:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
+  for pattern in "bull:$QUEUE_NAME:*" "bull:$QUEUE_NAME-webhooks:*"; do
+    redis-cli -h 127.0.0.1 --scan --pattern "$pattern" | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
+  done
   psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"${DATABASE_URL##*/}\"" >/dev/null
   rm -rf "$BLOB_STORE"
 }
