@@ -192,15 +192,20 @@ pub fn prepare_placed(grey: &GrayImage, settings: PassSettings) -> Prepared {
         false => (grey.clone(), Placement::IDENTITY),
     };
     let before = cropped.dimensions();
-    let mut scaled = scale_to_width(cropped, settings.min_width, settings.max_width);
-    placement.scale_x = before.0 as f32 / scaled.width() as f32;
-    placement.scale_y = before.1 as f32 / scaled.height() as f32;
-    if settings.lower_two_thirds {
-        let (width, height) = scaled.dimensions();
-        let top = height / 3;
-        scaled = image::imageops::crop_imm(&scaled, 0, top, width, height - top).to_image();
-        placement.top += top as f32 * placement.scale_y;
-    }
+    let (width, height) = width_within(before, settings.min_width, settings.max_width);
+    placement.scale_x = before.0 as f32 / width as f32;
+    placement.scale_y = before.1 as f32 / height as f32;
+    // Only the rows this pass reads are scaled.
+    let top = match settings.lower_two_thirds {
+        true => height / 3,
+        false => 0,
+    };
+    placement.top += top as f32 * placement.scale_y;
+    let scaled = match (width, height) == before {
+        true if top == 0 => cropped,
+        true => image::imageops::crop_imm(&cropped, 0, top, width, height - top).to_image(),
+        false => scale::resize_rows(&cropped, width, height, top..height),
+    };
     let image = match settings.sauvola {
         true => binarise::sauvola(&scaled, sauvola_window(scaled.width())),
         false => scaled,
@@ -229,15 +234,15 @@ fn sauvola_window(width: u32) -> u32 {
     (width / 30).max(15) | 1
 }
 
-fn scale_to_width(image: GrayImage, min_width: u32, max_width: u32) -> GrayImage {
-    let width = image.width();
+/// The size `size` is scaled to: its width brought within
+/// `[min_width, max_width]`, its height in proportion (at least 1).
+fn width_within((width, height): (u32, u32), min_width: u32, max_width: u32) -> (u32, u32) {
     let target = width.clamp(min_width, max_width);
     if target == width {
-        return image;
+        return (width, height);
     }
-    let height = (u64::from(image.height()) * u64::from(target) / u64::from(width)).max(1);
-    let height = u32::try_from(height).unwrap_or(u32::MAX);
-    scale::resize(&image, target, height)
+    let height = (u64::from(height) * u64::from(target) / u64::from(width)).max(1);
+    (target, u32::try_from(height).unwrap_or(u32::MAX))
 }
 
 /// Encode a prepared image in a format leptonica reads from memory without

@@ -2,20 +2,29 @@
 //! about a fifth of a Tesseract read on a phone photo; bilinear sampling
 //! up and box averaging down are all OCR needs, at a fraction of the cost.
 
+use std::ops::Range;
+
 use image::GrayImage;
 
 /// Resize `image` to `width` × `height`: bilinear when enlarging, averaging
 /// each target pixel's source box when shrinking (which keeps thin strokes
 /// that point sampling would drop).
 pub fn resize(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+    resize_rows(image, width, height, 0..height)
+}
+
+/// Only `rows` of [`resize`]'s picture (the same pixels), without working
+/// out the others: for a pass that reads part of the page.
+pub fn resize_rows(image: &GrayImage, width: u32, height: u32, rows: Range<u32>) -> GrayImage {
+    let rows = rows.start.min(height)..rows.end.min(height);
     if width >= image.width() {
-        bilinear(image, width, height)
+        bilinear(image, width, height, rows)
     } else {
-        box_average(image, width, height)
+        box_average(image, width, height, rows)
     }
 }
 
-fn bilinear(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+fn bilinear(image: &GrayImage, width: u32, height: u32, rows: Range<u32>) -> GrayImage {
     let (source_width, source_height) = image.dimensions();
     let x_scale = f64::from(source_width) / f64::from(width);
     let y_scale = f64::from(source_height) / f64::from(height);
@@ -25,8 +34,9 @@ fn bilinear(image: &GrayImage, width: u32, height: u32) -> GrayImage {
         .collect();
     let raw = image.as_raw();
     let stride = source_width as usize;
-    let mut out = Vec::with_capacity(width as usize * height as usize);
-    for y in 0..height {
+    let out_height = rows.len() as u32;
+    let mut out = Vec::with_capacity(width as usize * out_height as usize);
+    for y in rows {
         let (y0, y1, fy) = sample_position(y, y_scale, source_height);
         let (row0, row1) = (y0 as usize * stride, y1 as usize * stride);
         for &(x0, x1, fx) in &columns {
@@ -36,8 +46,8 @@ fn bilinear(image: &GrayImage, width: u32, height: u32) -> GrayImage {
             out.push((top * (1.0 - fy) + bottom * fy).round() as u8);
         }
     }
-    // The buffer holds exactly width × height bytes, so this cannot fail.
-    GrayImage::from_raw(width, height, out).expect("buffer matches dimensions")
+    // The buffer holds exactly width × out_height bytes: this cannot fail.
+    GrayImage::from_raw(width, out_height, out).expect("buffer matches dimensions")
 }
 
 /// The two source pixels around target pixel `i` and the weight of the second.
@@ -48,14 +58,15 @@ fn sample_position(i: u32, scale: f64, limit: u32) -> (u32, u32, f64) {
     (first, second, position - f64::from(first))
 }
 
-fn box_average(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+fn box_average(image: &GrayImage, width: u32, height: u32, rows: Range<u32>) -> GrayImage {
     let (source_width, source_height) = image.dimensions();
     let columns: Vec<(usize, usize)> = (0..width).map(|x| span(x, width, source_width)).collect();
     let stride = source_width as usize;
     let raw = image.as_raw();
-    let mut out = Vec::with_capacity(width as usize * height as usize);
+    let out_height = rows.len() as u32;
+    let mut out = Vec::with_capacity(width as usize * out_height as usize);
     let mut sums = vec![0u32; width as usize];
-    for y in 0..height {
+    for y in rows {
         let (y0, y1) = span(y, height, source_height);
         sums.iter_mut().for_each(|s| *s = 0);
         for row in raw[y0 * stride..y1 * stride].chunks_exact(stride) {
@@ -70,8 +81,8 @@ fn box_average(image: &GrayImage, width: u32, height: u32) -> GrayImage {
                 .map(|(sum, (x0, x1))| (sum / (rows * (x1 - x0) as u32)) as u8),
         );
     }
-    // The buffer holds exactly width × height bytes, so this cannot fail.
-    GrayImage::from_raw(width, height, out).expect("buffer matches dimensions")
+    // The buffer holds exactly width × out_height bytes: this cannot fail.
+    GrayImage::from_raw(width, out_height, out).expect("buffer matches dimensions")
 }
 
 /// The source pixels `[start, end)` that target pixel `i` of `size` covers.
@@ -94,6 +105,17 @@ mod tests {
         assert_eq!(big.get_pixel(0, 0)[0], 0);
         assert_eq!(big.get_pixel(7, 7)[0], 200);
         assert!((1..200).contains(&big.get_pixel(4, 4)[0]));
+    }
+
+    #[test]
+    fn some_rows_are_those_rows_of_the_whole_picture() {
+        let image = GrayImage::from_fn(37, 23, |x, y| Luma([((x * 7 + y * 13) % 251) as u8]));
+        for (width, height) in [(100, 62), (20, 12), (37, 23)] {
+            let whole = resize(&image, width, height);
+            let top = height / 3;
+            let lower = image::imageops::crop_imm(&whole, 0, top, width, height - top).to_image();
+            assert_eq!(resize_rows(&image, width, height, top..height), lower);
+        }
     }
 
     #[test]
