@@ -120,9 +120,8 @@ fn repair_word(word: &str, words: &Words) -> String {
     if lower.len() < SHORTEST_REPAIRED || words.contains(&lower) {
         return word.to_string();
     }
-    let mut meant: Vec<String> = readings(&lower)
-        .filter(|reading| words.contains(reading))
-        .collect();
+    let mut meant = readings(&lower);
+    meant.retain(|reading| words.contains(reading));
     meant.sort();
     meant.dedup();
     match meant.as_slice() {
@@ -133,33 +132,28 @@ fn repair_word(word: &str, words: &Words) -> String {
 
 /// What `word` (lower case) could have been: one confused letter put
 /// right, or one dropped thin letter put back.
-fn readings(word: &str) -> impl Iterator<Item = String> + '_ {
+fn readings(word: &str) -> Vec<String> {
     let chars: Vec<char> = word.chars().collect();
-    let confused = (0..chars.len()).flat_map({
-        let chars = chars.clone();
-        move |i| {
-            let meant = CONFUSIONS
-                .iter()
-                .filter(|(read, _)| *read == chars[i])
-                .flat_map(|(_, meant)| meant.chars())
-                .collect::<Vec<_>>();
-            let chars = chars.clone();
-            meant.into_iter().map(move |m| {
-                let mut reading = chars.clone();
-                reading[i] = m;
-                reading.into_iter().collect::<String>()
-            })
+    let replaced = |at: usize, letter: char| {
+        let mut reading = chars.clone();
+        reading[at] = letter;
+        reading.into_iter().collect::<String>()
+    };
+    let inserted = |at: usize, letter: char| {
+        let mut reading = chars.clone();
+        reading.insert(at, letter);
+        reading.into_iter().collect::<String>()
+    };
+    let mut readings = Vec::new();
+    for (at, read) in chars.iter().enumerate() {
+        for (_, meant) in CONFUSIONS.iter().filter(|(confused, _)| confused == read) {
+            readings.extend(meant.chars().map(|letter| replaced(at, letter)));
         }
-    });
-    let dropped = (0..=chars.len()).flat_map(move |i| {
-        let chars = chars.clone();
-        DROPPED.into_iter().map(move |thin| {
-            let mut reading = chars.clone();
-            reading.insert(i, thin);
-            reading.into_iter().collect::<String>()
-        })
-    });
-    confused.chain(dropped)
+    }
+    for at in 0..=chars.len() {
+        readings.extend(DROPPED.iter().map(|&thin| inserted(at, thin)));
+    }
+    readings
 }
 
 /// `meant` (lower case) written as `read` was: all capitals, a capital
