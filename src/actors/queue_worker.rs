@@ -23,6 +23,7 @@ use crate::config::QueueSettings;
 use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
 use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{JobAttempt, Progress, ReceiptPipeline, ReceiptReader, ReceiptRecords};
+use crate::queue::stalls::StallCheck;
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
 use crate::telemetry::metrics::metrics;
@@ -144,15 +145,15 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
             worker_name: args.settings.worker_name(),
             database_checked: std::sync::Mutex::new(None),
         });
-        let worker = Arc::new(start_worker(&args, runner).await?);
-        let events = drain_events(worker.clone(), args.queue, args.pipeline);
-        let settings = &args.settings;
+        let options = worker_options(&args.settings, args.concurrency);
+        let stall_check = StallCheck::of(&options);
+        let worker = Arc::new(start_worker(&args.settings.name, options, runner).await?);
         let stall_watch = tokio::spawn(crate::queue::stalls::watch(
-            crate::queue::worker_connection(settings),
-            format!("{}:{}:events", settings.prefix, settings.name),
-            settings.worker_name(),
+            args.queue.clone(),
+            stall_check,
             args.stalls.clone(),
         ));
+        let events = drain_events(worker.clone(), args.queue, args.pipeline);
         Ok(QueueWorkerState {
             worker,
             events,
@@ -187,19 +188,21 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
 }
 
 async fn start_worker<P: JobProcessor>(
-    args: &QueueWorkerArgs<P>,
+    queue_name: &str,
+    options: WorkerOptions,
     runner: Arc<JobRunner<P>>,
 ) -> Result<Worker, ActorProcessingErr> {
-    let options = worker_options(&args.settings, args.concurrency);
     let process = move |job: Job, _cancel| {
         let runner = runner.clone();
         async move { runner.process(job).await }
     };
-    Ok(Worker::with_options(&args.settings.name, process, options).await?)
+    Ok(Worker::with_options(queue_name, process, options).await?)
 }
 
 /// The BullMQ worker's options: `concurrency` jobs at once, locks of
-/// `JOB_LOCK_MS`, per-minute metrics.
+/// `JOB_LOCK_MS`, per-minute metrics, and no stalled-jobs check of the
+/// crate's own: [`crate::queue::stalls`] runs BullMQ's on the same
+/// schedule and reads its answer.
 pub fn worker_options(settings: &QueueSettings, concurrency: usize) -> WorkerOptions {
     let lock = settings.lock.as_millis() as u64;
     WorkerOptions {
@@ -209,6 +212,7 @@ pub fn worker_options(settings: &QueueSettings, concurrency: usize) -> WorkerOpt
         concurrency,
         lock_duration: lock,
         stalled_interval: lock,
+        skip_stalled_check: true,
         // Per-minute completed/failed counts for `/metrics` and Bull Board,
         // kept for two weeks (one list entry a minute).
         metrics: Some(bullmq::MetricsOptions {
