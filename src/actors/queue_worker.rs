@@ -289,14 +289,11 @@ impl<P: JobProcessor> JobRunner<P> {
     /// ours from the job data, or a Node producer's from BullMQ's `tm`.
     async fn consumer_span(&self, attempt: &JobAttempt) -> tracing::Span {
         let span = spans::process(
-            self.queue.name(),
+            self.queue.span_names(),
             &attempt.job_id,
             attempt.attempt,
             &self.worker_name,
-        );
-        span.record(
-            "receipt_id",
-            tracing::field::display(attempt.data.receipt_id),
+            attempt.data.receipt_id,
         );
         let ours = &attempt.data.trace_context;
         let raw_options = async || self.queue.raw_options(&attempt.job_id).await.ok().flatten();
