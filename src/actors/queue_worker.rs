@@ -272,7 +272,11 @@ impl<P: JobProcessor> JobRunner<P> {
         .instrument(span.clone())
         .await;
         let Some(outcome) = outcome else {
-            return self.hand_back(&attempt.job_id).await;
+            // Boxed here, where it runs, as are the other rare steps below:
+            // inline, each would size every job's future (the crate moves
+            // it and keeps it for the job's life) for a path that runs once
+            // in a shutdown.
+            return Box::pin(self.hand_back(&attempt.job_id)).await;
         };
         record_attempt(&span, &attempt, &outcome, started);
         match outcome {
@@ -327,12 +331,18 @@ impl<P: JobProcessor> JobRunner<P> {
     /// before it started is stopped by its receipt's state when the
     /// pipeline begins, so a quick job costs no Redis round trip here.
     async fn cancel_requested(&self, job_id: &str) {
+        tokio::time::sleep(CANCEL_POLL).await;
+        // Boxed: only a job still running after one poll interval gets here.
+        Box::pin(self.poll_cancel_requests(job_id)).await
+    }
+
+    async fn poll_cancel_requests(&self, job_id: &str) {
         loop {
-            tokio::time::sleep(CANCEL_POLL).await;
             if let Ok(true) = self.queue.cancel_requested(job_id).await {
                 tracing::info!(job_id, "cancelled by a client; stopping");
                 return;
             }
+            tokio::time::sleep(CANCEL_POLL).await;
         }
     }
 
@@ -347,7 +357,8 @@ impl<P: JobProcessor> JobRunner<P> {
         if checked.is_some_and(|at| at.elapsed() < DATABASE_CHECK_LASTS) {
             return;
         }
-        self.check_database().await;
+        // Boxed: on a busy worker a check is due about once a second.
+        Box::pin(self.check_database()).await;
     }
 
     async fn check_database(&self) {
@@ -433,9 +444,11 @@ async fn forward_progress<T>(
 ) -> T {
     let report = async |job: &mut Job, percent: u8| {
         // Progress is advisory: a failed update must not fail the job.
-        let _ = job
-            .update_progress(JobProgress::Number(f64::from(percent)))
-            .await;
+        // Boxed: a job that reports none (answered at once, or failed
+        // early) does not carry the update's future; one that reports
+        // spends a Redis round trip on each, beside which this is nothing.
+        let update = job.update_progress(JobProgress::Number(f64::from(percent)));
+        let _ = Box::pin(update).await;
     };
     tokio::pin!(run);
     let outcome = loop {
