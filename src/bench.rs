@@ -6,7 +6,8 @@
 //! [`QueueHandle::enqueue`] (job options, retention, trace context), read by
 //! the [`QueueWorker`] actor (lock, database check, cancellation check,
 //! completion), with only the OCR pipeline replaced by
-//! [`NoopProcessor`]. Prints one JSON line.
+//! [`NoopProcessor`]. Prints one JSON line, with the process's CPU time per
+//! processed job (user + system, all threads) beside the rates.
 //!
 //! `--bare` runs the crate alone on the same Redis, the ceiling our layer is
 //! measured against: `bullmq::Queue::add` with our job options and a
@@ -62,6 +63,10 @@ struct Figures {
     process_per_s: u64,
     latency_ms_p50: f64,
     latency_ms_p99: f64,
+    /// This process's CPU time (user + system, every thread) while the
+    /// jobs were processed, divided by the jobs: what a job costs us
+    /// beside what it costs Redis.
+    process_cpu_us_per_job: f64,
 }
 
 /// Answers every attempt at once with an empty result, and tells the
@@ -100,6 +105,7 @@ pub async fn run_queue_bench(mut bench: QueueBench) -> anyhow::Result<()> {
     let enqueue_s = enqueue_all(&producer, bench.jobs).await?;
     let (completed_tx, mut completed) = mpsc::unbounded_channel();
     let started = Instant::now();
+    let cpu_before = process_cpu_time();
     let worker = match bench.bare {
         false => {
             BenchWorker::service(settings, bench.concurrency, queue.clone(), completed_tx).await?
@@ -110,11 +116,39 @@ pub async fn run_queue_bench(mut bench: QueueBench) -> anyhow::Result<()> {
         completed.recv().await.context("the worker stopped")?;
     }
     let process_s = started.elapsed().as_secs_f64();
+    let process_cpu = process_cpu_time().saturating_sub(cpu_before);
     let latencies = pickup_latencies(&producer, &mut completed).await?;
 
     worker.stop().await?;
     queue.obliterate().await?;
-    print_figures(&bench, enqueue_s, process_s, latencies)
+    let phases = Phases {
+        enqueue_s,
+        process_s,
+        process_cpu,
+    };
+    print_figures(&bench, phases, latencies)
+}
+
+/// CPU time (user + system, every thread) this process has used so far.
+fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    match status {
+        0 => Duration::new(now.tv_sec as u64, now.tv_nsec as u32),
+        _ => Duration::ZERO,
+    }
+}
+
+/// What the two timed phases took.
+struct Phases {
+    enqueue_s: f64,
+    process_s: f64,
+    /// This process's CPU time while the jobs were processed.
+    process_cpu: Duration,
 }
 
 /// Adds the bench's no-op jobs: through [`QueueHandle::enqueue`], or with
@@ -176,7 +210,11 @@ impl BenchWorker {
         concurrency: usize,
         completed: mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Self> {
-        let options = worker_options(&settings.queue, concurrency);
+        // The crate alone runs its own stalled-jobs check (ours is off).
+        let options = bullmq::WorkerOptions {
+            skip_stalled_check: false,
+            ..worker_options(&settings.queue, concurrency)
+        };
         let answer = |_job: bullmq::Job, _cancel| async { Ok(serde_json::Value::Null) };
         let worker = bullmq::Worker::with_options(&settings.queue.name, answer, options).await?;
         let worker = Arc::new(worker);
@@ -273,10 +311,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn print_figures(
     bench: &QueueBench,
-    enqueue_s: f64,
-    process_s: f64,
+    phases: Phases,
     mut latencies: Vec<f64>,
 ) -> anyhow::Result<()> {
+    let jobs = bench.jobs as f64;
+    let cpu_us_per_job = phases.process_cpu.as_secs_f64() * 1e6 / jobs;
     latencies.sort_by(f64::total_cmp);
     let figures = Figures {
         system: match bench.bare {
@@ -286,10 +325,11 @@ fn print_figures(
         version: env!("CARGO_PKG_VERSION"),
         jobs: bench.jobs,
         concurrency: bench.concurrency,
-        enqueue_per_s: (bench.jobs as f64 / enqueue_s).round() as u64,
-        process_per_s: (bench.jobs as f64 / process_s).round() as u64,
+        enqueue_per_s: (jobs / phases.enqueue_s).round() as u64,
+        process_per_s: (jobs / phases.process_s).round() as u64,
         latency_ms_p50: percentile(&latencies, 0.5),
         latency_ms_p99: percentile(&latencies, 0.99),
+        process_cpu_us_per_job: (cpu_us_per_job * 10.0).round() / 10.0,
     };
     println!("{}", serde_json::to_string(&figures)?);
     Ok(())

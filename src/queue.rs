@@ -95,8 +95,8 @@ pub struct QueueHandle {
     delivery_options: JobOptions,
     /// `<prefix>:<queue name>`, the start of every key of the queue.
     keys: String,
-    /// The queue's name (`messaging.destination.name` in traces).
-    name: String,
+    /// The queue's name and its span names, built once.
+    span_names: spans::QueueSpanNames,
     /// Where Redis is, passwords hidden, for error messages.
     url: String,
     job_options: JobOptions,
@@ -132,7 +132,7 @@ impl QueueHandle {
             webhooks,
             delivery_options: webhooks::delivery_options(deliveries, retention),
             keys: format!("{}:{}", settings.prefix, settings.name),
-            name: settings.name.clone(),
+            span_names: spans::QueueSpanNames::new(&settings.name),
             url,
             job_options: job_options(settings, retention),
         })
@@ -248,7 +248,7 @@ impl QueueHandle {
         mut data: ReceiptJobData,
         schedule: Schedule,
     ) -> Result<(), QueueError> {
-        let span = spans::enqueue(&self.name, &job_id);
+        let span = spans::enqueue(&self.span_names, &job_id);
         data.trace_context = propagation::trace_context_of(&span);
         let options = JobOptions {
             job_id: Some(job_id),
@@ -284,7 +284,12 @@ impl QueueHandle {
 
     /// The queue's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.span_names.queue()
+    }
+
+    /// The queue's name and span names, for the consumer spans.
+    pub fn span_names(&self) -> &spans::QueueSpanNames {
+        &self.span_names
     }
 
     /// The job as Redis holds it, or `None` once Redis no longer has it.

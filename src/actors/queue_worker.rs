@@ -23,6 +23,7 @@ use crate::config::QueueSettings;
 use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
 use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{JobAttempt, Progress, ReceiptPipeline, ReceiptReader, ReceiptRecords};
+use crate::queue::stalls::StallCheck;
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
 use crate::telemetry::metrics::metrics;
@@ -144,15 +145,15 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
             worker_name: args.settings.worker_name(),
             database_checked: std::sync::Mutex::new(None),
         });
-        let worker = Arc::new(start_worker(&args, runner).await?);
-        let events = drain_events(worker.clone(), args.queue, args.pipeline);
-        let settings = &args.settings;
+        let options = worker_options(&args.settings, args.concurrency);
+        let stall_check = StallCheck::of(&options);
+        let worker = Arc::new(start_worker(&args.settings.name, options, runner).await?);
         let stall_watch = tokio::spawn(crate::queue::stalls::watch(
-            crate::queue::worker_connection(settings),
-            format!("{}:{}:events", settings.prefix, settings.name),
-            settings.worker_name(),
+            args.queue.clone(),
+            stall_check,
             args.stalls.clone(),
         ));
+        let events = drain_events(worker.clone(), args.queue, args.pipeline);
         Ok(QueueWorkerState {
             worker,
             events,
@@ -187,19 +188,21 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
 }
 
 async fn start_worker<P: JobProcessor>(
-    args: &QueueWorkerArgs<P>,
+    queue_name: &str,
+    options: WorkerOptions,
     runner: Arc<JobRunner<P>>,
 ) -> Result<Worker, ActorProcessingErr> {
-    let options = worker_options(&args.settings, args.concurrency);
     let process = move |job: Job, _cancel| {
         let runner = runner.clone();
         async move { runner.process(job).await }
     };
-    Ok(Worker::with_options(&args.settings.name, process, options).await?)
+    Ok(Worker::with_options(queue_name, process, options).await?)
 }
 
 /// The BullMQ worker's options: `concurrency` jobs at once, locks of
-/// `JOB_LOCK_MS`, per-minute metrics.
+/// `JOB_LOCK_MS`, per-minute metrics, and no stalled-jobs check of the
+/// crate's own: [`crate::queue::stalls`] runs BullMQ's on the same
+/// schedule and reads its answer.
 pub fn worker_options(settings: &QueueSettings, concurrency: usize) -> WorkerOptions {
     let lock = settings.lock.as_millis() as u64;
     WorkerOptions {
@@ -209,6 +212,7 @@ pub fn worker_options(settings: &QueueSettings, concurrency: usize) -> WorkerOpt
         concurrency,
         lock_duration: lock,
         stalled_interval: lock,
+        skip_stalled_check: true,
         // Per-minute completed/failed counts for `/metrics` and Bull Board,
         // kept for two weeks (one list entry a minute).
         metrics: Some(bullmq::MetricsOptions {
@@ -268,7 +272,11 @@ impl<P: JobProcessor> JobRunner<P> {
         .instrument(span.clone())
         .await;
         let Some(outcome) = outcome else {
-            return self.hand_back(&attempt.job_id).await;
+            // Boxed here, where it runs, as are the other rare steps below:
+            // inline, each would size every job's future (the crate moves
+            // it and keeps it for the job's life) for a path that runs once
+            // in a shutdown.
+            return Box::pin(self.hand_back(&attempt.job_id)).await;
         };
         record_attempt(&span, &attempt, &outcome, started);
         match outcome {
@@ -285,14 +293,11 @@ impl<P: JobProcessor> JobRunner<P> {
     /// ours from the job data, or a Node producer's from BullMQ's `tm`.
     async fn consumer_span(&self, attempt: &JobAttempt) -> tracing::Span {
         let span = spans::process(
-            self.queue.name(),
+            self.queue.span_names(),
             &attempt.job_id,
             attempt.attempt,
             &self.worker_name,
-        );
-        span.record(
-            "receipt_id",
-            tracing::field::display(attempt.data.receipt_id),
+            attempt.data.receipt_id,
         );
         let ours = &attempt.data.trace_context;
         let raw_options = async || self.queue.raw_options(&attempt.job_id).await.ok().flatten();
@@ -326,12 +331,18 @@ impl<P: JobProcessor> JobRunner<P> {
     /// before it started is stopped by its receipt's state when the
     /// pipeline begins, so a quick job costs no Redis round trip here.
     async fn cancel_requested(&self, job_id: &str) {
+        tokio::time::sleep(CANCEL_POLL).await;
+        // Boxed: only a job still running after one poll interval gets here.
+        Box::pin(self.poll_cancel_requests(job_id)).await
+    }
+
+    async fn poll_cancel_requests(&self, job_id: &str) {
         loop {
-            tokio::time::sleep(CANCEL_POLL).await;
             if let Ok(true) = self.queue.cancel_requested(job_id).await {
                 tracing::info!(job_id, "cancelled by a client; stopping");
                 return;
             }
+            tokio::time::sleep(CANCEL_POLL).await;
         }
     }
 
@@ -346,7 +357,8 @@ impl<P: JobProcessor> JobRunner<P> {
         if checked.is_some_and(|at| at.elapsed() < DATABASE_CHECK_LASTS) {
             return;
         }
-        self.check_database().await;
+        // Boxed: on a busy worker a check is due about once a second.
+        Box::pin(self.check_database()).await;
     }
 
     async fn check_database(&self) {
@@ -432,9 +444,11 @@ async fn forward_progress<T>(
 ) -> T {
     let report = async |job: &mut Job, percent: u8| {
         // Progress is advisory: a failed update must not fail the job.
-        let _ = job
-            .update_progress(JobProgress::Number(f64::from(percent)))
-            .await;
+        // Boxed: a job that reports none (answered at once, or failed
+        // early) does not carry the update's future; one that reports
+        // spends a Redis round trip on each, beside which this is nothing.
+        let update = job.update_progress(JobProgress::Number(f64::from(percent)));
+        let _ = Box::pin(update).await;
     };
     tokio::pin!(run);
     let outcome = loop {

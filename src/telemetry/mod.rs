@@ -119,6 +119,14 @@ pub fn init() -> Result<TelemetryGuard, TelemetryError> {
         .with_tracer(provider.tracer("receipt-ocr"))
         .with_threads(false)
         .with_tracked_inactivity(false)
+        // Entering a span would otherwise make its OpenTelemetry context
+        // the thread's current one, and leaving it restore the previous:
+        // on every poll of every instrumented future (each job's, many
+        // times a job). Nothing here reads OpenTelemetry's current context:
+        // a new span's parent is found from tracing's current span, a
+        // job's from its carrier (`set_parent`), and log lines read the
+        // span's own context.
+        .with_context_activation(false)
         .with_filter(traces_filter);
     let _ = tracing_subscriber::registry()
         .with(logs.with_filter(log_filter))

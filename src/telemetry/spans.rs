@@ -56,34 +56,71 @@ pub fn record_error(span: &Span, error_type: &str, message: &str) {
     );
 }
 
-/// The PRODUCER span of adding job `job_id` to `queue`.
-pub fn enqueue(queue: &str, job_id: &str) -> Span {
+/// The span names of one queue, built once (`send {queue}`, `process
+/// {queue}`) rather than formatted for every job.
+#[derive(Debug, Clone)]
+pub struct QueueSpanNames {
+    queue: String,
+    send: String,
+    process: String,
+}
+
+impl QueueSpanNames {
+    pub fn new(queue: &str) -> Self {
+        Self {
+            queue: queue.to_string(),
+            send: format!("send {queue}"),
+            process: format!("process {queue}"),
+        }
+    }
+
+    /// The queue's name (`messaging.destination.name`).
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+}
+
+// The attributes below are given as `&str`, not with `%`: a string is
+// copied into the span as it is, where `%` runs the formatting machinery
+// for every job.
+
+/// The PRODUCER span of adding job `job_id` to the queue.
+pub fn enqueue(names: &QueueSpanNames, job_id: &str) -> Span {
     info_span!(
         "send",
-        otel.name = %format!("send {queue}"),
+        otel.name = names.send.as_str(),
         otel.kind = "producer",
         messaging.system = MESSAGING_SYSTEM,
         messaging.operation.type = "send",
         messaging.operation.name = "add",
-        messaging.destination.name = %queue,
-        messaging.message.id = %job_id,
+        messaging.destination.name = names.queue.as_str(),
+        messaging.message.id = job_id,
     )
 }
 
-/// The CONSUMER span of one attempt at job `job_id` (1 for the first).
-pub fn process(queue: &str, job_id: &str, attempt: u32, worker: &str) -> Span {
+/// The CONSUMER span of one attempt (1 for the first) at job `job_id`,
+/// which reads receipt `receipt_id`.
+pub fn process(
+    names: &QueueSpanNames,
+    job_id: &str,
+    attempt: u32,
+    worker: &str,
+    receipt_id: uuid::Uuid,
+) -> Span {
+    let mut receipt_id_text = uuid::Uuid::encode_buffer();
+    let receipt_id = receipt_id.hyphenated().encode_lower(&mut receipt_id_text);
     info_span!(
         "process",
-        otel.name = %format!("process {queue}"),
+        otel.name = names.process.as_str(),
         otel.kind = "consumer",
         messaging.system = MESSAGING_SYSTEM,
         messaging.operation.type = "process",
         messaging.operation.name = "process",
-        messaging.destination.name = %queue,
-        messaging.message.id = %job_id,
+        messaging.destination.name = names.queue.as_str(),
+        messaging.message.id = job_id,
         messaging.bullmq.attempt = i64::from(attempt),
-        messaging.consumer.group.name = %worker,
-        receipt_id = tracing::field::Empty,
+        messaging.consumer.group.name = worker,
+        receipt_id = &*receipt_id,
     )
 }
 

@@ -35,6 +35,7 @@ mod remote;
 mod s3;
 mod shutdown;
 mod slow_clients;
+mod stalls;
 mod startup;
 mod startup_race;
 mod subscription;
