@@ -268,3 +268,66 @@ async fn a_worker_goes_on_reading_after_the_queues_primary_restarts() {
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job.state, JobState::Completed, "{job:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_job_is_found_and_moved_back_on_a_cluster() {
+    use receipt_ocr::job::{ReceiptJobData, Schedule, new_job_id};
+    use receipt_ocr::queue::QueueHandle;
+    use receipt_ocr::queue::stalls::{self, StallCheck, StallCounter};
+
+    let cluster = RedisCluster::start().await;
+    let settings = cluster_settings(&cluster);
+    let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
+        .await
+        .expect("the cluster answers");
+    let job_id = new_job_id();
+    let data = ReceiptJobData {
+        receipt_id: uuid::Uuid::new_v4(),
+        blob_key: "uploads/x.jpg".into(),
+        content_type: "image/jpeg".into(),
+        trace_context: std::collections::HashMap::new(),
+    };
+    queue
+        .enqueue(job_id.clone(), data, Schedule::default())
+        .await
+        .expect("enqueued");
+    // Taken by a worker that then died: active, with no lock.
+    let keys = format!("{{bull}}:{}", settings.queue.name);
+    let mut redis = cluster.connection().await;
+    let _: () = redis::pipe()
+        .cmd("LREM")
+        .arg(format!("{keys}:wait"))
+        .arg(0)
+        .arg(&job_id)
+        .cmd("LPUSH")
+        .arg(format!("{keys}:active"))
+        .arg(&job_id)
+        .query_async(&mut redis)
+        .await
+        .expect("taken");
+
+    // BullMQ's check, every key under the hash tag: the first run marks
+    // the job, a later one (after the interval) moves it back.
+    let check = StallCheck {
+        interval: std::time::Duration::from_millis(50),
+        max_stalled_count: 1,
+    };
+    let counter = StallCounter::default();
+    let moved = wait_for(|| async {
+        let moved = stalls::check_once(&queue, check, &counter)
+            .await
+            .expect("the check runs on the cluster");
+        (moved > 0).then_some(moved)
+    })
+    .await;
+    assert_eq!(moved, 1);
+    assert_eq!(counter.get(), 1);
+    let waiting: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{keys}:wait"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .expect("LRANGE wait");
+    assert_eq!(waiting, vec![job_id]);
+}
