@@ -131,16 +131,7 @@ pub async fn run_queue_bench(mut bench: QueueBench) -> anyhow::Result<()> {
 
 /// CPU time (user + system, every thread) this process has used so far.
 fn process_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec for the call's duration.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    match status {
-        0 => Duration::new(now.tv_sec as u64, now.tv_nsec as u32),
-        _ => Duration::ZERO,
-    }
+    crate::eval::cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// What the two timed phases took.

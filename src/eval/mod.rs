@@ -31,6 +31,8 @@ mod runner;
 pub mod score;
 mod texts;
 
+pub(crate) use runner::cpu_clock;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

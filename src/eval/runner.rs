@@ -87,12 +87,19 @@ pub fn read_with_tesseract_cli(images: &[PathBuf], threads: usize) -> anyhow::Re
 /// CPU time used so far by the calling thread (both engines compute on the
 /// thread that calls them: one ONNX intra-op thread, one OpenMP thread).
 fn thread_cpu_time() -> Duration {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The CPU time `clock` (`CLOCK_THREAD_CPUTIME_ID` or
+/// `CLOCK_PROCESS_CPUTIME_ID`) has counted so far; zero where it cannot be
+/// read.
+pub(crate) fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid, writable timespec for the call's duration.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
     match status {
         0 => Duration::new(now.tv_sec as u64, now.tv_nsec as u32),
         _ => Duration::ZERO,
