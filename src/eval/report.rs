@@ -132,6 +132,7 @@ fn print_field(name: &str, tally: &FieldTally, how: &str) {
 
 fn print_speed(speed: &Speed, threads: usize) {
     let cpu = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+    println!("machine            {}", Machine::this().describe());
     println!(
         "pipeline           {:.1} receipts/min on {threads} threads (by CPU time: {}); \
          {} CPU s/receipt",
@@ -193,6 +194,70 @@ fn summary_json(
         "speedRatioByCpu": speed.cpu_ratio().map(round),
         "cpuSecondsPerReceipt": speed.cpu_seconds_per_receipt.map(round),
         "baselineLeftOut": speed.baseline_left_out,
+        "machine": Machine::this().describe(),
         "folders": folders,
     })
+}
+
+/// The processor the figures were measured on. CPU seconds a receipt
+/// depend on it: ONNX Runtime's kernels use AVX-512 where there is one,
+/// and on an AVX2-only VM of the same kind the PP-OCR path measured 1.32×
+/// the CPU where Tesseract measured 1.15× (docs/ocr-accuracy.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Machine {
+    model: String,
+    cores: usize,
+    /// The widest vector extension: `AVX-512`, `AVX2`, or none of them.
+    vectors: &'static str,
+}
+
+impl Machine {
+    /// This machine, from `/proc/cpuinfo` (unknown elsewhere).
+    fn this() -> Self {
+        Self::from_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+    }
+
+    fn from_cpuinfo(cpuinfo: &str) -> Self {
+        let value = |key: &str| {
+            cpuinfo.lines().find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                (k.trim() == key).then(|| v.trim().to_string())
+            })
+        };
+        let flags = value("flags").unwrap_or_default();
+        let has = |flag: &str| flags.split_whitespace().any(|f| f == flag);
+        let vectors = match () {
+            _ if has("avx512f") => "AVX-512",
+            _ if has("avx2") => "AVX2 (no AVX-512)",
+            _ => "no AVX2",
+        };
+        Self {
+            model: value("model name").unwrap_or_else(|| "unknown processor".into()),
+            cores: cpuinfo
+                .lines()
+                .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+                .count(),
+            vectors,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, {} cores, {}", self.model, self.cores, self.vectors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Machine;
+
+    #[test]
+    fn the_machine_is_named_with_its_widest_vector_extension() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n\n\
+                       processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n";
+        let machine = Machine::from_cpuinfo(cpuinfo);
+        assert_eq!(machine.describe(), "AMD EPYC, 2 cores, AVX2 (no AVX-512)");
+        let wide = Machine::from_cpuinfo("processor : 0\nflags : avx2 avx512f avx512bw\n");
+        assert_eq!(wide.describe(), "unknown processor, 1 cores, AVX-512");
+        assert_eq!(Machine::from_cpuinfo("").cores, 0);
+    }
 }
