@@ -271,9 +271,11 @@ async fn a_worker_goes_on_reading_after_the_queues_primary_restarts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_job_is_found_and_moved_back_on_a_cluster() {
-    use receipt_ocr::job::{ReceiptJobData, Schedule, new_job_id};
+    use receipt_ocr::job::{Schedule, new_job_id};
     use receipt_ocr::queue::QueueHandle;
     use receipt_ocr::queue::stalls::{self, StallCheck, StallCounter};
+
+    use crate::stalls::receipt_job;
 
     let cluster = RedisCluster::start().await;
     let settings = cluster_settings(&cluster);
@@ -281,14 +283,8 @@ async fn a_stalled_job_is_found_and_moved_back_on_a_cluster() {
         .await
         .expect("the cluster answers");
     let job_id = new_job_id();
-    let data = ReceiptJobData {
-        receipt_id: uuid::Uuid::new_v4(),
-        blob_key: "uploads/x.jpg".into(),
-        content_type: "image/jpeg".into(),
-        trace_context: std::collections::HashMap::new(),
-    };
     queue
-        .enqueue(job_id.clone(), data, Schedule::default())
+        .enqueue(job_id.clone(), receipt_job(), Schedule::default())
         .await
         .expect("enqueued");
     // Taken by a worker that then died: active, with no lock.

@@ -15,7 +15,8 @@ use redis::aio::MultiplexedConnection;
 
 use crate::helpers::{isolated_settings, redis_for, wait_for};
 
-fn receipt_job() -> ReceiptJobData {
+/// A receipt job's data; the blob is never read (no worker takes it).
+pub fn receipt_job() -> ReceiptJobData {
     ReceiptJobData {
         receipt_id: uuid::Uuid::new_v4(),
         blob_key: "uploads/x.jpg".into(),
