@@ -18,6 +18,7 @@ mod json_log;
 pub mod metrics;
 pub mod propagation;
 pub mod spans;
+mod traceparent;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;

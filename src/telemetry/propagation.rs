@@ -5,15 +5,19 @@
 //! telemetry adapter, writes it in the job's options instead, as `tm`: a
 //! JSON string of the same carrier (`bullmq-official` can neither write
 //! nor read that option, so we read the raw `opts` field). Ours wins when
-//! both are there.
+//! both are there. A job's `traceparent` is written and read by
+//! [`traceparent`](super::traceparent), not by OpenTelemetry's propagator.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::traceparent;
 
 /// W3C trace-context headers, as carried in a job.
 pub type Carrier = HashMap<String, String>;
@@ -24,11 +28,17 @@ pub fn current_trace_context() -> Carrier {
 }
 
 /// `span`'s context as W3C trace-context headers (empty when the span is
-/// not traced).
+/// not traced): its `traceparent` only, as our spans have no trace state
+/// (the propagator would add an empty `tracestate`).
 pub fn trace_context_of(span: &tracing::Span) -> Carrier {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
-    carrier
+    let context = span.context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid() {
+        return Carrier::new();
+    }
+    let header = traceparent::write(span_context);
+    HashMap::from([("traceparent".to_string(), header)])
 }
 
 /// Make `span` a child of the trace described by `carrier`.
@@ -54,10 +64,24 @@ pub async fn job_parent(
 }
 
 /// The context `carrier` describes, if it names a valid trace; one parse
-/// serves both the check and the link.
+/// serves both the check and the link. The base is an empty context, as
+/// the propagator's would be: the tracing layer never makes a span's
+/// context the thread's current one.
 fn valid_context(carrier: &Carrier) -> Option<Context> {
-    let context: Context = TraceContextPropagator::new().extract(carrier);
-    context.span().span_context().is_valid().then_some(context)
+    let parent = traceparent::parse(carrier.get("traceparent")?)?;
+    let parent = match carrier.get("tracestate") {
+        Some(state) => with_trace_state(parent, state),
+        None => parent,
+    };
+    Some(Context::new().with_remote_span_context(parent))
+}
+
+/// `parent` with the producer's `tracestate`; an unreadable one is dropped
+/// (as the propagator drops it) rather than losing the link.
+fn with_trace_state(parent: SpanContext, state: &str) -> SpanContext {
+    let state = TraceState::from_str(state).unwrap_or_default();
+    let flags = parent.trace_flags();
+    SpanContext::new(parent.trace_id(), parent.span_id(), flags, true, state)
 }
 
 /// BullMQ's `tm` job option: a JSON string holding the carrier (what
