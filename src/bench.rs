@@ -14,7 +14,6 @@
 //! `bullmq::Worker` with our worker options whose processor answers at once
 //! (no actor, no PostgreSQL check, no cancellation poll, no progress).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -244,7 +243,7 @@ fn bench_job() -> ReceiptJobData {
         receipt_id: uuid::Uuid::new_v4(),
         blob_key: "uploads/x.jpg".into(),
         content_type: "image/jpeg".into(),
-        trace_context: HashMap::new(),
+        trace_context: Default::default(),
     }
 }
 

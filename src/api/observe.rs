@@ -21,7 +21,8 @@ use tracing::Instrument;
 
 use super::errors::ErrorBody;
 use crate::telemetry::metrics::metrics;
-use crate::telemetry::{propagation, spans};
+use crate::telemetry::propagation::{self, TraceContext};
+use crate::telemetry::spans;
 
 /// Probes and documentation pages: timed, never traced (a trace per
 /// health check would bury the traces of receipts).
@@ -159,22 +160,20 @@ impl<E: Endpoint> Endpoint for RequestTelemetryEndpoint<E> {
 
 fn server_span(request: &Request, method: &str, path: &str) -> tracing::Span {
     let span = spans::http_request(method, path);
-    let carrier = trace_headers(request.headers());
-    if !carrier.is_empty() {
-        propagation::continue_trace(&span, &carrier);
+    let headers = trace_headers(request.headers());
+    if !headers.is_empty() {
+        propagation::continue_trace(&span, &headers);
     }
     span
 }
 
 /// The W3C trace-context headers a caller sent.
-fn trace_headers(headers: &HeaderMap) -> HashMap<String, String> {
-    ["traceparent", "tracestate"]
-        .into_iter()
-        .filter_map(|name| {
-            let value = headers.get(name)?.to_str().ok()?;
-            Some((name.to_string(), value.to_string()))
-        })
-        .collect()
+fn trace_headers(headers: &HeaderMap) -> TraceContext {
+    let header = |name| Some(headers.get(name)?.to_str().ok()?.to_string());
+    TraceContext {
+        traceparent: header("traceparent"),
+        tracestate: header("tracestate"),
+    }
 }
 
 /// Mark the span failed with our error body's code and message (every

@@ -1,9 +1,9 @@
 //! The data of one receipt job, as stored in the BullMQ job hash.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::telemetry::propagation::TraceContext;
 
 /// BullMQ's job name for our jobs (the seed's).
 pub const JOB_NAME: &str = "process-receipt";
@@ -17,6 +17,6 @@ pub struct ReceiptJobData {
     pub content_type: String,
     /// W3C trace context of the upload, so the worker continues its trace.
     /// Absent in jobs from producers that do not trace.
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub trace_context: HashMap<String, String>,
+    #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+    pub trace_context: TraceContext,
 }

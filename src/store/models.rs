@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::DbError;
 use super::schema::{receipt_items, receipts};
-use std::collections::HashMap;
 
 use crate::job::{ReceiptItem, ReceiptJobData, ReceiptResult, ReceiptStatus};
 
@@ -136,7 +135,7 @@ impl ReceiptRow {
             receipt_id: self.id,
             blob_key: self.blob_key.clone(),
             content_type: self.content_type.clone(),
-            trace_context: HashMap::new(),
+            trace_context: Default::default(),
         }
     }
 }

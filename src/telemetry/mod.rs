@@ -18,6 +18,7 @@ mod json_log;
 pub mod metrics;
 pub mod propagation;
 pub mod spans;
+mod traceparent;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -103,6 +104,7 @@ pub fn init() -> Result<TelemetryGuard, TelemetryError> {
     let traces_filter = filter_from_env("OTEL_TRACES_FILTER", DEFAULT_TRACES_FILTER)?;
     let logs = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(json_log::NoSpanFields)
             .event_format(json_log::JsonLines)
             .with_writer(std::io::stderr)
             .boxed(),

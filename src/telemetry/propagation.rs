@@ -3,39 +3,66 @@
 //! Our producer writes it in the job data as `traceContext`
 //! (`{"traceparent": "00-…"}`). BullMQ's Node producer, when given a
 //! telemetry adapter, writes it in the job's options instead, as `tm`: a
-//! JSON string of the same carrier (`bullmq-official` can neither write
+//! JSON string of the same headers (`bullmq-official` can neither write
 //! nor read that option, so we read the raw `opts` field). Ours wins when
-//! both are there.
+//! both are there. The `traceparent` is written and read by
+//! [`traceparent`](super::traceparent), not by OpenTelemetry's propagator;
+//! an HTTP caller's is read the same way.
 
-use std::collections::HashMap;
+use std::str::FromStr;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
+use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// W3C trace-context headers, as carried in a job.
-pub type Carrier = HashMap<String, String>;
+use super::traceparent;
+
+/// The W3C trace-context headers, as a job carries them (other keys a
+/// producer may add are ignored). A struct rather than a map: one job
+/// builds, writes and reads it, and a map hashes every key each time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// No header at all: a producer that does not trace.
+    pub fn is_empty(&self) -> bool {
+        self.traceparent.is_none() && self.tracestate.is_none()
+    }
+}
 
 /// The current span's context as W3C trace-context headers.
-pub fn current_trace_context() -> Carrier {
+pub fn current_trace_context() -> TraceContext {
     trace_context_of(&tracing::Span::current())
 }
 
 /// `span`'s context as W3C trace-context headers (empty when the span is
-/// not traced).
-pub fn trace_context_of(span: &tracing::Span) -> Carrier {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
-    carrier
+/// not traced): its `traceparent` only, as our spans have no trace state
+/// (the propagator would add an empty `tracestate`).
+pub fn trace_context_of(span: &tracing::Span) -> TraceContext {
+    let context = span.context();
+    let span = context.span();
+    let span_context = span.span_context();
+    TraceContext {
+        traceparent: span_context
+            .is_valid()
+            .then(|| traceparent::write(span_context)),
+        tracestate: None,
+    }
 }
 
-/// Make `span` a child of the trace described by `carrier`.
-pub fn continue_trace(span: &tracing::Span, carrier: &Carrier) {
-    let parent = TraceContextPropagator::new().extract(carrier);
-    // Only fails when the span is disabled (filtered out): nothing to link then.
-    let _ = span.set_parent(parent);
+/// Make `span` a child of the trace `headers` describe, if they name a
+/// valid one.
+pub fn continue_trace(span: &tracing::Span, headers: &TraceContext) {
+    if let Some(parent) = valid_context(headers) {
+        // Only fails when the span is disabled (filtered out): nothing to link then.
+        let _ = span.set_parent(parent);
+    }
 }
 
 /// The context a job's processing continues: ours from the job data, else
@@ -43,7 +70,7 @@ pub fn continue_trace(span: &tracing::Span, carrier: &Carrier) {
 /// hash's `opts` field), else none. `raw_opts` is only read when ours is
 /// missing, so a worker fetches it only then.
 pub async fn job_parent(
-    trace_context: &Carrier,
+    trace_context: &TraceContext,
     raw_opts: impl AsyncFnOnce() -> Option<String>,
 ) -> Option<Context> {
     if let Some(ours) = valid_context(trace_context) {
@@ -53,16 +80,30 @@ pub async fn job_parent(
     valid_context(&from_node)
 }
 
-/// The context `carrier` describes, if it names a valid trace; one parse
-/// serves both the check and the link.
-fn valid_context(carrier: &Carrier) -> Option<Context> {
-    let context: Context = TraceContextPropagator::new().extract(carrier);
-    context.span().span_context().is_valid().then_some(context)
+/// The context `headers` describe, if they name a valid trace; one parse
+/// serves both the check and the link. The base is an empty context, as
+/// the propagator's would be: the tracing layer never makes a span's
+/// context the thread's current one.
+fn valid_context(headers: &TraceContext) -> Option<Context> {
+    let parent = traceparent::parse(headers.traceparent.as_deref()?)?;
+    let parent = match &headers.tracestate {
+        Some(state) => with_trace_state(parent, state),
+        None => parent,
+    };
+    Some(Context::new().with_remote_span_context(parent))
+}
+
+/// `parent` with the producer's `tracestate`; an unreadable one is dropped
+/// (as the propagator drops it) rather than losing the link.
+fn with_trace_state(parent: SpanContext, state: &str) -> SpanContext {
+    let state = TraceState::from_str(state).unwrap_or_default();
+    let flags = parent.trace_flags();
+    SpanContext::new(parent.trace_id(), parent.span_id(), flags, true, state)
 }
 
 /// BullMQ's `tm` job option: a JSON string holding the carrier (what
 /// `bullmq-otel` writes), or the carrier itself (older adapters).
-pub fn bullmq_telemetry_metadata(raw_opts: &str) -> Option<Carrier> {
+pub fn bullmq_telemetry_metadata(raw_opts: &str) -> Option<TraceContext> {
     let opts: serde_json::Value = serde_json::from_str(raw_opts).ok()?;
     let metadata = opts.get("tm")?;
     let carrier = match metadata {
@@ -78,8 +119,11 @@ mod tests {
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-    fn carrier(traceparent: &str) -> Carrier {
-        HashMap::from([("traceparent".to_string(), traceparent.to_string())])
+    fn carrier(traceparent: &str) -> TraceContext {
+        TraceContext {
+            traceparent: Some(traceparent.to_string()),
+            tracestate: None,
+        }
     }
 
     #[test]
@@ -107,7 +151,7 @@ mod tests {
             trace_id(ours_found).as_deref(),
             Some("0af7651916cd43dd8448eb211c80319c")
         );
-        let node_found = job_parent(&Carrier::new(), node_opts).await;
+        let node_found = job_parent(&TraceContext::default(), node_opts).await;
         assert_eq!(
             trace_id(node_found).as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
@@ -119,6 +163,10 @@ mod tests {
         );
         let bad_node = r#"{"tm":"{\"traceparent\":\"00-zz\"}"}"#;
         let bad_opts = async || Some(bad_node.to_string());
-        assert!(job_parent(&Carrier::new(), bad_opts).await.is_none());
+        assert!(
+            job_parent(&TraceContext::default(), bad_opts)
+                .await
+                .is_none()
+        );
     }
 }

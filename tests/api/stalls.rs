@@ -21,7 +21,7 @@ pub fn receipt_job() -> ReceiptJobData {
         receipt_id: uuid::Uuid::new_v4(),
         blob_key: "uploads/x.jpg".into(),
         content_type: "image/jpeg".into(),
-        trace_context: HashMap::new(),
+        trace_context: Default::default(),
     }
 }
 
