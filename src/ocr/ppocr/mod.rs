@@ -55,6 +55,7 @@ pub struct PpOcrEngine {
     recogniser: Session,
     classes: Vec<String>,
     max_side: u32,
+    min_width: u32,
 }
 
 impl PpOcrEngine {
@@ -70,6 +71,7 @@ impl PpOcrEngine {
             recogniser,
             classes,
             max_side: max_side_from_env(),
+            min_width: min_width_from_env(),
         })
     }
 
@@ -90,7 +92,7 @@ impl PpOcrEngine {
             .map(|(i, b)| crops::crop(image, b, i))
             .collect();
         let mut read = Vec::with_capacity(boxes.len());
-        for batch in crops::batches(crops, BATCH) {
+        for batch in crops::batches(crops, BATCH, self.min_width) {
             let placement: Vec<_> = batch
                 .indices
                 .iter()
@@ -114,6 +116,15 @@ fn max_side_from_env() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_SIDE)
+}
+
+/// `PPOCR_MIN_WIDTH` overrides the recogniser's narrowest batch, in pixels
+/// (for measuring).
+fn min_width_from_env() -> u32 {
+    std::env::var("PPOCR_MIN_WIDTH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(crops::MIN_WIDTH)
 }
 
 fn box_confidence(read: &ReadBox) -> f32 {
