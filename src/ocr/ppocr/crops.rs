@@ -11,7 +11,7 @@ pub const HEIGHT: u32 = 48;
 /// The narrowest batch width. PaddleOCR pads every batch to at least 320
 /// (ratio 320 / 48); the recogniser's work grows with the width, and most
 /// crops on a receipt (prices, quantities, short words) are far narrower,
-/// so half of that: a fifth less CPU a receipt for the same scores within
+/// so half of that: about a sixth less CPU a receipt, the scores within
 /// a receipt or two a field (docs/ocr-accuracy.md, "The recogniser's
 /// narrowest batch").
 pub const MIN_WIDTH: u32 = 160;
