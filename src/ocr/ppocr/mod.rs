@@ -70,8 +70,8 @@ impl PpOcrEngine {
             detector: model::session(env, &detection)?,
             recogniser,
             classes,
-            max_side: max_side_from_env(),
-            min_width: min_width_from_env(),
+            max_side: pixels_from_env("PPOCR_MAX_SIDE", DEFAULT_MAX_SIDE),
+            min_width: pixels_from_env("PPOCR_MIN_WIDTH", crops::MIN_WIDTH),
         })
     }
 
@@ -110,21 +110,14 @@ impl PpOcrEngine {
     }
 }
 
-/// `PPOCR_MAX_SIDE` overrides the detector limit (for measuring).
-fn max_side_from_env() -> u32 {
-    std::env::var("PPOCR_MAX_SIDE")
+/// A size in pixels from the environment, else `default`: `PPOCR_MAX_SIDE`
+/// (the detector limit) and `PPOCR_MIN_WIDTH` (the recogniser's narrowest
+/// batch) exist for measuring.
+fn pixels_from_env(name: &str, default: u32) -> u32 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_SIDE)
-}
-
-/// `PPOCR_MIN_WIDTH` overrides the recogniser's narrowest batch, in pixels
-/// (for measuring).
-fn min_width_from_env() -> u32 {
-    std::env::var("PPOCR_MIN_WIDTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(crops::MIN_WIDTH)
+        .unwrap_or(default)
 }
 
 fn box_confidence(read: &ReadBox) -> f32 {
