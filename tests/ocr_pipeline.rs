@@ -221,6 +221,7 @@ fn ppocr_with_an_empty_models_dir_says_to_run_deps_sh() {
     let settings = EngineSettings {
         ocr_engine: EngineChoice::Ppocr,
         ocr_models_dir: empty.clone(),
+        ocr_alphabet: receipt_ocr::ocr::ppocr::Script::Latin,
         max_image_pixels: receipt_ocr::ocr::preprocess::DEFAULT_MAX_IMAGE_PIXELS,
         max_pdf_pages: receipt_ocr::inputs::DEFAULT_MAX_PDF_PAGES,
     };

@@ -89,6 +89,10 @@ mod tests {
         assert_eq!(settings.webhooks.attempts.get(), 8);
         assert!(!settings.webhooks.allow_private);
         assert_eq!(settings.webhooks.timeout.as_secs(), 10);
+        assert_eq!(
+            settings.ocr.engine.ocr_alphabet,
+            crate::ocr::ppocr::Script::Latin
+        );
     }
 
     #[test]
@@ -112,6 +116,7 @@ mod tests {
             ),
             ("--graphql-max-depth=0", "GRAPHQL_MAX_DEPTH"),
             ("--graphql-introspection=maybe", "GRAPHQL_INTROSPECTION"),
+            ("--ocr-alphabet=greek", "OCR_ALPHABET"),
         ] {
             let error = parse(&[flag]).expect_err(flag).to_string();
             assert!(error.contains(variable), "{flag}: {error}");

@@ -119,7 +119,10 @@ impl OcrEngine {
         };
         let ppocr = match choice {
             EngineChoice::Tesseract => None,
-            _ => Some(PpOcrEngine::new(&settings.ocr_models_dir)?),
+            _ => Some(PpOcrEngine::new(
+                &settings.ocr_models_dir,
+                settings.ocr_alphabet,
+            )?),
         };
         Ok(Self {
             choice,

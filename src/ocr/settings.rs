@@ -1,10 +1,12 @@
 //! Which OCR engine reads receipts and where the PP-OCR models live:
-//! `OCR_ENGINE` and `OCR_MODELS_DIR`, flattened into the service settings.
+//! `OCR_ENGINE`, `OCR_MODELS_DIR` and `OCR_ALPHABET`, flattened into the service settings.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
+
+use super::ppocr::Script;
 
 /// The engine policy a worker follows for every receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -40,6 +42,17 @@ pub struct EngineSettings {
         default_value_os_t = default_models_dir()
     )]
     pub ocr_models_dir: PathBuf,
+    /// The characters PP-OCR may read: latin (ASCII, Latin letters with
+    /// diacritics, punctuation, currency signs; full-width forms as ASCII)
+    /// or all (every class of the model, Chinese included).
+    #[arg(
+        long,
+        env = "OCR_ALPHABET",
+        value_name = "OCR_ALPHABET",
+        value_enum,
+        default_value = "latin"
+    )]
+    pub ocr_alphabet: Script,
     /// Largest image read, in pixels (width × height, from the header,
     /// before any decoding): a bigger one is refused at upload and fails
     /// for good in a worker. A 600-dpi A4 page is about 35 MP.
@@ -81,9 +94,13 @@ impl EngineSettings {
         let dir = std::env::var_os("OCR_MODELS_DIR").filter(|d| !d.is_empty());
         let max_pixels = std::env::var("MAX_IMAGE_PIXELS").ok();
         let max_pages = std::env::var("MAX_PDF_PAGES").ok();
+        let alphabet = std::env::var("OCR_ALPHABET").ok();
         Self {
             ocr_engine: engine,
             ocr_models_dir: dir.map_or_else(default_models_dir, PathBuf::from),
+            ocr_alphabet: alphabet
+                .and_then(|a| Script::from_str(&a, true).ok())
+                .unwrap_or(Script::Latin),
             max_image_pixels: max_pixels
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(super::preprocess::DEFAULT_MAX_IMAGE_PIXELS),

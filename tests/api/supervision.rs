@@ -67,7 +67,9 @@ mod injected_panics {
     async fn a_read_stuck_past_job_timeout_fails_for_good_and_its_worker_is_replaced() {
         let mut settings = isolated_settings();
         settings.ocr.concurrency = 1.try_into().expect("non-zero");
-        settings.ocr.read_timeout = std::time::Duration::from_secs(2);
+        // Long enough for a real read of a small receipt on a loaded
+        // machine (2 s was not: the next receipt's read timed out too).
+        settings.ocr.read_timeout = std::time::Duration::from_secs(10);
         // The first read sleeps 30 s on its thread, as a stuck Tesseract.
         settings.ocr.inject_hold_ms = 30_000;
         let app = TestApp::spawn(Role::Serve, settings).await;

@@ -11,6 +11,7 @@
 //! - `lines`: boxes grouped into lines, words split at gaps
 //! - `glue`: labels and dates the recogniser glued to their neighbours
 
+pub mod alphabet;
 pub mod crops;
 pub mod detect;
 pub mod glue;
@@ -24,6 +25,8 @@ use std::path::Path;
 use image::GrayImage;
 use ort::session::Session;
 
+use self::alphabet::Alphabet;
+pub use self::alphabet::Script;
 use self::detect::DbSettings;
 use self::lines::{PlacedGlyph, ReadBox};
 use self::quad::TextBox;
@@ -53,14 +56,15 @@ pub enum PpOcrError {
 pub struct PpOcrEngine {
     detector: Session,
     recogniser: Session,
-    classes: Vec<String>,
+    alphabet: Alphabet,
     max_side: u32,
     min_width: u32,
 }
 
 impl PpOcrEngine {
-    /// Load the runtime and the models from `models_dir`.
-    pub fn new(models_dir: &Path) -> Result<Self, ModelError> {
+    /// Load the runtime and the models from `models_dir`; decoding reads
+    /// the classes of `script`.
+    pub fn new(models_dir: &Path, script: Script) -> Result<Self, ModelError> {
         let detection = model::model_path(models_dir, model::DETECTION_MODEL)?;
         let recognition = model::model_path(models_dir, model::RECOGNITION_MODEL)?;
         let env = model::environment(models_dir)?;
@@ -69,7 +73,7 @@ impl PpOcrEngine {
         Ok(Self {
             detector: model::session(env, &detection)?,
             recogniser,
-            classes,
+            alphabet: Alphabet::new(classes, script),
             max_side: pixels_from_env("PPOCR_MAX_SIDE", DEFAULT_MAX_SIDE),
             min_width: pixels_from_env("PPOCR_MIN_WIDTH", crops::MIN_WIDTH),
         })
@@ -100,7 +104,7 @@ impl PpOcrEngine {
                 .zip(batch.widths.clone())
                 .collect();
             let padded = batch.width;
-            let decoded = recognise::recognise(&mut self.recogniser, batch, &self.classes)?;
+            let decoded = recognise::recognise(&mut self.recogniser, batch, &self.alphabet)?;
             for ((index, width), decoded) in placement.into_iter().zip(decoded) {
                 read.push(place(&boxes[index], decoded, width, padded, image));
             }

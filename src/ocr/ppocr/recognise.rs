@@ -7,6 +7,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use super::PpOcrError;
+use super::alphabet::Alphabet;
 use super::crops::{Batch, HEIGHT};
 
 /// One decoded character.
@@ -42,7 +43,7 @@ impl Decoded {
 pub fn recognise(
     session: &mut Session,
     batch: Batch,
-    classes: &[String],
+    alphabet: &Alphabet,
 ) -> Result<Vec<Decoded>, PpOcrError> {
     let count = batch.indices.len();
     let shape = [count, 3, HEIGHT as usize, batch.width as usize];
@@ -56,24 +57,23 @@ pub fn recognise(
     let (steps, width) = (shape[1] as usize, shape[2] as usize);
     let per_crop = steps * width;
     let decoded = (0..count)
-        .map(|n| ctc_greedy(&values[n * per_crop..(n + 1) * per_crop], width, classes))
+        .map(|n| ctc_greedy(&values[n * per_crop..(n + 1) * per_crop], width, alphabet))
         .collect();
     Ok(decoded)
 }
 
 /// Greedy CTC decoding of a `steps × width` row-major probability matrix:
-/// the best class at each step; repeats of the previous step's class and
-/// the blank (class 0) are dropped.
-pub fn ctc_greedy(probabilities: &[f32], width: usize, classes: &[String]) -> Decoded {
+/// the best allowed class at each step; repeats of the previous step's
+/// character and the blank (class 0) are dropped.
+pub fn ctc_greedy(probabilities: &[f32], width: usize, alphabet: &Alphabet) -> Decoded {
     let mut glyphs = Vec::new();
     let mut previous = 0;
     let steps = probabilities.len() / width.max(1);
     for (step, row) in probabilities.chunks_exact(width.max(1)).enumerate() {
-        let (best, confidence) = argmax(row);
-        if best != 0 && best != previous {
-            let text = classes.get(best).cloned().unwrap_or_default();
+        let (best, confidence) = alphabet.best(row);
+        if best != 0 && !alphabet.same(best, previous) {
             glyphs.push(Glyph {
-                text,
+                text: alphabet.text(best).to_string(),
                 step,
                 confidence,
             });
@@ -83,19 +83,14 @@ pub fn ctc_greedy(probabilities: &[f32], width: usize, classes: &[String]) -> De
     Decoded { glyphs, steps }
 }
 
-fn argmax(row: &[f32]) -> (usize, f32) {
-    row.iter().copied().enumerate().fold(
-        (0, f32::MIN),
-        |best, (i, p)| if p > best.1 { (i, p) } else { best },
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::alphabet::Script;
     use super::*;
 
-    fn classes() -> Vec<String> {
-        ["", "A", "B", " "].iter().map(|s| s.to_string()).collect()
+    fn classes() -> Alphabet {
+        let list = ["", "A", "B", " "].iter().map(|s| s.to_string()).collect();
+        Alphabet::new(list, Script::Latin)
     }
 
     /// One row per step over classes [blank, A, B, space].
