@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch what the PP-OCR engine needs at run time into OCR_MODELS_DIR, once:
-# ONNX Runtime's shared library (PyPI `onnxruntime` wheel, MIT) and the
-# PP-OCRv4 models (PyPI `rapidocr-onnxruntime` wheel, Apache-2.0). Wheels
+# ONNX Runtime's shared library (PyPI `onnxruntime` wheel, MIT), the
+# PP-OCRv4 models (PyPI `rapidocr-onnxruntime` wheel, Apache-2.0) and the
+# PP-OCRv6 small models (PyPI `rapidocr` wheel, Apache-2.0). Wheels
 # are pinned by version and sha256 and cached outside the clone. Quiet when
 # everything is already in place. Sourced by scripts/deps.sh; the
 # Dockerfile runs it in its build stage.
@@ -15,8 +16,10 @@ ORT_WHEEL="onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl"
 ORT_SHA256="5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d"
 RAPIDOCR_WHEEL="rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
 RAPIDOCR_SHA256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
+RAPIDOCR3_WHEEL="rapidocr-3.10.0-py3-none-any.whl"
+RAPIDOCR3_SHA256="2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050"
 OCR_FILES=(libonnxruntime.so.1.32.0 ch_PP-OCRv4_det_infer.onnx ch_PP-OCRv4_rec_infer.onnx
-           ch_ppocr_mobile_v2.0_cls_infer.onnx)
+           ch_ppocr_mobile_v2.0_cls_infer.onnx PP-OCRv6_det_small.onnx PP-OCRv6_rec_small.onnx)
 
 ocr_models_present() {
   local file
@@ -54,8 +57,16 @@ if ! ocr_models_present; then
   ocr_ensure_pip
   ocr_fetch_wheel "$ORT_WHEEL" "$ORT_SHA256" onnxruntime==1.32.0
   ocr_fetch_wheel "$RAPIDOCR_WHEEL" "$RAPIDOCR_SHA256" rapidocr-onnxruntime==1.4.4
-  unzip -q -o -j "$OCR_WHEELS_DIR/$ORT_WHEEL" 'onnxruntime/capi/libonnxruntime.so*' -d "$OCR_MODELS_DIR"
-  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR_WHEEL" 'rapidocr_onnxruntime/models/*.onnx' -d "$OCR_MODELS_DIR"
+  ocr_fetch_wheel "$RAPIDOCR3_WHEEL" "$RAPIDOCR3_SHA256" rapidocr==3.10.0
+  # Unpacked beside the folder, then renamed into it file by file: a
+  # process loading a model meanwhile sees the old file or the new one,
+  # never half of one.
+  staging=$(mktemp -d "$OCR_MODELS_DIR/.unpack.XXXXXX")
+  unzip -q -o -j "$OCR_WHEELS_DIR/$ORT_WHEEL" 'onnxruntime/capi/libonnxruntime.so*' -d "$staging"
+  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR_WHEEL" 'rapidocr_onnxruntime/models/*.onnx' -d "$staging"
+  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR3_WHEEL" 'rapidocr/models/PP-OCRv6_*_small.onnx' -d "$staging"
+  for file in "$staging"/*; do mv -f "$file" "$OCR_MODELS_DIR/"; done
+  rmdir "$staging"
   ln -sf libonnxruntime.so.1.32.0 "$OCR_MODELS_DIR/libonnxruntime.so"
   echo "ocr-models: PP-OCR models and ONNX Runtime in $OCR_MODELS_DIR"
 fi

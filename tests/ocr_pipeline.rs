@@ -235,3 +235,40 @@ fn ppocr_with_an_empty_models_dir_says_to_run_deps_sh() {
     assert!(message.contains("OCR_MODELS_DIR"), "{message}");
     assert!(message.contains(&empty.display().to_string()), "{message}");
 }
+
+#[test]
+fn ppocr_v6_reads_the_receipt_with_its_own_spaces() {
+    let png = render_receipt(RECEIPT);
+    let grey = image::load_from_memory(&png).expect("a PNG").to_luma8();
+    let mut auto = engine(EngineChoice::Auto);
+    let v6 = auto.ppocr_v6_mut().expect("auto starts PP-OCRv6");
+    let text = v6.read_page(&grey).expect("the receipt is read").text();
+    for line in ["CORNER GROCERY", "Whole Milk", "Sourdough Bread", "19.15"] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
+
+#[test]
+fn auto_reads_a_receipt_without_a_date_again_with_ppocr_v6() {
+    // No date line: PP-OCRv4's reading lacks a date, so PP-OCRv6 reads the
+    // receipt too and the fields are merged.
+    let undated: Vec<&str> = RECEIPT
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("Date"))
+        .collect();
+    let reading = engine(EngineChoice::Auto)
+        .read_image(&render_receipt(&undated), &mut |_| {})
+        .expect("the receipt is read");
+    assert_eq!(reading.engines, [EngineKind::PpOcr, EngineKind::PpOcrV6]);
+    assert_eq!(reading.receipt.total_amount, Some(dec("19.15")));
+    assert_eq!(
+        reading.receipt.store_name.as_deref(),
+        Some("CORNER GROCERY")
+    );
+    // A dated receipt with a sure total is read once.
+    let dated = engine(EngineChoice::Auto)
+        .read_image(&render_receipt(RECEIPT), &mut |_| {})
+        .expect("the receipt is read");
+    assert_eq!(dated.engines, [EngineKind::PpOcr], "{}", dated.text);
+}

@@ -1,10 +1,10 @@
 //! Saving each engine's text apart, so that the parser can be re-scored
 //! exactly as `auto` combines readings. A reading under `auto` may be two
-//! or three parses merged field by field (PP-OCR, Tesseract's grey pass,
-//! its Sauvola pass); parsing their joined text is not the same thing. So
-//! with `RECEIPT_OCR_EVAL_TEXT_DIR`, every image is also read by each
-//! engine pass on its own (`<stem>.ppocr.txt`, `<stem>.tess1.txt`,
-//! `<stem>.tess2.txt`), and `RECEIPT_OCR_EVAL_TEXTS` replays the engine's
+//! or three parses merged field by field (PP-OCR, PP-OCRv6, Tesseract's
+//! grey pass, its Sauvola pass); parsing their joined text is not the same
+//! thing. So with `RECEIPT_OCR_EVAL_TEXT_DIR`, every image is also read by
+//! each engine pass on its own (`<stem>.ppocr.txt`, `<stem>.ppocr6.txt`,
+//! `<stem>.tess1.txt`, `<stem>.tess2.txt`), and `RECEIPT_OCR_EVAL_TEXTS` replays the engine's
 //! choice of passes and its merge on those texts.
 
 use std::path::{Path, PathBuf};
@@ -16,14 +16,15 @@ use crate::ocr::{
     ParsedReceipt, ReceiptReading,
 };
 
-/// The three texts one image gives, one per engine pass.
+/// The texts one image gives, one per engine pass.
 pub struct PassTexts {
     pub ppocr: String,
+    pub ppocr_v6: String,
     pub grey: String,
     pub sauvola: String,
 }
 
-const SUFFIXES: [&str; 3] = ["ppocr", "tess1", "tess2"];
+const SUFFIXES: [&str; 4] = ["ppocr", "ppocr6", "tess1", "tess2"];
 
 fn path_of(dir: &Path, stem: &std::ffi::OsStr, suffix: &str) -> PathBuf {
     let mut name = stem.to_os_string();
@@ -40,6 +41,8 @@ impl PassTexts {
             .map_err(|e| fail(e.into()))?;
         let ppocr = engine.ppocr_mut().ok_or("no PP-OCR engine")?;
         let ppocr = ppocr.read_page(&grey).map_err(|e| fail(e.into()))?.text();
+        let v6 = engine.ppocr_v6_mut().ok_or("no PP-OCRv6 engine")?;
+        let ppocr_v6 = v6.read_page(&grey).map_err(|e| fail(e.into()))?.text();
         let tesseract = engine.tesseract_mut().ok_or("no Tesseract engine")?;
         let mut pass = |settings| -> Result<String, String> {
             let prepared = preprocess::prepare_placed(&grey, settings);
@@ -50,6 +53,7 @@ impl PassTexts {
         };
         Ok(Self {
             ppocr,
+            ppocr_v6,
             grey: pass(PassSettings::GREY)?,
             sauvola: pass(PassSettings::SAUVOLA)?,
         })
@@ -60,13 +64,14 @@ impl PassTexts {
         let read = |suffix| std::fs::read_to_string(path_of(dir, stem, suffix)).ok();
         Some(Self {
             ppocr: read(SUFFIXES[0])?,
-            grey: read(SUFFIXES[1])?,
-            sauvola: read(SUFFIXES[2])?,
+            ppocr_v6: read(SUFFIXES[1])?,
+            grey: read(SUFFIXES[2])?,
+            sauvola: read(SUFFIXES[3])?,
         })
     }
 
     fn save(&self, dir: &Path, stem: &std::ffi::OsStr) -> std::io::Result<()> {
-        let texts = [&self.ppocr, &self.grey, &self.sauvola];
+        let texts = [&self.ppocr, &self.ppocr_v6, &self.grey, &self.sauvola];
         for (suffix, text) in SUFFIXES.iter().zip(texts) {
             std::fs::write(path_of(dir, stem, suffix), text)?;
         }
@@ -95,6 +100,13 @@ impl PassTexts {
             AutoPolicy::PpOcrThenTesseract => match ppocr() {
                 first if !passes::lacks_date_or_total(&first) => first,
                 first => passes::combine_preferring_first(first, tesseract(), margin),
+            },
+            AutoPolicy::PpOcrThenV6 => match ppocr() {
+                first if !passes::lacks_date_or_total(&first) => first,
+                first => {
+                    let second = reading_of(&self.ppocr_v6, EngineKind::PpOcrV6);
+                    passes::combine_preferring_first(first, second, margin)
+                }
             },
         };
         reading.receipt
@@ -148,10 +160,11 @@ mod tests {
 
     use super::*;
 
-    fn texts(ppocr: &str, grey: &str) -> PassTexts {
+    fn texts(ppocr: &str, second: &str) -> PassTexts {
         PassTexts {
             ppocr: ppocr.into(),
-            grey: grey.into(),
+            ppocr_v6: second.into(),
+            grey: second.into(),
             sauvola: String::new(),
         }
     }
@@ -168,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn a_date_missing_from_ppocr_comes_from_tesseracts_pass() {
+    fn a_date_missing_from_ppocr_comes_from_the_second_reading() {
         let passes = texts(
             "CORNER MARKET\nBread 2.50\nTOTAL 2.50",
             "C0RNER MKT\nDate: 03/14/2024\nBread 2.50",

@@ -188,7 +188,7 @@ pub struct ReceiptResult {
     #[serde(default)]
     #[oai(nullable)]
     pub boxes: Option<FieldBoxes>,
-    /// What read the receipt: `tesseract`, `ppocr`, or `pdf-text` (a PDF's text layer, no OCR).
+    /// What read the receipt: `tesseract`, `ppocr`, `ppocr-v6` (auto's second reading), or `pdf-text` (a PDF's text layer, no OCR).
     #[serde(default)]
     pub engines: Vec<String>,
 }

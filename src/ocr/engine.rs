@@ -6,7 +6,7 @@
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
-use super::ppocr::{ModelError, PpOcrEngine, PpOcrError};
+use super::ppocr::{Generation, ModelError, PpOcrEngine, PpOcrError};
 use super::preprocess::{self, PassSettings, PreprocessError};
 use super::settings::{EngineChoice, EngineSettings};
 use super::tesseract::{TesseractEngine, TesseractError};
@@ -19,6 +19,9 @@ use crate::telemetry::spans::{JobStage, enter_stage};
 pub enum EngineKind {
     Tesseract,
     PpOcr,
+    /// PP-OCRv6, `auto`'s second reading.
+    #[serde(rename = "ppocr-v6")]
+    PpOcrV6,
     /// A PDF's text layer, read without OCR.
     #[serde(rename = "pdf-text")]
     PdfText,
@@ -29,6 +32,7 @@ impl EngineKind {
         match self {
             EngineKind::Tesseract => "tesseract",
             EngineKind::PpOcr => "ppocr",
+            EngineKind::PpOcrV6 => "ppocr-v6",
             EngineKind::PdfText => "pdf-text",
         }
     }
@@ -102,6 +106,8 @@ pub struct OcrEngine {
     choice: EngineChoice,
     tesseract: Option<TesseractEngine>,
     ppocr: Option<PpOcrEngine>,
+    /// PP-OCRv6, for `auto`'s second reading.
+    ppocr_v6: Option<PpOcrEngine>,
     /// MAX_IMAGE_PIXELS: larger images are refused before decoding.
     max_image_pixels: u64,
     /// MAX_PDF_PAGES: longer PDFs fail for good.
@@ -117,17 +123,22 @@ impl OcrEngine {
             EngineChoice::Ppocr => None,
             _ => Some(TesseractEngine::new()?),
         };
+        let ppocr_of = |generation| {
+            PpOcrEngine::new(&settings.ocr_models_dir, settings.ocr_alphabet, generation)
+        };
         let ppocr = match choice {
             EngineChoice::Tesseract => None,
-            _ => Some(PpOcrEngine::new(
-                &settings.ocr_models_dir,
-                settings.ocr_alphabet,
-            )?),
+            _ => Some(ppocr_of(Generation::V4)?),
+        };
+        let ppocr_v6 = match choice {
+            EngineChoice::Auto => Some(ppocr_of(Generation::V6)?),
+            _ => None,
         };
         Ok(Self {
             choice,
             tesseract,
             ppocr,
+            ppocr_v6,
             max_image_pixels: settings.max_image_pixels,
             max_pdf_pages: settings.max_pdf_pages,
         })
@@ -141,6 +152,11 @@ impl OcrEngine {
     /// The PP-OCR engine, when this engine has one (for measuring).
     pub fn ppocr_mut(&mut self) -> Option<&mut PpOcrEngine> {
         self.ppocr.as_mut()
+    }
+
+    /// The PP-OCRv6 engine, when this engine has one (for measuring).
+    pub fn ppocr_v6_mut(&mut self) -> Option<&mut PpOcrEngine> {
+        self.ppocr_v6.as_mut()
     }
 
     /// The Tesseract engine, when this engine has one (for measuring).
@@ -231,14 +247,12 @@ impl OcrEngine {
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
         let ppocr = self.ppocr.as_mut().ok_or_else(missing_engine)?;
-        on_stage(Stage::Preprocessed);
-        // PP-OCR prepares its own input inside detection and recognition.
-        let page = {
-            let _stage = enter_stage(JobStage::Recognise);
-            ppocr.read_page(grey)?
-        };
-        let confidence = page.confidence() * 100.0;
-        Ok(passes::reading_of((page, confidence), EngineKind::PpOcr))
+        ppocr_reading(ppocr, EngineKind::PpOcr, grey, on_stage)
+    }
+
+    fn read_ppocr_v6(&mut self, grey: &GrayImage) -> Result<ReceiptReading, OcrError> {
+        let ppocr = self.ppocr_v6.as_mut().ok_or_else(missing_engine)?;
+        ppocr_reading(ppocr, EngineKind::PpOcrV6, grey, &mut |_| {})
     }
 
     /// `auto`: see `passes::AUTO` and docs/ocr-accuracy.md.
@@ -247,7 +261,8 @@ impl OcrEngine {
         grey: &GrayImage,
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        match passes::auto_policy() {
+        let policy = passes::auto_policy();
+        match policy {
             passes::AutoPolicy::PpOcr => self.read_ppocr(grey, on_stage),
             passes::AutoPolicy::TesseractThenPpOcr => {
                 let first = self.read_tesseract(grey, on_stage)?;
@@ -259,18 +274,38 @@ impl OcrEngine {
                 let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_preferring_first(second, first, margin))
             }
-            passes::AutoPolicy::PpOcrThenTesseract => {
+            passes::AutoPolicy::PpOcrThenTesseract | passes::AutoPolicy::PpOcrThenV6 => {
                 let first = self.read_ppocr(grey, on_stage)?;
                 if !passes::lacks_date_or_total(&first) {
                     return Ok(first);
                 }
-                let second = self.read_tesseract(grey, &mut |_| {})?;
+                let second = match policy {
+                    passes::AutoPolicy::PpOcrThenV6 => self.read_ppocr_v6(grey)?,
+                    _ => self.read_tesseract(grey, &mut |_| {})?,
+                };
                 let margin = passes::PPOCR_PREFERENCE;
                 let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_preferring_first(first, second, margin))
             }
         }
     }
+}
+
+/// One PP-OCR reading by `ppocr`, recorded as `engine`'s.
+fn ppocr_reading(
+    ppocr: &mut PpOcrEngine,
+    engine: EngineKind,
+    grey: &GrayImage,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<ReceiptReading, OcrError> {
+    on_stage(Stage::Preprocessed);
+    // PP-OCR prepares its own input inside detection and recognition.
+    let page = {
+        let _stage = enter_stage(JobStage::Recognise);
+        ppocr.read_page(grey)?
+    };
+    let confidence = page.confidence() * 100.0;
+    Ok(passes::reading_of((page, confidence), engine))
 }
 
 /// One Tesseract pass: prepare the picture with `settings`, recognise it,

@@ -20,24 +20,28 @@ pub enum AutoPolicy {
     TesseractThenPpOcr,
     /// PP-OCR, then Tesseract when PP-OCR found no date or no sure total.
     PpOcrThenTesseract,
+    /// PP-OCR, then PP-OCRv6 when PP-OCR found no date or no sure total.
+    PpOcrThenV6,
 }
 
 /// The policy `auto` follows.
-pub const AUTO: AutoPolicy = AutoPolicy::PpOcrThenTesseract;
+pub const AUTO: AutoPolicy = AutoPolicy::PpOcrThenV6;
 
-/// `AUTO`, unless `OCR_AUTO_POLICY` (`ppocr`, `fallback` or `ppocr-first`)
-/// names another (for measuring the alternatives with `receipt-ocr eval`).
+/// `AUTO`, unless `OCR_AUTO_POLICY` (`ppocr`, `fallback`, `ppocr-first` or
+/// `ppocr-v6`) names another (for measuring the alternatives with
+/// `receipt-ocr eval`).
 pub fn auto_policy() -> AutoPolicy {
     match std::env::var("OCR_AUTO_POLICY").as_deref() {
         Ok("ppocr") => AutoPolicy::PpOcr,
         Ok("fallback") => AutoPolicy::TesseractThenPpOcr,
         Ok("ppocr-first") => AutoPolicy::PpOcrThenTesseract,
+        Ok("ppocr-v6") => AutoPolicy::PpOcrThenV6,
         _ => AUTO,
     }
 }
 
 /// True when a PP-OCR reading missed the date or is unsure of the total,
-/// the fields a Tesseract reading most often adds (measured).
+/// the fields a second reading most often adds (measured).
 pub fn lacks_date_or_total(reading: &ReceiptReading) -> bool {
     reading.receipt.purchase_date.is_none()
         || reading.receipt.confidence.total_amount < CONFIDENT_TOTAL

@@ -34,10 +34,14 @@ const SPACE_HEIGHTS: f32 = 0.45;
 const SAME_LINE_CENTRES: f32 = 0.4;
 
 /// The page: boxes grouped into lines top to bottom, words left to right.
-pub fn page_of(boxes: Vec<ReadBox>) -> OcrPage {
+/// With `split_gaps`, words are also split where characters are far apart.
+pub fn page_of(boxes: Vec<ReadBox>, split_gaps: bool) -> OcrPage {
     let lines = group_lines(boxes)
         .into_iter()
-        .map(|line| OcrLine::from_words(line.iter().flat_map(words_of).collect()))
+        .map(|line| {
+            let words = line.iter().flat_map(|read| words_of(read, split_gaps));
+            OcrLine::from_words(words.collect())
+        })
         .filter(|line| !line.words.is_empty())
         .collect();
     OcrPage { lines }
@@ -95,10 +99,12 @@ fn horizontal_distance(a: &BBox, b: &BBox) -> u32 {
     }
 }
 
-/// A box's words: split at recognised spaces, at wide gaps, and where
-/// a label or a date is glued to what follows (`glue`).
-pub fn words_of(read: &ReadBox) -> Vec<OcrWord> {
-    spaced_words(read).into_iter().flat_map(unglue).collect()
+/// A box's words: split at recognised spaces, at wide gaps (with
+/// `split_gaps`), and where a label or a date is glued to what follows
+/// (`glue`).
+pub fn words_of(read: &ReadBox, split_gaps: bool) -> Vec<OcrWord> {
+    let words = spaced_words(read, split_gaps);
+    words.into_iter().flat_map(unglue).collect()
 }
 
 /// A word split into its glued pieces, each boxed by its share of letters.
@@ -133,10 +139,15 @@ fn unglue(word: OcrWord) -> Vec<OcrWord> {
     out
 }
 
-/// A box's words split at recognised spaces and at wide gaps.
-fn spaced_words(read: &ReadBox) -> Vec<OcrWord> {
-    let min_gap = typical_gap(&read.glyphs) * SPACE_PITCHES;
-    let min_gap = min_gap.max(read.bbox.height as f32 * SPACE_HEIGHTS);
+/// A box's words split at recognised spaces and (with `split_gaps`) at
+/// wide gaps.
+fn spaced_words(read: &ReadBox, split_gaps: bool) -> Vec<OcrWord> {
+    let min_gap = match split_gaps {
+        true => {
+            (typical_gap(&read.glyphs) * SPACE_PITCHES).max(read.bbox.height as f32 * SPACE_HEIGHTS)
+        }
+        false => f32::INFINITY,
+    };
     let mut words = Vec::new();
     let mut current: Vec<&PlacedGlyph> = Vec::new();
     for glyph in &read.glyphs {
@@ -227,7 +238,7 @@ mod tests {
             read("BREAD", 20, 50, 10.0),
             read("STORE", 20, 10, 10.0),
         ];
-        let page = page_of(boxes);
+        let page = page_of(boxes, true);
         assert_eq!(texts(&page), vec!["STORE", "BREAD 3.00", "THANK YOU"]);
         assert_eq!(page.lines[1].bbox, BBox::new(20, 50, 320, 22));
     }
@@ -242,7 +253,7 @@ mod tests {
             read("C", 200, 116, 20.0),
             read("NEXT", 0, 140, 20.0),
         ];
-        assert_eq!(texts(&page_of(boxes)), vec!["A B C", "NEXT"]);
+        assert_eq!(texts(&page_of(boxes, true)), vec!["A B C", "NEXT"]);
     }
 
     #[test]
@@ -255,7 +266,7 @@ mod tests {
         price.slope = -0.1;
         let mut next = read("1 VEGGIE", 0, 120, 10.0);
         next.slope = -0.1;
-        let page = page_of(vec![name, price, next]);
+        let page = page_of(vec![name, price, next], true);
         assert_eq!(texts(&page), vec!["2 SAUV BLANC 18.00", "1 VEGGIE"]);
     }
 
@@ -265,12 +276,15 @@ mod tests {
             read("Please ask", 0, 100, 10.0),
             read("if you like", 0, 111, 10.0),
         ];
-        assert_eq!(texts(&page_of(boxes)), vec!["Please ask", "if you like"]);
+        assert_eq!(
+            texts(&page_of(boxes, true)),
+            vec!["Please ask", "if you like"]
+        );
     }
 
     #[test]
     fn a_glued_box_is_split_into_words_at_wide_gaps() {
-        let page = page_of(vec![read("TOTAL: $13.03", 0, 0, 12.0)]);
+        let page = page_of(vec![read("TOTAL: $13.03", 0, 0, 12.0)], true);
         assert_eq!(texts(&page), vec!["TOTAL: $13.03"]);
         let words = &page.lines[0].words;
         assert_eq!(words[1].text, "$13.03");
@@ -279,7 +293,28 @@ mod tests {
 
     #[test]
     fn evenly_spaced_characters_stay_one_word() {
-        let page = page_of(vec![read("4/24/2016", 0, 0, 12.0)]);
+        let page = page_of(vec![read("4/24/2016", 0, 0, 12.0)], true);
         assert_eq!(page.lines[0].words.len(), 1);
+    }
+
+    #[test]
+    fn without_gap_splitting_only_the_recognisers_spaces_split_words() {
+        // A wide gap and no space read: one word (how v6 is read).
+        let page = page_of(vec![read("CORNER MARKET", 0, 0, 12.0)], false);
+        assert_eq!(texts(&page), vec!["CORNERMARKET"]);
+        // The same box split at gaps (how v4 is read).
+        let page = page_of(vec![read("CORNER MARKET", 0, 0, 12.0)], true);
+        assert_eq!(texts(&page), vec!["CORNER MARKET"]);
+        // A space the recogniser read splits it either way.
+        let mut spaced = read("CORNER MARKET", 0, 0, 12.0);
+        let space = PlacedGlyph {
+            text: " ".into(),
+            x: 6.5 * 12.0,
+            confidence: 0.9,
+        };
+        spaced.glyphs.insert(6, space);
+        let page = page_of(vec![spaced], false);
+        assert_eq!(texts(&page), vec!["CORNER MARKET"]);
+        assert_eq!(page.lines[0].words.len(), 2);
     }
 }

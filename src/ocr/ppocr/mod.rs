@@ -1,4 +1,4 @@
-//! PP-OCRv4 through ONNX Runtime: detection (DB) → boxes → crops →
+//! PP-OCR (v4, and v6 for `auto`'s second reading) through ONNX Runtime: detection (DB) → boxes → crops →
 //! recognition (CTC) → lines in reading order, each word with its box and
 //! confidence. One engine per worker; its sessions are created once, with
 //! one intra-op thread each, and reused for every read.
@@ -33,7 +33,7 @@ use self::quad::TextBox;
 use self::recognise::Decoded;
 use crate::ocr::page::OcrPage;
 
-pub use self::model::ModelError;
+pub use self::model::{Generation, ModelError};
 
 /// The detector's default input limit (longer side, pixels); measured in
 /// docs/ocr-accuracy.md.
@@ -57,16 +57,24 @@ pub struct PpOcrEngine {
     detector: Session,
     recogniser: Session,
     alphabet: Alphabet,
+    /// Split words where characters are far apart (v4), or only at the
+    /// recogniser's spaces (v6).
+    split_gaps: bool,
     max_side: u32,
     min_width: u32,
 }
 
 impl PpOcrEngine {
-    /// Load the runtime and the models from `models_dir`; decoding reads
-    /// the classes of `script`.
-    pub fn new(models_dir: &Path, script: Script) -> Result<Self, ModelError> {
-        let detection = model::model_path(models_dir, model::DETECTION_MODEL)?;
-        let recognition = model::model_path(models_dir, model::RECOGNITION_MODEL)?;
+    /// Load the runtime and `generation`'s models from `models_dir`;
+    /// decoding reads the classes of `script`.
+    pub fn new(
+        models_dir: &Path,
+        script: Script,
+        generation: Generation,
+    ) -> Result<Self, ModelError> {
+        let (detection, recognition) = generation.files();
+        let detection = model::model_path(models_dir, detection)?;
+        let recognition = model::model_path(models_dir, recognition)?;
         let env = model::environment(models_dir)?;
         let recogniser = model::session(env, &recognition)?;
         let classes = model::characters(&recogniser, &recognition)?;
@@ -74,6 +82,7 @@ impl PpOcrEngine {
             detector: model::session(env, &detection)?,
             recogniser,
             alphabet: Alphabet::new(classes, script),
+            split_gaps: generation.splits_at_gaps(),
             max_side: pixels_from_env("PPOCR_MAX_SIDE", DEFAULT_MAX_SIDE),
             min_width: pixels_from_env("PPOCR_MIN_WIDTH", crops::MIN_WIDTH),
         })
@@ -110,7 +119,7 @@ impl PpOcrEngine {
             }
         }
         read.retain(|r| !r.glyphs.is_empty() && box_confidence(r) >= MIN_LINE_CONFIDENCE);
-        Ok(lines::page_of(read))
+        Ok(lines::page_of(read, self.split_gaps))
     }
 }
 

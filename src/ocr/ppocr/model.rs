@@ -12,7 +12,36 @@ use ort::session::builder::GraphOptimizationLevel;
 /// The files `scripts/deps.sh` puts in the models folder.
 pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
 pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
+pub const V6_DETECTION_MODEL: &str = "PP-OCRv6_det_small.onnx";
+pub const V6_RECOGNITION_MODEL: &str = "PP-OCRv6_rec_small.onnx";
 pub const CLASSIFIER_MODEL: &str = "ch_ppocr_mobile_v2.0_cls_infer.onnx";
+
+/// Which PP-OCR models an engine runs: both generations take the same
+/// inputs and give the same outputs, and read differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// PP-OCRv4 (`rapidocr-onnxruntime` 1.4.4): the first reading.
+    V4,
+    /// PP-OCRv6 small (`rapidocr` 3.10.0): the second reading of `auto`.
+    V6,
+}
+
+impl Generation {
+    /// The detection and recognition models' file names.
+    pub fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Generation::V4 => (DETECTION_MODEL, RECOGNITION_MODEL),
+            Generation::V6 => (V6_DETECTION_MODEL, V6_RECOGNITION_MODEL),
+        }
+    }
+
+    /// v4 often glues words (`BeefRibs`), so its boxes are also split where
+    /// characters are far apart; v6 reads the spaces itself, and splitting
+    /// at gaps cuts its words (`G ARDE NIA`): docs/ocr-accuracy.md.
+    pub fn splits_at_gaps(self) -> bool {
+        self == Generation::V4
+    }
+}
 const RUNTIME_LIBRARY: &str = "libonnxruntime.so";
 
 /// Why the PP-OCR engine could not start.
