@@ -52,21 +52,30 @@ ocr_fetch_wheel() {
   fi
 }
 
+# Unpack the runtime and the models into a staging folder inside the
+# models folder, then rename them in file by file: a process loading a
+# model meanwhile sees the old file or the new one, never half of one.
+ocr_unpack() {
+  local staging file
+  staging=$(mktemp -d "$OCR_MODELS_DIR/.unpack.XXXXXX")
+  if ! unzip -q -o -j "$OCR_WHEELS_DIR/$ORT_WHEEL" 'onnxruntime/capi/libonnxruntime.so*' -d "$staging" ||
+     ! unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR_WHEEL" 'rapidocr_onnxruntime/models/*.onnx' -d "$staging" ||
+     ! unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR3_WHEEL" 'rapidocr/models/PP-OCRv6_*_small.onnx' -d "$staging"; then
+    rm -rf "$staging"
+    echo "ocr-models: could not unpack the wheels in $OCR_WHEELS_DIR" >&2
+    return 1
+  fi
+  for file in "$staging"/*; do mv -f "$file" "$OCR_MODELS_DIR/"; done
+  rmdir "$staging"
+}
+
 if ! ocr_models_present; then
   mkdir -p "$OCR_MODELS_DIR" "$OCR_WHEELS_DIR"
   ocr_ensure_pip
   ocr_fetch_wheel "$ORT_WHEEL" "$ORT_SHA256" onnxruntime==1.32.0
   ocr_fetch_wheel "$RAPIDOCR_WHEEL" "$RAPIDOCR_SHA256" rapidocr-onnxruntime==1.4.4
   ocr_fetch_wheel "$RAPIDOCR3_WHEEL" "$RAPIDOCR3_SHA256" rapidocr==3.10.0
-  # Unpacked beside the folder, then renamed into it file by file: a
-  # process loading a model meanwhile sees the old file or the new one,
-  # never half of one.
-  staging=$(mktemp -d "$OCR_MODELS_DIR/.unpack.XXXXXX")
-  unzip -q -o -j "$OCR_WHEELS_DIR/$ORT_WHEEL" 'onnxruntime/capi/libonnxruntime.so*' -d "$staging"
-  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR_WHEEL" 'rapidocr_onnxruntime/models/*.onnx' -d "$staging"
-  unzip -q -o -j "$OCR_WHEELS_DIR/$RAPIDOCR3_WHEEL" 'rapidocr/models/PP-OCRv6_*_small.onnx' -d "$staging"
-  for file in "$staging"/*; do mv -f "$file" "$OCR_MODELS_DIR/"; done
-  rmdir "$staging"
+  ocr_unpack
   ln -sf libonnxruntime.so.1.32.0 "$OCR_MODELS_DIR/libonnxruntime.so"
   echo "ocr-models: PP-OCR models and ONNX Runtime in $OCR_MODELS_DIR"
 fi

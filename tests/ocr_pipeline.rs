@@ -272,3 +272,27 @@ fn auto_reads_a_receipt_without_a_date_again_with_ppocr_v6() {
         .expect("the receipt is read");
     assert_eq!(dated.engines, [EngineKind::PpOcr], "{}", dated.text);
 }
+
+#[test]
+fn auto_without_the_v6_models_says_to_run_deps_sh() {
+    // The runtime and the v4 models, but not v6's.
+    let models = EngineSettings::with_engine(EngineChoice::Auto).ocr_models_dir;
+    let partial = std::env::temp_dir().join(format!("receipt-ocr-v4-only-{}", std::process::id()));
+    std::fs::create_dir_all(&partial).expect("a temporary folder");
+    for name in [
+        "libonnxruntime.so",
+        "ch_PP-OCRv4_det_infer.onnx",
+        "ch_PP-OCRv4_rec_infer.onnx",
+    ] {
+        std::os::unix::fs::symlink(models.join(name), partial.join(name)).expect("a link");
+    }
+    let mut settings = EngineSettings::with_engine(EngineChoice::Auto);
+    settings.ocr_models_dir = partial.clone();
+    let error = OcrEngine::new(&settings)
+        .err()
+        .expect("no v6 models, no auto engine");
+    std::fs::remove_dir_all(&partial).ok();
+    let message = error.to_string();
+    assert!(message.contains("PP-OCRv6_det_small.onnx"), "{message}");
+    assert!(message.contains("scripts/deps.sh"), "{message}");
+}

@@ -4,8 +4,8 @@
 //! grey pass, its Sauvola pass); parsing their joined text is not the same
 //! thing. So with `RECEIPT_OCR_EVAL_TEXT_DIR`, every image is also read by
 //! each engine pass on its own (`<stem>.ppocr.txt`, `<stem>.ppocr6.txt`,
-//! `<stem>.tess1.txt`, `<stem>.tess2.txt`), and `RECEIPT_OCR_EVAL_TEXTS` replays the engine's
-//! choice of passes and its merge on those texts.
+//! `<stem>.tess1.txt`, `<stem>.tess2.txt`), and `RECEIPT_OCR_EVAL_TEXTS`
+//! replays the engine's choice of passes and its merge on those texts.
 
 use std::path::{Path, PathBuf};
 
@@ -59,12 +59,14 @@ impl PassTexts {
         })
     }
 
-    /// The texts saved for `stem` in `dir`, when all three are there.
+    /// The texts saved for `stem` in `dir`, when PP-OCR's and both Tesseract
+    /// passes' are there (PP-OCRv6's may be missing: empty then).
     pub fn load(dir: &Path, stem: &std::ffi::OsStr) -> Option<Self> {
         let read = |suffix| std::fs::read_to_string(path_of(dir, stem, suffix)).ok();
         Some(Self {
             ppocr: read(SUFFIXES[0])?,
-            ppocr_v6: read(SUFFIXES[1])?,
+            // Texts saved before PP-OCRv6 read a second time have none.
+            ppocr_v6: read(SUFFIXES[1]).unwrap_or_default(),
             grey: read(SUFFIXES[2])?,
             sauvola: read(SUFFIXES[3])?,
         })

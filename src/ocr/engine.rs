@@ -261,8 +261,7 @@ impl OcrEngine {
         grey: &GrayImage,
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        let policy = passes::auto_policy();
-        match policy {
+        match passes::auto_policy() {
             passes::AutoPolicy::PpOcr => self.read_ppocr(grey, on_stage),
             passes::AutoPolicy::TesseractThenPpOcr => {
                 let first = self.read_tesseract(grey, on_stage)?;
@@ -274,20 +273,34 @@ impl OcrEngine {
                 let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_preferring_first(second, first, margin))
             }
-            passes::AutoPolicy::PpOcrThenTesseract | passes::AutoPolicy::PpOcrThenV6 => {
-                let first = self.read_ppocr(grey, on_stage)?;
-                if !passes::lacks_date_or_total(&first) {
-                    return Ok(first);
-                }
-                let second = match policy {
-                    passes::AutoPolicy::PpOcrThenV6 => self.read_ppocr_v6(grey)?,
-                    _ => self.read_tesseract(grey, &mut |_| {})?,
-                };
-                let margin = passes::PPOCR_PREFERENCE;
-                let _stage = enter_stage(JobStage::Parse);
-                Ok(passes::combine_preferring_first(first, second, margin))
+            passes::AutoPolicy::PpOcrThenTesseract => {
+                self.read_ppocr_then(grey, on_stage, |engine, grey| {
+                    engine.read_tesseract(grey, &mut |_| {})
+                })
+            }
+            passes::AutoPolicy::PpOcrThenV6 => {
+                self.read_ppocr_then(grey, on_stage, Self::read_ppocr_v6)
             }
         }
+    }
+
+    /// PP-OCR first; when that reading has no date or no sure total,
+    /// `second` reads the picture too and the readings are merged, the
+    /// first's fields kept unless the second is clearly surer.
+    fn read_ppocr_then(
+        &mut self,
+        grey: &GrayImage,
+        on_stage: &mut dyn FnMut(Stage),
+        second: fn(&mut Self, &GrayImage) -> Result<ReceiptReading, OcrError>,
+    ) -> Result<ReceiptReading, OcrError> {
+        let first = self.read_ppocr(grey, on_stage)?;
+        if !passes::lacks_date_or_total(&first) {
+            return Ok(first);
+        }
+        let second = second(self, grey)?;
+        let margin = passes::PPOCR_PREFERENCE;
+        let _stage = enter_stage(JobStage::Parse);
+        Ok(passes::combine_preferring_first(first, second, margin))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Choosing between readings. A second reading (another Tesseract pass, or
-//! PP-OCR after Tesseract under `auto`) costs a whole recognition, so it
+//! PP-OCRv6 after PP-OCRv4 under `auto`) costs a whole recognition, so it
 //! runs only when the first looks incomplete; then each field is taken from
 //! whichever reading was more confident of it.
 
@@ -79,8 +79,9 @@ pub fn is_confident(reading: &ReceiptReading) -> bool {
         && confidence.store_name >= CONFIDENT_STORE
 }
 
-/// Under `auto`, Tesseract's field replaces PP-OCR's only when it is this
-/// much more confident: PP-OCR's text is the better one (measured in
+/// Under `auto`, the second reading's field (PP-OCRv6's, or Tesseract's)
+/// replaces the first PP-OCR reading's only when it is this much more
+/// confident: the first reading is the better one (measured in
 /// docs/ocr-accuracy.md), and Tesseract is confident of misread names.
 pub const PPOCR_PREFERENCE: f32 = 0.2;
 

@@ -78,13 +78,18 @@ impl Alphabet {
     }
 }
 
-/// Full-width forms (U+FF01–FF5E) and the ideographic space as ASCII.
+/// Full-width forms (U+FF01–FF5E) and the ideographic space as ASCII,
+/// full-width currency signs as their usual ones.
 fn fold(class: &str) -> String {
     class
         .chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             '\u{3000}' => ' ',
+            '\u{FFE0}' => '¢',
+            '\u{FFE1}' => '£',
+            '\u{FFE5}' => '¥',
+            '\u{FFE6}' => '₩',
             _ => c,
         })
         .collect()
@@ -128,10 +133,12 @@ mod tests {
 
     #[test]
     fn full_width_forms_read_as_ascii_and_as_the_same_character() {
-        let alphabet = Alphabet::new(classes(&["", "(", "（", "，", "：", " "]), Script::Latin);
+        let list = classes(&["", "(", "（", "，", "：", "￥", " "]);
+        let alphabet = Alphabet::new(list, Script::Latin);
         assert_eq!(alphabet.text(2), "(");
         assert_eq!(alphabet.text(3), ",");
         assert_eq!(alphabet.text(4), ":");
+        assert_eq!(alphabet.text(5), "¥");
         assert!(alphabet.same(1, 2));
         assert!(!alphabet.same(1, 3));
         // Under `all` the full-width form stays itself.

@@ -1,13 +1,15 @@
-//! PP-OCR (v4, and v6 for `auto`'s second reading) through ONNX Runtime: detection (DB) → boxes → crops →
-//! recognition (CTC) → lines in reading order, each word with its box and
-//! confidence. One engine per worker; its sessions are created once, with
-//! one intra-op thread each, and reused for every read.
+//! PP-OCR (v4, and v6 for `auto`'s second reading) through ONNX Runtime:
+//! detection (DB) → boxes → crops → recognition (CTC) → lines in reading
+//! order, each word with its box and confidence. One engine per model
+//! generation per worker; its sessions are created once, with one
+//! intra-op thread each, and reused for every read.
 //!
 //! - `model`: loading the runtime, the models and the character list
 //! - `detect`: the probability map and its boxes
 //! - `quad`: a detected line as a rotated rectangle, and its upright crop
 //! - `crops`: boxes cut out, scaled and batched for the recogniser
 //! - `recognise`: the recogniser and CTC decoding
+//! - `alphabet`: which of the recogniser's classes decoding considers
 //! - `lines`: boxes grouped into lines, words split at gaps
 //! - `glue`: labels and dates the recogniser glued to their neighbours
 

@@ -42,6 +42,7 @@ impl Generation {
         self == Generation::V4
     }
 }
+
 const RUNTIME_LIBRARY: &str = "libonnxruntime.so";
 
 /// Why the PP-OCR engine could not start.
