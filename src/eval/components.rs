@@ -141,7 +141,7 @@ pub fn save(
     pipeline: &[Option<ParsedReceipt>],
 ) -> anyhow::Result<(usize, usize)> {
     let settings = EngineSettings::with_engine(EngineChoice::Auto);
-    let new_engine = || OcrEngine::new(&settings);
+    let new_engine = || OcrEngine::with_every_reader(&settings);
     let read = |engine: &mut OcrEngine, image: &PathBuf| PassTexts::read(engine, image);
     let texts = super::runner::parallel_map(images, threads, new_engine, read)?;
     let (mut agree, mut compared) = (0, 0);

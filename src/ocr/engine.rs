@@ -101,6 +101,38 @@ impl OcrError {
     }
 }
 
+/// Which engines a worker starts.
+struct Readers {
+    tesseract: bool,
+    ppocr: bool,
+    ppocr_v6: bool,
+}
+
+impl Readers {
+    /// The engines `choice` reads with; under `auto`, those `policy` uses
+    /// (the default policy never runs Tesseract, so it is not started).
+    fn of(choice: EngineChoice, policy: passes::AutoPolicy) -> Self {
+        use passes::AutoPolicy::*;
+        match choice {
+            EngineChoice::Tesseract => Self {
+                tesseract: true,
+                ppocr: false,
+                ppocr_v6: false,
+            },
+            EngineChoice::Ppocr => Self {
+                tesseract: false,
+                ppocr: true,
+                ppocr_v6: false,
+            },
+            EngineChoice::Auto => Self {
+                tesseract: matches!(policy, TesseractThenPpOcr | PpOcrThenTesseract),
+                ppocr: true,
+                ppocr_v6: policy == PpOcrThenV6,
+            },
+        }
+    }
+}
+
 /// A worker's engines and the policy choosing between them.
 pub struct OcrEngine {
     choice: EngineChoice,
@@ -115,30 +147,40 @@ pub struct OcrEngine {
 }
 
 impl OcrEngine {
-    /// Start the engines `settings` asks for; a missing model or runtime is
-    /// an `OcrError::Init` that says how to fetch it.
+    /// Start the engines `settings` (and, under `auto`, its policy) reads
+    /// with; a missing model or runtime is an `OcrError::Init` that says
+    /// how to fetch it.
     pub fn new(settings: &EngineSettings) -> Result<Self, OcrError> {
-        let choice = settings.ocr_engine;
-        let tesseract = match choice {
-            EngineChoice::Ppocr => None,
-            _ => Some(TesseractEngine::new()?),
+        let readers = Readers::of(settings.ocr_engine, passes::auto_policy());
+        Self::with_readers(settings, readers)
+    }
+
+    /// Every engine, whatever the policy: for `eval`, which saves a pass
+    /// of each.
+    pub fn with_every_reader(settings: &EngineSettings) -> Result<Self, OcrError> {
+        let every = Readers {
+            tesseract: true,
+            ppocr: true,
+            ppocr_v6: true,
         };
+        Self::with_readers(settings, every)
+    }
+
+    fn with_readers(settings: &EngineSettings, readers: Readers) -> Result<Self, OcrError> {
         let ppocr_of = |generation| {
             PpOcrEngine::new(&settings.ocr_models_dir, settings.ocr_alphabet, generation)
         };
-        let ppocr = match choice {
-            EngineChoice::Tesseract => None,
-            _ => Some(ppocr_of(Generation::V4)?),
-        };
-        let ppocr_v6 = match choice {
-            EngineChoice::Auto => Some(ppocr_of(Generation::V6)?),
-            _ => None,
-        };
         Ok(Self {
-            choice,
-            tesseract,
-            ppocr,
-            ppocr_v6,
+            choice: settings.ocr_engine,
+            tesseract: readers.tesseract.then(TesseractEngine::new).transpose()?,
+            ppocr: readers
+                .ppocr
+                .then(|| ppocr_of(Generation::V4))
+                .transpose()?,
+            ppocr_v6: readers
+                .ppocr_v6
+                .then(|| ppocr_of(Generation::V6))
+                .transpose()?,
             max_image_pixels: settings.max_image_pixels,
             max_pdf_pages: settings.max_pdf_pages,
         })
@@ -347,4 +389,41 @@ fn missing_engine() -> OcrError {
     OcrError::Tesseract(TesseractError::Recognition(
         "the engine this policy needs was not started".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes::AutoPolicy;
+    use super::*;
+
+    fn started(choice: EngineChoice, policy: AutoPolicy) -> (bool, bool, bool) {
+        let readers = Readers::of(choice, policy);
+        (readers.tesseract, readers.ppocr, readers.ppocr_v6)
+    }
+
+    #[test]
+    fn a_worker_starts_only_the_engines_its_policy_reads_with() {
+        use AutoPolicy::*;
+        assert_eq!(
+            started(EngineChoice::Auto, PpOcrThenV6),
+            (false, true, true)
+        );
+        assert_eq!(
+            started(EngineChoice::Auto, PpOcrThenTesseract),
+            (true, true, false)
+        );
+        assert_eq!(
+            started(EngineChoice::Auto, TesseractThenPpOcr),
+            (true, true, false)
+        );
+        assert_eq!(started(EngineChoice::Auto, PpOcr), (false, true, false));
+        assert_eq!(
+            started(EngineChoice::Ppocr, PpOcrThenV6),
+            (false, true, false)
+        );
+        assert_eq!(
+            started(EngineChoice::Tesseract, PpOcrThenV6),
+            (true, false, false)
+        );
+    }
 }
