@@ -99,14 +99,13 @@ impl PassTexts {
                 first if passes::is_confident(&first) => first,
                 first => passes::combine_preferring_first(ppocr(), first, margin),
             },
-            AutoPolicy::PpOcrThenTesseract => match ppocr() {
-                first if !passes::lacks_date_or_total(&first) => first,
-                first => passes::combine_preferring_first(first, tesseract(), margin),
-            },
-            AutoPolicy::PpOcrThenV6 => match ppocr() {
+            policy @ (AutoPolicy::PpOcrThenTesseract | AutoPolicy::PpOcrThenV6) => match ppocr() {
                 first if !passes::lacks_date_or_total(&first) => first,
                 first => {
-                    let second = reading_of(&self.ppocr_v6, EngineKind::PpOcrV6);
+                    let second = match policy {
+                        AutoPolicy::PpOcrThenV6 => reading_of(&self.ppocr_v6, EngineKind::PpOcrV6),
+                        _ => tesseract(),
+                    };
                     passes::combine_preferring_first(first, second, margin)
                 }
             },

@@ -136,6 +136,8 @@ impl Readers {
 /// A worker's engines and the policy choosing between them.
 pub struct OcrEngine {
     choice: EngineChoice,
+    /// `auto`'s policy, read once: the engines started are the ones it uses.
+    policy: passes::AutoPolicy,
     tesseract: Option<TesseractEngine>,
     ppocr: Option<PpOcrEngine>,
     /// PP-OCRv6, for `auto`'s second reading.
@@ -151,8 +153,8 @@ impl OcrEngine {
     /// with; a missing model or runtime is an `OcrError::Init` that says
     /// how to fetch it.
     pub fn new(settings: &EngineSettings) -> Result<Self, OcrError> {
-        let readers = Readers::of(settings.ocr_engine, passes::auto_policy());
-        Self::with_readers(settings, readers)
+        let policy = passes::auto_policy();
+        Self::with_readers(settings, policy, Readers::of(settings.ocr_engine, policy))
     }
 
     /// Every engine, whatever the policy: for `eval`, which saves a pass
@@ -163,15 +165,20 @@ impl OcrEngine {
             ppocr: true,
             ppocr_v6: true,
         };
-        Self::with_readers(settings, every)
+        Self::with_readers(settings, passes::auto_policy(), every)
     }
 
-    fn with_readers(settings: &EngineSettings, readers: Readers) -> Result<Self, OcrError> {
+    fn with_readers(
+        settings: &EngineSettings,
+        policy: passes::AutoPolicy,
+        readers: Readers,
+    ) -> Result<Self, OcrError> {
         let ppocr_of = |generation| {
             PpOcrEngine::new(&settings.ocr_models_dir, settings.ocr_alphabet, generation)
         };
         Ok(Self {
             choice: settings.ocr_engine,
+            policy,
             tesseract: readers.tesseract.then(TesseractEngine::new).transpose()?,
             ppocr: readers
                 .ppocr
@@ -303,7 +310,7 @@ impl OcrEngine {
         grey: &GrayImage,
         on_stage: &mut dyn FnMut(Stage),
     ) -> Result<ReceiptReading, OcrError> {
-        match passes::auto_policy() {
+        match self.policy {
             passes::AutoPolicy::PpOcr => self.read_ppocr(grey, on_stage),
             passes::AutoPolicy::TesseractThenPpOcr => {
                 let first = self.read_tesseract(grey, on_stage)?;
@@ -404,26 +411,18 @@ mod tests {
     #[test]
     fn a_worker_starts_only_the_engines_its_policy_reads_with() {
         use AutoPolicy::*;
-        assert_eq!(
-            started(EngineChoice::Auto, PpOcrThenV6),
-            (false, true, true)
-        );
-        assert_eq!(
-            started(EngineChoice::Auto, PpOcrThenTesseract),
-            (true, true, false)
-        );
-        assert_eq!(
-            started(EngineChoice::Auto, TesseractThenPpOcr),
-            (true, true, false)
-        );
-        assert_eq!(started(EngineChoice::Auto, PpOcr), (false, true, false));
-        assert_eq!(
-            started(EngineChoice::Ppocr, PpOcrThenV6),
-            (false, true, false)
-        );
-        assert_eq!(
-            started(EngineChoice::Tesseract, PpOcrThenV6),
-            (true, false, false)
-        );
+        use EngineChoice::{Auto, Ppocr, Tesseract};
+        // (choice, policy) → (Tesseract, PP-OCRv4, PP-OCRv6) started.
+        let cases = [
+            (Auto, PpOcrThenV6, (false, true, true)),
+            (Auto, PpOcrThenTesseract, (true, true, false)),
+            (Auto, TesseractThenPpOcr, (true, true, false)),
+            (Auto, PpOcr, (false, true, false)),
+            (Ppocr, PpOcrThenV6, (false, true, false)),
+            (Tesseract, PpOcrThenV6, (true, false, false)),
+        ];
+        for (choice, policy, expected) in cases {
+            assert_eq!(started(choice, policy), expected, "{choice:?} {policy:?}");
+        }
     }
 }
