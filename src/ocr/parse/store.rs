@@ -111,18 +111,74 @@ fn store_confidence(score: f32) -> f32 {
     (score - 0.3).clamp(0.05, 0.9)
 }
 
-/// The name, with the legal form wrapped onto the next line (`SDN BHD`),
-/// the rest of a name that ends in `&`, or the words under a one-word name in a display font (`LUNA` /
-/// `NOODLE HOUSE`); and the index of the name's last line.
+/// The name, with the legal form wrapped onto the next line (`SDN BHD`,
+/// `ENTERPRISE (SETIA`), the rest of a name that ends in `&`, the words
+/// under a one-word name in a display font (`LUNA` / `NOODLE HOUSE`), and
+/// the lines up to one that closes a bracket the name opened; and the index
+/// of the name's last line.
 fn join_wrapped_name(header: &[String], index: usize) -> (String, usize) {
-    let name = &header[index];
-    let wrapped = |next: &String| {
-        is_legal_form_only(next) || name.ends_with('&') || is_name_continued(name, next)
-    };
-    match header.get(index + 1) {
-        Some(next) if wrapped(next) => (format!("{name} {next}"), index + 1),
-        _ => (name.clone(), index),
+    let first = &header[index];
+    let (mut name, mut last) = (first.clone(), index);
+    while let Some(next) = header
+        .get(last + 1)
+        .filter(|_| last + 1 < index + MAX_NAME_LINES)
+    {
+        // A bracket opened and not closed goes on to the line that closes
+        // it (`AIK HUAT HARDWARE` / `ENTERPRISE (SETIA` / `ALAM) SDN BHD`).
+        let in_brackets = opens_a_bracket(&name) || closes_a_bracket(next);
+        let wrapped = last == index
+            && (is_legal_form_only(next)
+                || begins_with_legal_form(next)
+                || first.ends_with('&')
+                || is_name_continued(first, next));
+        if !in_brackets && !wrapped {
+            break;
+        }
+        name = format!("{name} {next}");
+        last += 1;
     }
+    (with_misread_bracket(&name), last)
+}
+
+/// A name is printed on at most this many lines.
+const MAX_NAME_LINES: usize = 3;
+
+/// The text opens more round brackets than it closes.
+fn opens_a_bracket(text: &str) -> bool {
+    count(text, |c| c == '(') > count(text, |c| c == ')')
+}
+
+/// The text closes more round brackets than it opens.
+fn closes_a_bracket(text: &str) -> bool {
+    count(text, |c| c == ')') > count(text, |c| c == '(')
+}
+
+/// OCR reads a `(` as `I`, `l` or `|`. In a name that closes a bracket and
+/// opens none (`ENTERPRISE ISETIA ALAM) SDN BHD`), the last word before the
+/// `)` that starts with one of those and then a capital opened it.
+fn with_misread_bracket(name: &str) -> String {
+    let Some(close) = name.find(')').filter(|_| !name.contains('(')) else {
+        return name.to_string();
+    };
+    let opener = name[..close]
+        .match_indices(' ')
+        .map(|(i, _)| i + 1)
+        .rev()
+        .find(|&i| {
+            let mut chars = name[i..].chars();
+            matches!(chars.next(), Some('I' | 'l' | '|'))
+                && chars.next().is_some_and(char::is_uppercase)
+        });
+    match opener {
+        Some(i) => format!("{}({}", &name[..i], &name[i + 1..]),
+        None => name.to_string(),
+    }
+}
+
+/// A company name does not begin with its legal form: a line that does
+/// (`ENTERPRISE (SETIA` under `AIK HUAT HARDWARE`) continues the one above.
+fn begins_with_legal_form(line: &str) -> bool {
+    LEGAL_FORM.find(line).is_some_and(|m| m.start() == 0)
 }
 
 /// The name with the store number printed after it on its line
@@ -179,7 +235,9 @@ fn name_starts_above(header: &[String], index: usize) -> usize {
     let own_words = BUSINESS_WORD.replace_all(line, "");
     let descriptor_only =
         BUSINESS_WORD.is_match(line) && count(&own_words, char::is_alphabetic) < 3;
-    match (continues || descriptor_only) && name_score(name).is_some() {
+    match (continues || descriptor_only || begins_with_legal_form(line))
+        && name_score(name).is_some()
+    {
         true => above,
         false => index,
     }
@@ -443,6 +501,39 @@ mod tests {
         let text = "Harbor Grill\n10325 Hammocks Blvd\nServer: Kay\n>> SETTLED <<";
         assert_eq!(store_of(text).as_deref(), Some("Harbor Grill"));
         assert!(is_banner("-TO GO-") && !is_banner("| MOONSTAR -"));
+    }
+
+    #[test]
+    fn a_company_name_over_three_lines_is_joined_up_to_its_closing_bracket() {
+        let text =
+            "TAN KEE HARDWARE\nENTERPRISE (BANDAR\nBARU) SDN BHD\n123456-X\nNO. 5, JALAN MAJU";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("TAN KEE HARDWARE ENTERPRISE (BANDAR BARU) SDN BHD")
+        );
+        // The opening bracket read as a letter.
+        let text = "TAN KEE HARDWARE\nENTERPRISE IBANDAR\nBARU) SDN BHD\nNO. 5, JALAN MAJU";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("TAN KEE HARDWARE ENTERPRISE (BANDAR BARU) SDN BHD")
+        );
+        // A closed bracket ends the name as before.
+        let text = "TAN KEE HARDWARE (M) SDN BHD\nBANDAR BARU\nNO. 5, JALAN MAJU";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("TAN KEE HARDWARE (M) SDN BHD")
+        );
+    }
+
+    #[test]
+    fn a_bracket_is_put_back_only_where_one_is_closed_and_none_opened() {
+        assert_eq!(with_misread_bracket("ISLAND ILAMP"), "ISLAND ILAMP");
+        assert_eq!(with_misread_bracket("A ISETIA ALAM) B"), "A (SETIA ALAM) B");
+        assert_eq!(with_misread_bracket("A (SETIA ALAM) B"), "A (SETIA ALAM) B");
+        assert_eq!(
+            with_misread_bracket("Island lamp ALAM) B"),
+            "Island lamp ALAM) B"
+        );
     }
 
     #[test]
