@@ -125,10 +125,12 @@ fn join_wrapped_name(header: &[String], index: usize) -> (String, usize) {
     {
         // A bracket opened and not closed goes on to the line that closes
         // it (`AIK HUAT HARDWARE` / `ENTERPRISE (SETIA` / `ALAM) SDN BHD`).
-        let in_brackets = opens_a_bracket(&name) || closes_a_bracket(next);
+        // An address line is not part of it unless it closes the bracket.
+        let in_brackets =
+            closes_a_bracket(next) || (opens_a_bracket(&name) && !is_address_line(next));
         let wrapped = last == index
             && (is_legal_form_only(next)
-                || begins_with_legal_form(next)
+                || continues_as_company(next)
                 || first.ends_with('&')
                 || is_name_continued(first, next));
         if !in_brackets && !wrapped {
@@ -179,6 +181,12 @@ fn with_misread_bracket(name: &str) -> String {
 /// (`ENTERPRISE (SETIA` under `AIK HUAT HARDWARE`) continues the one above.
 fn begins_with_legal_form(line: &str) -> bool {
     LEGAL_FORM.find(line).is_some_and(|m| m.start() == 0)
+}
+
+/// The rest of a company's name under its first line: it begins with the
+/// legal form, and has no label or number (`TRADING HOURS: 9AM-5PM` is not).
+fn continues_as_company(line: &str) -> bool {
+    begins_with_legal_form(line) && !line.contains(|c: char| c == ':' || c.is_ascii_digit())
 }
 
 /// The name with the store number printed after it on its line
@@ -517,6 +525,12 @@ mod tests {
             store_of(text).as_deref(),
             Some("TAN KEE HARDWARE ENTERPRISE (BANDAR BARU) SDN BHD")
         );
+        // Nor does a name take an address for the rest of its bracket, or
+        // a line that only begins with a legal-form word.
+        let text = "TAN KEE HARDWARE (BANDAR\nNO. 5, JALAN MAJU";
+        assert_eq!(store_of(text).as_deref(), Some("TAN KEE HARDWARE (BANDAR"));
+        let text = "TAN KEE HARDWARE\nTRADING HOURS: 9AM-5PM";
+        assert_eq!(store_of(text).as_deref(), Some("TAN KEE HARDWARE"));
         // A closed bracket ends the name as before.
         let text = "TAN KEE HARDWARE (M) SDN BHD\nBANDAR BARU\nNO. 5, JALAN MAJU";
         assert_eq!(
