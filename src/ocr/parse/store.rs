@@ -77,7 +77,7 @@ pub fn find_store(lines: &[String]) -> Option<FoundStore> {
         .collect();
     let (index, score) = *scored.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let index = printed_again_below(&header, index).unwrap_or(index);
-    let index = name_starts_above(&header, index);
+    let index = name_starts_above(&header, bracket_opened_above(&header, index));
     let (name, last) = join_wrapped_name(&header, index);
     let name = spelling::repair_name(&without_debris(&name));
     let name = with_store_number(name, &lines[last]);
@@ -114,32 +114,28 @@ fn store_confidence(score: f32) -> f32 {
 /// The name, with the legal form wrapped onto the next line (`SDN BHD`,
 /// `ENTERPRISE (SETIA`), the rest of a name that ends in `&`, the words
 /// under a one-word name in a display font (`LUNA` / `NOODLE HOUSE`), and
-/// the lines up to one that closes a bracket the name opened; and the index
-/// of the name's last line.
+/// the name-like lines a round bracket spans (a bracket the name opened
+/// and has not closed, or one the next line closes); at most
+/// [`MAX_NAME_LINES`] lines. Also the index of the name's last line.
 fn join_wrapped_name(header: &[String], index: usize) -> (String, usize) {
     let first = &header[index];
-    let (mut name, mut last) = (first.clone(), index);
-    while let Some(next) = header
-        .get(last + 1)
-        .filter(|_| last + 1 < index + MAX_NAME_LINES)
-    {
-        // A bracket opened and not closed goes on to the line that closes
-        // it (`AIK HUAT HARDWARE` / `ENTERPRISE (SETIA` / `ALAM) SDN BHD`).
-        // An address line is not part of it unless it closes the bracket.
-        let in_brackets =
-            closes_a_bracket(next) || (opens_a_bracket(&name) && !is_address_line(next));
-        let wrapped = last == index
+    let mut lines = vec![first.as_str()];
+    while let Some(next) = header.get(index + lines.len()) {
+        let name = lines.join(" ");
+        let bracket_open = opens_a_bracket(&name) && !is_address_line(next);
+        let in_brackets = (bracket_open || closes_a_bracket(next)) && name_score(next).is_some();
+        let wrapped = lines.len() == 1
             && (is_legal_form_only(next)
                 || continues_as_company(next)
                 || first.ends_with('&')
                 || is_name_continued(first, next));
-        if !in_brackets && !wrapped {
+        if lines.len() == MAX_NAME_LINES || !(in_brackets || wrapped) {
             break;
         }
-        name = format!("{name} {next}");
-        last += 1;
+        lines.push(next);
     }
-    (with_misread_bracket(&name), last)
+    let last = index + lines.len() - 1;
+    (with_misread_bracket(&lines).join(" "), last)
 }
 
 /// A name is printed on at most this many lines.
@@ -156,37 +152,67 @@ fn closes_a_bracket(text: &str) -> bool {
 }
 
 /// OCR reads a `(` as `I`, `l` or `|`. In a name that closes a bracket and
-/// opens none (`ENTERPRISE ISETIA ALAM) SDN BHD`), the last word before the
-/// `)` that starts with one of those and then a capital opened it.
-fn with_misread_bracket(name: &str) -> String {
-    let Some(close) = name.find(')').filter(|_| !name.contains('(')) else {
-        return name.to_string();
+/// opens none (`ENTERPRISE ISETIA` / `ALAM) SDN BHD`, `ABC IM) SDN BHD`),
+/// the bracket was opened by the nearest word before the `)`, on its line
+/// or ending the line above, that starts with one of those and a capital.
+/// Not the name's first word, and not where OCR read another bracket.
+fn with_misread_bracket(lines: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let name = lines.join(" ");
+    let other_bracket = name.contains(['(', '[', '{']);
+    let Some(k) = lines.iter().position(|l| l.contains(')')) else {
+        return lines;
     };
-    let opener = name[..close]
-        .match_indices(' ')
-        .map(|(i, _)| i + 1)
-        .rev()
-        .find(|&i| {
-            let mut chars = name[i..].chars();
-            matches!(chars.next(), Some('I' | 'l' | '|'))
-                && chars.next().is_some_and(char::is_uppercase)
-        });
-    match opener {
-        Some(i) => format!("{}({}", &name[..i], &name[i + 1..]),
-        None => name.to_string(),
+    if other_bracket {
+        return lines;
     }
+    let opened = |word: &str| {
+        let mut chars = word.chars();
+        matches!(chars.next(), Some('I' | 'l' | '|'))
+            && chars.next().is_some_and(char::is_uppercase)
+    };
+    // Word starts: the words before the `)` on its line (not the name's
+    // first), nearest first, then the last word of the line above.
+    let close = lines[k].find(')').unwrap_or_default();
+    let on_line = lines[k][..close]
+        .match_indices(' ')
+        .map(|(i, _)| (k, i + 1))
+        .chain((k > 0).then_some((k, 0)))
+        .collect::<Vec<_>>();
+    let above = k
+        .checked_sub(1)
+        .and_then(|a| lines[a].rfind(' ').map(|i| (a, i + 1)));
+    let found = on_line
+        .into_iter()
+        .rev()
+        .chain(above)
+        .find(|&(line, at)| opened(&lines[line][at..]));
+    if let Some((line, at)) = found {
+        lines[line].replace_range(at..at + 1, "(");
+    }
+    lines
 }
 
 /// A company name does not begin with its legal form: a line that does
-/// (`ENTERPRISE (SETIA` under `AIK HUAT HARDWARE`) continues the one above.
-fn begins_with_legal_form(line: &str) -> bool {
-    LEGAL_FORM.find(line).is_some_and(|m| m.start() == 0)
-}
-
-/// The rest of a company's name under its first line: it begins with the
-/// legal form, and has no label or number (`TRADING HOURS: 9AM-5PM` is not).
+/// (`ENTERPRISE (SETIA` under `AIK HUAT HARDWARE`) continues the one above
+/// when what follows the legal form is more of one: nothing, another legal
+/// form, `CO.`, `&`, or a bracket (read as one, or as `I`: `ENTERPRISE
+/// ISETIA`). `LIMITED TIME OFFER` and `TRADING HOURS: 9-5` are not.
 fn continues_as_company(line: &str) -> bool {
-    begins_with_legal_form(line) && !line.contains(|c: char| c == ':' || c.is_ascii_digit())
+    let Some(form) = LEGAL_FORM.find(line).filter(|m| m.start() == 0) else {
+        return false;
+    };
+    let rest = line[form.end()..].trim_start();
+    let next_word = rest.split_whitespace().next().unwrap_or_default();
+    let misread_bracket = next_word.len() > 1
+        && matches!(next_word.chars().next(), Some('I' | 'l' | '|'))
+        && next_word.chars().nth(1).is_some_and(char::is_uppercase)
+        && next_word.chars().all(|c| c.is_alphabetic() || c == '|');
+    rest.is_empty()
+        || rest.starts_with(['(', '&'])
+        || rest.starts_with("CO.")
+        || LEGAL_FORM.find(rest).is_some_and(|m| m.start() == 0)
+        || misread_bracket
 }
 
 /// The name with the store number printed after it on its line
@@ -228,6 +254,25 @@ fn is_name_continued(name: &str, next: &str) -> bool {
         && name_score(next).is_some()
 }
 
+/// A chosen line that closes a bracket it never opened (`ALAM) SDN BHD`)
+/// ends a name begun on the name-like lines above it, as far as the
+/// bracket's opening (at most [`MAX_NAME_LINES`] lines in all).
+fn bracket_opened_above(header: &[String], index: usize) -> usize {
+    let mut start = index;
+    let mut text = header[index].clone();
+    while closes_a_bracket(&text) && index - start + 1 < MAX_NAME_LINES {
+        let Some(above) = start
+            .checked_sub(1)
+            .filter(|&a| name_score(&header[a]).is_some())
+        else {
+            break;
+        };
+        text = format!("{} {text}", header[above]);
+        start = above;
+    }
+    start
+}
+
 /// The line above the chosen one starts the name when the chosen line
 /// continues it (`LUNA` / `NOODLE HOUSE`, where the business words made the
 /// second line score higher), or when the chosen line is only a business
@@ -243,8 +288,7 @@ fn name_starts_above(header: &[String], index: usize) -> usize {
     let own_words = BUSINESS_WORD.replace_all(line, "");
     let descriptor_only =
         BUSINESS_WORD.is_match(line) && count(&own_words, char::is_alphabetic) < 3;
-    match (continues || descriptor_only || begins_with_legal_form(line))
-        && name_score(name).is_some()
+    match (continues || descriptor_only || continues_as_company(line)) && name_score(name).is_some()
     {
         true => above,
         false => index,
@@ -270,7 +314,9 @@ fn printed_again_below(header: &[String], index: usize) -> Option<usize> {
 /// carry a legal form (`SDN BHD`) or a business word (`Restaurant`).
 fn name_score(line: &str) -> Option<f32> {
     let letters = count(line, |c| c.is_alphabetic());
-    let is_company = LEGAL_FORM.is_match(line);
+    // A company's line ends with its legal form; one that begins with it
+    // is the rest of a name above, or no name (`LIMITED TIME OFFER`).
+    let is_company = LEGAL_FORM.find_iter(line).any(|m| m.start() > 0);
     let is_address = NOT_A_NAME.is_match(line) || ZIP_OR_PHONE.is_match(line) || line.contains(':');
     let is_street = STREET_NUMBER.is_match(line) && !BUSINESS_WORD.is_match(line);
     // A name is printed with capitals; a lower-case word is logo debris.
@@ -541,12 +587,47 @@ mod tests {
 
     #[test]
     fn a_bracket_is_put_back_only_where_one_is_closed_and_none_opened() {
-        assert_eq!(with_misread_bracket("ISLAND ILAMP"), "ISLAND ILAMP");
-        assert_eq!(with_misread_bracket("A ISETIA ALAM) B"), "A (SETIA ALAM) B");
-        assert_eq!(with_misread_bracket("A (SETIA ALAM) B"), "A (SETIA ALAM) B");
+        let fixed = |lines: &[&str]| with_misread_bracket(lines).join(" / ");
+        assert_eq!(fixed(&["A ISETIA", "ALAM) B"]), "A (SETIA / ALAM) B");
+        assert_eq!(fixed(&["ABC IM) SDN BHD"]), "ABC (M) SDN BHD");
+        // Nothing closed, or a bracket read as one (or as `[`): unchanged.
+        assert_eq!(fixed(&["ISLAND ILAMP"]), "ISLAND ILAMP");
+        assert_eq!(fixed(&["A (SETIA", "ALAM) B"]), "A (SETIA / ALAM) B");
         assert_eq!(
-            with_misread_bracket("Island lamp ALAM) B"),
-            "Island lamp ALAM) B"
+            fixed(&["KEDAI IKAN TRADING [M) SDN BHD"]),
+            "KEDAI IKAN TRADING [M) SDN BHD"
+        );
+        // Only the word ending the line above, not one further back; and
+        // lower-case words are words.
+        assert_eq!(
+            fixed(&["KEDAI IKAN", "TRADING", "M) SDN BHD"]),
+            "KEDAI IKAN / TRADING / M) SDN BHD"
+        );
+        assert_eq!(fixed(&["Island lamp ALAM) B"]), "Island lamp ALAM) B");
+    }
+
+    #[test]
+    fn an_open_bracket_does_not_take_a_label_or_an_address_into_the_name() {
+        let text = "99 SPEED MART S/B (S\nTEL: 03-12345678\nNO. 5, JALAN MAJU";
+        assert_eq!(store_of(text).as_deref(), Some("99 SPEED MART S/B"));
+        let text = "BURGER KING\nLIMITED TIME OFFER\n12 Quay Street";
+        assert_eq!(store_of(text).as_deref(), Some("BURGER KING"));
+    }
+
+    #[test]
+    fn a_name_spans_three_lines_at_most_and_is_found_from_its_last() {
+        // The line closing the bracket chosen: the name begins above it.
+        let text = "TAN KEE HARDWARE\nENTERPRISE ISETIA\nBARU) SDN BHD\nNO. 5, JALAN MAJU";
+        let header: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(bracket_opened_above(&header, 2), 0);
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("TAN KEE HARDWARE ENTERPRISE (SETIA BARU) SDN BHD")
+        );
+        let text = "TAN KEE HARDWARE (BANDAR\nBARU\nSELATAN\nUTARA) SDN BHD";
+        assert_eq!(
+            store_of(text).as_deref(),
+            Some("TAN KEE HARDWARE (BANDAR BARU SELATAN")
         );
     }
 
