@@ -16,13 +16,20 @@ use crate::ocr::{
     ParsedReceipt, ReceiptReading,
 };
 
-/// The texts one image gives, one per engine pass.
+/// The texts one image gives, one per engine pass, and for the PP-OCR
+/// passes how sure the recogniser was of each line (its words' mean
+/// confidence: `auto` reads a store name again when its line was unsure).
 pub struct PassTexts {
     pub ppocr: String,
     pub ppocr_v6: String,
     pub grey: String,
     pub sauvola: String,
+    pub ppocr_lines: Vec<f32>,
+    pub ppocr_v6_lines: Vec<f32>,
 }
+
+/// The files of the PP-OCR passes' line confidences, one number a line.
+const CONFIDENCE_SUFFIXES: [&str; 2] = ["ppocr.conf", "ppocr6.conf"];
 
 const SUFFIXES: [&str; 4] = ["ppocr", "ppocr6", "tess1", "tess2"];
 
@@ -40,9 +47,11 @@ impl PassTexts {
         let grey = preprocess::decode_within(&bytes, engine.max_image_pixels())
             .map_err(|e| fail(e.into()))?;
         let ppocr = engine.ppocr_mut().ok_or("no PP-OCR engine")?;
-        let ppocr = ppocr.read_page(&grey).map_err(|e| fail(e.into()))?.text();
+        let ppocr = ppocr.read_page(&grey).map_err(|e| fail(e.into()))?;
         let v6 = engine.ppocr_v6_mut().ok_or("no PP-OCRv6 engine")?;
-        let ppocr_v6 = v6.read_page(&grey).map_err(|e| fail(e.into()))?.text();
+        let ppocr_v6 = v6.read_page(&grey).map_err(|e| fail(e.into()))?;
+        let line_confidences =
+            |page: &OcrPage| page.lines.iter().map(OcrLine::confidence).collect();
         let tesseract = engine.tesseract_mut().ok_or("no Tesseract engine")?;
         let mut pass = |settings| -> Result<String, String> {
             let prepared = preprocess::prepare_placed(&grey, settings);
@@ -52,8 +61,10 @@ impl PassTexts {
             Ok(page.text())
         };
         Ok(Self {
-            ppocr,
-            ppocr_v6,
+            ppocr_lines: line_confidences(&ppocr),
+            ppocr_v6_lines: line_confidences(&ppocr_v6),
+            ppocr: ppocr.text(),
+            ppocr_v6: ppocr_v6.text(),
             grey: pass(PassSettings::GREY)?,
             sauvola: pass(PassSettings::SAUVOLA)?,
         })
@@ -63,7 +74,14 @@ impl PassTexts {
     /// passes' are there (PP-OCRv6's may be missing: empty then).
     pub fn load(dir: &Path, stem: &std::ffi::OsStr) -> Option<Self> {
         let read = |suffix| std::fs::read_to_string(path_of(dir, stem, suffix)).ok();
+        // Folders saved before the confidences were: every line sure.
+        let confidences = |suffix| {
+            let numbers = read(suffix).unwrap_or_default();
+            numbers.lines().filter_map(|n| n.parse().ok()).collect()
+        };
         Some(Self {
+            ppocr_lines: confidences(CONFIDENCE_SUFFIXES[0]),
+            ppocr_v6_lines: confidences(CONFIDENCE_SUFFIXES[1]),
             ppocr: read(SUFFIXES[0])?,
             // Texts saved before PP-OCRv6 read a second time have none.
             ppocr_v6: read(SUFFIXES[1]).unwrap_or_default(),
@@ -77,6 +95,11 @@ impl PassTexts {
         for (suffix, text) in SUFFIXES.iter().zip(texts) {
             std::fs::write(path_of(dir, stem, suffix), text)?;
         }
+        let confidences = [&self.ppocr_lines, &self.ppocr_v6_lines];
+        for (suffix, lines) in CONFIDENCE_SUFFIXES.iter().zip(confidences) {
+            let numbers: Vec<String> = lines.iter().map(f32::to_string).collect();
+            std::fs::write(path_of(dir, stem, suffix), numbers.join("\n"))?;
+        }
         Ok(())
     }
 
@@ -84,11 +107,15 @@ impl PassTexts {
     /// (or `OCR_AUTO_POLICY`), with the same choices and merges as
     /// `engine.rs`, parsing each pass's text on its own.
     pub fn auto_receipt(&self) -> ParsedReceipt {
-        let ppocr = || reading_of(&self.ppocr, EngineKind::PpOcr);
+        let ppocr = || reading_of(&self.ppocr, &self.ppocr_lines, EngineKind::PpOcr);
+        let v6 = || reading_of(&self.ppocr_v6, &self.ppocr_v6_lines, EngineKind::PpOcrV6);
         let tesseract = || {
-            let first = reading_of(&self.grey, EngineKind::Tesseract);
+            let first = reading_of(&self.grey, &[], EngineKind::Tesseract);
             match passes::needs_second_pass(&first) {
-                true => passes::combine(first, reading_of(&self.sauvola, EngineKind::Tesseract)),
+                true => {
+                    let second = reading_of(&self.sauvola, &[], EngineKind::Tesseract);
+                    passes::combine(first, second)
+                }
                 false => first,
             }
         };
@@ -99,15 +126,13 @@ impl PassTexts {
                 first if passes::is_confident(&first) => first,
                 first => passes::combine_preferring_first(ppocr(), first, margin),
             },
-            policy @ (AutoPolicy::PpOcrThenTesseract | AutoPolicy::PpOcrThenV6) => match ppocr() {
+            AutoPolicy::PpOcrThenTesseract => match ppocr() {
                 first if !passes::lacks_date_or_total(&first) => first,
-                first => {
-                    let second = match policy {
-                        AutoPolicy::PpOcrThenV6 => reading_of(&self.ppocr_v6, EngineKind::PpOcrV6),
-                        _ => tesseract(),
-                    };
-                    passes::combine_preferring_first(first, second, margin)
-                }
+                first => passes::combine_preferring_first(first, tesseract(), margin),
+            },
+            AutoPolicy::PpOcrThenV6 => match ppocr() {
+                first if !passes::wants_v6(&first) => first,
+                first => passes::combine_with_v6(first, v6()),
             },
         };
         reading.receipt
@@ -115,17 +140,18 @@ impl PassTexts {
 }
 
 /// A reading of `text` as if an engine had read it: one word a line (the
-/// parser sees only the text, and line `i` stays line `i`).
-fn reading_of(text: &str, engine: EngineKind) -> ReceiptReading {
-    let line = |l: &str| {
+/// parser sees only the text, and line `i` stays line `i`), as sure as
+/// `confidences[i]` (sure where unknown).
+fn reading_of(text: &str, confidences: &[f32], engine: EngineKind) -> ReceiptReading {
+    let line = |(i, l): (usize, &str)| {
         OcrLine::from_words(vec![OcrWord {
             text: l.to_string(),
             bbox: BBox::default(),
-            confidence: 0.0,
+            confidence: confidences.get(i).copied().unwrap_or(1.0),
         }])
     };
     let page = OcrPage {
-        lines: text.split('\n').map(line).collect(),
+        lines: text.split('\n').enumerate().map(line).collect(),
     };
     passes::reading_of((page, 0.0), engine)
 }
@@ -167,6 +193,8 @@ mod tests {
             ppocr_v6: second.into(),
             grey: second.into(),
             sauvola: String::new(),
+            ppocr_lines: Vec::new(),
+            ppocr_v6_lines: Vec::new(),
         }
     }
 

@@ -328,7 +328,13 @@ impl OcrEngine {
                 })
             }
             passes::AutoPolicy::PpOcrThenV6 => {
-                self.read_ppocr_then(grey, on_stage, Self::read_ppocr_v6)
+                let first = self.read_ppocr(grey, on_stage)?;
+                if !passes::wants_v6(&first) {
+                    return Ok(first);
+                }
+                let second = self.read_ppocr_v6(grey)?;
+                let _stage = enter_stage(JobStage::Parse);
+                Ok(passes::combine_with_v6(first, second))
             }
         }
     }

@@ -79,6 +79,73 @@ pub fn is_confident(reading: &ReceiptReading) -> bool {
         && confidence.store_name >= CONFIDENT_STORE
 }
 
+/// A store name whose line PP-OCR recognised with a mean word confidence
+/// under this was read unsure (a logo, `IRE LIU` for Firefly's; damaged
+/// letters, `SELOSTH EKSLOSIF`): PP-OCRv6 reads the receipt too. Any value
+/// from 0.85 to 0.97 picks the same names on the evaluation set; in 0.9's
+/// case v6 reads one receipt in eleven for it (docs/ocr-accuracy.md).
+pub const UNSURE_NAME_READ: f32 = 0.9;
+
+/// How sure the engine was of the words on the store name's line (0–1).
+pub fn name_read_confidence(reading: &ReceiptReading) -> Option<f32> {
+    let line = reading.receipt.lines.store_name?;
+    reading.page.lines.get(line).map(|l| l.confidence())
+}
+
+/// True when the store name's line was recognised unsure.
+pub fn name_read_unsure(reading: &ReceiptReading) -> bool {
+    name_read_confidence(reading).is_some_and(|c| c < UNSURE_NAME_READ)
+}
+
+/// The second reading's store name replaces the first's when the first's
+/// line was read unsure, the second read its own name's line surer, and
+/// the parser finds it at least as name-like.
+fn second_name_is_surer(first: &ReceiptReading, second: &ReceiptReading) -> bool {
+    let (Some(read_first), Some(read_second)) =
+        (name_read_confidence(first), name_read_confidence(second))
+    else {
+        return false;
+    };
+    read_first < UNSURE_NAME_READ
+        && read_second > read_first
+        && second.receipt.confidence.store_name >= first.receipt.confidence.store_name
+}
+
+/// True when `auto` has PP-OCRv6 read a receipt PP-OCR read first.
+pub fn wants_v6(first: &ReceiptReading) -> bool {
+    lacks_date_or_total(first) || name_read_unsure(first)
+}
+
+/// `auto`'s merge of PP-OCR's reading and PP-OCRv6's: the fields of a
+/// reading with no date or no sure total by [`combine_preferring_first`];
+/// of any other (v6 read it for its unsure name) only the store name (and
+/// a currency the first found none of), and the name only when v6 read it
+/// surer ([`UNSURE_NAME_READ`]).
+pub fn combine_with_v6(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
+    let margin = match lacks_date_or_total(&first) {
+        true => PPOCR_PREFERENCE,
+        false => f32::INFINITY,
+    };
+    let name_from_second = second_name_is_surer(&first, &second);
+    let shift = first.page.lines.len();
+    let name = (
+        second.receipt.store_name.clone(),
+        second.receipt.lines.store_name.map(|l| l + shift),
+        second.receipt.confidence.store_name,
+    );
+    let mut merged = combine_preferring_first(first, second, margin);
+    if name_from_second {
+        let receipt = &mut merged.receipt;
+        (
+            receipt.store_name,
+            receipt.lines.store_name,
+            receipt.confidence.store_name,
+        ) = name;
+        receipt.confidence.overall = super::parse::overall_confidence(&receipt.confidence);
+    }
+    merged
+}
+
 /// Under `auto`, the second reading's field (PP-OCRv6's, or Tesseract's)
 /// replaces the first PP-OCR reading's only when it is this much more
 /// confident: the first reading is the better one (measured in
@@ -167,6 +234,47 @@ mod tests {
 
     fn reading(text: &str, engine: EngineKind) -> ReceiptReading {
         reading_of((page(text), 80.0), engine)
+    }
+
+    /// A PP-OCR reading of `text` whose first line (the name) was read
+    /// with word confidence `sure` (0–1).
+    fn read_name_with(text: &str, sure: f32, engine: EngineKind) -> ReceiptReading {
+        let mut page = page(text);
+        for word in &mut page.lines[0].words {
+            word.confidence = sure;
+        }
+        reading_of((page, 80.0), engine)
+    }
+
+    #[test]
+    fn a_name_read_unsure_comes_from_v6_when_v6_read_its_own_surer() {
+        let rest = "\nDate: 03/14/2024\nBread 3.00\nTOTAL $3.00";
+        let text = |name: &str| format!("{name}{rest}");
+        let first = read_name_with(&text("HARBOR GRILL"), 0.7, EngineKind::PpOcr);
+        assert!(!lacks_date_or_total(&first) && wants_v6(&first));
+        let second = read_name_with(&text("HARBOR GRILLE"), 0.99, EngineKind::PpOcrV6);
+        let merged = combine_with_v6(first.clone(), second);
+        assert_eq!(merged.receipt.store_name.as_deref(), Some("HARBOR GRILLE"));
+        let line = merged.receipt.lines.store_name.expect("a name line");
+        assert_eq!(merged.text.lines().nth(line), Some("HARBOR GRILLE"));
+        assert_eq!(merged.engines, vec![EngineKind::PpOcr, EngineKind::PpOcrV6]);
+        // Only the name: the other fields stay the first reading's.
+        assert_eq!(
+            merged.receipt.lines.total_amount,
+            first.receipt.lines.total_amount
+        );
+        assert_eq!(merged.receipt.items, first.receipt.items);
+
+        // A name read sure is not read again.
+        let sure = read_name_with(&text("HARBOR GRILL"), 0.95, EngineKind::PpOcr);
+        assert!(!wants_v6(&sure));
+        // v6 no surer of its reading, or finding a less name-like line: kept.
+        let unsure = read_name_with(&text("HARBOR GRILLE"), 0.6, EngineKind::PpOcrV6);
+        let merged = combine_with_v6(first.clone(), unsure);
+        assert_eq!(merged.receipt.store_name.as_deref(), Some("HARBOR GRILL"));
+        let less_a_name = read_name_with(&text("Grill"), 0.99, EngineKind::PpOcrV6);
+        let merged = combine_with_v6(first, less_a_name);
+        assert_eq!(merged.receipt.store_name.as_deref(), Some("HARBOR GRILL"));
     }
 
     #[test]
