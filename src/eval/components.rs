@@ -77,7 +77,8 @@ impl PassTexts {
         // Folders saved before the confidences were: every line sure.
         let confidences = |suffix| {
             let numbers = read(suffix).unwrap_or_default();
-            numbers.lines().filter_map(|n| n.parse().ok()).collect()
+            // One number a line: an unreadable one must not shift the rest.
+            numbers.lines().map(|n| n.parse().unwrap_or(1.0)).collect()
         };
         Some(Self {
             ppocr_lines: confidences(CONFIDENCE_SUFFIXES[0]),

@@ -24,6 +24,8 @@ struct SplitScores {
 pub fn run(receipts: &[LabelledReceipt], texts: &Path) -> anyhow::Result<()> {
     let mut scores = SplitScores::default();
     let mut missing = 0;
+    // Folders saved before the line confidences: no name is read unsure.
+    let mut unsure_unknown = 0;
     for receipt in receipts {
         let stem = receipt.image.file_stem().unwrap_or_default();
         let passes = PassTexts::load(texts, stem);
@@ -32,6 +34,7 @@ pub fn run(receipts: &[LabelledReceipt], texts: &Path) -> anyhow::Result<()> {
             missing += usize::from(passes.is_none());
             String::new()
         });
+        unsure_unknown += usize::from(passes.as_ref().is_some_and(|p| p.ppocr_lines.is_empty()));
         let parsed = match &passes {
             Some(passes) => passes.auto_receipt(),
             None => parse_receipt(&text),
@@ -51,6 +54,12 @@ pub fn run(receipts: &[LabelledReceipt], texts: &Path) -> anyhow::Result<()> {
             };
             super::describe_misses(receipt, &Ok(reading), &verdict);
         }
+    }
+    if unsure_unknown > 0 {
+        eprintln!(
+            "{unsure_unknown} receipts had no saved line confidences (<stem>.ppocr.conf.txt): \
+             replayed as if PP-OCR read every store name sure; save the texts again to replay auto exactly"
+        );
     }
     if missing > 0 {
         eprintln!("{missing} receipts had no text in {}", texts.display());

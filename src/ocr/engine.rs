@@ -332,7 +332,15 @@ impl OcrEngine {
                 if !passes::wants_v6(&first) {
                     return Ok(first);
                 }
-                let second = self.read_ppocr_v6(grey)?;
+                let second = match self.read_ppocr_v6(grey) {
+                    Ok(second) => second,
+                    // Read again only for its name: the first reading stands.
+                    Err(e) if !passes::lacks_date_or_total(&first) => {
+                        tracing::warn!(error = %e, "PP-OCRv6 could not read the receipt again for its store name");
+                        return Ok(first);
+                    }
+                    Err(e) => return Err(e),
+                };
                 let _stage = enter_stage(JobStage::Parse);
                 Ok(passes::combine_with_v6(first, second))
             }

@@ -1,7 +1,7 @@
 //! Choosing between readings. A second reading (another Tesseract pass, or
 //! PP-OCRv6 after PP-OCRv4 under `auto`) costs a whole recognition, so it
-//! runs only when the first looks incomplete; then each field is taken from
-//! whichever reading was more confident of it.
+//! runs only when the first looks incomplete or read its store name unsure;
+//! then each field is taken from whichever reading was more confident of it.
 
 use super::engine::EngineKind;
 use super::page::OcrPage;
@@ -20,7 +20,8 @@ pub enum AutoPolicy {
     TesseractThenPpOcr,
     /// PP-OCR, then Tesseract when PP-OCR found no date or no sure total.
     PpOcrThenTesseract,
-    /// PP-OCR, then PP-OCRv6 when PP-OCR found no date or no sure total.
+    /// PP-OCR, then PP-OCRv6 when PP-OCR found no date or no sure total,
+    /// or read its store name's line unsure.
     PpOcrThenV6,
 }
 
@@ -118,9 +119,11 @@ pub fn wants_v6(first: &ReceiptReading) -> bool {
 
 /// `auto`'s merge of PP-OCR's reading and PP-OCRv6's: the fields of a
 /// reading with no date or no sure total by [`combine_preferring_first`];
-/// of any other (v6 read it for its unsure name) only the store name (and
-/// a currency the first found none of), and the name only when v6 read it
-/// surer ([`UNSURE_NAME_READ`]).
+/// of any other (v6 read it for its unsure name) none but a currency the
+/// first found none of. Then, in both cases, the store name is v6's when
+/// v6 read it surer ([`UNSURE_NAME_READ`], `second_name_is_surer`). The
+/// page (and so `text`) is always both readings' lines, and `engines`
+/// names both, as v6 did read the receipt.
 pub fn combine_with_v6(first: ReceiptReading, second: ReceiptReading) -> ReceiptReading {
     let margin = match lacks_date_or_total(&first) {
         true => PPOCR_PREFERENCE,
