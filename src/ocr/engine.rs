@@ -323,9 +323,7 @@ impl OcrEngine {
                 Ok(passes::combine_preferring_first(second, first, margin))
             }
             passes::AutoPolicy::PpOcrThenTesseract => {
-                self.read_ppocr_then(grey, on_stage, |engine, grey| {
-                    engine.read_tesseract(grey, &mut |_| {})
-                })
+                self.read_ppocr_then_tesseract(grey, on_stage)
             }
             passes::AutoPolicy::PpOcrThenV6 => {
                 let first = self.read_ppocr(grey, on_stage)?;
@@ -348,19 +346,18 @@ impl OcrEngine {
     }
 
     /// PP-OCR first; when that reading has no date or no sure total,
-    /// `second` reads the picture too and the readings are merged, the
+    /// Tesseract reads the picture too and the readings are merged, the
     /// first's fields kept unless the second is clearly surer.
-    fn read_ppocr_then(
+    fn read_ppocr_then_tesseract(
         &mut self,
         grey: &GrayImage,
         on_stage: &mut dyn FnMut(Stage),
-        second: fn(&mut Self, &GrayImage) -> Result<ReceiptReading, OcrError>,
     ) -> Result<ReceiptReading, OcrError> {
         let first = self.read_ppocr(grey, on_stage)?;
         if !passes::lacks_date_or_total(&first) {
             return Ok(first);
         }
-        let second = second(self, grey)?;
+        let second = self.read_tesseract(grey, &mut |_| {})?;
         let margin = passes::PPOCR_PREFERENCE;
         let _stage = enter_stage(JobStage::Parse);
         Ok(passes::combine_preferring_first(first, second, margin))

@@ -166,11 +166,6 @@ fn with_misread_bracket(lines: &[&str]) -> Vec<String> {
     if other_bracket {
         return lines;
     }
-    let opened = |word: &str| {
-        let mut chars = word.chars();
-        matches!(chars.next(), Some('I' | 'l' | '|'))
-            && chars.next().is_some_and(char::is_uppercase)
-    };
     // Word starts: the words before the `)` on its line (not the name's
     // first), nearest first, then the last word of the line above.
     let close = lines[k].find(')').unwrap_or_default();
@@ -186,11 +181,18 @@ fn with_misread_bracket(lines: &[&str]) -> Vec<String> {
         .into_iter()
         .rev()
         .chain(above)
-        .find(|&(line, at)| opened(&lines[line][at..]));
+        .find(|&(line, at)| opens_as_misread_bracket(&lines[line][at..]));
     if let Some((line, at)) = found {
         lines[line].replace_range(at..at + 1, "(");
     }
     lines
+}
+
+/// A word whose `(` OCR read as `I`, `l` or `|`: one of those, then a
+/// capital (`ISETIA`, `IM)`).
+fn opens_as_misread_bracket(word: &str) -> bool {
+    let mut chars = word.chars();
+    matches!(chars.next(), Some('I' | 'l' | '|')) && chars.next().is_some_and(char::is_uppercase)
 }
 
 /// A company name does not begin with its legal form: a line that does
@@ -204,9 +206,7 @@ fn continues_as_company(line: &str) -> bool {
     };
     let rest = line[form.end()..].trim_start();
     let next_word = rest.split_whitespace().next().unwrap_or_default();
-    let misread_bracket = next_word.len() > 1
-        && matches!(next_word.chars().next(), Some('I' | 'l' | '|'))
-        && next_word.chars().nth(1).is_some_and(char::is_uppercase)
+    let misread_bracket = opens_as_misread_bracket(next_word)
         && next_word.chars().all(|c| c.is_alphabetic() || c == '|');
     rest.is_empty()
         || rest.starts_with(['(', '&'])
