@@ -14,7 +14,7 @@
 # (b) and (s), the totals read scored against the labels beside the images
 # (bench/score_totals.py: right, wrong, missing). Each run gets its own
 # database, queue and blob directory, removed afterwards.
-# Usage: LOAD_JS=… SAMPLE=… [FILES=…] bench/compare.sh [a|b|s|abs]
+# Usage: LOAD_JS=… SAMPLE=… [FILES=…] [BIN=a built receipt-ocr] bench/compare.sh [a|b|s|abs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-ab}"
@@ -26,7 +26,7 @@ UPLOAD_ROOT="${UPLOAD_ROOT:-$OUT}"
 A_UPLOADS="${A_UPLOADS:-2000}" A_CONNS="${A_CONNS:-32}" A_WARMUP="${A_WARMUP:-200}"
 B_CONNS="${B_CONNS:-8}" B_POLL_MS="${B_POLL_MS:-500}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/receipt-ocr-target}"
-BIN="$CARGO_TARGET_DIR/release/receipt-ocr"
+BIN="${BIN:-}"
 mkdir -p "$OUT"
 RECEIPTS="${RECEIPTS:-../shared/receipts/dev}"
 if [ -z "${FILES:-}" ]; then
@@ -35,7 +35,10 @@ if [ -z "${FILES:-}" ]; then
     <(ls "$RECEIPTS"/sroie/*.jpg | awk -v k=30 '{f[NR-1]=$0} END {for (i=0;i<k;i++) print f[int(i*NR/k)]}') \
     <(ls "$RECEIPTS"/srd/*.jpg | awk -v k=30 '{f[NR-1]=$0} END {for (i=0;i<k;i++) print f[int(i*NR/k)]}') > "$FILES"
 fi
-cargo build --release --locked --bin receipt-ocr 2>/dev/null
+if [ -z "$BIN" ]; then # BIN=… measures another build (one made earlier) instead
+  cargo build --release --locked --bin receipt-ocr 2>/dev/null
+  BIN="$CARGO_TARGET_DIR/release/receipt-ocr"
+fi
 
 PID=""
 cleanup() { for p in "$PID" "${SEED_WORKER:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }

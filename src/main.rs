@@ -5,6 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use receipt_ocr::cli::{Cli, run};
 
+/// Rust's own allocations (job data, results, spans, request bodies, image
+/// buffers) go to mimalloc: glibc's malloc was a fifth of the CPU of the
+/// queue path (README, "bench queue"). Tesseract and ONNX Runtime keep
+/// glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     match tokio::runtime::Runtime::new() {
