@@ -3,12 +3,13 @@
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config clang libclang-dev \
-      libtesseract-dev libleptonica-dev python3-pip unzip \
+      libtesseract-dev libleptonica-dev python3-pip python3-venv unzip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY scripts/ocr-models.sh ./scripts/
-RUN OCR_MODELS_DIR=/opt/receipt-ocr/models OCR_WHEELS_DIR=/tmp/wheels bash scripts/ocr-models.sh \
- && rm -rf /tmp/wheels
+COPY scripts/ocr-models.sh scripts/fold_ppocr.py ./scripts/
+RUN OCR_MODELS_DIR=/opt/receipt-ocr/models OCR_WHEELS_DIR=/tmp/wheels OCR_FOLD_VENV=/tmp/fold-venv \
+      bash scripts/ocr-models.sh \
+ && rm -rf /tmp/wheels /tmp/fold-venv /root/.cache/pip
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations

@@ -3,7 +3,11 @@
 # ONNX Runtime's shared library (PyPI `onnxruntime` wheel, MIT), the
 # PP-OCRv4 models (PyPI `rapidocr-onnxruntime` wheel, Apache-2.0) and the
 # PP-OCRv6 small models (PyPI `rapidocr` wheel, Apache-2.0). Wheels
-# are pinned by version and sha256 and cached outside the clone. Quiet when
+# are pinned by version and sha256 and cached outside the clone. The two
+# PP-OCRv4 models are then rewritten into the same function with fewer
+# operators (scripts/fold_ppocr.py, checked against the originals with ONNX
+# Runtime; `*.folded.onnx`, which the service loads), by `onnx` and
+# `onnxruntime` in a virtualenv of their own in the cache. Quiet when
 # everything is already in place. Sourced by scripts/deps.sh; the
 # Dockerfile runs it in its build stage.
 set -euo pipefail
@@ -20,6 +24,10 @@ RAPIDOCR3_WHEEL="rapidocr-3.10.0-py3-none-any.whl"
 RAPIDOCR3_SHA256="2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050"
 OCR_FILES=(libonnxruntime.so.1.32.0 ch_PP-OCRv4_det_infer.onnx ch_PP-OCRv4_rec_infer.onnx
            ch_ppocr_mobile_v2.0_cls_infer.onnx PP-OCRv6_det_small.onnx PP-OCRv6_rec_small.onnx)
+# What scripts/fold_ppocr.py runs with, pinned.
+OCR_FOLD_PACKAGES=(onnx==1.23.2 onnxruntime==1.32.0)
+OCR_FOLD_VENV="${OCR_FOLD_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/fold-venv}"
+OCR_FOLD_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fold_ppocr.py"
 
 ocr_models_present() {
   local file
@@ -79,3 +87,28 @@ if ! ocr_models_present; then
   ln -sf libonnxruntime.so.1.32.0 "$OCR_MODELS_DIR/libonnxruntime.so"
   echo "ocr-models: PP-OCR models and ONNX Runtime in $OCR_MODELS_DIR"
 fi
+
+# The rewriter's virtualenv (python3-venv on Debian when it is missing).
+ocr_fold_venv() {
+  [ -x "$OCR_FOLD_VENV/bin/python" ] && "$OCR_FOLD_VENV/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null && return 0
+  echo "ocr-models: installing ${OCR_FOLD_PACKAGES[*]} into $OCR_FOLD_VENV (to rewrite the PP-OCRv4 models)"
+  if ! python3 -m venv "$OCR_FOLD_VENV" >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 python3-venv
+    python3 -m venv "$OCR_FOLD_VENV"
+  fi
+  "$OCR_FOLD_VENV/bin/pip" install -q --disable-pip-version-check --only-binary=:all: "${OCR_FOLD_PACKAGES[@]}"
+}
+
+# Each PP-OCRv4 model rewritten beside its original, through a staging file
+# renamed into place (a loading process never sees half a model).
+for ocr_model in ch_PP-OCRv4_det_infer:det ch_PP-OCRv4_rec_infer:rec; do
+  ocr_folded="$OCR_MODELS_DIR/${ocr_model%:*}.folded.onnx"
+  [ -s "$ocr_folded" ] && continue
+  ocr_fold_venv
+  "$OCR_FOLD_VENV/bin/python" "$OCR_FOLD_SCRIPT" "$OCR_MODELS_DIR/${ocr_model%:*}.onnx" \
+    "$ocr_folded.partial" "${ocr_model#*:}"
+  mv -f "$ocr_folded.partial" "$ocr_folded"
+done

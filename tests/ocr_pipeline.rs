@@ -281,8 +281,8 @@ fn auto_without_the_v6_models_says_to_run_deps_sh() {
     std::fs::create_dir_all(&partial).expect("a temporary folder");
     for name in [
         "libonnxruntime.so",
-        "ch_PP-OCRv4_det_infer.onnx",
-        "ch_PP-OCRv4_rec_infer.onnx",
+        receipt_ocr::ocr::ppocr::model::DETECTION_MODEL,
+        receipt_ocr::ocr::ppocr::model::RECOGNITION_MODEL,
     ] {
         std::os::unix::fs::symlink(models.join(name), partial.join(name)).expect("a link");
     }
@@ -295,4 +295,47 @@ fn auto_without_the_v6_models_says_to_run_deps_sh() {
     let message = error.to_string();
     assert!(message.contains("PP-OCRv6_det_small.onnx"), "{message}");
     assert!(message.contains("scripts/deps.sh"), "{message}");
+}
+
+#[test]
+fn the_rewritten_pp_ocr_v4_models_read_a_receipt_as_the_originals_do() {
+    use receipt_ocr::ocr::ppocr::model::{DETECTION_MODEL, Generation, RECOGNITION_MODEL};
+    use receipt_ocr::ocr::ppocr::{PpOcrEngine, Script};
+    // The original models under the names the service loads.
+    let models = EngineSettings::with_engine(EngineChoice::Auto).ocr_models_dir;
+    let originals =
+        std::env::temp_dir().join(format!("receipt-ocr-v4-originals-{}", std::process::id()));
+    std::fs::create_dir_all(&originals).expect("a temporary folder");
+    for (name, original) in [
+        ("libonnxruntime.so", "libonnxruntime.so"),
+        (DETECTION_MODEL, "ch_PP-OCRv4_det_infer.onnx"),
+        (RECOGNITION_MODEL, "ch_PP-OCRv4_rec_infer.onnx"),
+    ] {
+        let (folded, original) = (models.join(name), models.join(original));
+        let size = |path: &std::path::Path| std::fs::metadata(path).expect("the model").len();
+        if name.ends_with(".onnx") {
+            assert_ne!(size(&folded), size(&original), "{name} is not rewritten");
+        }
+        std::os::unix::fs::symlink(original, originals.join(name)).expect("a link");
+    }
+    let receipt = image::load_from_memory(&render_receipt(RECEIPT))
+        .expect("a PNG")
+        .to_luma8();
+    let read = |dir: &std::path::Path| {
+        PpOcrEngine::new(dir, Script::Latin, Generation::V4)
+            .expect("the engine starts")
+            .read_page(&receipt)
+            .expect("the receipt is read")
+    };
+    let (rewritten, original) = (read(&models), read(&originals));
+    std::fs::remove_dir_all(&originals).ok();
+    assert_eq!(rewritten.text(), original.text());
+    let words = |page: &receipt_ocr::ocr::page::OcrPage| -> Vec<(String, f32)> {
+        let lines = page.lines.iter();
+        let words = lines.flat_map(|line| line.words.iter());
+        words.map(|w| (w.text.clone(), w.confidence)).collect()
+    };
+    for ((text, a), (_, b)) in words(&rewritten).into_iter().zip(words(&original)) {
+        assert!((a - b).abs() < 1e-3, "{text}: confidence {a} against {b}");
+    }
 }
