@@ -16,6 +16,7 @@
 # database, queue and blob directory, removed afterwards.
 # Usage: LOAD_JS=… SAMPLE=… [FILES=…] [BIN=a built receipt-ocr] bench/compare.sh [a|b|s|abs]
 set -euo pipefail
+if [ -n "${BIN:-}" ]; then BIN="$(realpath "$BIN")"; fi # before the cd below
 cd "$(dirname "$0")/.."
 WHAT="${1:-ab}"
 : "${LOAD_JS:?set LOAD_JS to the path of the seed benchmark load.js}"

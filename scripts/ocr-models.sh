@@ -89,10 +89,13 @@ if ! ocr_models_present; then
 fi
 
 # The rewriter's virtualenv (python3-venv on Debian when it is missing).
+# Called only when a model is to be rewritten; pip leaves pinned packages
+# that are already there alone.
 ocr_fold_venv() {
-  [ -x "$OCR_FOLD_VENV/bin/python" ] && "$OCR_FOLD_VENV/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null && return 0
-  echo "ocr-models: installing ${OCR_FOLD_PACKAGES[*]} into $OCR_FOLD_VENV (to rewrite the PP-OCRv4 models)"
-  if ! python3 -m venv "$OCR_FOLD_VENV" >/dev/null 2>&1; then
+  if [ ! -x "$OCR_FOLD_VENV/bin/pip" ]; then
+    echo "ocr-models: installing ${OCR_FOLD_PACKAGES[*]} into $OCR_FOLD_VENV (to rewrite the PP-OCRv4 models)"
+  fi
+  if [ ! -x "$OCR_FOLD_VENV/bin/pip" ] && ! python3 -m venv "$OCR_FOLD_VENV" >/dev/null 2>&1; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
@@ -103,12 +106,29 @@ ocr_fold_venv() {
 }
 
 # Each PP-OCRv4 model rewritten beside its original, through a staging file
-# renamed into place (a loading process never sees half a model).
+# renamed into place (a loading process never sees half a model). A stamp
+# beside it (sha256 of the script, the pinned packages and the original)
+# redoes the rewrite when any of them changes. A rewrite that cannot run
+# (no Python 3.11 or newer for the pinned onnxruntime, say) is a warning:
+# the service then reads with the models as fetched, slower.
+ocr_fold() {
+  local name="$1" kind="$2" folded stamp staging
+  folded="$OCR_MODELS_DIR/$name.folded.onnx"
+  stamp=$(cat "$OCR_FOLD_SCRIPT" <(printf '%s\n' "${OCR_FOLD_PACKAGES[@]}") "$OCR_MODELS_DIR/$name.onnx" |
+    sha256sum | cut -d' ' -f1)
+  [ -s "$folded" ] && [ "$(cat "$folded.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  ocr_fold_venv || return 1
+  staging=$(mktemp "$OCR_MODELS_DIR/.fold.XXXXXX")
+  if ! "$OCR_FOLD_VENV/bin/python" "$OCR_FOLD_SCRIPT" "$OCR_MODELS_DIR/$name.onnx" "$staging" "$kind"; then
+    rm -f "$staging"
+    return 1
+  fi
+  mv -f "$staging" "$folded"
+  echo "$stamp" > "$folded.stamp"
+}
 for ocr_model in ch_PP-OCRv4_det_infer:det ch_PP-OCRv4_rec_infer:rec; do
-  ocr_folded="$OCR_MODELS_DIR/${ocr_model%:*}.folded.onnx"
-  [ -s "$ocr_folded" ] && continue
-  ocr_fold_venv
-  "$OCR_FOLD_VENV/bin/python" "$OCR_FOLD_SCRIPT" "$OCR_MODELS_DIR/${ocr_model%:*}.onnx" \
-    "$ocr_folded.partial" "${ocr_model#*:}"
-  mv -f "$ocr_folded.partial" "$ocr_folded"
+  if ! ocr_fold "${ocr_model%:*}" "${ocr_model#*:}"; then
+    echo "ocr-models: warning: could not rewrite ${ocr_model%:*}.onnx; PP-OCR reads with it as fetched (slower)" >&2
+  fi
 done
+unset ocr_model

@@ -303,9 +303,7 @@ fn the_rewritten_pp_ocr_v4_models_read_a_receipt_as_the_originals_do() {
     use receipt_ocr::ocr::ppocr::{PpOcrEngine, Script};
     // The original models under the names the service loads.
     let models = EngineSettings::with_engine(EngineChoice::Auto).ocr_models_dir;
-    let originals =
-        std::env::temp_dir().join(format!("receipt-ocr-v4-originals-{}", std::process::id()));
-    std::fs::create_dir_all(&originals).expect("a temporary folder");
+    let originals = tempfile::tempdir().expect("a temporary folder");
     for (name, original) in [
         ("libonnxruntime.so", "libonnxruntime.so"),
         (DETECTION_MODEL, "ch_PP-OCRv4_det_infer.onnx"),
@@ -316,7 +314,7 @@ fn the_rewritten_pp_ocr_v4_models_read_a_receipt_as_the_originals_do() {
         if name.ends_with(".onnx") {
             assert_ne!(size(&folded), size(&original), "{name} is not rewritten");
         }
-        std::os::unix::fs::symlink(original, originals.join(name)).expect("a link");
+        std::os::unix::fs::symlink(original, originals.path().join(name)).expect("a link");
     }
     let receipt = image::load_from_memory(&render_receipt(RECEIPT))
         .expect("a PNG")
@@ -327,8 +325,7 @@ fn the_rewritten_pp_ocr_v4_models_read_a_receipt_as_the_originals_do() {
             .read_page(&receipt)
             .expect("the receipt is read")
     };
-    let (rewritten, original) = (read(&models), read(&originals));
-    std::fs::remove_dir_all(&originals).ok();
+    let (rewritten, original) = (read(&models), read(originals.path()));
     assert_eq!(rewritten.text(), original.text());
     let words = |page: &receipt_ocr::ocr::page::OcrPage| -> Vec<(String, f32)> {
         let lines = page.lines.iter();

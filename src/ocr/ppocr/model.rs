@@ -109,11 +109,27 @@ fn runtime_path(models_dir: &Path) -> PathBuf {
 }
 
 /// The path of `name` in `models_dir`, or the error saying how to fetch it.
+/// A rewritten model (`*.folded.onnx`) falls back to the model as fetched
+/// when the rewrite is missing (`scripts/ocr-models.sh` could not run it:
+/// a Python older than 3.11, say), with a warning: the same readings,
+/// slower.
 pub fn model_path(models_dir: &Path, name: &str) -> Result<PathBuf, ModelError> {
     let path = models_dir.join(name);
-    match path.is_file() {
-        true => Ok(path),
-        false => Err(ModelError::MissingModel { path }),
+    if path.is_file() {
+        return Ok(path);
+    }
+    let fetched = name.strip_suffix(".folded.onnx");
+    let fetched = fetched.map(|stem| models_dir.join(format!("{stem}.onnx")));
+    match fetched {
+        Some(fetched) if fetched.is_file() => {
+            tracing::warn!(
+                missing = %path.display(),
+                "PP-OCRv4's rewritten model is missing: reading with the model as fetched, \
+                 about a third slower; run scripts/ocr-models.sh to rewrite it"
+            );
+            Ok(fetched)
+        }
+        _ => Err(ModelError::MissingModel { path }),
     }
 }
 
@@ -150,4 +166,25 @@ pub fn characters(session: &Session, path: &Path) -> Result<Vec<String>, ModelEr
     classes.extend(list.lines().map(str::to_string));
     classes.push(" ".to_string());
     Ok(classes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_rewrite_falls_back_to_the_model_as_fetched_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let missing = model_path(dir.path(), RECOGNITION_MODEL).expect_err("nothing there");
+        assert!(missing.to_string().contains(RECOGNITION_MODEL), "{missing}");
+        std::fs::write(dir.path().join("ch_PP-OCRv4_rec_infer.onnx"), b"model").expect("a file");
+        let fetched = model_path(dir.path(), RECOGNITION_MODEL).expect("the model as fetched");
+        assert_eq!(fetched, dir.path().join("ch_PP-OCRv4_rec_infer.onnx"));
+        std::fs::write(dir.path().join(RECOGNITION_MODEL), b"rewritten").expect("a file");
+        let rewritten = model_path(dir.path(), RECOGNITION_MODEL).expect("the rewrite");
+        assert_eq!(rewritten, dir.path().join(RECOGNITION_MODEL));
+        // Models that are never rewritten have nothing to fall back to.
+        let v6 = model_path(dir.path(), V6_RECOGNITION_MODEL).expect_err("no v6 model");
+        assert!(v6.to_string().contains(V6_RECOGNITION_MODEL), "{v6}");
+    }
 }
