@@ -73,6 +73,24 @@ def other_input(node, name):
     return others[0] if len(others) == 1 else None
 
 
+def set_conv_parameters(graph, conv, weights, bias, label):
+    """Give `conv` new weights and bias, stored under names made from its
+    output (unique: two convolutions sharing weights each get a copy)."""
+    new = [
+        numpy_helper.from_array(weights.astype(np.float32), f"{conv.output[0]}.{label}_weights"),
+        numpy_helper.from_array(bias.astype(np.float32), f"{conv.output[0]}.{label}_bias"),
+    ]
+    graph.initializer.extend(new)
+    conv.input[1], conv.input[2] = new[0].name, new[1].name
+
+
+def drop_nodes(graph, dropped):
+    """Remove the nodes whose ids are in `dropped`."""
+    keep = [n for n in graph.node if id(n) not in dropped]
+    del graph.node[:]
+    graph.node.extend(keep)
+
+
 def fold_affine(model):
     """Conv → Mul(scalar) [→ Add(scalar)] becomes one Conv; returns how many."""
     graph = model.graph
@@ -97,22 +115,11 @@ def fold_affine(model):
             if value is not None:
                 last, shift = add, value
         scale32, shift32 = np.float32(scale), np.float32(shift)
-        # Named after the convolution's output, which is unique: two
-        # convolutions sharing weights each get their own folded copy.
-        new_weights = numpy_helper.from_array(
-            (weights * scale32).astype(np.float32), conv.output[0] + ".folded_weights"
-        )
-        new_bias = numpy_helper.from_array(
-            (bias * scale32 + shift32).astype(np.float32), conv.output[0] + ".folded_bias"
-        )
-        graph.initializer.extend([new_weights, new_bias])
-        conv.input[1], conv.input[2] = new_weights.name, new_bias.name
+        set_conv_parameters(graph, conv, weights * scale32, bias * scale32 + shift32, "folded")
         conv.output[0] = last.output[0]
         dropped.update(id(n) for n in (mul, last))
         folded += 1
-    keep = [n for n in graph.node if id(n) not in dropped]
-    del graph.node[:]
-    graph.node.extend(keep)
+    drop_nodes(graph, dropped)
     return folded
 
 
@@ -150,20 +157,12 @@ def fold_affine_into_pointwise(model):
         ):
             continue
         scale32, shift32 = np.float32(scale), np.float32(shift)
-        new_weights = numpy_helper.from_array(
-            (weights * scale32).astype(np.float32), conv.output[0] + ".input_folded_weights"
-        )
-        new_bias = numpy_helper.from_array(
-            (bias + shift32 * weights.sum(axis=(1, 2, 3))).astype(np.float32),
-            conv.output[0] + ".input_folded_bias",
-        )
-        graph.initializer.extend([new_weights, new_bias])
-        conv.input[0], conv.input[1], conv.input[2] = x, new_weights.name, new_bias.name
+        new_bias = bias + shift32 * weights.sum(axis=(1, 2, 3))
+        set_conv_parameters(graph, conv, weights * scale32, new_bias, "input_folded")
+        conv.input[0] = x
         dropped.update(id(n) for n in (mul, add))
         folded += 1
-    keep = [n for n in graph.node if id(n) not in dropped]
-    del graph.node[:]
-    graph.node.extend(keep)
+    drop_nodes(graph, dropped)
     return folded
 
 
