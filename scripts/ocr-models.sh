@@ -116,13 +116,20 @@ ocr_fold() {
   folded="$OCR_MODELS_DIR/$name.folded.onnx"
   stamp=$(cat "$OCR_FOLD_SCRIPT" <(printf '%s\n' "${OCR_FOLD_PACKAGES[@]}") "$OCR_MODELS_DIR/$name.onnx" |
     sha256sum | cut -d' ' -f1)
-  [ -s "$folded" ] && [ "$(cat "$folded.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  # Readable by all, like the fetched models: mktemp makes its file 0600,
+  # and the service may run as another user (the image's `receipt`), which
+  # could then not load PP-OCRv4 at all. Caches made before are fixed here.
+  if [ -s "$folded" ] && [ "$(cat "$folded.stamp" 2>/dev/null)" = "$stamp" ]; then
+    chmod 0644 "$folded"
+    return 0
+  fi
   ocr_fold_venv || return 1
   staging=$(mktemp "$OCR_MODELS_DIR/.fold.XXXXXX")
   if ! "$OCR_FOLD_VENV/bin/python" "$OCR_FOLD_SCRIPT" "$OCR_MODELS_DIR/$name.onnx" "$staging" "$kind"; then
     rm -f "$staging"
     return 1
   fi
+  chmod 0644 "$staging"
   mv -f "$staging" "$folded"
   echo "$stamp" > "$folded.stamp"
 }

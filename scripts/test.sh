@@ -46,6 +46,12 @@ echo "gate: schema.rs against the migrations"
 bash scripts/check-schema.sh
 echo "gate: docker-compose.yml, Prometheus and the Kubernetes example against their schemas"
 bash scripts/check-compose.sh
+echo "gate: the OCR models and ONNX Runtime are readable by every user (the image runs as receipt)"
+unreadable=$(find "$OCR_MODELS_DIR" -type f \( -name '*.onnx' -o -name '*.so*' \) ! -perm -0004)
+if [ -n "$unreadable" ]; then
+  printf 'gate: not readable by other users (scripts/ocr-models.sh makes them 0644):\n%s\n' "$unreadable" >&2
+  exit 1
+fi
 
 # `fault-injection` compiles in the test-only switches (OCR_INJECT_PANICS,
 # OCR_INJECT_HOLD_MS). The last line sums every test binary's results.
