@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::job::ReceiptResult;
+use crate::job::{CANCELLED_REASON, ReceiptResult};
 use crate::ocr::ReceiptReading;
 use crate::pipeline::ReceiptRecords;
 use crate::queue::QueueHandle;
@@ -57,6 +57,11 @@ impl ReceiptOutcomes {
 
     /// The job has failed for good, for `reason`.
     pub async fn failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+        // A job a client's cancel stopped ends `cancelled`, whether the
+        // worker's failed event or the cancelling process writes it first.
+        if reason == CANCELLED_REASON {
+            return self.cancelled(job_id).await.map(|_| ());
+        }
         let notify = Notify::Targets(&self.targets);
         if let Some(failed) = self.db.mark_job_failed(job_id, reason, notify).await? {
             self.queue_deliveries(failed.deliveries).await;

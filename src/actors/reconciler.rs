@@ -10,18 +10,21 @@
 //!
 //! Every worker process runs one; a lock in Redis lets one pass run at a
 //! time in the whole deployment. Passes are spaced by RECONCILE_INTERVAL_MS
-//! and look at the 100 oldest unfinished rows; a missing job is only
-//! mended for rows untouched for RECONCILE_AFTER_MS.
+//! and each looks at the next 100 unfinished rows, oldest first, starting
+//! over after the newest: a backlog of healthy waiting or scheduled jobs
+//! does not hide a lost one behind it. A missing job is only mended for
+//! rows untouched for RECONCILE_AFTER_MS.
 
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
-use crate::job::{CANCELLED_REASON, JobState};
+use crate::job::JobState;
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
+use crate::store::receipts::UnfinishedKey;
 use crate::store::{BlobError, BlobStore, Db};
 
 /// Rows looked at in one pass.
@@ -43,36 +46,49 @@ pub struct ReconcilerArgs {
 /// Time for one pass.
 pub struct Tick;
 
+pub struct ReconcilerState {
+    args: ReconcilerArgs,
+    /// The last row the previous pass looked at; `None` starts over.
+    resume_after: Option<UnfinishedKey>,
+}
+
 impl Actor for Reconciler {
     type Msg = Tick;
-    type State = ReconcilerArgs;
+    type State = ReconcilerState;
     type Arguments = ReconcilerArgs;
 
     async fn pre_start(
         &self,
         me: ActorRef<Tick>,
         args: ReconcilerArgs,
-    ) -> Result<ReconcilerArgs, ActorProcessingErr> {
+    ) -> Result<ReconcilerState, ActorProcessingErr> {
         me.send_after(args.settings.interval, || Tick);
-        Ok(args)
+        Ok(ReconcilerState {
+            args,
+            resume_after: None,
+        })
     }
 
     async fn handle(
         &self,
         me: ActorRef<Tick>,
         _tick: Tick,
-        state: &mut ReconcilerArgs,
+        state: &mut ReconcilerState,
     ) -> Result<(), ActorProcessingErr> {
+        let args = &state.args;
         #[cfg(feature = "fault-injection")]
-        maybe_panic(state.settings.inject_panics);
+        maybe_panic(args.settings.inject_panics);
         // The lock outlives a slow pass; another process takes over after it.
-        let ttl = state.settings.interval * 2 + Duration::from_secs(10);
-        if let Ok(true) = state.queue.try_lock("reconciler", &state.owner, ttl).await
-            && let Err(e) = state.pass().await
-        {
-            tracing::warn!(error = %e, "reconciling receipts failed; trying again later");
+        let ttl = args.settings.interval * 2 + Duration::from_secs(10);
+        if let Ok(true) = args.queue.try_lock("reconciler", &args.owner, ttl).await {
+            match args.pass(state.resume_after).await {
+                Ok(next) => state.resume_after = next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciling receipts failed; trying again later")
+                }
+            }
         }
-        me.send_after(state.settings.interval, || Tick);
+        me.send_after(state.args.settings.interval, || Tick);
         Ok(())
     }
 }
@@ -92,24 +108,33 @@ fn maybe_panic(limit: u32) {
 }
 
 impl ReconcilerArgs {
-    async fn pass(&self) -> Result<(), crate::store::DbError> {
+    /// Look at the page of rows after `after`; answer where the next pass
+    /// goes on (`None`: from the oldest again, this page was the last).
+    async fn pass(
+        &self,
+        after: Option<UnfinishedKey>,
+    ) -> Result<Option<UnfinishedKey>, crate::store::DbError> {
         let now = chrono::Utc::now();
         // A row just written may belong to an upload whose job is being
         // added: only rows older than this are looked at.
         let settled = now - chrono::Duration::seconds(5);
         let lost_after = now - self.settings.after;
-        for row in self.db.unfinished_receipts(settled, BATCH).await? {
+        let rows = self.db.unfinished_receipts(settled, after, BATCH).await?;
+        let next = (rows.len() as i64 == BATCH)
+            .then(|| rows.last().map(UnfinishedKey::of))
+            .flatten();
+        for row in &rows {
             // Redis down: nothing can be known; the next pass tries again.
             match self.queue.lookup(&row.job_id).await {
-                Ok(None) if row.updated_at < lost_after => self.mend(&row).await?,
+                Ok(None) if row.updated_at < lost_after => self.mend(row).await?,
                 Ok(Some(job)) if job.state == JobState::Failed => {
-                    self.record_failure(&row, job.failed_reason.as_deref())
+                    self.record_failure(row, job.failed_reason.as_deref())
                         .await?
                 }
                 _ => {}
             }
         }
-        Ok(())
+        Ok(next)
     }
 
     /// The job failed for good but its row was not told (PostgreSQL was
@@ -124,11 +149,9 @@ impl ReconcilerArgs {
             job_id,
             "job failed while its receipt still said unfinished; recorded now"
         );
-        match reason {
-            Some(CANCELLED_REASON) => self.outcomes.cancelled(job_id).await.map(|_| ()),
-            Some(reason) => self.outcomes.failed(job_id, reason).await,
-            None => self.outcomes.failed(job_id, UNKNOWN_FAILURE).await,
-        }
+        // A client's cancel ends `cancelled` (the outcomes know its reason).
+        let reason = reason.unwrap_or(UNKNOWN_FAILURE);
+        self.outcomes.failed(job_id, reason).await
     }
 
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {

@@ -66,8 +66,18 @@ impl ReceiptService {
         }
         let data = stored.row.job_data();
         // The failed job (if Redis still keeps it) gives way to a fresh one
-        // with the same id, so clients keep polling the id they have.
-        self.queue.remove(job_id).await?;
+        // with the same id, so clients keep polling the id they have. One
+        // a worker still holds (a cancel it has not seen yet) cannot: the
+        // add would be refused as a duplicate and the retry lost.
+        if !self.queue.remove(job_id).await?
+            && let Some(job) = self.queue.lookup(job_id).await?
+        {
+            return Err(ServiceError::Conflict {
+                job_id: job_id.to_string(),
+                state: job.state,
+                allowed: "jobs their worker has let go of can be retried: try again in a moment",
+            });
+        }
         self.db.requeue_receipt(job_id).await?;
         if let Err(e) = self.queue.enqueue_again(job_id.to_string(), data).await {
             self.restore_status(job_id, status).await;

@@ -1,7 +1,7 @@
 //! Listing receipts: the parameters as clients send them, checked once for
 //! both APIs (a bad one is a 400 that names it), and the opaque cursor.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{Caller, ReceiptPage, ReceiptService, ReceiptSummary, ServiceError};
@@ -98,7 +98,7 @@ fn filter(query: &ListingQuery) -> Result<ListingFilter, ServiceError> {
         purchased_to: given(&query.purchased_to)
             .map(|raw| date("purchasedTo", raw))
             .transpose()?,
-        store: given(&query.q).map(str::to_string),
+        store: given(&query.q).map(search_text).transpose()?,
         after: given(&query.cursor).map(decode_cursor).transpose()?,
         limit,
         owner: None,
@@ -124,11 +124,40 @@ fn check_order(filter: &ListingFilter) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The years a date or timestamp may name: PostgreSQL's own range is wider
+/// but not chrono's (`+262142-12-31` parses, and its next day overflows),
+/// and a receipt outside these is a typing mistake.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+fn in_years(parameter: &'static str, raw: &str, year: i32) -> Result<(), ServiceError> {
+    if YEARS.contains(&year) {
+        return Ok(());
+    }
+    Err(bad(
+        parameter,
+        format!(
+            "`{raw}` is outside the years {} to {}",
+            YEARS.start(),
+            YEARS.end()
+        ),
+    ))
+}
+
+/// The store-name search text: PostgreSQL refuses a NUL character in text.
+fn search_text(raw: &str) -> Result<String, ServiceError> {
+    if raw.contains('\0') {
+        return Err(bad("q", "must not contain a NUL character"));
+    }
+    Ok(raw.to_string())
+}
+
 /// An RFC 3339 timestamp, or a date: the start of that day (UTC), or for
 /// the exclusive upper bound `to`, the start of the next day.
 fn instant(parameter: &'static str, raw: &str, upper: bool) -> Result<DateTime<Utc>, ServiceError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(at.with_timezone(&Utc));
+        let at = at.with_timezone(&Utc);
+        in_years(parameter, raw, at.year())?;
+        return Ok(at);
     }
     let day = date(parameter, raw).map_err(|_| {
         bad(parameter, format!("`{raw}` is neither an RFC 3339 timestamp (2026-12-01T10:00:00Z) nor a date (2026-12-01)"))
@@ -138,8 +167,10 @@ fn instant(parameter: &'static str, raw: &str, upper: bool) -> Result<DateTime<U
 }
 
 fn date(parameter: &'static str, raw: &str) -> Result<NaiveDate, ServiceError> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| bad(parameter, format!("`{raw}` is not a date like 2026-12-01")))
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| bad(parameter, format!("`{raw}` is not a date like 2026-12-01")))?;
+    in_years(parameter, raw, day.year())?;
+    Ok(day)
 }
 
 /// Opaque to clients: hex of `<created_at in µs>:<id>` of the page's last row.
@@ -163,6 +194,7 @@ fn decode_cursor(raw: &str) -> Result<ListingKey, ServiceError> {
         .parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        .filter(|at| YEARS.contains(&at.year()))
         .ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok(ListingKey { created_at, id })

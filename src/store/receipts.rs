@@ -3,7 +3,9 @@
 //! a requeue for a retry or a lost job. Also the reads both APIs serve.
 //! The final states are written in [`super::finish`].
 
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -84,10 +86,12 @@ impl Db {
     }
 
     /// Receipts `queued` or `processing` untouched since `cutoff`, oldest
-    /// first (the reconciler's candidates).
+    /// first, from after `after` (the last row of the page before): the
+    /// reconciler's candidates, a page at a time.
     pub async fn unfinished_receipts(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
+        after: Option<UnfinishedKey>,
         limit: i64,
     ) -> Result<Vec<ReceiptRow>, DbError> {
         let mut conn = self.conn().await?;
@@ -95,14 +99,23 @@ impl Db {
             ReceiptStatus::Queued.as_str(),
             ReceiptStatus::Processing.as_str(),
         ];
-        Ok(receipts::table
+        let mut query = receipts::table
             .filter(receipts::status.eq_any(unfinished))
             .filter(receipts::updated_at.lt(cutoff))
-            .order(receipts::updated_at)
+            .order((receipts::updated_at, receipts::id))
             .limit(limit)
             .select(ReceiptRow::as_select())
-            .load(&mut conn)
-            .await?)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(
+                receipts::updated_at
+                    .gt(after.updated_at)
+                    .or(receipts::updated_at
+                        .eq(after.updated_at)
+                        .and(receipts::id.gt(after.id))),
+            );
+        }
+        Ok(query.load(&mut conn).await?)
     }
 
     /// A receipt whose job is back in the queue (lost from Redis and added
@@ -177,4 +190,20 @@ async fn with_items(
         .load(conn)
         .await?;
     Ok(Some(StoredReceipt { row, items }))
+}
+
+/// Where a page of [`Db::unfinished_receipts`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnfinishedKey {
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+impl UnfinishedKey {
+    pub fn of(row: &ReceiptRow) -> Self {
+        Self {
+            updated_at: row.updated_at,
+            id: row.id,
+        }
+    }
 }

@@ -2,9 +2,11 @@
 //! worker process) jobs end `cancelled` in Redis and PostgreSQL; failed
 //! and cancelled jobs run again on retry; other states get 409.
 
+use receipt_ocr::config::Settings;
 use receipt_ocr::job::JobState;
 use receipt_ocr::jobs::JobStatusView;
 use receipt_ocr::startup::Role;
+use receipt_ocr::store::Notify;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -44,6 +46,23 @@ impl TestApp {
 fn state(body: &Value) -> JobState {
     let view: JobStatusView = serde_json::from_value(body.clone()).expect("a job status");
     view.state
+}
+
+/// An API process, a separate `worker` process with one OCR worker whose
+/// first read is held for 3 s (long enough to act on the job while it is
+/// active, whatever the machine's speed), and a job uploaded and seen
+/// active there. The worker's settings come back for its port.
+async fn a_job_held_active_in_another_worker() -> (TestApp, Settings, Process, String) {
+    let mut settings = isolated_settings();
+    settings.ocr.concurrency = 1.try_into().expect("non-zero");
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let mut separate = settings;
+    separate.http.port = free_port();
+    let worker = Process::start_with("worker", &separate, &[("OCR_INJECT_HOLD_MS", "3000")]);
+    let job_id = api.upload_ok(corner_market_png()).await;
+    wait_for(|| async { (api.job_view(&job_id).await.state == JobState::Active).then_some(()) })
+        .await;
+    (api, separate, worker, job_id)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,18 +125,7 @@ async fn a_delayed_job_is_cancelled_and_never_runs_until_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_on() {
-    let mut settings = isolated_settings();
-    settings.ocr.concurrency = 1.try_into().expect("non-zero");
-    let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    let mut separate = settings.clone();
-    separate.http.port = free_port();
-    // The first read in the worker is held for 3 s: long enough to cancel
-    // it while it is active, whatever the machine's speed.
-    let _worker = Process::start_with("worker", &separate, &[("OCR_INJECT_HOLD_MS", "3000")]);
-
-    let job_id = api.upload_ok(corner_market_png()).await;
-    wait_for(|| async { (api.job_view(&job_id).await.state == JobState::Active).then_some(()) })
-        .await;
+    let (api, separate, _worker, job_id) = a_job_held_active_in_another_worker().await;
     let (status, body) = api.cancel(&job_id).await;
     assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
 
@@ -156,6 +164,75 @@ async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_
         let series = format!(r#"receipt_ocr_jobs_processed_total{{outcome="{outcome}"}} 1"#);
         assert!(text.contains(&series), "{series} in:\n{text}");
     }
+}
+
+/// The worker's failed event can record a stopped job before the process
+/// that asked writes the row (or that process dies in between): the row
+/// still ends `cancelled`, not `failed`. Here the request reaches only
+/// the worker, as the flag a cancelling process sets before its row write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_stopped_by_a_cancel_ends_cancelled_whoever_records_it() {
+    let (api, separate, _worker, job_id) = a_job_held_active_in_another_worker().await;
+    let flag = format!(
+        "{}:{}:receipt-ocr:cancel:{job_id}",
+        separate.queue.prefix, separate.queue.name
+    );
+    let _: () = redis::cmd("SET")
+        .arg(flag)
+        .arg(1)
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut api.redis().await)
+        .await
+        .expect("SET");
+
+    let row = wait_for(|| async {
+        let row = api.receipt_status(&job_id).await;
+        (row.0 != "processing" && row.0 != "queued").then_some(row)
+    })
+    .await;
+    assert_eq!(row, ("cancelled".into(), true));
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
+}
+
+/// A retry sent right after a cancel, while the worker still holds the job
+/// (it looks for cancels every 250 ms), answers 409 (try again in a moment)
+/// instead of a 200 whose fresh job Redis would refuse as a duplicate; once
+/// the worker has let go, the retry runs the receipt to completion. The
+/// row is written `cancelled` here without the flag the worker looks for,
+/// so that it holds the job for the whole read: no race decides the test.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_while_a_worker_still_holds_the_job_answers_409_and_is_never_lost() {
+    let (api, _, _worker, job_id) = a_job_held_active_in_another_worker().await;
+    let cancelled = api.db.cancel_receipt(&job_id, Notify::Nobody).await;
+    assert!(
+        cancelled.expect("a query").is_some(),
+        "the row was unfinished"
+    );
+
+    let (status, body) = api.retry(&job_id).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("try again in a moment"), "{message}");
+
+    // The read ends, finds its row cancelled and is thrown away; then the
+    // worker lets go and the retry is taken.
+    wait_for(|| async {
+        let (status, body) = api.retry(&job_id).await;
+        match status {
+            200 => Some(()),
+            409 => None,
+            other => panic!("{other}: {body}"),
+        }
+    })
+    .await;
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("completed".into(), false)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,6 +14,7 @@ use crate::helpers::{TestApp, isolated_settings, wait_for};
 use crate::node_interop::node;
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
 use image::ImageFormat;
+use reqwest::multipart::{Form, Part};
 
 /// Settings whose reconciler looks every 200 ms at rows untouched for 0 ms.
 fn eager_reconciler() -> Settings {
@@ -39,6 +40,25 @@ async fn a_job_removed_by_another_client_is_added_again_and_completes() {
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = upload_and_lose_the_job(&api).await;
     assert_eq!(api.job_view(&job_id).await.state, JobState::Unknown);
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+/// A pass looks at 100 rows: a hundred receipts scheduled for later (older,
+/// healthy, unfinished for an hour) must not hide a lost job behind them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_job_behind_a_hundred_scheduled_ones_is_still_found() {
+    let settings = eager_reconciler();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let image = corner_market_png();
+    for _ in 0..100 {
+        let file = Part::bytes(image.clone()).file_name("receipt.png");
+        let form = Form::new().part("file", file).text("delay", "3600000");
+        assert_eq!(api.upload_form(form).await.status(), 200);
+    }
+    let job_id = upload_and_lose_the_job(&api).await;
 
     let _worker = TestApp::spawn(Role::Worker, settings).await;
     let job = api.wait_for_final(&job_id).await;
