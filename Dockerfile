@@ -24,12 +24,14 @@ RUN apt-get update \
       poppler-utils libheif-examples wamerican \
  && rm -rf /var/lib/apt/lists/*
 # The uploads folder exists and belongs to the service's user in the image,
-# so a named volume mounted there starts out writable by it.
-RUN useradd --system --create-home --home-dir /app receipt \
+# so a named volume mounted there starts out writable by it. The user has a
+# fixed uid and USER names it by number: Kubernetes' `runAsNonRoot` can only
+# check a numeric user (deploy/kubernetes runs it as 10001).
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /app receipt \
  && mkdir -p /app/blobs && chown receipt:receipt /app/blobs
 COPY --from=build /src/target/release/receipt-ocr /usr/local/bin/receipt-ocr
 COPY --from=build /opt/receipt-ocr/models /opt/receipt-ocr/models
-USER receipt
+USER 10001:10001
 WORKDIR /app
 ENV OMP_THREAD_LIMIT=1 BLOB_STORE=/app/blobs PORT=4000 OCR_MODELS_DIR=/opt/receipt-ocr/models
 EXPOSE 4000

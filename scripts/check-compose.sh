@@ -6,7 +6,8 @@
 # - every PromQL expression of the Grafana dashboard, as recording rules
 #   checked by promtool;
 # - deploy/kubernetes/*.yaml against Kubernetes' own OpenAPI schemas, strictly
-#   (unknown fields refused), with kubernetes-validate from PyPI;
+#   (unknown fields refused), with kubernetes-validate from PyPI, and the
+#   image's USER numeric, as their runAsNonRoot needs;
 # - with METRICS_URL set (e.g. http://127.0.0.1:4000/metrics), a live
 #   /metrics page with `promtool check metrics`.
 # Not checked here: that the images pull and start, the collector's config
@@ -41,6 +42,12 @@ check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 echo "check: deploy/kubernetes against Kubernetes 1.33's schemas"
 kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 deploy/kubernetes/*.yaml
+
+echo "check: the image's user is numeric (Kubernetes' runAsNonRoot cannot check a name)"
+if grep -q 'runAsNonRoot: true' deploy/kubernetes/*.yaml && ! grep -Eq '^USER [0-9]+(:[0-9]+)?$' Dockerfile; then
+  echo "check: deploy/kubernetes sets runAsNonRoot but the Dockerfile's USER is not a uid" >&2
+  exit 1
+fi
 
 echo "check: otel/prometheus.yml"
 promtool check config otel/prometheus.yml

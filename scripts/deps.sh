@@ -54,8 +54,17 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
 fi
 
-DATABASE_BASE_URL="${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}"
-if ! psql "$DATABASE_BASE_URL/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+# The server the tests (TEST_DATABASE_BASE) or the service (DATABASE_URL,
+# its database and query string dropped) will use; -w: never prompt.
+if [ -n "${TEST_DATABASE_BASE:-}" ]; then
+  DATABASE_BASE_URL="$TEST_DATABASE_BASE"
+elif [ -n "${DATABASE_URL:-}" ]; then
+  DATABASE_BASE_URL="${DATABASE_URL%%\?*}"
+  case "${DATABASE_BASE_URL#*://}" in */*) DATABASE_BASE_URL="${DATABASE_BASE_URL%/*}" ;; esac
+else
+  DATABASE_BASE_URL="postgres://postgres@127.0.0.1"
+fi
+if ! psql -w "$DATABASE_BASE_URL/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
   cat >&2 <<MSG
 deps: PostgreSQL runs but refuses $DATABASE_BASE_URL (Debian asks for a password on
 127.0.0.1 by default). Either set DATABASE_URL (and TEST_DATABASE_BASE for the tests) to a

@@ -22,8 +22,9 @@ psql "${TEST_DATABASE_BASE:-postgres://postgres@127.0.0.1}/postgres" -Atqc \
 # Queues left by earlier runs.
 redis-cli -h 127.0.0.1 --scan --pattern 'bull:test-*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
 
-# Debian's Chromium, for the dashboard's browser tests (tests/node/dashboard.js).
-if ! dpkg -s chromium >/dev/null 2>&1; then
+# Debian's Chromium, for the dashboard's browser tests (tests/node/dashboard.js),
+# unless CHROMIUM names another binary (Ubuntu has no such package).
+if [ -z "${CHROMIUM:-}" ] && ! dpkg -s chromium >/dev/null 2>&1; then
   echo "deps: installing chromium (for the dashboard's browser tests)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium

@@ -99,7 +99,10 @@ pub fn redis_nodes(raw: &str) -> Parsed<super::sections::RedisNodes> {
 }
 
 pub fn postgres_url(raw: &str) -> Parsed<String> {
-    url_with_scheme(raw, &["postgres", "postgresql"])
+    let url = url_with_scheme(raw, &["postgres", "postgresql"])?;
+    // sslmode and sslrootcert are checked here; the file is read at start.
+    crate::store::tls::split_url(&url)?;
+    Ok(url)
 }
 
 pub fn api_keys(raw: &str) -> Parsed<ApiKeys> {

@@ -8,10 +8,11 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::redact_url;
+use super::tls::PgTarget;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// How long getting a connection may take.
@@ -35,6 +36,8 @@ pub enum DbError {
     },
     #[error("migrations failed on {url}: {reason}")]
     Migration { url: String, reason: String },
+    #[error("DATABASE_URL `{url}` {reason}")]
+    Tls { url: String, reason: String },
     #[error("DATABASE_URL `{0}` names no database")]
     NoDatabaseName(String),
     #[error("database query failed: {0}")]
@@ -56,15 +59,27 @@ impl Db {
     /// Create the database if it is missing, apply migrations, open a
     /// pool of at most `max_connections` connections.
     pub async fn connect(url: &str, max_connections: NonZeroUsize) -> Result<Self, DbError> {
-        create_database_if_missing(url).await?;
+        let target = PgTarget::new(url).map_err(|reason| DbError::Tls {
+            url: redact_url(url),
+            reason,
+        })?;
+        create_database_if_missing(&target).await?;
         // No `SELECT 1` before every use of a pooled connection (diesel-async's
         // default): that doubled the round trips of an upload's one INSERT.
         // A connection the server closed (a restart, an outage) is still
         // found at checkout and replaced, without a query.
         let mut config = ManagerConfig::default();
         config.recycling_method = RecyclingMethod::Fast;
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+        // Every pooled connection is made as DATABASE_URL asks (TLS or not).
+        let made = target.clone();
+        config.custom_setup = Box::new(move |_url| {
+            let target = made.clone();
+            Box::pin(async move { target.establish().await })
+        });
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            target.url(),
+            config,
+        );
         // Bounded waits: an unreachable server answers 503, never a hang.
         let pool = Pool::builder(manager)
             .max_size(max_connections.get())
@@ -139,19 +154,25 @@ struct Exists {
     exists: bool,
 }
 
-/// Connect to the server's `postgres` database and create ours if absent.
-/// Any number of processes may start at once against a missing database:
-/// they take turns under an advisory lock on the server (held by this
-/// session, released when it ends), so one creates it and the others find
-/// it made.
-async fn create_database_if_missing(url: &str) -> Result<(), DbError> {
-    let mut parsed = url::Url::parse(url).map_err(|_| DbError::NoDatabaseName(redact_url(url)))?;
+/// Create our database if absent. When ours answers, nothing else is
+/// touched: a role or a pooler (PgBouncer) may admit only our database.
+/// Otherwise connect to the server's `postgres` database; any number of
+/// processes may start at once against a missing database: they take turns
+/// under an advisory lock on the server (held by this session, released
+/// when it ends), so one creates it and the others find it made.
+async fn create_database_if_missing(target: &PgTarget) -> Result<(), DbError> {
+    if target.establish().await.is_ok() {
+        return Ok(());
+    }
+    let url = target.url();
+    let parsed = url::Url::parse(url).map_err(|_| DbError::NoDatabaseName(redact_url(url)))?;
     let name = parsed.path().trim_start_matches('/').to_string();
     if name.is_empty() {
         return Err(DbError::NoDatabaseName(redact_url(url)));
     }
-    parsed.set_path("/postgres");
-    let mut admin = AsyncPgConnection::establish(parsed.as_str())
+    let mut admin = target
+        .with_database("postgres")
+        .establish()
         .await
         .map_err(|e| unreachable_err(url, e))?;
     diesel::sql_query("SELECT pg_advisory_lock($1, hashtext($2))")

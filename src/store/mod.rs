@@ -9,6 +9,7 @@ pub mod listing;
 pub mod models;
 pub mod receipts;
 pub mod schema;
+pub mod tls;
 pub mod webhooks;
 
 pub use blobs::{BlobError, BlobStore};

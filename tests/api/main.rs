@@ -24,6 +24,7 @@ mod node_interop;
 mod openapi_contract;
 mod otlp;
 mod outage;
+mod postgres_tls;
 mod private_servers;
 mod processes;
 mod queue_control;

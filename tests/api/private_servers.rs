@@ -105,16 +105,124 @@ pub struct PrivatePostgres {
     dir: PathBuf,
     pub port: u16,
     bin: PathBuf,
+    /// Server settings beyond the port and address (TLS).
+    options: String,
 }
 
 impl PrivatePostgres {
     pub async fn start() -> PrivatePostgres {
-        let dir = scratch_dir("postgres");
-        let bin = postgres_bin();
+        let postgres = Self::init();
+        postgres.start_again();
+        postgres
+    }
+
+    /// One that speaks TLS only: a certificate for 127.0.0.1 signed by an
+    /// authority of the test's own (`ca.pem`, whose path is returned), and
+    /// connections without TLS refused.
+    pub async fn start_tls() -> (PrivatePostgres, PathBuf) {
+        let mut postgres = Self::init();
+        let dir = postgres.dir.clone();
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl is installed");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=receipt-ocr test authority",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("the key is private");
+        std::fs::write(
+            postgres.data().join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .expect("write pg_hba.conf");
+        postgres.options = format!(
+            "-c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+            dir.display()
+        );
+        postgres.start_again();
+        (postgres, dir.join("ca.pem"))
+    }
+
+    fn init() -> PrivatePostgres {
         let postgres = PrivatePostgres {
             port: free_port(),
-            bin,
-            dir,
+            bin: postgres_bin(),
+            dir: scratch_dir("postgres"),
+            options: String::new(),
         };
         postgres.as_owner(
             &postgres.bin.join("initdb"),
@@ -128,7 +236,6 @@ impl PrivatePostgres {
                 "--no-sync",
             ],
         );
-        postgres.start_again();
         postgres
     }
 
@@ -145,9 +252,10 @@ impl PrivatePostgres {
     /// Start it (again), waiting until it accepts connections.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.options
         );
         let log = self.dir.join("log").display().to_string();
         self.pg_ctl(&["start", "-w", "-o", &options, "-l", &log]);

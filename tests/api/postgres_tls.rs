@@ -1,0 +1,48 @@
+//! TLS to PostgreSQL: DATABASE_URL's `sslmode=require` with `sslrootcert`
+//! reads receipts end to end on a server that refuses plain connections;
+//! without TLS, or without the server's authority, start-up stops with a
+//! message that says why.
+
+use receipt_ocr::job::JobState;
+use receipt_ocr::startup::{Application, Role};
+
+use crate::helpers::{TestApp, isolated_settings};
+use crate::private_servers::PrivatePostgres;
+use crate::support::receipt_image::corner_market_png;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_over_tls_reads_a_receipt_and_refuses_an_unknown_authority() {
+    let (postgres, authority) = PrivatePostgres::start_tls().await;
+    let mut settings = isolated_settings();
+    let plain = postgres.url("receipts");
+
+    // The server refuses a connection without TLS: it really takes TLS below.
+    settings.database.url = plain.clone();
+    let refused = Application::build(settings.clone(), Role::Api)
+        .await
+        .err()
+        .expect("no TLS, no start");
+    let message = format!("{refused:#}");
+    assert!(message.contains("no encryption"), "{message}");
+
+    // sslmode=require checks the certificate: the system's roots do not
+    // know the test's authority.
+    settings.database.url = format!("{plain}?sslmode=require");
+    let refused = Application::build(settings.clone(), Role::Api)
+        .await
+        .err()
+        .expect("an unknown authority, no start");
+    let message = format!("{refused:#}");
+    assert!(message.contains("certificate"), "{message}");
+
+    settings.database.url = format!(
+        "{plain}?sslmode=verify-full&sslrootcert={}",
+        authority.display()
+    );
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+    let job = app.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    let stored = app.db.receipt_by_job_id(&job_id).await.expect("a query");
+    assert_eq!(stored.expect("the row").row.status, "completed");
+}
