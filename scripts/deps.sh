@@ -54,19 +54,25 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
 fi
 
-# The server the tests (TEST_DATABASE_BASE) or the service (DATABASE_URL,
-# its database and query string dropped) will use; -w: never prompt.
+# The server the tests (TEST_DATABASE_BASE) or the service (DATABASE_URL:
+# its own database, or the server's `postgres` one before ours is made)
+# will use; -w: never prompt. Passwords are not shown.
+pg_answers() { psql -w "$1" -Atqc 'select 1' >/dev/null 2>&1; }
 if [ -n "${TEST_DATABASE_BASE:-}" ]; then
   DATABASE_BASE_URL="$TEST_DATABASE_BASE"
+  pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1 || pg_ok=0
 elif [ -n "${DATABASE_URL:-}" ]; then
   DATABASE_BASE_URL="${DATABASE_URL%%\?*}"
   case "${DATABASE_BASE_URL#*://}" in */*) DATABASE_BASE_URL="${DATABASE_BASE_URL%/*}" ;; esac
+  { pg_answers "$DATABASE_URL" || pg_answers "$DATABASE_BASE_URL/postgres"; } && pg_ok=1 || pg_ok=0
 else
   DATABASE_BASE_URL="postgres://postgres@127.0.0.1"
+  pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1 || pg_ok=0
 fi
-if ! psql -w "$DATABASE_BASE_URL/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+if [ "$pg_ok" = 0 ]; then
+  shown=$(printf '%s' "$DATABASE_BASE_URL" | sed 's#\(://[^:/@]*\):[^@]*@#\1:***@#')
   cat >&2 <<MSG
-deps: PostgreSQL runs but refuses $DATABASE_BASE_URL (Debian asks for a password on
+deps: PostgreSQL runs but refuses $shown (Debian asks for a password on
 127.0.0.1 by default). Either set DATABASE_URL (and TEST_DATABASE_BASE for the tests) to a
 URL with a password, e.g. postgres://postgres:secret@127.0.0.1, after
   sudo -u postgres psql -c "ALTER USER postgres PASSWORD 'secret'"
@@ -74,6 +80,7 @@ or allow local trust logins for the postgres user in pg_hba.conf and reload Post
 MSG
   exit 1
 fi
+unset pg_ok
 
 # The S3-compatible server the S3 blob tests start (tests/api/s3.rs):
 # moto's `moto_server`, pinned, in a virtualenv of its own in the cache

@@ -15,7 +15,7 @@ use crate::ocr::ReceiptReading;
 use crate::pipeline::ReceiptRecords;
 use crate::queue::QueueHandle;
 use crate::store::models::NewReceipt;
-use crate::store::{Db, DbError, Notify};
+use crate::store::{Db, DbError, Notify, Unfinished};
 use crate::webhooks::WebhookUrl;
 
 /// The events-stream entry for a job cancelled by a client, for live
@@ -58,9 +58,13 @@ impl ReceiptOutcomes {
     /// The job has failed for good, for `reason`.
     pub async fn failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
         // A job a client's cancel stopped ends `cancelled`, whether the
-        // worker's failed event or the cancelling process writes it first.
+        // worker's failed event or the cancelling process writes it first;
+        // from `processing` only: a retry may have put it back to `queued`.
         if reason == CANCELLED_REASON {
-            return self.cancelled(job_id).await.map(|_| ());
+            return self
+                .cancel(job_id, Unfinished::Processing)
+                .await
+                .map(|_| ());
         }
         let notify = Notify::Targets(&self.targets);
         if let Some(failed) = self.db.mark_job_failed(job_id, reason, notify).await? {
@@ -71,8 +75,13 @@ impl ReceiptOutcomes {
 
     /// A client cancelled the job; false when it had already finished.
     pub async fn cancelled(&self, job_id: &str) -> Result<bool, DbError> {
+        self.cancel(job_id, Unfinished::Any).await
+    }
+
+    async fn cancel(&self, job_id: &str, from: Unfinished) -> Result<bool, DbError> {
         let notify = Notify::Targets(&self.targets);
-        let Some(cancelled) = self.db.cancel_receipt(job_id, notify).await? else {
+        let cancelled = self.db.cancel_receipt_from(job_id, from, notify).await?;
+        let Some(cancelled) = cancelled else {
             return Ok(false);
         };
         self.queue_deliveries(cancelled.deliveries).await;

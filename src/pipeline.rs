@@ -63,13 +63,18 @@ pub trait ReceiptReader: Send + Sync {
 }
 
 /// One attempt at one job.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct JobAttempt {
     pub job_id: String,
     pub data: ReceiptJobData,
     /// 1 for the first attempt.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// Set when the reading is being saved: a cancel seen from then on
+    /// lets the save finish, and its transaction decides (a row the cancel
+    /// wrote first is not overwritten; one saved first stays completed,
+    /// and so does its job).
+    pub saving: std::sync::atomic::AtomicBool,
 }
 
 impl JobAttempt {
@@ -158,12 +163,17 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
             .read(image, progress)
             .instrument(info_span!("ocr"))
             .await?;
+        attempt
+            .saving
+            .store(true, std::sync::atomic::Ordering::Release);
         let saved = in_stage(
             JobStage::Save,
             self.records.save_reading(data.receipt_id, &reading),
         )
         .await
         .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
+        #[cfg(feature = "fault-injection")]
+        hold_after_saving().await;
         saved.ok_or_else(JobError::cancelled)
     }
 
@@ -201,3 +211,20 @@ fn blob_error(e: BlobError) -> JobError {
 
 #[cfg(test)]
 mod tests;
+
+/// Test-only: OCR_INJECT_SAVED_HOLD_MS holds every attempt this long after
+/// its reading is committed, as a slow answer from PostgreSQL would: a
+/// cancel arriving then must not undo a save that has happened.
+#[cfg(feature = "fault-injection")]
+async fn hold_after_saving() {
+    static HOLD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let hold = *HOLD.get_or_init(|| {
+        std::env::var("OCR_INJECT_SAVED_HOLD_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0)
+    });
+    if hold > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+    }
+}

@@ -146,10 +146,16 @@ impl QueueHandle {
         job_id: String,
         data: ReceiptJobData,
     ) -> Result<(), QueueError> {
-        let mut clear = redis::cmd("DEL");
-        clear.arg(self.cancel_key(&job_id));
-        self.command::<()>(clear).await?;
+        self.withdraw_cancel(&job_id).await?;
         self.enqueue(job_id, data, Schedule::default()).await
+    }
+
+    /// Drop a request to stop `job_id` (one that came too late, or before
+    /// the job runs again).
+    pub async fn withdraw_cancel(&self, job_id: &str) -> Result<(), QueueError> {
+        let mut clear = redis::cmd("DEL");
+        clear.arg(self.cancel_key(job_id));
+        self.command(clear).await
     }
 
     /// Remove a job that no worker holds; false when a worker holds it

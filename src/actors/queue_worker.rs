@@ -251,12 +251,21 @@ impl<P: JobProcessor> JobRunner<P> {
             let (progress, reports) = mpsc::unbounded_channel();
             let run = async {
                 self.wait_for_database().await;
+                let pipeline = self.pipeline.run(&attempt, progress);
+                tokio::pin!(pipeline);
                 // The pipeline first: an attempt that answers on its first
                 // poll never starts the cancellation poll's timer.
                 tokio::select! {
                     biased;
-                    outcome = self.pipeline.run(&attempt, progress) => outcome,
-                    () = self.cancel_requested(&attempt.job_id) => Err(JobError::cancelled()),
+                    outcome = &mut pipeline => outcome,
+                    () = self.cancel_requested(&attempt.job_id) => {
+                        // A save under way finishes: its transaction decides.
+                        if attempt.saving.load(std::sync::atomic::Ordering::Acquire) {
+                            pipeline.await
+                        } else {
+                            Err(JobError::cancelled())
+                        }
+                    }
                 }
             };
             let grace_over = async {
@@ -433,6 +442,7 @@ fn attempt_of(job: &Job) -> Result<JobAttempt, bullmq::Error> {
         data,
         attempt: job.attempts_made() + 1,
         max_attempts: job.opts().attempts.unwrap_or(1),
+        saving: Default::default(),
     })
 }
 

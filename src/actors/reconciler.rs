@@ -9,10 +9,12 @@
 //! row marked failed from the reason Redis kept.
 //!
 //! Every worker process runs one; a lock in Redis lets one pass run at a
-//! time in the whole deployment. Passes are spaced by RECONCILE_INTERVAL_MS
-//! and each looks at the next 100 unfinished rows, oldest first, starting
-//! over after the newest: a backlog of healthy waiting or scheduled jobs
-//! does not hide a lost one behind it. A missing job is only mended for
+//! time in the whole deployment. Passes are spaced by RECONCILE_INTERVAL_MS.
+//! A cycle looks at every row unfinished when it began, oldest first, up to
+//! 1000 a pass, going on where the last pass stopped; the next cycle starts
+//! over. So a backlog of healthy waiting or scheduled jobs does not hide a
+//! lost one behind it, and rows added meanwhile wait for the next cycle
+//! instead of keeping one from ending. A missing job is only mended for
 //! rows untouched for RECONCILE_AFTER_MS.
 
 use std::time::Duration;
@@ -20,15 +22,16 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::ReconcileSettings;
-use crate::job::JobState;
+use crate::job::{CANCELLED_REASON, JobState};
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::QueueHandle;
 use crate::store::models::ReceiptRow;
 use crate::store::receipts::UnfinishedKey;
 use crate::store::{BlobError, BlobStore, Db};
 
-/// Rows looked at in one pass.
+/// Rows read at a time, and pages read in one pass.
 const BATCH: i64 = 100;
+const PAGES_PER_PASS: usize = 10;
 
 pub struct Reconciler;
 
@@ -48,8 +51,18 @@ pub struct Tick;
 
 pub struct ReconcilerState {
     args: ReconcilerArgs,
-    /// The last row the previous pass looked at; `None` starts over.
-    resume_after: Option<UnfinishedKey>,
+    /// The cycle under way; `None` starts one at the next pass.
+    cycle: Option<Cycle>,
+}
+
+/// A walk over the rows unfinished and untouched at its start.
+#[derive(Debug, Clone, Copy)]
+struct Cycle {
+    /// Rows touched since are left to the next cycle (a row just written
+    /// may belong to an upload whose job is being added).
+    settled: chrono::DateTime<chrono::Utc>,
+    /// The last row looked at.
+    after: Option<UnfinishedKey>,
 }
 
 impl Actor for Reconciler {
@@ -63,10 +76,7 @@ impl Actor for Reconciler {
         args: ReconcilerArgs,
     ) -> Result<ReconcilerState, ActorProcessingErr> {
         me.send_after(args.settings.interval, || Tick);
-        Ok(ReconcilerState {
-            args,
-            resume_after: None,
-        })
+        Ok(ReconcilerState { args, cycle: None })
     }
 
     async fn handle(
@@ -81,8 +91,8 @@ impl Actor for Reconciler {
         // The lock outlives a slow pass; another process takes over after it.
         let ttl = args.settings.interval * 2 + Duration::from_secs(10);
         if let Ok(true) = args.queue.try_lock("reconciler", &args.owner, ttl).await {
-            match args.pass(state.resume_after).await {
-                Ok(next) => state.resume_after = next,
+            match args.pass(state.cycle).await {
+                Ok(next) => state.cycle = next,
                 Err(e) => {
                     tracing::warn!(error = %e, "reconciling receipts failed; trying again later")
                 }
@@ -108,22 +118,32 @@ fn maybe_panic(limit: u32) {
 }
 
 impl ReconcilerArgs {
-    /// Look at the page of rows after `after`; answer where the next pass
-    /// goes on (`None`: from the oldest again, this page was the last).
-    async fn pass(
-        &self,
-        after: Option<UnfinishedKey>,
-    ) -> Result<Option<UnfinishedKey>, crate::store::DbError> {
-        let now = chrono::Utc::now();
-        // A row just written may belong to an upload whose job is being
-        // added: only rows older than this are looked at.
-        let settled = now - chrono::Duration::seconds(5);
-        let lost_after = now - self.settings.after;
-        let rows = self.db.unfinished_receipts(settled, after, BATCH).await?;
-        let next = (rows.len() as i64 == BATCH)
-            .then(|| rows.last().map(UnfinishedKey::of))
-            .flatten();
-        for row in &rows {
+    /// Go on with `cycle` (or start one) for up to [`PAGES_PER_PASS`]
+    /// pages; answer where the next pass goes on (`None`: the cycle ended).
+    async fn pass(&self, cycle: Option<Cycle>) -> Result<Option<Cycle>, crate::store::DbError> {
+        let mut cycle = cycle.unwrap_or_else(|| Cycle {
+            settled: chrono::Utc::now() - chrono::Duration::seconds(5),
+            after: None,
+        });
+        for _ in 0..PAGES_PER_PASS {
+            let rows = self
+                .db
+                .unfinished_receipts(cycle.settled, cycle.after, BATCH)
+                .await?;
+            self.look_at(&rows).await?;
+            match rows.last() {
+                Some(last) if rows.len() as i64 == BATCH => {
+                    cycle.after = Some(UnfinishedKey::of(last))
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(cycle))
+    }
+
+    async fn look_at(&self, rows: &[ReceiptRow]) -> Result<(), crate::store::DbError> {
+        let lost_after = chrono::Utc::now() - self.settings.after;
+        for row in rows {
             // Redis down: nothing can be known; the next pass tries again.
             match self.queue.lookup(&row.job_id).await {
                 Ok(None) if row.updated_at < lost_after => self.mend(row).await?,
@@ -134,7 +154,7 @@ impl ReconcilerArgs {
                 _ => {}
             }
         }
-        Ok(next)
+        Ok(())
     }
 
     /// The job failed for good but its row was not told (PostgreSQL was
@@ -149,9 +169,11 @@ impl ReconcilerArgs {
             job_id,
             "job failed while its receipt still said unfinished; recorded now"
         );
-        // A client's cancel ends `cancelled` (the outcomes know its reason).
-        let reason = reason.unwrap_or(UNKNOWN_FAILURE);
-        self.outcomes.failed(job_id, reason).await
+        match reason {
+            Some(CANCELLED_REASON) => self.outcomes.cancelled(job_id).await.map(|_| ()),
+            Some(reason) => self.outcomes.failed(job_id, reason).await,
+            None => self.outcomes.failed(job_id, UNKNOWN_FAILURE).await,
+        }
     }
 
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {

@@ -5,6 +5,9 @@ use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
 use crate::store::Notify;
 
+/// What a 409 to a cancel says can be cancelled.
+const CANCELLABLE: &str = "waiting, prioritized, delayed or active jobs can be cancelled";
+
 impl ReceiptService {
     /// Cancel a job: a waiting, prioritized or delayed one leaves the queue
     /// at once; an active one is stopped by whichever worker process holds
@@ -21,7 +24,7 @@ impl ReceiptService {
                 return Err(ServiceError::Conflict {
                     job_id: job_id.to_string(),
                     state: status.state,
-                    allowed: "waiting, prioritized, delayed or active jobs can be cancelled",
+                    allowed: CANCELLABLE,
                 });
             }
             JobState::Waiting | JobState::Prioritized | JobState::Delayed | JobState::Active => {
@@ -34,7 +37,26 @@ impl ReceiptService {
             // The row is all that is left (Redis lost the job).
             JobState::Unknown => {}
         }
-        self.outcomes.cancelled(job_id).await?;
+        if !self.outcomes.cancelled(job_id).await? {
+            // The row was final already: cancelled by another request (or
+            // the worker's event), or finished first (a save that committed
+            // as the cancel came: its job completes, the cancel is late).
+            let row = self.db.receipt_by_job_id(job_id).await?;
+            let finished = match row.map(|stored| stored.status()).transpose()? {
+                Some(ReceiptStatus::Completed) => Some(JobState::Completed),
+                Some(ReceiptStatus::Failed) => Some(JobState::Failed),
+                _ => None,
+            };
+            if let Some(state) = finished {
+                // Too late: the job is not to be shown as being cancelled.
+                self.queue.withdraw_cancel(job_id).await?;
+                return Err(ServiceError::Conflict {
+                    job_id: job_id.to_string(),
+                    state,
+                    allowed: CANCELLABLE,
+                });
+            }
+        }
         self.job_status(caller, job_id).await
     }
 
@@ -69,8 +91,11 @@ impl ReceiptService {
         // with the same id, so clients keep polling the id they have. One
         // a worker still holds (a cancel it has not seen yet) cannot: the
         // add would be refused as a duplicate and the retry lost.
+        // (A worker that lets go between the two calls leaves a removable
+        // job: removed on a second try.)
         if !self.queue.remove(job_id).await?
             && let Some(job) = self.queue.lookup(job_id).await?
+            && (job.state == JobState::Active || !self.queue.remove(job_id).await?)
         {
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),

@@ -107,6 +107,7 @@ async fn fixture(image: Option<&[u8]>, fails_with: Option<fn() -> JobError>) -> 
         },
         attempt: 1,
         max_attempts: 3,
+        saving: Default::default(),
     };
     let pipeline = ReceiptPipeline::new(FakeRecords::default(), blobs, FakeReader { fails_with });
     Fixture { pipeline, attempt }

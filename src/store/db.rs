@@ -154,21 +154,26 @@ struct Exists {
     exists: bool,
 }
 
-/// Create our database if absent. When ours answers, nothing else is
-/// touched: a role or a pooler (PgBouncer) may admit only our database.
-/// Otherwise connect to the server's `postgres` database; any number of
+/// Create our database if absent. When ours answers (or refuses us for
+/// another reason, which is the error), nothing else is touched: a role or
+/// a pooler (PgBouncer) may admit only our database. When the server says
+/// it does not exist, connect to its `postgres` database; any number of
 /// processes may start at once against a missing database: they take turns
 /// under an advisory lock on the server (held by this session, released
 /// when it ends), so one creates it and the others find it made.
 async fn create_database_if_missing(target: &PgTarget) -> Result<(), DbError> {
-    if target.establish().await.is_ok() {
-        return Ok(());
-    }
     let url = target.url();
     let parsed = url::Url::parse(url).map_err(|_| DbError::NoDatabaseName(redact_url(url)))?;
     let name = parsed.path().trim_start_matches('/').to_string();
     if name.is_empty() {
         return Err(DbError::NoDatabaseName(redact_url(url)));
+    }
+    if target
+        .database_exists()
+        .await
+        .map_err(|e| unreachable_err(url, e))?
+    {
+        return Ok(());
     }
     let mut admin = target
         .with_database("postgres")

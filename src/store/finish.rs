@@ -123,10 +123,28 @@ impl Db {
         job_id: &str,
         notify: Notify<'_>,
     ) -> Result<Option<Finished<()>>, DbError> {
+        self.cancel_receipt_from(job_id, Unfinished::Any, notify)
+            .await
+    }
+
+    /// The same, only from the unfinished state `from`.
+    pub async fn cancel_receipt_from(
+        &self,
+        job_id: &str,
+        from: Unfinished,
+        notify: Notify<'_>,
+    ) -> Result<Option<Finished<()>>, DbError> {
+        let from: &[&str] = match from {
+            Unfinished::Any => &[
+                ReceiptStatus::Queued.as_str(),
+                ReceiptStatus::Processing.as_str(),
+            ],
+            Unfinished::Processing => &[ReceiptStatus::Processing.as_str()],
+        };
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-                .filter(receipts::status.ne_all(FINAL))
+                .filter(receipts::status.eq_any(from))
                 .set((
                     receipts::status.eq(ReceiptStatus::Cancelled.as_str()),
                     receipts::cancelled_at.eq(diesel::dsl::now),
@@ -142,6 +160,16 @@ impl Db {
         })
         .await
     }
+}
+
+/// Which unfinished receipts a cancel may end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// `queued` or `processing`: a client's cancel.
+    Any,
+    /// `processing` only: a worker's report that it stopped the job, which
+    /// must not end a receipt a retry has put back to `queued` meanwhile.
+    Processing,
 }
 
 /// The deliveries of a new outcome, written in its transaction.

@@ -14,7 +14,7 @@ pub mod webhooks;
 
 pub use blobs::{BlobError, BlobStore};
 pub use db::{Db, DbError};
-pub use finish::{Finished, Notify};
+pub use finish::{Finished, Notify, Unfinished};
 
 /// The SHA-256 of an upload, hex-encoded (stored to spot duplicates).
 pub fn content_hash(bytes: &[u8]) -> String {

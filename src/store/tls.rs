@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use diesel::ConnectionResult;
 use diesel::result::ConnectionError;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// What DATABASE_URL's TLS parameters ask for.
@@ -28,20 +30,41 @@ pub enum TlsWish {
 }
 
 /// Split DATABASE_URL into the URL tokio-postgres reads (our TLS parameters
-/// taken out) and what they ask for. An unknown `sslmode` is an error that
-/// names the ones understood.
+/// taken out, every other one kept byte for byte: tokio-postgres decodes
+/// only `%xx`, so re-encoding a space as `+` would change it) and what
+/// they ask for. An unknown `sslmode` is an error that names the ones
+/// understood.
 pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
-    let mut url = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL: {e}"))?;
+    let (base, query) = match raw.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (raw, ""),
+    };
     let mut mode = None;
     let mut root_file = None;
-    let mut kept: Vec<(String, String)> = Vec::new();
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
-            "sslmode" => mode = Some(value.into_owned()),
-            "sslrootcert" => root_file = Some(PathBuf::from(value.into_owned())),
-            _ => kept.push((key.into_owned(), value.into_owned())),
+    let mut kept: Vec<&str> = Vec::new();
+    // Whether either parameter was there: if not, the URL goes as given.
+    let mut ours = false;
+    for piece in query.split('&').filter(|piece| !piece.is_empty()) {
+        let key = piece.split_once('=').map_or(piece, |(key, _)| key);
+        let decoded = || {
+            let value = piece.split_once('=').map_or("", |(_, value)| value);
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        match key {
+            "sslmode" => mode = Some(decoded()),
+            "sslrootcert" => root_file = Some(decoded()),
+            _ => {
+                kept.push(piece);
+                continue;
+            }
         }
+        ours = true;
     }
+    // libpq 16's `sslrootcert=system`: the system's roots, as without it.
+    let root_file = root_file.filter(|file| file != "system").map(PathBuf::from);
     let wish = match mode.as_deref() {
         None | Some("disable" | "prefer") if root_file.is_some() => {
             return Err(
@@ -57,14 +80,34 @@ pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
         }
     };
     if let TlsWish::Verified { .. } = wish {
-        kept.push(("sslmode".into(), "require".into()));
+        if url.host().is_none() || query_names_socket(&kept) {
+            return Err(
+                "asks for TLS over a Unix socket, which PostgreSQL does not offer: \
+                 name a host (TCP) or drop sslmode"
+                    .into(),
+            );
+        }
+        kept.push("sslmode=require");
     }
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
+    if !ours {
+        return Ok((raw.to_string(), wish));
     }
-    Ok((url.into(), wish))
+    let url = match kept.is_empty() {
+        true => base.to_string(),
+        false => format!("{base}?{}", kept.join("&")),
+    };
+    Ok((url, wish))
+}
+
+/// Whether the query's `host=` is a socket directory (`/var/run/postgresql`).
+fn query_names_socket(pieces: &[&str]) -> bool {
+    pieces.iter().any(|piece| {
+        piece.strip_prefix("host=").is_some_and(|host| {
+            percent_encoding::percent_decode_str(host)
+                .decode_utf8_lossy()
+                .starts_with('/')
+        })
+    })
 }
 
 /// How this process reaches its PostgreSQL server.
@@ -103,13 +146,59 @@ impl PgTarget {
 
     /// One connection, over TLS when asked for.
     pub async fn establish(&self) -> ConnectionResult<AsyncPgConnection> {
-        let Some(tls) = &self.tls else {
-            return AsyncPgConnection::establish(&self.url).await;
-        };
-        let (client, connection) = tokio_postgres::connect(&self.url, tls.clone())
-            .await
-            .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        self.open().await.map_err(Refused::into_connection_error)
+    }
+
+    /// Whether our database answers: false when the server says it does
+    /// not exist, the error for anything else (a wrong password, a bad
+    /// certificate, no server), which must not be hidden behind an attempt
+    /// on another database.
+    pub async fn database_exists(&self) -> ConnectionResult<bool> {
+        match self.open().await {
+            Ok(_) => Ok(true),
+            Err(Refused::Postgres(e)) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
+                Ok(false)
+            }
+            Err(refused) => Err(refused.into_connection_error()),
+        }
+    }
+
+    async fn open(&self) -> Result<AsyncPgConnection, Refused> {
+        match &self.tls {
+            None => {
+                let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+                    .await
+                    .map_err(Refused::Postgres)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection)
+                    .await
+                    .map_err(Refused::Setup)
+            }
+            Some(tls) => {
+                let (client, connection) = tokio_postgres::connect(&self.url, tls.clone())
+                    .await
+                    .map_err(Refused::Postgres)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection)
+                    .await
+                    .map_err(Refused::Setup)
+            }
+        }
+    }
+}
+
+/// Why a connection could not be made.
+enum Refused {
+    /// By the server or on the way (its SQLSTATE, when it gave one).
+    Postgres(tokio_postgres::Error),
+    /// diesel's set-up on a made connection.
+    Setup(ConnectionError),
+}
+
+impl Refused {
+    fn into_connection_error(self) -> ConnectionError {
+        match self {
+            Refused::Postgres(e) => ConnectionError::BadConnection(with_causes(&e)),
+            Refused::Setup(e) => e,
+        }
     }
 }
 
@@ -193,6 +282,8 @@ mod tests {
                 root_file: Some("/etc/rds.pem".into())
             }
         );
+        let (url, _) = split_url("postgres://db.example/r?sslmode=verify-full").expect("full");
+        assert_eq!(url, "postgres://db.example/r?sslmode=require");
         let (url, wish) = split_url("postgres://db.example/r?sslmode=prefer").expect("prefer");
         assert_eq!(
             (url.as_str(), wish),
@@ -201,5 +292,14 @@ mod tests {
         let refused = split_url("postgres://db.example/r?sslmode=allow").expect_err("unknown");
         assert!(refused.contains("verify-full"), "{refused}");
         assert!(split_url("postgres://db.example/r?sslrootcert=/ca.pem").is_err());
+        assert!(split_url("postgres:///r?host=%2Fvar%2Frun%2Fpostgresql&sslmode=require").is_err());
+        // Other parameters pass byte for byte (tokio-postgres reads `+` as is).
+        let raw =
+            "postgres://db.example/r?options=-c%20statement_timeout%3D5000&application_name=a+b";
+        assert_eq!(split_url(raw).expect("kept").0, raw);
+        let (url, wish) =
+            split_url(&format!("{raw}&sslmode=require&sslrootcert=system")).expect("system");
+        assert_eq!(url, format!("{raw}&sslmode=require"));
+        assert_eq!(wish, TlsWish::Verified { root_file: None });
     }
 }

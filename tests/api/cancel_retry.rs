@@ -41,6 +41,24 @@ impl TestApp {
         let row = stored.expect("a receipt row").row;
         (row.status, row.cancelled_at.is_some())
     }
+
+    /// Set the request a cancelling process leaves for the worker, and
+    /// nothing else (no row write): as a cancel whose process stopped
+    /// before its row write, or one racing a save.
+    async fn request_cancel_only(&self, job_id: &str) {
+        let flag = format!(
+            "{}:{}:receipt-ocr:cancel:{job_id}",
+            self.settings.queue.prefix, self.settings.queue.name
+        );
+        let _: () = redis::cmd("SET")
+            .arg(flag)
+            .arg(1)
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut self.redis().await)
+            .await
+            .expect("SET");
+    }
 }
 
 fn state(body: &Value) -> JobState {
@@ -51,7 +69,8 @@ fn state(body: &Value) -> JobState {
 /// An API process, a separate `worker` process with one OCR worker whose
 /// first read is held for 3 s (long enough to act on the job while it is
 /// active, whatever the machine's speed), and a job uploaded and seen
-/// active there. The worker's settings come back for its port.
+/// active there, its read under way. The worker's settings come back for
+/// its port.
 async fn a_job_held_active_in_another_worker() -> (TestApp, Settings, Process, String) {
     let mut settings = isolated_settings();
     settings.ocr.concurrency = 1.try_into().expect("non-zero");
@@ -60,8 +79,13 @@ async fn a_job_held_active_in_another_worker() -> (TestApp, Settings, Process, S
     separate.http.port = free_port();
     let worker = Process::start_with("worker", &separate, &[("OCR_INJECT_HOLD_MS", "3000")]);
     let job_id = api.upload_ok(corner_market_png()).await;
-    wait_for(|| async { (api.job_view(&job_id).await.state == JobState::Active).then_some(()) })
-        .await;
+    // Active in BullMQ and its row `processing`: the read (held) is under
+    // way, past the worker's own look at the row.
+    wait_for(|| async {
+        let active = api.job_view(&job_id).await.state == JobState::Active;
+        (active && api.receipt_status(&job_id).await.0 == "processing").then_some(())
+    })
+    .await;
     (api, separate, worker, job_id)
 }
 
@@ -172,19 +196,8 @@ async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_
 /// the worker, as the flag a cancelling process sets before its row write.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_stopped_by_a_cancel_ends_cancelled_whoever_records_it() {
-    let (api, separate, _worker, job_id) = a_job_held_active_in_another_worker().await;
-    let flag = format!(
-        "{}:{}:receipt-ocr:cancel:{job_id}",
-        separate.queue.prefix, separate.queue.name
-    );
-    let _: () = redis::cmd("SET")
-        .arg(flag)
-        .arg(1)
-        .arg("EX")
-        .arg(600)
-        .query_async(&mut api.redis().await)
-        .await
-        .expect("SET");
+    let (api, _, _worker, job_id) = a_job_held_active_in_another_worker().await;
+    api.request_cancel_only(&job_id).await;
 
     let row = wait_for(|| async {
         let row = api.receipt_status(&job_id).await;
@@ -228,6 +241,44 @@ async fn a_retry_while_a_worker_still_holds_the_job_answers_409_and_is_never_los
     })
     .await;
     let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("completed".into(), false)
+    );
+}
+
+/// A cancel that arrives once the reading is committed is late: it answers
+/// 409, and the job completes (its worker does not throw away a save that
+/// happened, even when it sees a cancel request), the row `completed`. The
+/// worker holds each attempt 3 s after its save, as a slow answer from
+/// PostgreSQL would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_after_the_save_committed_is_late_and_the_job_completes() {
+    let mut settings = isolated_settings();
+    settings.ocr.concurrency = 1.try_into().expect("non-zero");
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let mut separate = settings;
+    separate.http.port = free_port();
+    let _worker = Process::start_with("worker", &separate, &[("OCR_INJECT_SAVED_HOLD_MS", "3000")]);
+
+    let job_id = api.upload_ok(corner_market_png()).await;
+    wait_for(|| async { (api.receipt_status(&job_id).await.0 == "completed").then_some(()) }).await;
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Active);
+    let (status, body) = api.cancel(&job_id).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict", "{body}");
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Active);
+
+    // A request the worker sees while its save is answered (one from a
+    // process that looked before the save committed) lets it finish too.
+    api.request_cancel_only(&job_id).await;
+    wait_for(|| async {
+        let hash = api.job_hash(&job_id).await;
+        hash.contains_key("finishedOn").then_some(())
+    })
+    .await;
+    let job = api.job_view(&job_id).await;
     assert_eq!(job.state, JobState::Completed, "{job:?}");
     assert_eq!(
         api.receipt_status(&job_id).await,

@@ -1,7 +1,7 @@
 //! TLS to PostgreSQL: DATABASE_URL's `sslmode=require` with `sslrootcert`
 //! reads receipts end to end on a server that refuses plain connections;
-//! without TLS, or without the server's authority, start-up stops with a
-//! message that says why.
+//! without TLS, without the server's authority or with a certificate for
+//! another name, start-up stops with a message that says why.
 
 use receipt_ocr::job::JobState;
 use receipt_ocr::startup::{Application, Role};
@@ -33,7 +33,21 @@ async fn postgres_over_tls_reads_a_receipt_and_refuses_an_unknown_authority() {
         .err()
         .expect("an unknown authority, no start");
     let message = format!("{refused:#}");
-    assert!(message.contains("certificate"), "{message}");
+    assert!(message.contains("UnknownIssuer"), "{message}");
+
+    // With the authority, the name is still checked: the certificate is
+    // for 127.0.0.1, not localhost.
+    let by_name = plain.replace("127.0.0.1", "localhost");
+    settings.database.url = format!(
+        "{by_name}?sslmode=verify-full&sslrootcert={}",
+        authority.display()
+    );
+    let refused = Application::build(settings.clone(), Role::Api)
+        .await
+        .err()
+        .expect("a certificate for another name, no start");
+    let message = format!("{refused:#}");
+    assert!(message.contains("not valid for name"), "{message}");
 
     settings.database.url = format!(
         "{plain}?sslmode=verify-full&sslrootcert={}",
