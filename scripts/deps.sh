@@ -70,7 +70,7 @@ else
   pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1 || pg_ok=0
 fi
 if [ "$pg_ok" = 0 ]; then
-  shown=$(printf '%s' "$DATABASE_BASE_URL" | sed 's#\(://[^:/@]*\):[^@]*@#\1:***@#')
+  shown=$(printf '%s' "$DATABASE_BASE_URL" | sed 's#\(://[^:/@]*\):[^/]*@#\1:***@#')
   cat >&2 <<MSG
 deps: PostgreSQL runs but refuses $shown (Debian asks for a password on
 127.0.0.1 by default). Either set DATABASE_URL (and TEST_DATABASE_BASE for the tests) to a

@@ -70,10 +70,11 @@ pub struct JobAttempt {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub max_attempts: u32,
-    /// Set when the reading is being saved: a cancel seen from then on
-    /// lets the save finish, and its transaction decides (a row the cancel
-    /// wrote first is not overwritten; one saved first stays completed,
-    /// and so does its job).
+    /// Set while the reading is being saved (until the save answers, and
+    /// on success until the attempt does): a cancel seen then lets the save
+    /// finish, and its transaction decides (a row the cancel wrote first is
+    /// not overwritten; one saved first stays completed, and so does its
+    /// job).
     pub saving: std::sync::atomic::AtomicBool,
 }
 
@@ -171,7 +172,14 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
             self.records.save_reading(data.receipt_id, &reading),
         )
         .await
-        .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
+        .map_err(|e| {
+            // Nothing was saved: a cancel may cut what follows (a wait
+            // for PostgreSQL to record the failure) short again.
+            attempt
+                .saving
+                .store(false, std::sync::atomic::Ordering::Release);
+            JobError::retry_from(FailureClass::Database, e)
+        })?;
         #[cfg(feature = "fault-injection")]
         hold_after_saving().await;
         saved.ok_or_else(JobError::cancelled)

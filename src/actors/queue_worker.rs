@@ -238,6 +238,8 @@ struct JobRunner<P> {
 
 /// How often a running job checks whether a client cancelled it.
 const CANCEL_POLL: Duration = Duration::from_millis(250);
+/// How long a cancel waits for a save under way to answer.
+const SAVE_PATIENCE: Duration = Duration::from_secs(30);
 
 impl<P: JobProcessor> JobRunner<P> {
     async fn process(&self, mut job: Job) -> Result<Value, bullmq::Error> {
@@ -259,11 +261,14 @@ impl<P: JobProcessor> JobRunner<P> {
                     biased;
                     outcome = &mut pipeline => outcome,
                     () = self.cancel_requested(&attempt.job_id) => {
-                        // A save under way finishes: its transaction decides.
-                        if attempt.saving.load(std::sync::atomic::Ordering::Acquire) {
-                            pipeline.await
-                        } else {
-                            Err(JobError::cancelled())
+                        // A save under way finishes: its transaction decides
+                        // (within SAVE_PATIENCE: a save that hangs is cut).
+                        let saving = attempt.saving.load(std::sync::atomic::Ordering::Acquire);
+                        match saving {
+                            true => tokio::time::timeout(SAVE_PATIENCE, pipeline)
+                                .await
+                                .unwrap_or_else(|_| Err(JobError::cancelled())),
+                            false => Err(JobError::cancelled()),
                         }
                     }
                 }

@@ -80,7 +80,7 @@ pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
         }
     };
     if let TlsWish::Verified { .. } = wish {
-        if url.host().is_none() || query_names_socket(&kept) {
+        if !over_tcp(&url, &kept) {
             return Err(
                 "asks for TLS over a Unix socket, which PostgreSQL does not offer: \
                  name a host (TCP) or drop sslmode"
@@ -99,15 +99,22 @@ pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
     Ok((url, wish))
 }
 
-/// Whether the query's `host=` is a socket directory (`/var/run/postgresql`).
-fn query_names_socket(pieces: &[&str]) -> bool {
-    pieces.iter().any(|piece| {
-        piece.strip_prefix("host=").is_some_and(|host| {
-            percent_encoding::percent_decode_str(host)
-                .decode_utf8_lossy()
-                .starts_with('/')
-        })
-    })
+/// Whether the server is named by a host (TCP), as TLS needs: the query's
+/// `host=` when given (libpq's `postgres:///db?host=…`), else the URL's
+/// own; one that is a directory (`/var/run/postgresql`, also written
+/// `%2Fvar%2Frun%2Fpostgresql`) is a Unix socket.
+fn over_tcp(url: &url::Url, pieces: &[&str]) -> bool {
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let host = pieces
+        .iter()
+        .find_map(|piece| piece.strip_prefix("host="))
+        .map(decoded)
+        .or_else(|| url.host_str().map(decoded));
+    host.is_some_and(|host| !host.is_empty() && !host.starts_with('/'))
 }
 
 /// How this process reaches its PostgreSQL server.
@@ -293,6 +300,9 @@ mod tests {
         assert!(refused.contains("verify-full"), "{refused}");
         assert!(split_url("postgres://db.example/r?sslrootcert=/ca.pem").is_err());
         assert!(split_url("postgres:///r?host=%2Fvar%2Frun%2Fpostgresql&sslmode=require").is_err());
+        assert!(split_url("postgres://%2Fvar%2Frun%2Fpostgresql/r?sslmode=require").is_err());
+        assert!(split_url("postgres:///r?sslmode=require").is_err());
+        assert!(split_url("postgres:///r?host=db.example&sslmode=require").is_ok());
         // Other parameters pass byte for byte (tokio-postgres reads `+` as is).
         let raw =
             "postgres://db.example/r?options=-c%20statement_timeout%3D5000&application_name=a+b";

@@ -251,8 +251,9 @@ async fn a_retry_while_a_worker_still_holds_the_job_answers_409_and_is_never_los
 /// A cancel that arrives once the reading is committed is late: it answers
 /// 409, and the job completes (its worker does not throw away a save that
 /// happened, even when it sees a cancel request), the row `completed`. The
-/// worker holds each attempt 3 s after its save, as a slow answer from
+/// worker holds each attempt 5 s after its save, as a slow answer from
 /// PostgreSQL would.
+#[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_after_the_save_committed_is_late_and_the_job_completes() {
     let mut settings = isolated_settings();
@@ -260,7 +261,7 @@ async fn a_cancel_after_the_save_committed_is_late_and_the_job_completes() {
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let mut separate = settings;
     separate.http.port = free_port();
-    let _worker = Process::start_with("worker", &separate, &[("OCR_INJECT_SAVED_HOLD_MS", "3000")]);
+    let _worker = Process::start_with("worker", &separate, &[("OCR_INJECT_SAVED_HOLD_MS", "5000")]);
 
     let job_id = api.upload_ok(corner_market_png()).await;
     wait_for(|| async { (api.receipt_status(&job_id).await.0 == "completed").then_some(()) }).await;
