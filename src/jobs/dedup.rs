@@ -1,9 +1,10 @@
 //! Duplicate uploads: with `DEDUP_WINDOW` set, the same bytes uploaded
 //! again within the window get the earlier upload's job instead of a new
 //! one. Best effort: two identical uploads arriving at the same instant
-//! may both be queued.
+//! may both be queued (a duplicate is only handed a job Redis has).
 
 use super::{ReceiptService, ReceiptView, ServiceError, UploadAccepted};
+use crate::job::ReceiptStatus;
 use crate::store::models::NewReceipt;
 
 impl ReceiptService {
@@ -27,6 +28,15 @@ impl ReceiptService {
         else {
             return Ok(None);
         };
+        // A queued receipt whose job Redis does not have (yet) may be an
+        // upload still being queued, which can fail and take its row and
+        // job back: the job id would then lead nowhere. This upload gets
+        // its own job instead.
+        if row.status == ReceiptStatus::Queued.as_str()
+            && self.queue.lookup(&row.job_id).await?.is_none()
+        {
+            return Ok(None);
+        }
         let Some(stored) = self.db.receipt_by_id(row.id).await? else {
             return Ok(None);
         };

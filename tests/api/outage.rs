@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
 use crate::private_servers::PrivateRedis;
-use crate::support::receipt_image::corner_market_png;
+use crate::support::receipt_image::{HARBOR_CAFE, corner_market_png, encode, render};
+use image::ImageFormat;
 use receipt_ocr::job::JobState;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,4 +115,70 @@ async fn an_upload_refused_because_redis_stalled_leaves_no_job_when_redis_comes_
         "the first receipt's row only"
     );
     assert_eq!(app.blob_files().len(), 1, "the first receipt's file only");
+}
+
+/// With DEDUP_WINDOW on, the same bytes uploaded again while the first
+/// upload is still being queued (Redis holding writes) are not handed the
+/// first upload's job: that upload fails when its deadline passes and
+/// takes its row and job back, and the job id would lead nowhere. Both
+/// get 503, and nothing is left once Redis answers again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes() {
+    let redis = PrivateRedis::start(free_port()).await;
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = redis.url();
+    settings.inputs.dedup_window = std::time::Duration::from_secs(600);
+    let app = TestApp::spawn(Role::Api, settings).await;
+    // Redis learns BullMQ's scripts on a first upload (of other bytes).
+    let other = encode(&render(HARBOR_CAFE), ImageFormat::Png);
+    let first = app.upload_ok(other).await;
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pause = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(60_000)
+        .arg("WRITE")
+        .clone();
+    pause.query_async::<()>(&mut conn).await.unwrap();
+    let image = corner_market_png();
+    let queuing = tokio::spawn({
+        let (http, url) = (app.http.clone(), format!("{}/api/upload", app.address));
+        let part = reqwest::multipart::Part::bytes(image.clone()).file_name("a.png");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        async move {
+            http.post(url)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    // Its row is written before its job is added.
+    wait_for(|| async { (app.db.count_receipts().await.ok()? == 2).then_some(()) }).await;
+
+    let again = app.upload_bytes(image, "again.png").await;
+    let status = again.status();
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(status, 503, "not the queuing upload's job: {body}");
+    assert_eq!(queuing.await.unwrap(), 503);
+    let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
+    unpause.query_async::<()>(&mut conn).await.unwrap();
+
+    let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
+    wait_for(|| async {
+        let jobs: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:ocr-*"))
+            .query_async(&mut conn.clone())
+            .await
+            .ok()?;
+        (jobs == [format!("{prefix}:{first}")]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.db.count_receipts().await.unwrap(),
+        1,
+        "the first row only"
+    );
 }
