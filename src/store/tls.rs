@@ -46,16 +46,10 @@ pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
     // Whether either parameter was there: if not, the URL goes as given.
     let mut ours = false;
     for piece in query.split('&').filter(|piece| !piece.is_empty()) {
-        let key = piece.split_once('=').map_or(piece, |(key, _)| key);
-        let decoded = || {
-            let value = piece.split_once('=').map_or("", |(_, value)| value);
-            percent_encoding::percent_decode_str(value)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
         match key {
-            "sslmode" => mode = Some(decoded()),
-            "sslrootcert" => root_file = Some(decoded()),
+            "sslmode" => mode = Some(decoded(value)),
+            "sslrootcert" => root_file = Some(decoded(value)),
             _ => {
                 kept.push(piece);
                 continue;
@@ -104,17 +98,19 @@ pub fn split_url(raw: &str) -> Result<(String, TlsWish), String> {
 /// own; one that is a directory (`/var/run/postgresql`, also written
 /// `%2Fvar%2Frun%2Fpostgresql`) is a Unix socket.
 fn over_tcp(url: &url::Url, pieces: &[&str]) -> bool {
-    let decoded = |text: &str| {
-        percent_encoding::percent_decode_str(text)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     let host = pieces
         .iter()
         .find_map(|piece| piece.strip_prefix("host="))
         .map(decoded)
         .or_else(|| url.host_str().map(decoded));
     host.is_some_and(|host| !host.is_empty() && !host.starts_with('/'))
+}
+
+/// A URL part with its `%xx` escapes decoded.
+fn decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// How this process reaches its PostgreSQL server.
@@ -203,22 +199,12 @@ enum Refused {
 impl Refused {
     fn into_connection_error(self) -> ConnectionError {
         match self {
-            Refused::Postgres(e) => ConnectionError::BadConnection(with_causes(&e)),
+            Refused::Postgres(e) => {
+                ConnectionError::BadConnection(crate::telemetry::with_causes(&e))
+            }
             Refused::Setup(e) => e,
         }
     }
-}
-
-/// An error and what caused it ("error performing TLS handshake: invalid
-/// peer certificate: UnknownIssuer"): tokio-postgres says only the first.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text = format!("{text}: {next}");
-        cause = next.source();
-    }
-    text
 }
 
 /// A rustls client trusting `root_file`'s certificates, or the system's.

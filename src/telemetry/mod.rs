@@ -139,6 +139,20 @@ pub fn init() -> Result<TelemetryGuard, TelemetryError> {
     })
 }
 
+/// An error and what caused it, as logs and messages tell it ("error
+/// performing TLS handshake: invalid peer certificate: UnknownIssuer"):
+/// many errors (reqwest's, tokio-postgres's) say only the first.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The filter in `variable`, or `default` when it is unset or empty.
 fn filter_from_env(variable: &'static str, default: &str) -> Result<EnvFilter, TelemetryError> {
     let value = std::env::var(variable)

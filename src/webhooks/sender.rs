@@ -118,14 +118,7 @@ impl WebhookSender {
         if error.is_timeout() {
             return format!("no answer within {} s", self.timeout.as_secs_f32());
         }
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
+        crate::telemetry::with_causes(error)
     }
 }
 

@@ -74,20 +74,12 @@ async fn an_upload_refused_because_redis_stalled_leaves_no_job_when_redis_comes_
 
     // Redis holds every write (the add among them) until unpaused: the
     // upload's 5 s deadline passes first.
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let pause = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(60_000)
-        .arg("WRITE")
-        .clone();
-    pause.query_async::<()>(&mut conn).await.unwrap();
+    let mut conn = hold_writes(&redis).await;
     let response = app.upload_bytes(corner_market_png(), "receipt.png").await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "redis_unavailable", "{body}");
-    let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
-    unpause.query_async::<()>(&mut conn).await.unwrap();
+    release_writes(&mut conn).await;
 
     // Redis now runs the add it held (a second `added` event in the
     // stream); the upload's undo takes that job back.
@@ -133,14 +125,7 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
     let other = encode(&render(HARBOR_CAFE), ImageFormat::Png);
     let first = app.upload_ok(other).await;
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let pause = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(60_000)
-        .arg("WRITE")
-        .clone();
-    pause.query_async::<()>(&mut conn).await.unwrap();
+    let mut conn = hold_writes(&redis).await;
     let image = corner_market_png();
     let queuing = tokio::spawn({
         let (http, url) = (app.http.clone(), format!("{}/api/upload", app.address));
@@ -163,8 +148,7 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
     let body: Value = again.json().await.unwrap();
     assert_eq!(status, 503, "not the queuing upload's job: {body}");
     assert_eq!(queuing.await.unwrap(), 503);
-    let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
-    unpause.query_async::<()>(&mut conn).await.unwrap();
+    release_writes(&mut conn).await;
 
     let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
     wait_for(|| async {
@@ -181,4 +165,23 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
         1,
         "the first row only"
     );
+}
+
+/// Make `redis` hold every write (a BullMQ add among them) until
+/// [`release_writes`], reads still answered; the connection that asked.
+async fn hold_writes(redis: &PrivateRedis) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pause = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(60_000)
+        .arg("WRITE")
+        .clone();
+    pause.query_async::<()>(&mut conn).await.unwrap();
+    conn
+}
+
+async fn release_writes(conn: &mut redis::aio::MultiplexedConnection) {
+    let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
+    unpause.query_async::<()>(conn).await.unwrap();
 }
