@@ -3,6 +3,7 @@
 //! without TLS, without the server's authority or with a certificate for
 //! another name, start-up stops with a message that says why.
 
+use receipt_ocr::config::Settings;
 use receipt_ocr::job::JobState;
 use receipt_ocr::startup::{Application, Role};
 
@@ -18,22 +19,12 @@ async fn postgres_over_tls_reads_a_receipt_and_refuses_an_unknown_authority() {
 
     // The server refuses a connection without TLS: it really takes TLS below.
     settings.database.url = plain.clone();
-    let refused = Application::build(settings.clone(), Role::Api)
-        .await
-        .err()
-        .expect("no TLS, no start");
-    let message = format!("{refused:#}");
-    assert!(message.contains("no encryption"), "{message}");
+    start_up_stops_saying(&settings, "no encryption").await;
 
     // sslmode=require checks the certificate: the system's roots do not
     // know the test's authority.
     settings.database.url = format!("{plain}?sslmode=require");
-    let refused = Application::build(settings.clone(), Role::Api)
-        .await
-        .err()
-        .expect("an unknown authority, no start");
-    let message = format!("{refused:#}");
-    assert!(message.contains("UnknownIssuer"), "{message}");
+    start_up_stops_saying(&settings, "UnknownIssuer").await;
 
     // With the authority, the name is still checked: the certificate is
     // for 127.0.0.1, not localhost.
@@ -42,12 +33,7 @@ async fn postgres_over_tls_reads_a_receipt_and_refuses_an_unknown_authority() {
         "{by_name}?sslmode=verify-full&sslrootcert={}",
         authority.display()
     );
-    let refused = Application::build(settings.clone(), Role::Api)
-        .await
-        .err()
-        .expect("a certificate for another name, no start");
-    let message = format!("{refused:#}");
-    assert!(message.contains("not valid for name"), "{message}");
+    start_up_stops_saying(&settings, "not valid for name").await;
 
     settings.database.url = format!(
         "{plain}?sslmode=verify-full&sslrootcert={}",
@@ -59,4 +45,14 @@ async fn postgres_over_tls_reads_a_receipt_and_refuses_an_unknown_authority() {
     assert_eq!(job.state, JobState::Completed, "{job:?}");
     let stored = app.db.receipt_by_job_id(&job_id).await.expect("a query");
     assert_eq!(stored.expect("the row").row.status, "completed");
+}
+
+/// Start-up with `settings` fails, and its message contains `words`.
+async fn start_up_stops_saying(settings: &Settings, words: &str) {
+    let refused = Application::build(settings.clone(), Role::Api)
+        .await
+        .err()
+        .expect("start-up stops");
+    let message = format!("{refused:#}");
+    assert!(message.contains(words), "{message}");
 }
