@@ -16,8 +16,15 @@ binary="$CARGO_TARGET_DIR/debug/receipt-ocr"
 [ -x "$binary" ] || cargo build --locked --quiet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# PNG magic then random bytes: taken in whole, stored and queued.
-python3 -c "import os,sys; sys.stdout.buffer.write(b'\x89PNG\r\n\x1a\n' + os.urandom($SIZE_MIB * 1048576 - 8))" >"$work/upload.png"
+# A PNG header (3000 x 3000, grey) then random pixel data: it passes the
+# upload's checks, so it is taken in whole, stored and queued.
+python3 - "$SIZE_MIB" >"$work/upload.png" <<'PY'
+import os, struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 3000, 3000, 8, 0, 0, 0, 0))
+sys.stdout.buffer.write(head + chunk(b"IDAT", os.urandom(int(sys.argv[1]) * 1048576 - len(head) - 12)))
+PY
 
 measure() {
   local port name pid before after answers

@@ -96,10 +96,22 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// A dependency that did not answer (asking again may work), not a
+    /// mistake of the caller's or data we cannot read.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Redis(_) | Self::Blobs(_) => true,
+            Self::Database(error) => !matches!(error, DbError::Corrupt(..) | DbError::Encode(_)),
+            _ => false,
+        }
+    }
+
     fn from_input(error: InputError) -> Self {
         match error {
             InputError::Unsupported => ServiceError::UnsupportedType,
-            InputError::Image(e) => ServiceError::ImageTooLarge(e),
+            InputError::Image(e @ PreprocessError::TooManyPixels { .. }) => {
+                ServiceError::ImageTooLarge(e)
+            }
             other => ServiceError::Document(other),
         }
     }

@@ -113,6 +113,10 @@ impl ReceiptOutcomes {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    pub fn queue(&self) -> &QueueHandle {
+        &self.queue
+    }
 }
 
 /// The pipeline's receipt rows: its final states go through the outcomes.

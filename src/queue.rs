@@ -3,6 +3,7 @@
 //! cheap to clone: `bullmq::Queue` multiplexes one connection, so callers
 //! use it directly and concurrently.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bullmq::options::RedisConnectionOptions;
@@ -105,6 +106,10 @@ pub struct QueueHandle {
 /// How long a cancellation request waits for the worker holding the job.
 const CANCEL_REQUEST_TTL_S: u64 = 24 * 3600;
 
+/// One client's request to stop a job (its token in Redis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelRequest(String);
+
 impl QueueHandle {
     /// Connect (failing fast with a clear message when Redis is down).
     pub async fn open(
@@ -150,12 +155,31 @@ impl QueueHandle {
         self.enqueue(job_id, data, Schedule::default()).await
     }
 
-    /// Drop a request to stop `job_id` (one that came too late, or before
-    /// the job runs again).
+    /// Drop any request to stop `job_id` (before the job runs again).
     pub async fn withdraw_cancel(&self, job_id: &str) -> Result<(), QueueError> {
         let mut clear = redis::cmd("DEL");
         clear.arg(self.cancel_key(job_id));
         self.command(clear).await
+    }
+
+    /// Drop the request `request` made, one that came too late; a request
+    /// made since by another client (after a retry, say) stays.
+    pub async fn withdraw_cancel_request(
+        &self,
+        job_id: &str,
+        request: &CancelRequest,
+    ) -> Result<(), QueueError> {
+        static COMPARE_AND_DELETE: LazyLock<redis::Script> = LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                   return redis.call('DEL', KEYS[1]) end return 0",
+            )
+        });
+        let mut conn = self.queue.connection().connection();
+        let mut invocation = COMPARE_AND_DELETE.key(self.cancel_key(job_id));
+        invocation.arg(&request.0);
+        let delete = async { Ok(invocation.invoke_async::<()>(&mut conn).await?) };
+        self.deadline(delete).await
     }
 
     /// Remove a job that no worker holds; false when a worker holds it
@@ -175,14 +199,17 @@ impl QueueHandle {
         format!("{}:receipt-ocr:cancel:{job_id}", self.keys)
     }
 
-    /// Ask whichever worker process holds `job_id` to stop it.
-    pub async fn request_cancel(&self, job_id: &str) -> Result<(), QueueError> {
+    /// Ask whichever worker process holds `job_id` to stop it; the answer
+    /// names this request, to withdraw it alone if it came too late.
+    pub async fn request_cancel(&self, job_id: &str) -> Result<CancelRequest, QueueError> {
+        let request = CancelRequest(uuid::Uuid::new_v4().to_string());
         let mut set = redis::cmd("SET");
         set.arg(self.cancel_key(job_id))
-            .arg(1)
+            .arg(&request.0)
             .arg("EX")
             .arg(CANCEL_REQUEST_TTL_S);
-        self.command(set).await
+        self.command::<()>(set).await?;
+        Ok(request)
     }
 
     /// True once a client asked to cancel `job_id`.
@@ -305,8 +332,15 @@ impl QueueHandle {
         // sets state and result in one script). The other order can pair an
         // old hash (progress 90, no result) with the new state.
         let state = self.deadline(self.queue.get_job_state(job_id)).await?;
-        let Some(job) = self.deadline(self.queue.get_job(job_id)).await? else {
-            return Ok(None);
+        let job = match self.deadline(self.queue.get_job(job_id)).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return Ok(None),
+            // The id names another of the queue's keys (`1:lock`): no job.
+            Err(QueueError::Redis {
+                source: bullmq::Error::Redis(e),
+                ..
+            }) if e.code() == Some("WRONGTYPE") => return Ok(None),
+            Err(e) => return Err(e),
         };
         let mut found = queue_job(job, client_state(state));
         if found.state == JobState::Delayed {

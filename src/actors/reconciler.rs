@@ -130,7 +130,7 @@ impl ReconcilerArgs {
                 .db
                 .unfinished_receipts(cycle.settled, cycle.after, BATCH)
                 .await?;
-            self.look_at(&rows).await?;
+            self.look_at(&rows).await;
             match rows.last() {
                 Some(last) if rows.len() as i64 == BATCH => {
                     cycle.after = Some(UnfinishedKey::of(last))
@@ -141,20 +141,23 @@ impl ReconcilerArgs {
         Ok(Some(cycle))
     }
 
-    async fn look_at(&self, rows: &[ReceiptRow]) -> Result<(), crate::store::DbError> {
+    /// Mend what needs it; a row whose repair fails is left to the next
+    /// cycle and does not hold up the rows after it.
+    async fn look_at(&self, rows: &[ReceiptRow]) {
         let lost_after = chrono::Utc::now() - self.settings.after;
         for row in rows {
             // Redis down: nothing can be known; the next pass tries again.
-            match self.queue.lookup(&row.job_id).await {
-                Ok(None) if row.updated_at < lost_after => self.mend(row).await?,
+            let repaired = match self.queue.lookup(&row.job_id).await {
+                Ok(None) if row.updated_at < lost_after => self.mend(row).await,
                 Ok(Some(job)) if job.state == JobState::Failed => {
-                    self.record_failure(row, job.failed_reason.as_deref())
-                        .await?
+                    self.record_failure(row, job.failed_reason.as_deref()).await
                 }
-                _ => {}
+                _ => Ok(()),
+            };
+            if let Err(e) = repaired {
+                tracing::warn!(job_id = row.job_id, error = %e, "could not put the receipt right; trying again next cycle");
             }
         }
-        Ok(())
     }
 
     /// The job failed for good but its row was not told (PostgreSQL was

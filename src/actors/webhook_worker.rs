@@ -2,7 +2,10 @@
 //! queue (`<QUEUE_NAME>-webhooks`). Each job is one attempt at one
 //! delivery ([`Deliverer`]); BullMQ retries it with exponential backoff.
 //! Every SWEEP_INTERVAL it also queues deliveries whose outcome was
-//! committed but whose job never reached Redis.
+//! committed but whose job never reached Redis, and queues again pending
+//! deliveries whose job Redis lost (a failover, a flush, a Redis without
+//! persistence): ones untouched for longer than any wait between attempts
+//! whose job is gone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,9 @@ pub struct WebhookWorkerState {
     events: JoinHandle<()>,
     outcomes: ReceiptOutcomes,
     grace: Duration,
+    /// How long a pending delivery may go untouched before its job is
+    /// looked for.
+    overdue_after: Duration,
 }
 
 /// Time to sweep.
@@ -68,6 +74,7 @@ impl Actor for WebhookWorker {
         Ok(WebhookWorkerState {
             worker,
             events,
+            overdue_after: args.settings.longest_gap() + args.settings.timeout + SWEEP_AFTER,
             outcomes: args.outcomes,
             grace: args.grace,
         })
@@ -96,6 +103,7 @@ impl Actor for WebhookWorker {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for unqueued webhook deliveries"),
         }
+        state.requeue_lost().await;
         me.send_after(SWEEP_INTERVAL, || Sweep);
         Ok(())
     }
@@ -108,6 +116,46 @@ impl Actor for WebhookWorker {
         state.worker.close(state.grace.as_millis() as u64).await?;
         state.events.abort();
         Ok(())
+    }
+}
+
+impl WebhookWorkerState {
+    /// Queue again the overdue pending deliveries whose job is gone.
+    async fn requeue_lost(&self) {
+        let db = self.outcomes.db();
+        let cutoff = chrono::Utc::now() - self.overdue_after;
+        let overdue = match db.overdue_deliveries(cutoff, SWEEP_BATCH).await {
+            Ok(overdue) => overdue,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for overdue webhook deliveries");
+                return;
+            }
+        };
+        let queue = self.outcomes.queue();
+        let mut requeued = Vec::new();
+        for id in overdue {
+            // Redis down: nothing can be known; the next sweep looks again.
+            // (A run of a redelivery records attempts, so is never overdue
+            // while it lives.)
+            if let Ok(false) = queue.delivery_run_pending(id).await {
+                match queue.redeliver(id).await {
+                    Ok(()) => requeued.push(id),
+                    Err(e) => {
+                        tracing::warn!(delivery_id = %id, error = %e, "could not queue a lost webhook delivery again")
+                    }
+                }
+            }
+        }
+        if requeued.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            count = requeued.len(),
+            "queued again webhook deliveries whose job Redis lost"
+        );
+        if let Err(e) = db.mark_deliveries_queued(&requeued).await {
+            tracing::warn!(error = %e, "could not note queued webhook deliveries");
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub enum ErrorCode {
     TooManyFiles,
     EncryptedPdf,
     UnreadablePdf,
+    CorruptImage,
     ConverterUnavailable,
     ServerBusy,
     RedisUnavailable,
@@ -73,6 +74,7 @@ impl ErrorCode {
             Self::TooManyFiles => "too_many_files",
             Self::EncryptedPdf => "encrypted_pdf",
             Self::UnreadablePdf => "unreadable_pdf",
+            Self::CorruptImage => "corrupt_image",
             Self::ConverterUnavailable => "converter_unavailable",
             Self::ServerBusy => "server_busy",
             Self::RedisUnavailable => "redis_unavailable",
@@ -99,7 +101,9 @@ impl ErrorCode {
             Self::FileTooLarge | Self::ImageTooLarge | Self::TooManyPages | Self::TooManyFiles => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Self::EncryptedPdf | Self::UnreadablePdf => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::EncryptedPdf | Self::UnreadablePdf | Self::CorruptImage => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ServerBusy
             | Self::RedisUnavailable
@@ -143,9 +147,12 @@ impl ErrorCode {
     /// A PDF or photo refused at upload.
     fn of_document(error: &crate::inputs::InputError) -> Self {
         use crate::inputs::InputError;
+        use crate::ocr::preprocess::PreprocessError;
         match error {
             InputError::Unsupported => Self::UnsupportedMediaType,
-            InputError::Image(_) | InputError::PageTooLarge { .. } => Self::ImageTooLarge,
+            InputError::Image(PreprocessError::TooManyPixels { .. })
+            | InputError::PageTooLarge { .. } => Self::ImageTooLarge,
+            InputError::Image(_) | InputError::Incomplete(_) => Self::CorruptImage,
             InputError::TooManyPages { .. } => Self::TooManyPages,
             InputError::EncryptedPdf => Self::EncryptedPdf,
             InputError::UnreadablePdf(_) | InputError::UnreadableHeif(_) => Self::UnreadablePdf,
@@ -220,7 +227,8 @@ endpoint_errors!(
         /// AVIF (by its content).
         415 => UnsupportedMediaType,
         /// A password-protected (`encrypted_pdf`) or unreadable
-        /// (`unreadable_pdf`) PDF.
+        /// (`unreadable_pdf`) PDF, or an image whose header cannot be read
+        /// or a JPEG cut short (`corrupt_image`).
         422 => Unprocessable,
         /// Redis, PostgreSQL or the blob store is unreachable, or the server
         /// is taking in as many bytes as it may (`server_busy`, with

@@ -8,7 +8,7 @@
 mod endpoint;
 mod limits;
 
-pub use endpoint::{GraphqlEndpoint, SubscriptionEndpoint};
+pub use endpoint::{GraphqlEndpoint, SubscriptionEndpoint, SubscriptionSlots};
 
 use async_graphql::{Context, Object, Schema, Subscription};
 use futures::{Stream, StreamExt};
@@ -188,11 +188,19 @@ impl SubscriptionRoot {
         job_id: String,
     ) -> async_graphql::Result<impl Stream<Item = JobStatusView> + use<>> {
         let (service, caller) = service_and_caller(ctx)?;
+        // Held for as long as the stream lives (every WebSocket has slots).
+        let slot = ctx
+            .data_opt::<SubscriptionSlots>()
+            .map(SubscriptionSlots::take)
+            .transpose()?;
         let updates = service
             .watch_job(caller, &job_id)
             .await
             .map_err(graphql_error)?;
-        Ok(updates.map(|update| update.status))
+        Ok(updates.map(move |update| {
+            let _slot = &slot;
+            update.status
+        }))
     }
 }
 

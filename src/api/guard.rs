@@ -64,15 +64,17 @@ impl RequestGuard {
             return Ok(errors::too_large(self.upload_limit));
         }
         // A body of unknown length may grow to the limit: reserve that.
-        let chunked = request.header(header::TRANSFER_ENCODING).is_some();
-        let reserve = declared.unwrap_or(if chunked { self.body_limit } else { 0 });
+        // (Chunked in HTTP/1.1; in HTTP/2 any body without a declared
+        // length. One known to be empty, as a GET's, reserves nothing.)
+        let body = request.take_body();
+        let reserve = declared.unwrap_or(if body.is_empty() { 0 } else { self.body_limit });
         let Some(_reservation) = self.reserve(reserve) else {
             return Ok(self.busy());
         };
         // Read the body here with a hard cap and a deadline, so an
         // oversized or dribbled upload is refused before it holds anything
         // past the limit or for longer than the timeout.
-        let body = request.take_body().into_bytes_limit(self.body_limit);
+        let body = body.into_bytes_limit(self.body_limit);
         match tokio::time::timeout(self.body_timeout, body).await {
             Ok(Ok(bytes)) => {
                 if let Some(body_read) = request.extensions().get::<crate::server::BodyRead>() {

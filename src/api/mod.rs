@@ -84,6 +84,7 @@ pub fn routes(
     let subscriptions = graphql::SubscriptionEndpoint {
         schema,
         keys: settings.api_keys.clone(),
+        max_subscriptions: settings.graphql.max_subscriptions,
     };
     dashboard::add_to(Route::new())
         .at("/graphql", ide.post(query))

@@ -122,11 +122,11 @@ impl<E: Endpoint> Endpoint for RequestTelemetryEndpoint<E> {
 
     async fn call(&self, mut request: Request) -> Result<Response> {
         let started = Instant::now();
-        let method = request.method().to_string();
+        let method = method_label(request.method());
         let path = request.uri().path().to_string();
         let slot = RouteSlot::default();
         request.set_data(slot.clone());
-        let span = (!is_probe(&path)).then(|| server_span(&request, &method, &path));
+        let span = (!is_probe(&path)).then(|| server_span(&request, method, &path));
         let call = self.0.call(request);
         let result = match &span {
             Some(span) => call.instrument(span.clone()).await,
@@ -140,14 +140,10 @@ impl<E: Endpoint> Endpoint for RequestTelemetryEndpoint<E> {
         let status = response.status().as_u16();
         metrics()
             .http_duration
-            .with_label_values(&[
-                method.as_str(),
-                route.as_deref().unwrap_or(""),
-                &status.to_string(),
-            ])
+            .with_label_values(&[method, route.as_deref().unwrap_or(""), &status.to_string()])
             .observe(started.elapsed().as_secs_f64());
         if let Some(span) = span {
-            spans::http_response(&span, &method, route.as_deref(), status);
+            spans::http_response(&span, method, route.as_deref(), status);
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             span.in_scope(|| tracing::info!(status, elapsed_ms, "answered"));
             if status >= 500 {
@@ -189,6 +185,18 @@ async fn record_server_error(span: &tracing::Span, mut response: Response) -> Re
     span.in_scope(|| tracing::warn!(status = status.as_u16(), error.type = %code, "{message}"));
     response.set_body(body);
     response
+}
+
+/// The method as telemetry names it: one HTTP defines, else `_OTHER`
+/// (OpenTelemetry's convention), so made-up methods add no series.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("_OTHER")
 }
 
 #[cfg(test)]

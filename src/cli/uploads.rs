@@ -195,6 +195,10 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if !path.is_dir() {
+            // Checked before anything is sent: an unreadable file is the
+            // caller's mistake (exit 1), not a refusal by the service.
+            std::fs::File::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             files.push(path.clone());
             continue;
         }

@@ -96,6 +96,11 @@ pub struct GraphqlLimits {
           value_name = "GRAPHQL_MAX_BATCH", default_value = "10",
           value_parser = parse::positive_usize)]
     pub max_batch: usize,
+    /// Most subscriptions one GraphQL WebSocket connection may hold open.
+    #[arg(long = "graphql-max-subscriptions", env = "GRAPHQL_MAX_SUBSCRIPTIONS",
+          value_name = "GRAPHQL_MAX_SUBSCRIPTIONS", default_value = "100",
+          value_parser = parse::positive_usize)]
+    pub max_subscriptions: usize,
     /// Whether the schema answers introspection (`__schema`, `__type`).
     #[arg(long = "graphql-introspection", env = "GRAPHQL_INTROSPECTION",
           value_name = "GRAPHQL_INTROSPECTION", default_value = "true",

@@ -62,6 +62,14 @@ impl WebhookSettings {
         let retries = self.attempts.get().saturating_sub(1).min(31);
         self.backoff * (2u32.pow(retries) - 1)
     }
+
+    /// The longest wait between two attempts of a delivery (before its
+    /// last one): a pending delivery untouched for longer than this and an
+    /// attempt's timeout has lost its job.
+    pub fn longest_gap(&self) -> Duration {
+        let doublings = self.attempts.get().saturating_sub(2).min(31);
+        self.backoff * 2u32.pow(doublings)
+    }
 }
 
 /// The deployment's webhook targets (`WEBHOOK_URLS`).

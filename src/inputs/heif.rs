@@ -13,7 +13,7 @@ use image::{GrayImage, ImageFormat};
 
 use super::InputError;
 use super::tool::{self, TOOL_TIMEOUT};
-use crate::ocr::preprocess::PreprocessError;
+use crate::ocr::preprocess::{self, PreprocessError};
 
 /// HEIF brands (the `ftyp` box's major or compatible brands) we read.
 const HEIC_BRANDS: &[&[u8; 4]] = &[
@@ -96,6 +96,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
         other => InputError::Tool(other),
     })?;
     let png = std::fs::read(&output).map_err(InputError::TempFile)?;
+    // What was decoded, not what the file claimed, is held to the limit.
+    preprocess::check_dimensions(&png, max_pixels)?;
     // The PNG's own EXIF copy is ignored: the orientation is decided below.
     let mut picture = image::load_from_memory_with_format(&png, ImageFormat::Png)
         .map_err(|e| InputError::UnreadableHeif(e.to_string()))?;

@@ -16,6 +16,7 @@ pub use settings::InputSettings;
 
 use image::ImageFormat;
 
+use crate::ocr::integrity::{self, IntegrityError};
 use crate::ocr::preprocess::{self, PreprocessError};
 
 /// The default MAX_PDF_PAGES.
@@ -70,6 +71,8 @@ pub enum InputError {
     Unsupported,
     #[error(transparent)]
     Image(#[from] PreprocessError),
+    #[error(transparent)]
+    Incomplete(#[from] IntegrityError),
     #[error(
         "the PDF is password-protected; remove the password (print it to a new PDF, say) and upload it again"
     )]
@@ -129,12 +132,16 @@ pub struct UploadLimits {
 }
 
 /// Check an upload as far as can be done without reading it: its kind by
-/// magic bytes, an image's or photo's claimed pixels, a PDF's page count,
-/// page sizes and encryption. Blocking (it may run `pdfinfo`).
+/// magic bytes, an image's header and claimed pixels (and a JPEG's end
+/// marker), a photo's claimed pixels, a PDF's page count, page sizes and
+/// encryption. Blocking (it may run `pdfinfo`).
 pub fn check_upload(bytes: &[u8], limits: UploadLimits) -> Result<InputKind, InputError> {
     let kind = InputKind::sniff(bytes).ok_or(InputError::Unsupported)?;
     match kind {
-        InputKind::Image(_) => preprocess::check_dimensions(bytes, limits.max_image_pixels)?,
+        InputKind::Image(_) => {
+            preprocess::check_dimensions(bytes, limits.max_image_pixels)?;
+            integrity::check_whole(bytes)?;
+        }
         InputKind::Heif(_) => heif::check_size(bytes, limits.max_image_pixels)?,
         InputKind::Pdf => match pdf::inspect(bytes, limits.max_pdf_pages) {
             Ok(info) => info.check(limits.max_pdf_pages, limits.max_image_pixels)?,

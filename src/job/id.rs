@@ -12,13 +12,40 @@ pub fn new_job_id() -> String {
     format!("ocr-{}-{random}", chrono::Utc::now().timestamp_millis())
 }
 
-/// Job ids are short printable tokens; anything else cannot exist.
+/// The names of a BullMQ queue's own keys (`<prefix>:<queue>:<name>`): a
+/// job with one of them as its id cannot exist, its hash would be that key.
+const QUEUE_KEY_NAMES: [&str; 18] = [
+    "wait",
+    "paused",
+    "active",
+    "delayed",
+    "prioritized",
+    "completed",
+    "failed",
+    "stalled",
+    "stalled-check",
+    "limiter",
+    "meta",
+    "events",
+    "id",
+    "marker",
+    "pc",
+    "repeat",
+    "metrics",
+    "de",
+];
+
+/// Job ids are short printable tokens that do not name one of the queue's
+/// own keys; anything else cannot exist. (`:` stays: BullMQ's repeatable
+/// jobs have it; an id that names another key is answered as not found by
+/// [`QueueHandle::lookup`](crate::queue::QueueHandle::lookup).)
 pub fn is_plausible_job_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 200
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        && !QUEUE_KEY_NAMES.contains(&id)
 }
 
 #[cfg(test)]
@@ -38,5 +65,14 @@ mod tests {
         assert!(!is_plausible_job_id("ocr-1 2"));
         assert!(!is_plausible_job_id("../etc"));
         assert!(!is_plausible_job_id(""));
+    }
+
+    #[test]
+    fn ids_naming_the_queues_own_keys_are_not_plausible() {
+        for id in ["wait", "meta", "events", "stalled-check"] {
+            assert!(!is_plausible_job_id(id), "{id}");
+        }
+        assert!(is_plausible_job_id("42"), "a BullMQ counter id");
+        assert!(is_plausible_job_id("repeat:daily:1700000000000"));
     }
 }

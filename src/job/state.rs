@@ -90,7 +90,10 @@ impl ReceiptStatus {
         Self::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// `queued` or `processing`, as the rows spell them.
+    pub const UNFINISHED: [&'static str; 2] = [Self::Queued.as_str(), Self::Processing.as_str()];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Processing => "processing",

@@ -18,6 +18,7 @@ impl ReceiptService {
         job_id: &str,
     ) -> Result<JobStatusView, ServiceError> {
         let status = self.job_status(caller, job_id).await?;
+        let mut request = None;
         match status.state {
             JobState::Cancelled => return Ok(status),
             JobState::Completed | JobState::Failed => {
@@ -31,7 +32,7 @@ impl ReceiptService {
                 // A job that became active since is no longer removable: the
                 // request then stops it in its worker.
                 if !self.queue.remove(job_id).await? {
-                    self.queue.request_cancel(job_id).await?;
+                    request = Some(self.queue.request_cancel(job_id).await?);
                 }
             }
             // The row is all that is left (Redis lost the job).
@@ -48,8 +49,11 @@ impl ReceiptService {
                 _ => None,
             };
             if let Some(state) = finished {
-                // Too late: the job is not to be shown as being cancelled.
-                self.queue.withdraw_cancel(job_id).await?;
+                // Too late: the job is not to be shown as being cancelled
+                // (a request another client made since stays).
+                if let Some(request) = &request {
+                    self.queue.withdraw_cancel_request(job_id, request).await?;
+                }
                 return Err(ServiceError::Conflict {
                     job_id: job_id.to_string(),
                     state,

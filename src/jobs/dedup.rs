@@ -28,6 +28,11 @@ impl ReceiptService {
         else {
             return Ok(None);
         };
+        // An upload that asks to be told at a callbackUrl the earlier one
+        // did not name gets its own job, whose webhooks go there.
+        if new.callback_url.is_some() && new.callback_url != row.callback_url {
+            return Ok(None);
+        }
         // A queued receipt whose job Redis does not have (yet) may be an
         // upload still being queued, which can fail and take its row and
         // job back: the job id would then lead nowhere. This upload gets

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Caller, ReceiptService, ServiceError};
 use crate::job::is_plausible_job_id;
 use crate::store::redact_url;
-use crate::store::webhooks::{AttemptRow, StoredDelivery};
+use crate::store::webhooks::{AttemptRow, DeliveryState, StoredDelivery};
 
 /// Every webhook delivery of a job, oldest first.
 #[derive(
@@ -117,12 +117,22 @@ impl ReceiptService {
                           WEBHOOK_URLS set) can be redelivered",
             });
         };
+        // One still pending is being tried (or waits for its next try): a
+        // second run beside it would send twice and race it for the row.
         let ids: Vec<Uuid> = listed
             .deliveries
             .iter()
-            .filter(|d| d.created_at == latest)
+            .filter(|d| d.created_at == latest && d.state != DeliveryState::Pending.as_str())
             .map(|d| d.id)
             .collect();
+        if ids.is_empty() {
+            return Err(ServiceError::Conflict {
+                job_id: job_id.to_string(),
+                state: self.job_status(caller, job_id).await?.state,
+                allowed: "deliveries that are delivered, failed or gone can be sent again; \
+                          its latest are still being tried (pending)",
+            });
+        }
         self.db.reopen_deliveries(&ids).await?;
         for id in ids {
             self.queue.redeliver(id).await?;

@@ -4,12 +4,18 @@
 //! between the two is missed, and a job already final when the client
 //! subscribes answers that state and ends.
 
+use std::time::{Duration, Instant};
+
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::JobState;
 use crate::live::{JobEvent, JobEventKind, Subscription};
+
+/// How long a followed job's status is read again while a dependency does
+/// not answer.
+const READ_PATIENCE: Duration = Duration::from_secs(30);
 
 /// One update of a followed job.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,10 +78,16 @@ impl JobWatch {
             });
         }
         while !self.finished {
+            // A read that keeps failing ends the stream (a client that
+            // follows again reads afresh) rather than leave it open with
+            // nothing more to come.
             let (event_id, status) = match self.subscription.recv().await {
-                Ok(event) => (Some(event.id.clone()), self.apply(&event).await),
+                Ok(event) if event.kind == JobEventKind::Settled => {
+                    (Some(event.id), Some(self.read_again().await?))
+                }
+                Ok(event) => (Some(event.id.clone()), self.apply(&event)),
                 // Fell behind: the status now is all that can be told.
-                Err(RecvError::Lagged(_)) => (None, self.read_again().await),
+                Err(RecvError::Lagged(_)) => (None, Some(self.read_again().await?)),
                 Err(RecvError::Closed) => return None,
             };
             let Some(status) = status else { continue };
@@ -89,9 +101,10 @@ impl JobWatch {
         None
     }
 
-    /// The status after `event`, or `None` when it tells nothing new (an
-    /// entry older than the status read at subscription, say).
-    async fn apply(&self, event: &JobEvent) -> Option<JobStatusView> {
+    /// The status after `event` (not `Settled`, which is read again), or
+    /// `None` when it tells nothing new (an entry older than the status
+    /// read at subscription, say).
+    fn apply(&self, event: &JobEvent) -> Option<JobStatusView> {
         let last = &self.last;
         let mut next = last.clone();
         match event.kind {
@@ -114,20 +127,30 @@ impl JobWatch {
             JobEventKind::Delayed if last.state != JobState::Delayed => {
                 next.state = JobState::Delayed;
             }
-            JobEventKind::Settled => return self.read_again().await,
             _ => return None,
         }
         Some(next)
     }
 
-    /// The job as the service answers it now (with its result or reason).
+    /// The job as the service answers it now (with its result or reason),
+    /// read again for up to [`READ_PATIENCE`] while a dependency does not
+    /// answer; `None` once it gives up or the job is gone.
     async fn read_again(&self) -> Option<JobStatusView> {
-        match self.service.job_status(&self.caller, &self.job_id).await {
-            Ok(status) => Some(status),
-            Err(e) => {
-                tracing::warn!(job_id = self.job_id, error = %e, "could not read a followed job");
-                None
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.service.job_status(&self.caller, &self.job_id).await {
+                Ok(status) => return Some(status),
+                Err(e) if started.elapsed() < READ_PATIENCE && e.is_outage() => {
+                    tracing::debug!(job_id = self.job_id, error = %e, "reading a followed job again");
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = self.job_id, error = %e, "could not read a followed job; ending its stream");
+                    return None;
+                }
             }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
 }

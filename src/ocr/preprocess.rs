@@ -55,7 +55,9 @@ impl PassSettings {
 pub enum PreprocessError {
     #[error("the file is not an image format we read (JPEG, PNG, TIFF, WebP, BMP, GIF)")]
     UnknownFormat,
-    #[error("the image could not be decoded ({0}); it may be truncated or corrupt")]
+    #[error(
+        "the image could not be decoded ({0}); it may be truncated or corrupt: upload the whole file again"
+    )]
     Corrupt(String),
     #[error("the image is empty ({0}x{1} pixels)")]
     Empty(u32, u32),
@@ -74,16 +76,19 @@ fn megapixels(pixels: u64) -> String {
 }
 
 /// Width and height from the image's header alone, without decoding it;
-/// an error when they are over `max_pixels`. A header that cannot be read
-/// passes here and fails decoding.
+/// an error when the header cannot be read, or they are zero or over
+/// `max_pixels`.
 pub fn check_dimensions(bytes: &[u8], max_pixels: u64) -> Result<(), PreprocessError> {
     let Some(format) = sniff_format(bytes) else {
         return Ok(());
     };
     let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let Ok((width, height)) = reader.into_dimensions() else {
-        return Ok(());
-    };
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| PreprocessError::Corrupt(format!("its header cannot be read: {e}")))?;
+    if width == 0 || height == 0 {
+        return Err(PreprocessError::Empty(width, height));
+    }
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(PreprocessError::TooManyPixels {
             width,

@@ -58,6 +58,18 @@ impl QueueHandle {
             .await
     }
 
+    /// True while the first run of a delivery is waiting, delayed or under
+    /// way (false once it finished, or when Redis does not have it).
+    pub async fn delivery_run_pending(&self, delivery_id: Uuid) -> Result<bool, QueueError> {
+        use bullmq::JobState;
+        let job_id = format!("whk-{delivery_id}");
+        let state = self.deadline(self.webhooks.get_job_state(&job_id)).await?;
+        Ok(matches!(
+            state,
+            JobState::Waiting | JobState::Active | JobState::Delayed | JobState::Prioritized
+        ))
+    }
+
     async fn add_delivery(&self, job_id: String, delivery_id: Uuid) -> Result<(), QueueError> {
         let options = JobOptions {
             job_id: Some(job_id),

@@ -135,10 +135,7 @@ impl Db {
         notify: Notify<'_>,
     ) -> Result<Option<Finished<()>>, DbError> {
         let from: &[&str] = match from {
-            Unfinished::Any => &[
-                ReceiptStatus::Queued.as_str(),
-                ReceiptStatus::Processing.as_str(),
-            ],
+            Unfinished::Any => &ReceiptStatus::UNFINISHED,
             Unfinished::Processing => &[ReceiptStatus::Processing.as_str()],
         };
         let mut conn = self.conn().await?;

@@ -44,12 +44,8 @@ impl Db {
             .on_conflict_do_nothing()
             .execute(&mut conn)
             .await?;
-        let waiting = [
-            ReceiptStatus::Queued.as_str(),
-            ReceiptStatus::Processing.as_str(),
-        ];
         diesel::update(receipts::table.find(receipt.id))
-            .filter(receipts::status.eq_any(waiting))
+            .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
             .set((
                 receipts::status.eq(ReceiptStatus::Processing.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),
@@ -95,12 +91,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<ReceiptRow>, DbError> {
         let mut conn = self.conn().await?;
-        let unfinished = [
-            ReceiptStatus::Queued.as_str(),
-            ReceiptStatus::Processing.as_str(),
-        ];
         let mut query = receipts::table
-            .filter(receipts::status.eq_any(unfinished))
+            .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
             .filter(receipts::updated_at.lt(cutoff))
             .order((receipts::updated_at, receipts::id))
             .limit(limit)
@@ -122,12 +114,8 @@ impl Db {
     /// again, or handed back by a stopping worker): `queued`, touched now.
     pub async fn mark_queued_again(&self, job_id: &str) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        let unfinished = [
-            ReceiptStatus::Queued.as_str(),
-            ReceiptStatus::Processing.as_str(),
-        ];
         diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-            .filter(receipts::status.eq_any(unfinished))
+            .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
             .set((
                 receipts::status.eq(ReceiptStatus::Queued.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),

@@ -193,14 +193,36 @@ impl Db {
         .await
     }
 
-    /// Note that these deliveries' jobs are in the queue.
+    /// Note that these deliveries' jobs are in the queue (now).
     pub async fn mark_deliveries_queued(&self, ids: &[Uuid]) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
-            .set(webhook_deliveries::queued_at.eq(diesel::dsl::now))
+            .set((
+                webhook_deliveries::queued_at.eq(diesel::dsl::now),
+                webhook_deliveries::updated_at.eq(diesel::dsl::now),
+            ))
             .execute(&mut conn)
             .await?;
         Ok(())
+    }
+
+    /// Pending deliveries that were queued but have not been touched since
+    /// `cutoff` (no attempt recorded), oldest first: their job may be lost.
+    pub async fn overdue_deliveries(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, DbError> {
+        let mut conn = self.conn().await?;
+        Ok(webhook_deliveries::table
+            .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()))
+            .filter(webhook_deliveries::queued_at.is_not_null())
+            .filter(webhook_deliveries::updated_at.lt(cutoff))
+            .order(webhook_deliveries::updated_at)
+            .limit(limit)
+            .select(webhook_deliveries::id)
+            .load(&mut conn)
+            .await?)
     }
 
     /// Deliveries whose job was never queued (the process stopped or Redis

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
 use crate::support::receipt_image::{
-    CORNER_MARKET, corner_market_png, encode, jpeg_claiming, render,
+    CORNER_MARKET, corner_market_png, corrupt_png, encode, jpeg_claiming, render,
 };
 use receipt_ocr::job::JobState;
 
@@ -100,14 +100,62 @@ async fn an_unknown_job_is_404_with_json() {
         graphql["errors"][0]["extensions"]["code"], "not_found",
         "{graphql}"
     );
+
+    // Ids that name the queue's own keys are no jobs either (not a 503
+    // from Redis's WRONGTYPE): its lists, and a key such as a lock.
+    let queue = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
+    let _: () = redis::cmd("SET")
+        .arg(format!("{queue}:ocr-1-x:lock"))
+        .arg("token")
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("SET");
+    for id in ["wait", "meta", "events", "ocr-1-x:lock"] {
+        let (status, body) = app.job(id).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (404, &"not_found".into()),
+            "{id}: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_corrupt_jpeg_is_accepted_then_fails_without_retries() {
+async fn a_cut_short_jpeg_or_an_unreadable_header_is_refused_with_422() {
     let app = TestApp::serve().await;
     let jpeg = encode(&render(CORNER_MARKET.lines), ImageFormat::Jpeg);
-    let truncated = jpeg[..jpeg.len() / 3].to_vec();
-    let job_id = app.upload_ok(truncated).await;
+    let cut = jpeg[..jpeg.len() / 3].to_vec();
+    let response = app.upload_bytes(cut, "receipt.jpg").await;
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], "corrupt_image", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("upload the whole file again"), "{body}");
+    // PNG's signature, then no header.
+    let headless = b"\x89PNG\r\n\x1a\nnot a header at all".to_vec();
+    assert_refused(
+        app.upload_bytes(headless, "receipt.png").await,
+        422,
+        "corrupt_image",
+    )
+    .await;
+    // A header claiming no pixels.
+    let mut empty = encode(&render(CORNER_MARKET.lines), ImageFormat::Png);
+    let header = empty.windows(4).position(|w| w == b"IHDR").expect("IHDR") + 4;
+    empty[header..header + 4].fill(0);
+    assert_refused(
+        app.upload_bytes(empty, "receipt.png").await,
+        422,
+        "corrupt_image",
+    )
+    .await;
+    app.assert_nothing_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_corrupt_past_its_header_is_accepted_then_fails_without_retries() {
+    let app = TestApp::serve().await;
+    let job_id = app.upload_ok(corrupt_png(CORNER_MARKET.lines)).await;
 
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job.state, JobState::Failed, "job: {job:?}");

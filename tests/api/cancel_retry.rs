@@ -3,8 +3,9 @@
 //! and cancelled jobs run again on retry; other states get 409.
 
 use receipt_ocr::config::Settings;
-use receipt_ocr::job::JobState;
+use receipt_ocr::job::{JobState, new_job_id};
 use receipt_ocr::jobs::JobStatusView;
+use receipt_ocr::queue::QueueHandle;
 use receipt_ocr::startup::Role;
 use receipt_ocr::store::Notify;
 use reqwest::multipart::{Form, Part};
@@ -322,4 +323,34 @@ async fn a_failed_job_runs_again_on_retry_and_a_completed_one_answers_409() {
         "{body}"
     );
     assert_eq!(api.cancel(&job_id).await.0, 409);
+}
+
+/// A cancel that came too late withdraws its own request only: one another
+/// client made since (after a retry, on the job's next run) still stops
+/// the job; a retry's requeue drops every request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_cancel_withdraws_its_own_request_and_no_other() {
+    let settings = isolated_settings();
+    let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
+        .await
+        .expect("Redis answers");
+    let job_id = new_job_id();
+    let late = queue.request_cancel(&job_id).await.expect("SET");
+    let newer = queue.request_cancel(&job_id).await.expect("SET");
+    assert_ne!(late, newer);
+
+    queue
+        .withdraw_cancel_request(&job_id, &late)
+        .await
+        .expect("script");
+    assert!(queue.cancel_requested(&job_id).await.expect("EXISTS"));
+    queue
+        .withdraw_cancel_request(&job_id, &newer)
+        .await
+        .expect("script");
+    assert!(!queue.cancel_requested(&job_id).await.expect("EXISTS"));
+
+    queue.request_cancel(&job_id).await.expect("SET");
+    queue.withdraw_cancel(&job_id).await.expect("DEL");
+    assert!(!queue.cancel_requested(&job_id).await.expect("EXISTS"));
 }

@@ -6,11 +6,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use image::ImageFormat;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, free_port};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
 
 const BIN: &str = env!("CARGO_BIN_EXE_receipt-ocr");
 
@@ -69,11 +68,19 @@ async fn upload_wait_json_reads_a_folder_and_exits_by_the_worst_outcome() {
     assert!(output.stderr.is_empty(), "no bars with --json");
 
     // A corrupt image among good ones: its job fails, exit code 2.
-    let jpeg = encode(&render(CORNER_MARKET.lines), ImageFormat::Jpeg);
-    let bad = write(&dir, "c.jpg", &jpeg[..jpeg.len() / 3]);
+    let bad = write(&dir, "c.png", &corrupt_png(CORNER_MARKET.lines));
     let output = cli(&app, &["upload", "--wait", "--json", &bad]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert_eq!(json_lines(&output)[0]["state"], "failed");
+
+    // A file that cannot be read: exit code 1, nothing sent.
+    let missing = dir.join("missing.jpg");
+    let output = cli(&app, &["upload", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot read"),
+        "{output:?}"
+    );
 
     // A file the service refuses (not an image): exit code 2, the reason.
     let text = write(&dir, "notes.txt", b"not a receipt");

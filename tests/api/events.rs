@@ -143,13 +143,13 @@ pub async fn follow_ws(
     rx
 }
 
-async fn next_update<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<T> {
+pub async fn next_update<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<T> {
     tokio::time::timeout(PATIENCE, rx.recv())
         .await
         .expect("an update in time")
 }
 
-async fn rest<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
+pub async fn rest<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
     let mut all = Vec::new();
     while let Some(item) = next_update(rx).await {
         all.push(item);
@@ -311,5 +311,36 @@ async fn the_websocket_takes_the_api_key_from_connection_init() {
             .map(|u| u.state.clone())
             .as_deref(),
         Some("completed")
+    );
+}
+
+/// A followed job that is removed and whose receipt is gone ends its
+/// stream: the final read answers "not found", and the stream is not left
+/// open with nothing more to come.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_followed_job_removed_with_its_receipt_ends_the_stream() {
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+    let (status, mut sse) = follow_sse(&app, &job_id, None).await;
+    assert_eq!(status, 200);
+    let first = next_update(&mut sse).await.expect("the status now");
+    assert_eq!(first.state, "waiting", "an api process runs no worker");
+
+    let stored = app.db.receipt_by_job_id(&job_id).await.unwrap();
+    app.db
+        .delete_receipt(stored.expect("a row").row.id)
+        .await
+        .unwrap();
+    let queue = receipt_ocr::queue::QueueHandle::open(
+        &app.settings.queue,
+        &app.settings.retention,
+        &app.settings.webhooks,
+    )
+    .await
+    .expect("Redis answers");
+    assert!(queue.remove(&job_id).await.expect("removed"));
+    assert!(
+        rest(&mut sse).await.is_empty(),
+        "nothing more, then the end"
     );
 }

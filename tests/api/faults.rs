@@ -243,14 +243,20 @@ async fn redis_killed_and_restarted_with_its_append_only_file_loses_no_job() {
     let app = TestApp::spawn(Role::Serve, settings).await;
     let job_ids = upload_many(&app, load()).await;
     wait_until_one_is_active(&app, &job_ids).await;
+    // Followed live across the restart: the events reader goes on.
+    let last = job_ids.last().expect("jobs");
+    let (status, mut followed) = crate::events::follow_sse(&app, last, None).await;
+    assert_eq!(status, 200);
 
     redis.kill();
     let killed = Instant::now();
     redis.restart().await;
-    let last = job_ids.last().expect("jobs");
     let job = wait_final(&app, last).await;
     let recovery = killed.elapsed();
     assert_eq!(job.state, JobState::Completed, "{job:?}");
+    let updates = crate::events::rest(&mut followed).await;
+    let seen_last = updates.last().map(|update| update.state.as_str());
+    assert_eq!(seen_last, Some("completed"), "{updates:?}");
 
     let tally = Tally::settle(&app.db, &job_ids).await;
     tally.report("Redis SIGKILL and restart (AOF)", Some(recovery));

@@ -143,3 +143,88 @@ async fn introspection_fits_the_default_limits_and_can_be_turned_off() {
     let answer = post(&closed, json!({ "query": "{ queue { paused } }" })).await;
     assert_eq!(answer["data"]["queue"]["paused"], false, "{answer}");
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_send(socket: &mut Socket, frame: Value) {
+    use futures::SinkExt;
+    let text = tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into());
+    socket.send(text).await.expect("sent");
+}
+
+/// The next `next` frame (an update, or a refusal in `payload.errors`).
+async fn ws_next(socket: &mut Socket) -> Value {
+    use futures::StreamExt;
+    loop {
+        let message = tokio::time::timeout(crate::helpers::PATIENCE, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] == "next" {
+                return frame;
+            }
+        }
+    }
+}
+
+/// One WebSocket holds at most GRAPHQL_MAX_SUBSCRIPTIONS subscriptions:
+/// the next is refused with its code, and stopping one frees its slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_holds_at_most_graphql_max_subscriptions() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = app_with(|s| s.http.graphql.max_subscriptions = 2).await;
+    // Waiting for ever: an api process runs no worker.
+    let job_id = app
+        .upload_ok(crate::support::receipt_image::corner_market_png())
+        .await;
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    let protocol = "graphql-transport-ws".parse().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws_send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {}}),
+    )
+    .await;
+    let query = format!(r#"subscription {{ jobStatus(jobId: "{job_id}") {{ state }} }}"#);
+    let subscribe = |id: &str| json!({"type": "subscribe", "id": id, "payload": {"query": query}});
+    for id in ["1", "2", "3"] {
+        ws_send(&mut socket, subscribe(id)).await;
+    }
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push(ws_next(&mut socket).await);
+    }
+    frames.sort_by_key(|frame| frame["id"].as_str().unwrap_or_default().to_string());
+    for open in &frames[..2] {
+        assert_eq!(
+            open["payload"]["data"]["jobStatus"]["state"], "waiting",
+            "{open}"
+        );
+    }
+    let refused = &frames[2]["payload"]["errors"][0];
+    assert_eq!(
+        refused["extensions"]["code"], "too_many_subscriptions",
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("GRAPHQL_MAX_SUBSCRIPTIONS"), "{message}");
+
+    // Stopping one frees its slot for the next.
+    ws_send(&mut socket, json!({"type": "complete", "id": "1"})).await;
+    ws_send(&mut socket, subscribe("4")).await;
+    let frame = ws_next(&mut socket).await;
+    assert_eq!(frame["id"], "4", "{frame}");
+    assert_eq!(
+        frame["payload"]["data"]["jobStatus"]["state"], "waiting",
+        "{frame}"
+    );
+}

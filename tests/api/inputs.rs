@@ -273,6 +273,7 @@ async fn a_batch_over_max_batch_files_is_refused_whole() {
 async fn the_same_file_within_dedup_window_gets_the_first_uploads_job() {
     let mut settings = isolated_settings();
     settings.inputs.dedup_window = Duration::from_secs(600);
+    settings.webhooks.allow_private = true;
     let app = TestApp::spawn(Role::Api, settings).await;
     let first: Value = app
         .upload_bytes(corner_market_png(), "a.png")
@@ -299,6 +300,24 @@ async fn the_same_file_within_dedup_window_gets_the_first_uploads_job() {
         1,
         "one receipt for both"
     );
+    // The same bytes with a callbackUrl of their own: a job of their own,
+    // so that URL is told; the same URL again is a duplicate.
+    let told = async || -> Value {
+        let part = reqwest::multipart::Part::bytes(corner_market_png()).file_name("c.png");
+        let form = reqwest::multipart::Form::new()
+            .part("file", part)
+            .text("callbackUrl", "http://127.0.0.1:9/hook");
+        app.upload_form(form).await.json().await.unwrap()
+    };
+    let with_callback = told().await;
+    assert!(with_callback.get("duplicate").is_none(), "{with_callback}");
+    assert_ne!(with_callback["jobId"], first["jobId"]);
+    let same_callback = told().await;
+    assert_eq!(
+        same_callback["jobId"], with_callback["jobId"],
+        "{same_callback}"
+    );
+
     let other = encode(&render(HARBOR_CAFE), ImageFormat::Png);
     let different: Value = app.upload_bytes(other, "b.png").await.json().await.unwrap();
     assert!(different.get("duplicate").is_none(), "{different}");

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::helpers::{isolated_settings, wait_for};
 use crate::remote::RemoteApp;
-use crate::support::receipt_image::corner_market_png;
-use crate::traces::corrupt_jpeg;
+use crate::support::receipt_image::{corner_market_png, corrupt_png};
 
 /// The samples of one scrape.
 struct Samples(Vec<(String, BTreeMap<String, String>, f64)>);
@@ -87,7 +86,7 @@ async fn metrics_move_as_jobs_run_and_queue_counts_are_not_doubled() {
     .await;
     let (api_before, worker_before) = (scrape(&api).await, scrape(&worker).await);
 
-    let (good, bad) = (corner_market_png(), corrupt_jpeg());
+    let (good, bad) = (corner_market_png(), corrupt_png(&["CORRUPT"]));
     let uploaded = (good.len() + bad.len()) as f64;
     let completed = api.upload_ok(good).await;
     assert_eq!(api.wait_for_final(&completed).await["state"], "completed");
@@ -191,7 +190,8 @@ async fn another_process_exports_the_queue_counts_when_the_exporter_dies() {
 }
 
 /// The dashboard's pages, `/` included (answered before the router), are
-/// timed under their own route, never under an empty one.
+/// timed under their own route, never under an empty one; made-up methods
+/// are all `_OTHER`.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_pages_are_timed_under_their_routes() {
     let api = RemoteApp::start("api", &isolated_settings(), &[]).await;
@@ -200,6 +200,12 @@ async fn the_dashboard_pages_are_timed_under_their_routes() {
     }
     let refused = api.http.post(api.url("/")).send().await.expect("POST /");
     assert_eq!(refused.status(), 405);
+    // Methods HTTP does not define are one series, not one each.
+    for made_up in ["FROB1", "FROB2"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        let sent = api.http.request(method, api.url("/")).send().await;
+        assert_eq!(sent.expect(made_up).status(), 405);
+    }
 
     let samples = scrape(&api).await;
     let timed = |method: &str, route: &str, status: &str| {
@@ -214,5 +220,12 @@ async fn the_dashboard_pages_are_timed_under_their_routes() {
         assert_eq!(timed("GET", route, "200"), 1.0, "{route}");
     }
     assert_eq!(timed("POST", "/", "405"), 1.0);
+    assert_eq!(timed("_OTHER", "/", "405"), 2.0);
+    assert!(
+        !samples
+            .0
+            .iter()
+            .any(|(_, labels, _)| labels.values().any(|v| v.starts_with("FROB")))
+    );
     assert_eq!(timed("GET", "", "200"), 0.0, "a page timed without a route");
 }

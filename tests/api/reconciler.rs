@@ -12,8 +12,7 @@ use receipt_ocr::startup::Role;
 
 use crate::helpers::{TestApp, isolated_settings, wait_for};
 use crate::node_interop::node;
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
-use image::ImageFormat;
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
 use reqwest::multipart::{Form, Part};
 
 /// Settings whose reconciler looks every 200 ms at rows untouched for 0 ms.
@@ -92,8 +91,7 @@ async fn a_row_that_missed_its_jobs_final_failure_is_marked_failed_from_redis() 
     settings.queue.attempts = 1.try_into().expect("non-zero");
     let app = TestApp::spawn(Role::Serve, settings.clone()).await;
     // A corrupt image: the job fails for good.
-    let jpeg = encode(&render(CORNER_MARKET.lines), ImageFormat::Jpeg);
-    let job_id = app.upload_ok(jpeg[..jpeg.len() / 3].to_vec()).await;
+    let job_id = app.upload_ok(corrupt_png(CORNER_MARKET.lines)).await;
     let job = app.wait_for_final(&job_id).await;
     assert_eq!(job.state, JobState::Failed, "{job:?}");
 

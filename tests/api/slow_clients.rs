@@ -288,3 +288,51 @@ async fn a_body_that_does_not_arrive_in_time_gets_a_json_408_and_frees_its_budge
         200
     );
 }
+
+/// An HTTP/2 upload need not declare its length (HTTP/2 has no chunked
+/// encoding): while its body arrives it holds the budget of the largest
+/// upload, as a chunked HTTP/1.1 one does.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_upload_without_a_length_holds_the_budget_of_the_largest_upload() {
+    use http_body_util::StreamBody;
+    use hyper::body::{Bytes, Frame};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let app = api_with(|s| {
+        s.http.max_upload_bytes = 1_000_000;
+        s.http.limits.max_body_bytes_in_flight = 1_500_000;
+    })
+    .await;
+    let tcp = TcpStream::connect(host_port(&app)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("an HTTP/2 connection");
+    tokio::spawn(connection);
+    let (chunks, body) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    let body = Box::pin(futures::stream::unfold(body, |mut body| async move {
+        body.recv().await.map(|chunk| (chunk, body))
+    }));
+    let request = hyper::Request::post(format!("http://{}/api/upload", host_port(&app)))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(StreamBody::new(body))
+        .unwrap();
+    let answer = tokio::spawn(sender.send_request(request));
+    chunks
+        .send(Ok(Frame::data(Bytes::from_static(b"--b\r\n"))))
+        .await
+        .unwrap();
+
+    // 600 kB more (not an image: a 415 when let in) no longer fits.
+    let probe = vec![b'x'; 600_000];
+    let status = async || app.upload_bytes(probe.clone(), "r.png").await.status();
+    wait_for(|| async { (status().await == 503).then_some(()) }).await;
+    assert!(!answer.is_finished(), "the HTTP/2 upload is still arriving");
+
+    // The body ends unfinished (400): its budget is free again.
+    drop(chunks);
+    let answered = answer.await.unwrap().expect("an answer");
+    assert_eq!(answered.status(), 400);
+    wait_for(|| async { (status().await == 415).then_some(()) }).await;
+    app.assert_nothing_left().await;
+}

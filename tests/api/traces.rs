@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use crate::helpers::isolated_settings;
 use crate::otlp::{ReceivedSpan, SpanSink, as_env, event_attr};
 use crate::remote::RemoteApp;
-use crate::support::receipt_image::corner_market_png;
+use crate::support::receipt_image::{corner_market_png, corrupt_png};
 
 /// Every span of the trace in which job `job_id` was saved, once the
 /// trace holds its request, enqueue and save.
@@ -169,15 +169,6 @@ fn assert_no_probe_spans(spans: &[ReceivedSpan]) {
     }
 }
 
-/// A JPEG cut short: it passes the upload's checks and fails in a worker.
-pub fn corrupt_jpeg() -> Vec<u8> {
-    let jpeg = crate::support::receipt_image::encode(
-        &crate::support::receipt_image::render(&["CORRUPT"]),
-        image::ImageFormat::Jpeg,
-    );
-    jpeg[..jpeg.len() / 3].to_vec()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_upload_in_serve_is_one_trace_from_the_request_to_the_save() {
     let sink = SpanSink::start().await;
@@ -247,7 +238,7 @@ async fn one_upload_in_serve_is_one_trace_from_the_request_to_the_save() {
     assert_no_probe_spans(&sink.spans());
 
     // A failed attempt: its processing span is an error with the exception.
-    let failed_id = app.upload_ok(corrupt_jpeg()).await;
+    let failed_id = app.upload_ok(corrupt_png(&["CORRUPT"])).await;
     assert_eq!(app.wait_for_final(&failed_id).await["state"], "failed");
     let failed = sink
         .wait_for(|spans| {

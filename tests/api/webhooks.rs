@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
 use crate::receiver::{Answer, Receiver, SECRET, gaps};
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, encode, render};
+use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
 
 /// Settings whose webhooks may reach the test's receiver on 127.0.0.1.
 fn hook_settings(backoff_ms: u64) -> Settings {
@@ -133,11 +133,10 @@ async fn webhook_urls_hear_of_every_receipt_and_a_410_stops_the_delivery() {
     let target = WebhookUrl::parse(&format!("{}/all", receiver.base)).unwrap();
     settings.webhooks.urls = WebhookUrls(vec![target]);
     let app = TestApp::spawn(Role::Serve, settings).await;
-    let jpeg = encode(&render(CORNER_MARKET.lines), image::ImageFormat::Jpeg);
-    let truncated = jpeg[..jpeg.len() / 3].to_vec();
+    let corrupt = corrupt_png(CORNER_MARKET.lines);
     // Also its own callbackUrl: the same target is sent to once.
     let same = format!("{}/all", receiver.base);
-    let job_id = upload_with_callback(&app, receipt_form(truncated), &same).await;
+    let job_id = upload_with_callback(&app, receipt_form(corrupt), &same).await;
 
     let delivery = settled_delivery(&app, &job_id).await;
     let listed = deliveries(&app, &job_id).await.1;
@@ -469,4 +468,73 @@ async fn the_openapi_document_lists_deliveries_events_and_the_callback_field() {
     assert!(events.contains("text/event-stream"), "{events}");
     let upload = paths["/api/upload"]["post"].to_string();
     assert!(upload.contains("callbackUrl"), "{upload}");
+}
+
+/// A pending delivery whose job Redis lost (a failover, a flush) is queued
+/// again once it has gone untouched for longer than any wait between its
+/// attempts, and is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_delivery_whose_job_redis_lost_is_queued_again_and_sent() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let settings = hook_settings(100);
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = new_job_id();
+    let receipt = NewReceipt::queued(
+        uuid::Uuid::new_v4(),
+        job_id.clone(),
+        "receipts/gone.png".into(),
+        "image/png".into(),
+    )
+    .with_callback(Some(format!("{}/lost", receiver.base)));
+    api.db.insert_receipt(&receipt).await.unwrap();
+    let cancelled = api.db.cancel_receipt(&job_id, Notify::Targets(&[])).await;
+    let delivery = cancelled.unwrap().expect("cancelled").deliveries[0];
+    // Queued an hour ago, then its job vanished from Redis: the row still
+    // says pending, and nothing would send it.
+    api.db.mark_deliveries_queued(&[delivery]).await.unwrap();
+    let mut conn = api.db.conn().await.unwrap();
+    diesel::sql_query("UPDATE webhook_deliveries SET updated_at = now() - interval '1 hour'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let request = receiver.wait_for_requests(1).await;
+    assert_eq!(request[0].path, "/lost");
+    assert_eq!(request[0].json()["data"]["jobId"], job_id.as_str());
+    let delivery = settled_delivery(&api, &job_id).await;
+    assert_eq!(delivery["state"], "delivered", "{delivery}");
+}
+
+/// A delivery still being tried cannot be sent again beside its run: 409,
+/// and nothing else is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivering_a_delivery_still_pending_is_refused() {
+    let receiver = Receiver::start(vec![Answer::Status(500)]).await;
+    // The retry after the first 500 waits a minute: pending meanwhile.
+    let app = TestApp::spawn(Role::Serve, hook_settings(60_000)).await;
+    let form = receipt_form(corner_market_png());
+    let job_id = upload_with_callback(&app, form, &format!("{}/hook", receiver.base)).await;
+    receiver.wait_for_requests(1).await;
+    let delivery = wait_for(|| async {
+        let delivery = deliveries(&app, &job_id).await.1["deliveries"][0].clone();
+        (statuses(&delivery) == [500]).then_some(delivery)
+    })
+    .await;
+    assert_eq!(delivery["state"], "pending", "{delivery}");
+
+    let redeliver = format!("{}/api/job/{job_id}/deliveries/redeliver", app.address);
+    let response = app.http.post(&redeliver).send().await.unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pending"),
+        "{body}"
+    );
+    let delivery = deliveries(&app, &job_id).await.1["deliveries"][0].clone();
+    assert_eq!(statuses(&delivery), [500], "{delivery}");
+    assert_eq!(receiver.received().len(), 1);
 }

@@ -107,3 +107,17 @@ pub fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
     jpeg[frame + 7..frame + 9].copy_from_slice(&width.to_be_bytes());
     jpeg
 }
+
+/// A PNG of `lines` whose header is whole and whose pixel data is not:
+/// it passes the upload's checks and fails decoding in a worker.
+pub fn corrupt_png(lines: &[&str]) -> Vec<u8> {
+    let mut png = encode(&render(lines), ImageFormat::Png);
+    let data = png
+        .windows(4)
+        .position(|w| w == b"IDAT")
+        .expect("a PNG has image data")
+        + 4;
+    // After the two-byte zlib header: a final block of the reserved type.
+    png[data + 2] = 0xFF;
+    png
+}

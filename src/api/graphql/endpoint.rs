@@ -2,13 +2,16 @@
 //! at most GRAPHQL_MAX_BATCH) and the WebSocket at `/graphql/ws`, both run
 //! as the [`Caller`] the request guard identified.
 
+use std::sync::Arc;
+
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensions};
 use async_graphql_poem::{
     GraphQLBatchRequest, GraphQLBatchResponse, GraphQLProtocol, GraphQLWebSocket,
 };
 use poem::web::websocket::WebSocket;
 use poem::{Endpoint, FromRequest, IntoResponse, Request, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ReceiptSchema;
 use super::limits::limit_error;
@@ -68,6 +71,37 @@ impl Endpoint for GraphqlEndpoint {
 pub struct SubscriptionEndpoint {
     pub schema: ReceiptSchema,
     pub keys: ApiKeys,
+    /// GRAPHQL_MAX_SUBSCRIPTIONS: open at once on one connection.
+    pub max_subscriptions: usize,
+}
+
+/// A connection's room for subscriptions: each open one holds a slot,
+/// given back when it completes or the client stops it.
+pub struct SubscriptionSlots {
+    free: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl SubscriptionSlots {
+    fn new(limit: usize) -> Self {
+        Self {
+            free: Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))),
+            limit,
+        }
+    }
+
+    /// A slot for one more subscription, or the error that refuses it.
+    pub fn take(&self) -> async_graphql::Result<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().map_err(|_| {
+            let message = format!(
+                "This connection holds {} subscriptions, the limit (GRAPHQL_MAX_SUBSCRIPTIONS). \
+                 Stop one, or open another connection.",
+                self.limit
+            );
+            async_graphql::Error::new(message)
+                .extend_with(|_, extensions| extensions.set("code", "too_many_subscriptions"))
+        })
+    }
 }
 
 impl Endpoint for SubscriptionEndpoint {
@@ -84,6 +118,7 @@ impl Endpoint for SubscriptionEndpoint {
         let protocol = GraphQLProtocol::from_request(&request, &mut body).await?;
         let schema = self.schema.clone();
         let keys = self.keys.clone();
+        let max_subscriptions = self.max_subscriptions;
         Ok(websocket
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |stream| {
@@ -101,6 +136,7 @@ impl Endpoint for SubscriptionEndpoint {
                         };
                         let mut data = async_graphql::Data::default();
                         data.insert(caller);
+                        data.insert(SubscriptionSlots::new(max_subscriptions));
                         Ok(data)
                     })
                     .serve()

@@ -150,13 +150,17 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
         _ if first & 0xffc0 == 0xfe80 => "link-local",
         _ if first & 0xffc0 == 0xfec0 => "site-local",
         0x2001 if ip.segments()[1] == 0x0db8 => "documentation",
+        // Teredo hides an IPv4 address (obfuscated) behind a relay.
+        0x2001 if ip.segments()[1] == 0 => "Teredo tunnel",
+        // Local-use NAT64 (RFC 8215): an IPv4 host of the operator's choice.
+        0x64 if ip.segments()[1] == 0xff9b && ip.segments()[2] == 1 => "local NAT64",
         _ => return None,
     };
     Some(kind)
 }
 
-/// The IPv4 address inside IPv4-mapped, NAT64 and 6to4 addresses, which
-/// reach that IPv4 host.
+/// The IPv4 address inside IPv4-mapped, IPv4-compatible (deprecated),
+/// NAT64 and 6to4 addresses, which reach that IPv4 host.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let from = |hi: u16, lo: u16| {
@@ -166,6 +170,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     };
     match s {
         [0, 0, 0, 0, 0, 0xffff, hi, lo] => Some(from(hi, lo)),
+        // `::a.b.c.d`; `::` and `::1` are themselves.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(from(hi, lo)),
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(from(hi, lo)),
         [0x2002, hi, lo, ..] => Some(from(hi, lo)),
         _ => None,
@@ -197,6 +203,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
             "2002:7f00:1::",
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(kind(ip).is_some(), "{ip} passed as public");
         }
