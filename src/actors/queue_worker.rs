@@ -326,14 +326,24 @@ impl<P: JobProcessor> JobRunner<P> {
     /// back in `waiting` (or `prioritized`) when the processor answers
     /// `RateLimited`, without counting an attempt; its row says `queued`
     /// again. The OCR read, if one is under way, is left to finish on its
-    /// thread and thrown away.
+    /// thread and thrown away. The row's write may take [`ROW_PATIENCE`]
+    /// at most: the job must be back before the process's time is up (a
+    /// row left `processing` is set again when the job next starts).
     async fn hand_back(&self, job_id: &str) -> Result<Value, bullmq::Error> {
+        const ROW_PATIENCE: Duration = Duration::from_secs(1);
         tracing::warn!(
             job_id,
             "shutting down: job handed back to the queue unfinished"
         );
-        if let Err(e) = self.db.mark_queued_again(job_id).await {
-            tracing::warn!(job_id, error = %e, "could not mark the handed-back receipt queued");
+        match tokio::time::timeout(ROW_PATIENCE, self.db.mark_queued_again(job_id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(job_id, error = %e, "could not mark the handed-back receipt queued")
+            }
+            Err(_) => tracing::warn!(
+                job_id,
+                "PostgreSQL did not answer in time; the handed-back receipt still says processing"
+            ),
         }
         Err(bullmq::Error::RateLimited { delay_ms: 0 })
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::config::ReconcileSettings;
+use crate::config::{RateLimit, ReconcileSettings};
 use crate::job::{CANCELLED_REASON, JobState};
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::QueueHandle;
@@ -44,6 +44,9 @@ pub struct ReconcilerArgs {
     pub blobs: BlobStore,
     /// This process's name, the lock's owner.
     pub owner: String,
+    /// The deployment's rate limit (OCR_RATE_MAX), written again when
+    /// Redis has lost it.
+    pub rate_limit: RateLimit,
 }
 
 /// Time for one pass.
@@ -91,6 +94,7 @@ impl Actor for Reconciler {
         // The lock outlives a slow pass; another process takes over after it.
         let ttl = args.settings.interval * 2 + Duration::from_secs(10);
         if let Ok(true) = args.queue.try_lock("reconciler", &args.owner, ttl).await {
+            args.restore_rate_limit().await;
             match args.pass(state.cycle).await {
                 Ok(next) => state.cycle = next,
                 Err(e) => {
@@ -118,6 +122,22 @@ fn maybe_panic(limit: u32) {
 }
 
 impl ReconcilerArgs {
+    /// A Redis that lost its data (no persistence, a failover to a replica
+    /// behind, a flush) lost the global rate limit with it: write it again.
+    async fn restore_rate_limit(&self) {
+        if !self.rate_limit.is_on() {
+            return;
+        }
+        if let Ok(status) = self.queue.rate_limit().await
+            && status.max == 0
+        {
+            tracing::warn!("the queue's rate limit was gone from Redis; written again");
+            if let Err(e) = self.queue.set_rate_limit(self.rate_limit).await {
+                tracing::warn!(error = %e, "could not write the rate limit again");
+            }
+        }
+    }
+
     /// Go on with `cycle` (or start one) for up to [`PAGES_PER_PASS`]
     /// pages; answer where the next pass goes on (`None`: the cycle ended).
     async fn pass(&self, cycle: Option<Cycle>) -> Result<Option<Cycle>, crate::store::DbError> {
@@ -144,7 +164,7 @@ impl ReconcilerArgs {
     /// Mend what needs it; a row whose repair fails is left to the next
     /// cycle and does not hold up the rows after it.
     async fn look_at(&self, rows: &[ReceiptRow]) {
-        let lost_after = chrono::Utc::now() - self.settings.after;
+        let lost_after = crate::store::moment_ago(self.settings.after);
         for row in rows {
             // Redis down: nothing can be known; the next pass tries again.
             let repaired = match self.queue.lookup(&row.job_id).await {

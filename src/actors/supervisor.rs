@@ -266,6 +266,7 @@ impl SupervisorState {
                     outcomes: self.outcomes.clone(),
                     blobs: self.queue_worker.pipeline.blobs().clone(),
                     owner: self.queue_worker.settings.worker_name(),
+                    rate_limit: self.queue_worker.settings.rate_limit,
                 };
                 Actor::spawn_linked(None, Reconciler, args, parent)
                     .await?

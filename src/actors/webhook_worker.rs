@@ -74,7 +74,7 @@ impl Actor for WebhookWorker {
         Ok(WebhookWorkerState {
             worker,
             events,
-            overdue_after: args.settings.longest_gap() + args.settings.timeout + SWEEP_AFTER,
+            overdue_after: overdue_after(&args.settings),
             outcomes: args.outcomes,
             grace: args.grace,
         })
@@ -119,12 +119,30 @@ impl Actor for WebhookWorker {
     }
 }
 
+/// A handler that panics skips `post_stop`: the task draining the worker's
+/// events (which holds the worker) must not outlive the actor.
+impl Drop for WebhookWorkerState {
+    fn drop(&mut self) {
+        self.events.abort();
+    }
+}
+
+/// How long a pending delivery goes untouched before its job is looked
+/// for: its longest wait between attempts and half again (the webhooks
+/// queue may be behind), an attempt's timeout and a sweep's delay.
+fn overdue_after(settings: &WebhookSettings) -> Duration {
+    let gap = settings.longest_gap();
+    gap.saturating_add(gap / 2)
+        .saturating_add(settings.timeout)
+        .saturating_add(SWEEP_AFTER)
+}
+
 impl WebhookWorkerState {
     /// Queue again the overdue pending deliveries whose job is gone.
     async fn requeue_lost(&self) {
         let db = self.outcomes.db();
-        let cutoff = chrono::Utc::now() - self.overdue_after;
-        let overdue = match db.overdue_deliveries(cutoff, SWEEP_BATCH).await {
+        let cutoff = crate::store::moment_ago(self.overdue_after);
+        let overdue = match db.take_overdue_deliveries(cutoff, SWEEP_BATCH).await {
             Ok(overdue) => overdue,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for overdue webhook deliveries");
@@ -135,7 +153,7 @@ impl WebhookWorkerState {
         let mut requeued = Vec::new();
         for id in overdue {
             // Redis down: nothing can be known; the next sweep looks again.
-            // (A run of a redelivery records attempts, so is never overdue
+            // (A redelivery's run records attempts, so is not overdue
             // while it lives.)
             if let Ok(false) = queue.delivery_run_pending(id).await {
                 match queue.redeliver(id).await {

@@ -60,7 +60,9 @@ impl WebhookSettings {
     /// attempt fails: the backoff doubles between attempts.
     pub fn retry_window(&self) -> Duration {
         let retries = self.attempts.get().saturating_sub(1).min(31);
-        self.backoff * (2u32.pow(retries) - 1)
+        self.backoff
+            .checked_mul(2u32.pow(retries) - 1)
+            .unwrap_or(Duration::MAX)
     }
 
     /// The longest wait between two attempts of a delivery (before its
@@ -68,7 +70,9 @@ impl WebhookSettings {
     /// attempt's timeout has lost its job.
     pub fn longest_gap(&self) -> Duration {
         let doublings = self.attempts.get().saturating_sub(2).min(31);
-        self.backoff * 2u32.pow(doublings)
+        self.backoff
+            .checked_mul(2u32.pow(doublings))
+            .unwrap_or(Duration::MAX)
     }
 }
 
@@ -115,6 +119,15 @@ mod tests {
         };
         // 10 + 20 + 40 + 80 + 160 + 320 + 640 minutes.
         assert_eq!(settings.retry_window(), Duration::from_secs(1270 * 60));
+        assert_eq!(settings.longest_gap(), Duration::from_secs(640 * 60));
+        // Settings far past any use saturate rather than overflow.
+        let huge = WebhookSettings {
+            attempts: NonZeroU32::new(1000).expect("not 0"),
+            backoff: Duration::from_secs(u64::MAX / 2),
+            ..settings
+        };
+        assert_eq!(huge.longest_gap(), Duration::MAX);
+        assert_eq!(huge.retry_window(), Duration::MAX);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn new_job_id() -> String {
 
 /// The names of a BullMQ queue's own keys (`<prefix>:<queue>:<name>`): a
 /// job with one of them as its id cannot exist, its hash would be that key.
-const QUEUE_KEY_NAMES: [&str; 18] = [
+const QUEUE_KEY_NAMES: [&str; 17] = [
     "wait",
     "paused",
     "active",
@@ -32,7 +32,6 @@ const QUEUE_KEY_NAMES: [&str; 18] = [
     "pc",
     "repeat",
     "metrics",
-    "de",
 ];
 
 /// Job ids are short printable tokens that do not name one of the queue's

@@ -17,10 +17,7 @@ impl ReceiptService {
         if window.is_zero() {
             return Ok(None);
         }
-        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let since = chrono::Utc::now()
-            .checked_sub_signed(window)
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let since = crate::store::moment_ago(window);
         let Some(row) = self
             .db
             .recent_upload_of(&new.content_hash, new.owner.as_deref(), since)

@@ -21,6 +21,16 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
 
+/// The moment `span` ago, for a query's cutoff; the earliest time there is
+/// when `span` reaches further back (a setting of "for ever"), so nothing
+/// is older.
+pub fn moment_ago(span: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|span| chrono::Utc::now().checked_sub_signed(span))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 /// A URL with any password replaced, safe to show in errors and logs.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {

@@ -206,23 +206,35 @@ impl Db {
         Ok(())
     }
 
-    /// Pending deliveries that were queued but have not been touched since
-    /// `cutoff` (no attempt recorded), oldest first: their job may be lost.
-    pub async fn overdue_deliveries(
+    /// Take pending deliveries that were queued but not touched since
+    /// `cutoff` (no attempt recorded: their job may be lost), oldest first,
+    /// touching them so that no other process takes them now (rows another
+    /// process is taking are skipped) and the next look comes after the
+    /// same wait.
+    pub async fn take_overdue_deliveries(
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Uuid>, DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: Uuid,
+        }
         let mut conn = self.conn().await?;
-        Ok(webhook_deliveries::table
-            .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()))
-            .filter(webhook_deliveries::queued_at.is_not_null())
-            .filter(webhook_deliveries::updated_at.lt(cutoff))
-            .order(webhook_deliveries::updated_at)
-            .limit(limit)
-            .select(webhook_deliveries::id)
-            .load(&mut conn)
-            .await?)
+        let taken: Vec<Taken> = diesel::sql_query(
+            "UPDATE webhook_deliveries SET updated_at = now() WHERE id IN ( \
+               SELECT id FROM webhook_deliveries \
+               WHERE state = $1 AND queued_at IS NOT NULL AND updated_at < $2 \
+               ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind::<diesel::sql_types::Text, _>(DeliveryState::Pending.as_str())
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(&mut conn)
+        .await?;
+        Ok(taken.into_iter().map(|row| row.id).collect())
     }
 
     /// Deliveries whose job was never queued (the process stopped or Redis

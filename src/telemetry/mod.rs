@@ -80,6 +80,9 @@ fn stderr_is_terminal() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
+/// How long pending spans may take to leave at exit.
+const SPAN_FLUSH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Flushes pending spans when dropped at the end of `main`.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
@@ -89,8 +92,10 @@ impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
             // The batch exporter blocks while flushing: keep it off the
-            // async runtime's threads.
-            let flushed = std::thread::spawn(move || provider.shutdown());
+            // async runtime's threads, and short (an unreachable collector
+            // must not hold a stopping process past its grace).
+            let flush = move || provider.shutdown_with_timeout(SPAN_FLUSH_PATIENCE);
+            let flushed = std::thread::spawn(flush);
             let _ = flushed.join();
         }
     }

@@ -5,13 +5,12 @@
 use receipt_ocr::config::Settings;
 use receipt_ocr::job::{JobState, new_job_id};
 use receipt_ocr::jobs::JobStatusView;
-use receipt_ocr::queue::QueueHandle;
 use receipt_ocr::startup::Role;
 use receipt_ocr::store::Notify;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
+use crate::helpers::{Process, TestApp, free_port, isolated_settings, queue_for, wait_for};
 use crate::support::receipt_image::corner_market_png;
 
 impl TestApp {
@@ -331,9 +330,7 @@ async fn a_failed_job_runs_again_on_retry_and_a_completed_one_answers_409() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_cancel_withdraws_its_own_request_and_no_other() {
     let settings = isolated_settings();
-    let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
-        .await
-        .expect("Redis answers");
+    let queue = queue_for(&settings).await;
     let job_id = new_job_id();
     let late = queue.request_cancel(&job_id).await.expect("SET");
     let newer = queue.request_cancel(&job_id).await.expect("SET");

@@ -272,16 +272,13 @@ async fn a_worker_goes_on_reading_after_the_queues_primary_restarts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_job_is_found_and_moved_back_on_a_cluster() {
     use receipt_ocr::job::{Schedule, new_job_id};
-    use receipt_ocr::queue::QueueHandle;
     use receipt_ocr::queue::stalls::{self, StallCheck, StallCounter};
 
     use crate::stalls::receipt_job;
 
     let cluster = RedisCluster::start().await;
     let settings = cluster_settings(&cluster);
-    let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
-        .await
-        .expect("the cluster answers");
+    let queue = crate::helpers::queue_for(&settings).await;
     let job_id = new_job_id();
     queue
         .enqueue(job_id.clone(), receipt_job(), Schedule::default())

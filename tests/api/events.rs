@@ -74,6 +74,61 @@ fn parse_sse(block: &str) -> Option<Seen> {
     })
 }
 
+/// A GraphQL WebSocket client's connection.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws connection to `app`, initialised (no key) and
+/// acknowledged.
+pub async fn ws_connect(app: &TestApp) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the WebSocket upgrade");
+    ws_send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {}}),
+    )
+    .await;
+    let ack = ws_frame(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+}
+
+pub async fn ws_send(socket: &mut Socket, frame: Value) {
+    let text = Message::Text(frame.to_string().into());
+    socket.send(text).await.expect("sent");
+}
+
+/// The next JSON frame, within PATIENCE.
+pub async fn ws_frame(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+    }
+}
+
+/// The next `next` frame: an update, or a refusal in `payload.errors`.
+pub async fn ws_next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = ws_frame(socket).await;
+        if frame["type"] == "next" {
+            return frame;
+        }
+    }
+}
+
 /// What a GraphQL WebSocket client got.
 #[derive(Debug)]
 pub enum WsFrame {
@@ -331,13 +386,7 @@ async fn a_followed_job_removed_with_its_receipt_ends_the_stream() {
         .delete_receipt(stored.expect("a row").row.id)
         .await
         .unwrap();
-    let queue = receipt_ocr::queue::QueueHandle::open(
-        &app.settings.queue,
-        &app.settings.retention,
-        &app.settings.webhooks,
-    )
-    .await
-    .expect("Redis answers");
+    let queue = crate::helpers::queue_for(&app.settings).await;
     assert!(queue.remove(&job_id).await.expect("removed"));
     assert!(
         rest(&mut sse).await.is_empty(),

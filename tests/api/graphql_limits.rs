@@ -144,87 +144,70 @@ async fn introspection_fits_the_default_limits_and_can_be_turned_off() {
     assert_eq!(answer["data"]["queue"]["paused"], false, "{answer}");
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_send(socket: &mut Socket, frame: Value) {
-    use futures::SinkExt;
-    let text = tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into());
-    socket.send(text).await.expect("sent");
-}
-
-/// The next `next` frame (an update, or a refusal in `payload.errors`).
-async fn ws_next(socket: &mut Socket) -> Value {
-    use futures::StreamExt;
-    loop {
-        let message = tokio::time::timeout(crate::helpers::PATIENCE, socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket open")
-            .expect("a frame");
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(&text).unwrap();
-            if frame["type"] == "next" {
-                return frame;
-            }
-        }
-    }
-}
-
 /// One WebSocket holds at most GRAPHQL_MAX_SUBSCRIPTIONS subscriptions:
-/// the next is refused with its code, and stopping one frees its slot.
+/// the next is refused with its code; one stopped, or ended by its job
+/// ending, frees its slot.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_holds_at_most_graphql_max_subscriptions() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use crate::events::{ws_connect, ws_next, ws_send};
 
     let app = app_with(|s| s.http.graphql.max_subscriptions = 2).await;
     // Waiting for ever: an api process runs no worker.
     let job_id = app
         .upload_ok(crate::support::receipt_image::corner_market_png())
         .await;
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    let protocol = "graphql-transport-ws".parse().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws_send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {}}),
-    )
-    .await;
+    let mut socket = ws_connect(&app).await;
     let query = format!(r#"subscription {{ jobStatus(jobId: "{job_id}") {{ state }} }}"#);
     let subscribe = |id: &str| json!({"type": "subscribe", "id": id, "payload": {"query": query}});
-    for id in ["1", "2", "3"] {
-        ws_send(&mut socket, subscribe(id)).await;
-    }
-    let mut frames = Vec::new();
-    for _ in 0..3 {
-        frames.push(ws_next(&mut socket).await);
-    }
-    frames.sort_by_key(|frame| frame["id"].as_str().unwrap_or_default().to_string());
-    for open in &frames[..2] {
+    // One at a time, each seen open before the next is asked for.
+    let open_one = async |socket: &mut crate::events::Socket, id: &str| -> Value {
+        ws_send(socket, subscribe(id)).await;
+        let frame = ws_next(socket).await;
+        assert_eq!(frame["id"], id, "{frame}");
+        frame
+    };
+    for id in ["1", "2"] {
+        let frame = open_one(&mut socket, id).await;
         assert_eq!(
-            open["payload"]["data"]["jobStatus"]["state"], "waiting",
-            "{open}"
+            frame["payload"]["data"]["jobStatus"]["state"], "waiting",
+            "{frame}"
         );
     }
-    let refused = &frames[2]["payload"]["errors"][0];
+    let frame = open_one(&mut socket, "3").await;
+    let refused = &frame["payload"]["errors"][0];
     assert_eq!(
         refused["extensions"]["code"], "too_many_subscriptions",
-        "{refused}"
+        "{frame}"
     );
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("GRAPHQL_MAX_SUBSCRIPTIONS"), "{message}");
 
     // Stopping one frees its slot for the next.
     ws_send(&mut socket, json!({"type": "complete", "id": "1"})).await;
-    ws_send(&mut socket, subscribe("4")).await;
-    let frame = ws_next(&mut socket).await;
-    assert_eq!(frame["id"], "4", "{frame}");
+    let frame = open_one(&mut socket, "4").await;
     assert_eq!(
         frame["payload"]["data"]["jobStatus"]["state"], "waiting",
         "{frame}"
     );
+
+    // The job ends (cancelled): both open subscriptions end with it, and
+    // their slots are free again.
+    let cancel = format!("{}/api/job/{job_id}", app.address);
+    assert_eq!(app.http.delete(cancel).send().await.unwrap().status(), 200);
+    let mut ended = Vec::new();
+    while ended.len() < 2 {
+        let frame = crate::events::ws_frame(&mut socket).await;
+        if frame["type"] == "complete" {
+            ended.push(frame["id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    ended.sort();
+    assert_eq!(ended, ["2", "4"]);
+    for id in ["5", "6"] {
+        let frame = open_one(&mut socket, id).await;
+        assert_eq!(
+            frame["payload"]["data"]["jobStatus"]["state"], "cancelled",
+            "{frame}"
+        );
+    }
 }

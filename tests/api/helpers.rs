@@ -262,6 +262,13 @@ pub async fn redis_for(settings: &Settings) -> redis::aio::MultiplexedConnection
         .expect("redis connection")
 }
 
+/// The service's own queue handle on the queue of `settings`.
+pub async fn queue_for(settings: &Settings) -> receipt_ocr::queue::QueueHandle {
+    receipt_ocr::queue::QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
+        .await
+        .expect("Redis answers")
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");

@@ -185,3 +185,24 @@ async fn release_writes(conn: &mut redis::aio::MultiplexedConnection) {
     let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
     unpause.query_async::<()>(conn).await.unwrap();
 }
+
+/// A Redis that lost its data (here one without persistence, restarted)
+/// lost the global rate limit with it; the reconciler writes it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_is_written_again_after_redis_lost_it() {
+    let mut redis = PrivateRedis::start(free_port()).await;
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = redis.url();
+    settings.queue.rate_limit.max = 7;
+    settings.reconcile.interval = std::time::Duration::from_millis(200);
+    let _app = TestApp::spawn(Role::Worker, settings.clone()).await;
+    let queue = crate::helpers::queue_for(&settings).await;
+    assert_eq!(queue.rate_limit().await.expect("read").max, 7);
+
+    redis.restart().await;
+    wait_for(|| async {
+        let limit = queue.rate_limit().await.ok()?;
+        (limit.max == 7).then_some(())
+    })
+    .await;
+}

@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use receipt_ocr::job::{ReceiptJobData, Schedule, new_job_id};
-use receipt_ocr::queue::QueueHandle;
 use receipt_ocr::queue::stalls::{self, StallCheck, StallCounter};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
-use crate::helpers::{isolated_settings, redis_for, wait_for};
+use crate::helpers::{isolated_settings, queue_for, redis_for, wait_for};
 
 /// A receipt job's data; the blob is never read (no worker takes it).
 pub fn receipt_job() -> ReceiptJobData {
@@ -28,9 +27,7 @@ pub fn receipt_job() -> ReceiptJobData {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_job_is_moved_back_and_counted_once_with_two_checkers_running() {
     let settings = isolated_settings();
-    let queue = QueueHandle::open(&settings.queue, &settings.retention, &settings.webhooks)
-        .await
-        .expect("Redis answers");
+    let queue = queue_for(&settings).await;
     let keys = format!("{}:{}", settings.queue.prefix, settings.queue.name);
     let mut redis = redis_for(&settings).await;
     // Two jobs taken by workers: `dead`'s worker died (no lock left),

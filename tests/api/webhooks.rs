@@ -538,3 +538,49 @@ async fn redelivering_a_delivery_still_pending_is_refused() {
     assert_eq!(statuses(&delivery), [500], "{delivery}");
     assert_eq!(receiver.received().len(), 1);
 }
+
+/// Redelivering sends again the deliveries that are settled and leaves one
+/// still pending to its run.
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivering_skips_a_delivery_still_pending_and_sends_the_others() {
+    let slow = Receiver::start(vec![Answer::Status(500)]).await;
+    let taken = Receiver::start(Vec::new()).await;
+    let mut settings = hook_settings(60_000);
+    let everything = WebhookUrl::parse(&format!("{}/all", taken.base)).unwrap();
+    settings.webhooks.urls = WebhookUrls(vec![everything]);
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let form = receipt_form(corner_market_png());
+    let job_id = upload_with_callback(&app, form, &format!("{}/hook", slow.base)).await;
+    let by_url = || async {
+        let listed = deliveries(&app, &job_id).await.1["deliveries"].clone();
+        let find = |base: &str| {
+            let found = listed.as_array().into_iter().flatten();
+            found
+                .clone()
+                .find(|d| d["url"].as_str().is_some_and(|u| u.starts_with(base)))
+                .cloned()
+        };
+        (find(&slow.base), find(&taken.base))
+    };
+    wait_for(|| async {
+        match by_url().await {
+            (Some(slow), Some(taken))
+                if statuses(&slow) == [500] && taken["state"] == "delivered" =>
+            {
+                Some(())
+            }
+            _ => None,
+        }
+    })
+    .await;
+
+    let redeliver = format!("{}/api/job/{job_id}/deliveries/redeliver", app.address);
+    let response = app.http.post(&redeliver).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let again = taken.wait_for_requests(2).await;
+    assert_eq!(again[1].header("webhook-id"), again[0].header("webhook-id"));
+    let (slow_delivery, _) = by_url().await;
+    let slow_delivery = slow_delivery.expect("the callback's delivery");
+    assert_eq!(slow_delivery["state"], "pending", "{slow_delivery}");
+    assert_eq!(statuses(&slow_delivery), [500], "{slow_delivery}");
+}
