@@ -33,12 +33,18 @@ fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// How long the readiness probe waits for the supervisor's answer.
+const STATS_PATIENCE_MS: u64 = 1000;
+
 #[handler]
 async fn ready(
     service: Data<&ReceiptService>,
     supervisor: Data<&ActorRef<SupervisorMessage>>,
 ) -> Response {
-    let stats: Option<SupervisorStats> = ractor::call!(supervisor.0, SupervisorMessage::Stats).ok();
+    // A supervisor busy replacing a worker (loading its engines) is not
+    // waited for: the probe answers "restarting" at once.
+    let stats: Option<SupervisorStats> =
+        ractor::call_t!(supervisor.0, SupervisorMessage::Stats, STATS_PATIENCE_MS).ok();
     let rate_limit = service
         .queue
         .rate_limit()

@@ -42,6 +42,12 @@ impl Deliverer {
             // Nothing was sent: worth another attempt once PostgreSQL is back.
             Err(e) => return NextStep::Retry(e.to_string()),
         };
+        // Only a pending delivery is sent (a redelivery reopens it first):
+        // a run left beside another, or queued again by a sweep after its
+        // first run settled it, ends without sending twice.
+        if delivery.state != DeliveryState::Pending.as_str() {
+            return NextStep::Done;
+        }
         // serde_json writes a Value the same way every time: every attempt
         // sends the same bytes.
         let body = delivery.payload.to_string().into_bytes();

@@ -584,3 +584,47 @@ async fn redelivering_skips_a_delivery_still_pending_and_sends_the_others() {
     assert_eq!(slow_delivery["state"], "pending", "{slow_delivery}");
     assert_eq!(statuses(&slow_delivery), [500], "{slow_delivery}");
 }
+
+/// A run of a delivery that is settled already (queued again by a sweep
+/// whose first note failed, or left beside a redelivery) sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_a_delivery_already_settled_sends_nothing() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let settings = hook_settings(100);
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = new_job_id();
+    let receipt = NewReceipt::queued(
+        uuid::Uuid::new_v4(),
+        job_id.clone(),
+        "receipts/gone.png".into(),
+        "image/png".into(),
+    )
+    .with_callback(Some(format!("{}/twice", receiver.base)));
+    api.db.insert_receipt(&receipt).await.unwrap();
+    let cancelled = api.db.cancel_receipt(&job_id, Notify::Targets(&[])).await;
+    let delivery = cancelled.unwrap().expect("cancelled").deliveries[0];
+    let mut conn = api.db.conn().await.unwrap();
+    diesel::sql_query("UPDATE webhook_deliveries SET state = 'delivered'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let queue = crate::helpers::queue_for(&settings).await;
+    queue.enqueue_delivery(delivery).await.expect("queued");
+
+    let _worker = TestApp::spawn(Role::Worker, settings.clone()).await;
+    let key = format!(
+        "{}:{}-webhooks:whk-{delivery}",
+        settings.queue.prefix, settings.queue.name
+    );
+    wait_for(|| async {
+        let finished: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("finishedOn")
+            .query_async(&mut api.redis().await)
+            .await
+            .ok()?;
+        finished
+    })
+    .await;
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
+}
