@@ -1,7 +1,10 @@
 //! The service functions both APIs call: accept an upload, report a job,
 //! fetch a receipt. REST and GraphQL only translate to and from these.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -93,6 +96,8 @@ pub enum ServiceError {
     Blobs(#[from] BlobError),
     #[error("The upload was interrupted while being stored; send it again.")]
     Interrupted(#[source] tokio::task::JoinError),
+    #[error("{0}.")]
+    Busy(&'static str),
 }
 
 impl ServiceError {
@@ -150,7 +155,12 @@ pub struct ReceiptService {
     pub max_pdf_pages: usize,
     /// Batch size and the duplicate window.
     pub inputs: InputSettings,
+    /// Turns for checking PDFs with `pdfinfo` (MAX_PDF_CHECKS at once).
+    pub pdf_checks: Arc<Semaphore>,
 }
+
+/// How long a PDF upload waits for a turn to be checked.
+const PDF_CHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ReceiptService {
     /// Validate, store the image, write the placeholder row and queue the
@@ -213,13 +223,39 @@ impl ReceiptService {
             max_image_pixels: self.max_image_pixels,
             max_pdf_pages: self.max_pdf_pages,
         };
+        // `pdfinfo` may take long on a crafted PDF: a few at a time, so a
+        // flood of them cannot take every blocking thread and core.
+        let turn = match crate::inputs::InputKind::sniff(bytes) {
+            Some(crate::inputs::InputKind::Pdf) => Some(self.pdf_check_turn().await?),
+            _ => None,
+        };
+        #[cfg(feature = "fault-injection")]
+        let hold = std::time::Duration::from_millis(self.inputs.inject_pdf_check_hold_ms);
         let bytes = bytes.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || crate::inputs::check_upload(&bytes, limits));
+        let checked = tokio::task::spawn_blocking(move || {
+            #[cfg(feature = "fault-injection")]
+            if turn.is_some() {
+                std::thread::sleep(hold);
+            }
+            let checked = crate::inputs::check_upload(&bytes, limits);
+            drop(turn);
+            checked
+        });
         checked
             .await
             .map_err(ServiceError::Interrupted)?
             .map_err(ServiceError::from_input)
+    }
+
+    async fn pdf_check_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ServiceError> {
+        let turn = self.pdf_checks.clone().acquire_owned();
+        match tokio::time::timeout(PDF_CHECK_PATIENCE, turn).await {
+            Ok(Ok(turn)) => Ok(turn),
+            _ => Err(ServiceError::Busy(
+                "PDF uploads are being checked as many at once as this server allows \
+                 (MAX_PDF_CHECKS); send it again in a few seconds",
+            )),
+        }
     }
 
     async fn store_and_queue(

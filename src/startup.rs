@@ -82,6 +82,9 @@ impl Application {
             allow_private_callbacks: settings.webhooks.allow_private,
             max_pdf_pages: settings.ocr.engine.max_pdf_pages,
             inputs: settings.inputs.clone(),
+            pdf_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                settings.inputs.max_pdf_checks,
+            )),
         };
         let supervisor = match role {
             Role::Api => None,

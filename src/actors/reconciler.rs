@@ -200,8 +200,8 @@ impl ReconcilerArgs {
     }
 
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
-        match self.blobs.get(&row.blob_key).await {
-            Ok(_) => {
+        match self.blobs.check_present(&row.blob_key).await {
+            Ok(()) => {
                 let data = row.job_data();
                 let added = self.queue.enqueue_again(row.job_id.clone(), data);
                 if let Err(e) = added.await {

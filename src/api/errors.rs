@@ -141,6 +141,7 @@ impl ErrorCode {
             ServiceError::Database(_) => Self::DatabaseUnavailable,
             ServiceError::Blobs(_) => Self::BlobStoreUnavailable,
             ServiceError::Interrupted(_) => Self::Interrupted,
+            ServiceError::Busy(_) => Self::ServerBusy,
         }
     }
 
@@ -232,7 +233,8 @@ endpoint_errors!(
         422 => Unprocessable,
         /// Redis, PostgreSQL or the blob store is unreachable, or the server
         /// is taking in as many bytes as it may (`server_busy`, with
-        /// `Retry-After`); nothing was stored.
+        /// `Retry-After`) or checking as many PDFs as it may
+        /// (`server_busy`); nothing was stored.
         503 => Unavailable,
     }
 );

@@ -1,5 +1,6 @@
 //! Upload settings of this module: how many files one request may carry
-//! (`MAX_BATCH_FILES`) and the duplicate window (`DEDUP_WINDOW`).
+//! (`MAX_BATCH_FILES`), the duplicate window (`DEDUP_WINDOW`) and how many
+//! PDFs are checked at once (`MAX_PDF_CHECKS`).
 
 use std::time::Duration;
 
@@ -27,6 +28,27 @@ pub struct InputSettings {
         value_parser = window
     )]
     pub dedup_window: Duration,
+    /// PDF uploads checked with `pdfinfo` at once in this process; more
+    /// wait up to 10 s for a turn, then get 503 `server_busy`.
+    #[arg(
+        long = "max-pdf-checks",
+        env = "MAX_PDF_CHECKS",
+        value_name = "MAX_PDF_CHECKS",
+        default_value = "4",
+        value_parser = at_least_one
+    )]
+    pub max_pdf_checks: usize,
+    /// Fault injection for tests: each PDF check holds its turn this long
+    /// (ms) first, as a PDF that takes `pdfinfo` long would.
+    #[cfg(feature = "fault-injection")]
+    #[arg(
+        long = "inject-pdf-check-hold-ms",
+        env = "INJECT_PDF_CHECK_HOLD_MS",
+        value_name = "INJECT_PDF_CHECK_HOLD_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub inject_pdf_check_hold_ms: u64,
 }
 
 impl Default for InputSettings {
@@ -34,6 +56,9 @@ impl Default for InputSettings {
         Self {
             max_batch_files: 20,
             dedup_window: Duration::ZERO,
+            max_pdf_checks: 4,
+            #[cfg(feature = "fault-injection")]
+            inject_pdf_check_hold_ms: 0,
         }
     }
 }

@@ -109,7 +109,7 @@ impl BlobStore {
             Err(BlobError::NotWritable {
                 source: object_store::Error::NotFound { .. },
                 ..
-            }) => {
+            }) if self.s3.is_some() => {
                 let (bucket, endpoint) = self.s3.clone().unwrap_or_default();
                 Err(BlobError::NoBucket { bucket, endpoint })
             }
@@ -140,8 +140,26 @@ impl BlobStore {
     pub async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         match self.inner.get(&self.location(key)).await {
             Ok(found) => found.bytes().await.map_err(|e| self.io(e)),
-            Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(key.to_string())),
+            Err(object_store::Error::NotFound { .. }) => Err(self.missing_or_gone(key).await),
             Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Whether `key` is stored, without reading it (`Missing` when not).
+    pub async fn check_present(&self, key: &str) -> Result<(), BlobError> {
+        match self.inner.head(&self.location(key)).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(self.missing_or_gone(key).await),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// A 404 also comes from a bucket that is gone: the image is missing
+    /// for good only when the store itself still takes a write.
+    async fn missing_or_gone(&self, key: &str) -> BlobError {
+        match self.check_bucket().await {
+            Ok(()) => BlobError::Missing(key.to_string()),
+            Err(e) => e,
         }
     }
 

@@ -223,13 +223,14 @@ impl Db {
         }
         let mut conn = self.conn().await?;
         let taken: Vec<Taken> = diesel::sql_query(
+            // `pending` spelled out: the partial index
+            // webhook_deliveries_overdue_idx matches only a literal.
             "UPDATE webhook_deliveries SET updated_at = now() WHERE id IN ( \
                SELECT id FROM webhook_deliveries \
-               WHERE state = $1 AND queued_at IS NOT NULL AND updated_at < $2 \
-               ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+               WHERE state = 'pending' AND queued_at IS NOT NULL AND updated_at < $1 \
+               ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
         )
-        .bind::<diesel::sql_types::Text, _>(DeliveryState::Pending.as_str())
         .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
         .bind::<diesel::sql_types::BigInt, _>(limit)
         .load(&mut conn)

@@ -244,6 +244,24 @@ async fn a_receipts_upload_is_served_back_with_its_media_type_to_its_own_key_onl
     let body: Value = other.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
 
+    // The image removed from the blob store (the service never prunes it;
+    // an operator may): 404 saying so, the receipt itself still answers.
+    for file in app.blob_files() {
+        std::fs::remove_file(file).expect("remove the stored image");
+    }
+    let gone = get("shop-secret").await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let body: Value = gone.json().await.unwrap();
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no longer in the blob store"), "{body}");
+    let receipt_url = image_url.trim_end_matches("/image").to_string();
+    let receipt = app
+        .http
+        .get(&receipt_url)
+        .header("x-api-key", "shop-secret")
+        .send();
+    assert_eq!(receipt.await.unwrap().status(), 200);
+
     let missing = app
         .http
         .get(format!(

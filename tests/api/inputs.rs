@@ -387,3 +387,32 @@ fn raster_resolution_measurement() {
         );
     }
 }
+
+/// PDFs are checked MAX_PDF_CHECKS at a time: with one turn, held longer
+/// than an upload waits for one, of two PDFs sent at once one is taken and
+/// the other gets 503 `server_busy` and leaves nothing behind.
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread")]
+async fn pdfs_beyond_max_pdf_checks_wait_then_get_503() {
+    let mut settings = isolated_settings();
+    settings.inputs.max_pdf_checks = 1;
+    // Longer than the 10 s an upload waits for its turn.
+    settings.inputs.inject_pdf_check_hold_ms = 13_000;
+    let app = TestApp::spawn(Role::Api, settings).await;
+    let bytes = pdf(vec![PdfPage::Text(CORNER_MARKET.lines)]);
+    let (first, second) = tokio::join!(
+        app.upload_bytes(bytes.clone(), "a.pdf"),
+        app.upload_bytes(bytes, "b.pdf"),
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 503]);
+    let refused = if first.status() == 503 { first } else { second };
+    let message = assert_refused(refused, 503, "server_busy").await;
+    assert!(message.contains("MAX_PDF_CHECKS"), "{message}");
+    assert_eq!(
+        app.db.count_receipts().await.unwrap(),
+        1,
+        "only the one taken"
+    );
+}

@@ -65,6 +65,25 @@ impl S3Server {
         assert!(created.expect("PUT bucket").status().is_success());
     }
 
+    /// Remove `bucket` with what is in it, as an operator's mistake would.
+    async fn delete_bucket(&self, bucket: &str) {
+        let http = reqwest::Client::new();
+        for key in self.keys(bucket, "").await {
+            let url = format!("{}/{bucket}/{key}", self.endpoint());
+            let deleted = http.delete(url).send().await.expect("DELETE object");
+            assert!(deleted.status().is_success(), "{}", deleted.status());
+        }
+        let url = format!("{}/{bucket}", self.endpoint());
+        let deleted = http.delete(url).send().await.expect("DELETE bucket");
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let url = format!("{}/{bucket}/{key}", self.endpoint());
+        let put = reqwest::Client::new().put(url).body(bytes).send().await;
+        assert!(put.expect("PUT object").status().is_success());
+    }
+
     /// The keys stored under `prefix` in `bucket` (ListObjectsV2).
     async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let url = format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint());
@@ -292,6 +311,52 @@ async fn a_job_whose_image_cannot_be_read_from_s3_is_retried_until_it_can() {
     assert!(reason.contains("blob store"), "{failed_once:?}");
 
     s3.thaw();
+    let job = wait_for(|| async {
+        let job = job(&address, &accepted.job_id).await;
+        job.state.is_final().then_some(job)
+    })
+    .await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+}
+
+/// A bucket removed after start-up (an operator's mistake) answers 404 as
+/// a missing image would: the job is retried, saying the bucket is gone,
+/// instead of failing for good as "image missing"; once the bucket and
+/// image are back it completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_gone_after_start_up_is_retried_not_taken_for_a_missing_image() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("receipts").await;
+    let mut settings = s3_settings("receipts");
+    settings.queue.attempts = 50.try_into().expect("non-zero");
+    let _api = start("api", &settings, &s3);
+    let address = ready_address(&settings).await;
+    let mut worker = settings.clone();
+    worker.http.port = free_port();
+    let _worker = start("worker", &worker, &s3);
+    ready_address(&worker).await;
+
+    post(&address, "/api/queue/pause").await;
+    let response = upload(&address, corner_market_png()).await;
+    let accepted: UploadAccepted = response.json().await.expect("an UploadAccepted");
+    let stored = s3.keys("receipts", &settings.queue.name).await;
+    let [key] = stored.as_slice() else {
+        panic!("one image stored: {stored:?}")
+    };
+    s3.delete_bucket("receipts").await;
+    post(&address, "/api/queue/resume").await;
+
+    let failed_once = wait_for(|| async {
+        let job = job(&address, &accepted.job_id).await;
+        (job.attempts_made >= 1 && job.failed_reason.is_some()).then_some(job)
+    })
+    .await;
+    assert!(!failed_once.state.is_final(), "{failed_once:?}");
+    let reason = failed_once.failed_reason.clone().unwrap_or_default();
+    assert!(reason.contains("does not exist"), "{failed_once:?}");
+
+    s3.create_bucket("receipts").await;
+    s3.put_object("receipts", key, corner_market_png()).await;
     let job = wait_for(|| async {
         let job = job(&address, &accepted.job_id).await;
         job.state.is_final().then_some(job)

@@ -628,3 +628,36 @@ async fn a_run_of_a_delivery_already_settled_sends_nothing() {
     .await;
     assert!(receiver.received().is_empty(), "{:?}", receiver.received());
 }
+
+/// The sweep's look for overdue deliveries and the cascade from a removed
+/// receipt each have their index (built by migrations run outside a
+/// transaction, CONCURRENTLY).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deliveries_table_has_the_sweeps_and_the_cascades_indexes() {
+    #[derive(diesel::QueryableByName)]
+    struct IndexDef {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        def: String,
+    }
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let mut conn = app.db.conn().await.unwrap();
+    let defs: Vec<IndexDef> = diesel::sql_query(
+        "SELECT indexdef AS def FROM pg_indexes WHERE tablename = 'webhook_deliveries' \
+         ORDER BY indexname",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let defs: Vec<String> = defs.into_iter().map(|d| d.def).collect();
+    let has = |part: &str| defs.iter().any(|def| def.contains(part));
+    assert!(
+        has("webhook_deliveries_receipt_idx ON public.webhook_deliveries USING btree (receipt_id)"),
+        "{defs:#?}"
+    );
+    assert!(
+        has(
+            "webhook_deliveries_overdue_idx ON public.webhook_deliveries USING btree (updated_at) WHERE ((state = 'pending'::text) AND (queued_at IS NOT NULL))"
+        ),
+        "{defs:#?}"
+    );
+}
