@@ -327,9 +327,9 @@ impl Process {
 
     /// The lines the process writes to stderr (piped by the test), as
     /// they come.
-    pub fn stderr_lines(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    pub fn stderr_lines(&mut self) -> StderrLines {
         use std::io::BufRead;
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = StderrLines::default();
         let stderr = self.0.stderr.take().expect("stderr piped");
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -337,10 +337,37 @@ impl Process {
                 .lines()
                 .map_while(Result::ok)
             {
-                sink.lock().unwrap().push(line);
+                sink.lines.lock().unwrap().push(line);
             }
+            sink.closed
+                .store(true, std::sync::atomic::Ordering::Release);
         });
         lines
+    }
+}
+
+/// What a process writes to stderr, line by line, as it comes.
+#[derive(Clone, Default)]
+pub struct StderrLines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StderrLines {
+    /// The lines so far.
+    pub fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, Vec<String>>> {
+        self.lines.lock()
+    }
+
+    /// Every line, once the process has closed its stderr (it exited): the
+    /// reader may still be catching up when the exit is seen.
+    pub async fn all(&self) -> String {
+        let closed = || async {
+            let closed = self.closed.load(std::sync::atomic::Ordering::Acquire);
+            closed.then_some(())
+        };
+        wait_for(closed).await;
+        self.lines.lock().unwrap().join("\n")
     }
 }
 

@@ -65,17 +65,12 @@ impl S3Server {
         assert!(created.expect("PUT bucket").status().is_success());
     }
 
-    /// Remove `bucket` with what is in it, as an operator's mistake would.
-    async fn delete_bucket(&self, bucket: &str) {
-        let http = reqwest::Client::new();
-        for key in self.keys(bucket, "").await {
-            let url = format!("{}/{bucket}/{key}", self.endpoint());
-            let deleted = http.delete(url).send().await.expect("DELETE object");
-            assert!(deleted.status().is_success(), "{}", deleted.status());
-        }
-        let url = format!("{}/{bucket}", self.endpoint());
-        let deleted = http.delete(url).send().await.expect("DELETE bucket");
-        assert!(deleted.status().is_success(), "{}", deleted.status());
+    /// Remove every bucket with what is in it (moto's reset: it refuses
+    /// unsigned deletes), as an operator's mistake would.
+    async fn remove_buckets(&self) {
+        let url = format!("{}/moto-api/reset", self.endpoint());
+        let reset = reqwest::Client::new().post(url).send().await;
+        assert!(reset.expect("POST reset").status().is_success());
     }
 
     async fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
@@ -229,7 +224,7 @@ async fn a_missing_bucket_stops_start_up_with_a_message_naming_it() {
 
     let status = api.exited_within(PATIENCE).await.expect("start-up stops");
     assert!(!status.success(), "exit status: {status}");
-    let log = log.lock().unwrap().join("\n");
+    let log = log.all().await;
     assert!(
         log.contains("the bucket `no-such-bucket` does not exist") && log.contains("BLOB_STORE"),
         "{log}"
@@ -251,7 +246,7 @@ async fn an_unreachable_s3_server_stops_start_up_with_the_url_tried() {
         .await
         .expect("start-up stops");
     assert!(!status.success(), "exit status: {status}");
-    let log = log.lock().unwrap().join("\n");
+    let log = log.all().await;
     let url = format!("{}/receipts/", s3.endpoint());
     assert!(
         log.contains(&url) && log.contains("is it running and reachable?"),
@@ -343,7 +338,7 @@ async fn a_bucket_gone_after_start_up_is_retried_not_taken_for_a_missing_image()
     let [key] = stored.as_slice() else {
         panic!("one image stored: {stored:?}")
     };
-    s3.delete_bucket("receipts").await;
+    s3.remove_buckets().await;
     post(&address, "/api/queue/resume").await;
 
     let failed_once = wait_for(|| async {
@@ -355,8 +350,17 @@ async fn a_bucket_gone_after_start_up_is_retried_not_taken_for_a_missing_image()
     let reason = failed_once.failed_reason.clone().unwrap_or_default();
     assert!(reason.contains("does not exist"), "{failed_once:?}");
 
+    // Held while the bucket and the image come back (an empty bucket alone
+    // would rightly make the image missing for good).
+    post(&address, "/api/queue/pause").await;
+    wait_for(|| async {
+        let job = job(&address, &accepted.job_id).await;
+        (job.state != JobState::Active).then_some(())
+    })
+    .await;
     s3.create_bucket("receipts").await;
     s3.put_object("receipts", key, corner_market_png()).await;
+    post(&address, "/api/queue/resume").await;
     let job = wait_for(|| async {
         let job = job(&address, &accepted.job_id).await;
         job.state.is_final().then_some(job)
