@@ -14,7 +14,6 @@ use crate::job::{
     new_job_id,
 };
 use crate::live::LiveEvents;
-use crate::ocr::preprocess::PreprocessError;
 use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::models::{NewReceipt, StoredReceipt};
@@ -63,8 +62,6 @@ pub enum ServiceError {
         "The request carries {count} files; the limit is {limit} (MAX_BATCH_FILES). Send them in several requests."
     )]
     TooManyFiles { count: usize, limit: usize },
-    #[error("{0}.")]
-    ImageTooLarge(#[source] PreprocessError),
     #[error(transparent)]
     InvalidField(#[from] InvalidField),
     #[error("No job with id `{}`. Use the jobId returned by POST /api/upload.", shown(.0))]
@@ -114,9 +111,6 @@ impl ServiceError {
     fn from_input(error: InputError) -> Self {
         match error {
             InputError::Unsupported => ServiceError::UnsupportedType,
-            InputError::Image(e @ PreprocessError::TooManyPixels { .. }) => {
-                ServiceError::ImageTooLarge(e)
-            }
             other => ServiceError::Document(other),
         }
     }

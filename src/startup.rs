@@ -83,7 +83,10 @@ impl Application {
             max_pdf_pages: settings.ocr.engine.max_pdf_pages,
             inputs: settings.inputs.clone(),
             pdf_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                settings.inputs.max_pdf_checks,
+                settings
+                    .inputs
+                    .max_pdf_checks
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
         };
         let supervisor = match role {

@@ -1,1 +1,1 @@
-DROP INDEX CONCURRENTLY IF EXISTS webhook_deliveries_overdue_idx;
+DROP INDEX IF EXISTS webhook_deliveries_overdue_idx;

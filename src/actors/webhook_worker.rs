@@ -74,7 +74,8 @@ impl Actor for WebhookWorker {
         Ok(WebhookWorkerState {
             worker,
             events,
-            overdue_after: overdue_after(&args.settings),
+            // A sweep's own delay on top.
+            overdue_after: args.settings.overdue_after().saturating_add(SWEEP_AFTER),
             outcomes: args.outcomes,
             grace: args.grace,
         })
@@ -127,16 +128,6 @@ impl Drop for WebhookWorkerState {
     }
 }
 
-/// How long a pending delivery goes untouched before its job is looked
-/// for: its longest wait between attempts and half again (the webhooks
-/// queue may be behind), an attempt's timeout and a sweep's delay.
-fn overdue_after(settings: &WebhookSettings) -> Duration {
-    let gap = settings.longest_gap();
-    gap.saturating_add(gap / 2)
-        .saturating_add(settings.timeout)
-        .saturating_add(SWEEP_AFTER)
-}
-
 impl WebhookWorkerState {
     /// Queue again the overdue pending deliveries whose job is gone.
     async fn requeue_lost(&self) {
@@ -150,19 +141,28 @@ impl WebhookWorkerState {
             }
         };
         let queue = self.outcomes.queue();
-        let mut requeued = Vec::new();
+        let (mut requeued, mut unsettled) = (Vec::new(), Vec::new());
         for id in overdue {
-            // Redis down: nothing can be known; the next sweep looks again.
-            // (A redelivery's run records attempts, so is not overdue
-            // while it lives.)
-            if let Ok(false) = queue.delivery_run_pending(id).await {
-                match queue.redeliver(id).await {
+            // (A redelivery's run records attempts, so is not overdue while
+            // it lives.)
+            match queue.delivery_run_pending(id).await {
+                Ok(true) => {}
+                Ok(false) => match queue.redeliver(id).await {
                     Ok(()) => requeued.push(id),
                     Err(e) => {
-                        tracing::warn!(delivery_id = %id, error = %e, "could not queue a lost webhook delivery again")
+                        tracing::warn!(delivery_id = %id, error = %e, "could not queue a lost webhook delivery again");
+                        unsettled.push(id);
                     }
-                }
+                },
+                // Redis down: nothing can be known yet.
+                Err(_) => unsettled.push(id),
             }
+        }
+        // Taken but not settled: first in line at the next sweep.
+        if !unsettled.is_empty()
+            && let Err(e) = db.overdue_again(&unsettled).await
+        {
+            tracing::warn!(error = %e, "could not put webhook deliveries back for the next sweep");
         }
         if requeued.is_empty() {
             return;

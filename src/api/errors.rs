@@ -10,7 +10,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
 use crate::jobs::ServiceError;
-use crate::store::DbError;
 
 /// The body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
@@ -123,7 +122,6 @@ impl ErrorCode {
             ServiceError::EmptyFile => Self::EmptyFile,
             ServiceError::InvalidField(_) => Self::InvalidField,
             ServiceError::TooLarge { .. } => Self::FileTooLarge,
-            ServiceError::ImageTooLarge(_) => Self::ImageTooLarge,
             ServiceError::BadParameter { .. } => Self::BadRequest,
             ServiceError::UnsupportedType => Self::UnsupportedMediaType,
             ServiceError::Document(error) => Self::of_document(error),
@@ -135,9 +133,7 @@ impl ErrorCode {
             ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::Redis(_) => Self::RedisUnavailable,
             // Data we wrote but cannot read back is our fault, not an outage.
-            ServiceError::Database(DbError::Corrupt(..) | DbError::Encode(_)) => {
-                Self::InternalError
-            }
+            ServiceError::Database(_) if !error.is_outage() => Self::InternalError,
             ServiceError::Database(_) => Self::DatabaseUnavailable,
             ServiceError::Blobs(_) => Self::BlobStoreUnavailable,
             ServiceError::Interrupted(_) => Self::Interrupted,

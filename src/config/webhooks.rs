@@ -65,9 +65,16 @@ impl WebhookSettings {
             .unwrap_or(Duration::MAX)
     }
 
+    /// How long a pending delivery may go untouched before its job is
+    /// looked for: its longest wait between attempts and half again (the
+    /// webhooks queue may be behind), and an attempt's timeout.
+    pub fn overdue_after(&self) -> Duration {
+        let gap = self.longest_gap();
+        gap.saturating_add(gap / 2).saturating_add(self.timeout)
+    }
+
     /// The longest wait between two attempts of a delivery (before its
-    /// last one): a pending delivery untouched for longer than this and an
-    /// attempt's timeout has lost its job.
+    /// last one).
     pub fn longest_gap(&self) -> Duration {
         let doublings = self.attempts.get().saturating_sub(2).min(31);
         self.backoff
@@ -120,6 +127,8 @@ mod tests {
         // 10 + 20 + 40 + 80 + 160 + 320 + 640 minutes.
         assert_eq!(settings.retry_window(), Duration::from_secs(1270 * 60));
         assert_eq!(settings.longest_gap(), Duration::from_secs(640 * 60));
+        // About 16 hours untouched before a pending delivery's job is sought.
+        assert_eq!(settings.overdue_after(), Duration::from_secs(960 * 60 + 10));
         // Settings far past any use saturate rather than overflow.
         let huge = WebhookSettings {
             attempts: NonZeroU32::new(1000).expect("not 0"),
@@ -128,6 +137,7 @@ mod tests {
         };
         assert_eq!(huge.longest_gap(), Duration::MAX);
         assert_eq!(huge.retry_window(), Duration::MAX);
+        assert_eq!(huge.overdue_after(), Duration::MAX);
     }
 
     #[test]

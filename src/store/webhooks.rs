@@ -238,6 +238,18 @@ impl Db {
         Ok(taken.into_iter().map(|row| row.id).collect())
     }
 
+    /// Put taken deliveries back first in line for the next look (theirs
+    /// could not be settled this time: Redis did not answer).
+    pub async fn overdue_again(&self, ids: &[Uuid]) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        let long_ago = DateTime::<Utc>::UNIX_EPOCH;
+        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+            .set(webhook_deliveries::updated_at.eq(long_ago))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Deliveries whose job was never queued (the process stopped or Redis
     /// failed right after the outcome was committed), created before
     /// `cutoff`, oldest first.

@@ -78,18 +78,24 @@ fn parse_sse(block: &str) -> Option<Seen> {
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A graphql-transport-ws connection to `app`, initialised (no key) and
-/// acknowledged.
-pub async fn ws_connect(app: &TestApp) -> Socket {
+/// A graphql-transport-ws connection to `app`, not yet initialised.
+async fn ws_open(app: &TestApp) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("the WebSocket upgrade");
+    socket
+}
+
+/// A graphql-transport-ws connection to `app`, initialised (no key) and
+/// acknowledged.
+pub async fn ws_connect(app: &TestApp) -> Socket {
+    let mut socket = ws_open(app).await;
     ws_send(
         &mut socket,
         json!({"type": "connection_init", "payload": {}}),
@@ -145,15 +151,7 @@ pub async fn follow_ws(
     job_id: &str,
     init_payload: Value,
 ) -> mpsc::UnboundedReceiver<WsFrame> {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the WebSocket upgrade");
+    let mut socket = ws_open(app).await;
     let send = |v: Value| Message::Text(v.to_string().into());
     let init = json!({"type": "connection_init", "payload": init_payload});
     socket.send(send(init)).await.unwrap();

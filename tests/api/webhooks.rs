@@ -250,13 +250,10 @@ async fn a_pending_delivery_is_sent_by_a_new_process_after_a_restart() {
     assert_eq!(processed_by.as_deref(), Some("second-worker"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_delivery_committed_but_never_queued_is_queued_by_the_sweep() {
-    let receiver = Receiver::start(Vec::new()).await;
-    let settings = hook_settings(100);
-    let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    // An outcome committed by a process that died before queuing its
-    // delivery: the row and the delivery exist, Redis has no job for it.
+/// A receipt whose cancellation was committed with one delivery to
+/// `callback`, by a process that then died before queuing it: the row and
+/// the delivery exist, Redis has no job for it. Its job id and delivery.
+async fn a_delivery_left_unqueued(api: &TestApp, callback: String) -> (String, uuid::Uuid) {
     let job_id = new_job_id();
     let receipt = NewReceipt::queued(
         uuid::Uuid::new_v4(),
@@ -264,14 +261,20 @@ async fn a_delivery_committed_but_never_queued_is_queued_by_the_sweep() {
         "receipts/gone.png".into(),
         "image/png".into(),
     )
-    .with_callback(Some(format!("{}/late", receiver.base)));
+    .with_callback(Some(callback));
     api.db.insert_receipt(&receipt).await.unwrap();
-    let cancelled = api
-        .db
-        .cancel_receipt(&job_id, Notify::Targets(&[]))
-        .await
-        .unwrap();
-    assert_eq!(cancelled.map(|c| c.deliveries.len()), Some(1));
+    let cancelled = api.db.cancel_receipt(&job_id, Notify::Targets(&[])).await;
+    let deliveries = cancelled.unwrap().expect("cancelled").deliveries;
+    assert_eq!(deliveries.len(), 1);
+    (job_id, deliveries[0])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_committed_but_never_queued_is_queued_by_the_sweep() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let settings = hook_settings(100);
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let (job_id, _) = a_delivery_left_unqueued(&api, format!("{}/late", receiver.base)).await;
     let mut conn = api.db.conn().await.unwrap();
     diesel::sql_query("UPDATE webhook_deliveries SET created_at = created_at - interval '1 hour'")
         .execute(&mut conn)
@@ -478,17 +481,8 @@ async fn a_pending_delivery_whose_job_redis_lost_is_queued_again_and_sent() {
     let receiver = Receiver::start(Vec::new()).await;
     let settings = hook_settings(100);
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    let job_id = new_job_id();
-    let receipt = NewReceipt::queued(
-        uuid::Uuid::new_v4(),
-        job_id.clone(),
-        "receipts/gone.png".into(),
-        "image/png".into(),
-    )
-    .with_callback(Some(format!("{}/lost", receiver.base)));
-    api.db.insert_receipt(&receipt).await.unwrap();
-    let cancelled = api.db.cancel_receipt(&job_id, Notify::Targets(&[])).await;
-    let delivery = cancelled.unwrap().expect("cancelled").deliveries[0];
+    let (job_id, delivery) =
+        a_delivery_left_unqueued(&api, format!("{}/lost", receiver.base)).await;
     // Queued an hour ago, then its job vanished from Redis: the row still
     // says pending, and nothing would send it.
     api.db.mark_deliveries_queued(&[delivery]).await.unwrap();
@@ -592,17 +586,7 @@ async fn a_run_of_a_delivery_already_settled_sends_nothing() {
     let receiver = Receiver::start(Vec::new()).await;
     let settings = hook_settings(100);
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    let job_id = new_job_id();
-    let receipt = NewReceipt::queued(
-        uuid::Uuid::new_v4(),
-        job_id.clone(),
-        "receipts/gone.png".into(),
-        "image/png".into(),
-    )
-    .with_callback(Some(format!("{}/twice", receiver.base)));
-    api.db.insert_receipt(&receipt).await.unwrap();
-    let cancelled = api.db.cancel_receipt(&job_id, Notify::Targets(&[])).await;
-    let delivery = cancelled.unwrap().expect("cancelled").deliveries[0];
+    let (_, delivery) = a_delivery_left_unqueued(&api, format!("{}/twice", receiver.base)).await;
     let mut conn = api.db.conn().await.unwrap();
     diesel::sql_query("UPDATE webhook_deliveries SET state = 'delivered'")
         .execute(&mut conn)
@@ -630,8 +614,7 @@ async fn a_run_of_a_delivery_already_settled_sends_nothing() {
 }
 
 /// The sweep's look for overdue deliveries and the cascade from a removed
-/// receipt each have their index (built by migrations run outside a
-/// transaction, CONCURRENTLY).
+/// receipt each have their index.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_deliveries_table_has_the_sweeps_and_the_cascades_indexes() {
     #[derive(diesel::QueryableByName)]

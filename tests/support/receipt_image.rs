@@ -121,3 +121,34 @@ pub fn corrupt_png(lines: &[&str]) -> Vec<u8> {
     png[data + 2] = 0xFF;
     png
 }
+
+/// A real PNG whose header (CRC and all) claims `width` × `height` pixels.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut png = encode(&GrayImage::new(8, 8), ImageFormat::Png);
+    let kind = png
+        .windows(4)
+        .position(|w| w == b"IHDR")
+        .expect("a PNG has a header");
+    png[kind + 4..kind + 8].copy_from_slice(&width.to_be_bytes());
+    png[kind + 8..kind + 12].copy_from_slice(&height.to_be_bytes());
+    // The chunk's CRC covers its type and data (13 bytes for IHDR).
+    let crc = crc32(&png[kind..kind + 4 + 13]);
+    png[kind + 17..kind + 21].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// PNG's CRC-32 (IEEE, reflected), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
