@@ -274,44 +274,76 @@ async fn an_upload_while_s3_is_down_answers_503_saying_what_to_check() {
     );
 }
 
+/// An `api` and a `worker` process on `s3`'s bucket `receipts`, with 50
+/// attempts a job, and one upload held in the paused queue.
+struct HeldUpload {
+    settings: Settings,
+    address: String,
+    job_id: String,
+    _processes: [Process; 2],
+}
+
+impl HeldUpload {
+    async fn start(s3: &S3Server) -> HeldUpload {
+        s3.create_bucket("receipts").await;
+        let mut settings = s3_settings("receipts");
+        settings.queue.attempts = 50.try_into().expect("non-zero");
+        let api = start("api", &settings, s3);
+        let address = ready_address(&settings).await;
+        let mut worker = settings.clone();
+        worker.http.port = free_port();
+        let worker_process = start("worker", &worker, s3);
+        ready_address(&worker).await;
+        post(&address, "/api/queue/pause").await;
+        let response = upload(&address, corner_market_png()).await;
+        let accepted: UploadAccepted = response.json().await.expect("an UploadAccepted");
+        HeldUpload {
+            settings,
+            address,
+            job_id: accepted.job_id,
+            _processes: [api, worker_process],
+        }
+    }
+
+    async fn job(&self) -> JobStatusView {
+        job(&self.address, &self.job_id).await
+    }
+
+    /// The job after its first failed attempt, still to be retried, and
+    /// its reason. (The reason lands just after the attempt is counted:
+    /// the worker writes it once BullMQ has moved the job to be retried.)
+    async fn failed_once(&self) -> String {
+        let failed = wait_for(|| async {
+            let job = self.job().await;
+            (job.attempts_made >= 1 && job.failed_reason.is_some()).then_some(job)
+        })
+        .await;
+        assert!(!failed.state.is_final(), "{failed:?}");
+        failed.failed_reason.clone().unwrap_or_default()
+    }
+
+    async fn completes(&self) {
+        let job = wait_for(|| async {
+            let job = self.job().await;
+            job.state.is_final().then_some(job)
+        })
+        .await;
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_whose_image_cannot_be_read_from_s3_is_retried_until_it_can() {
     let s3 = S3Server::start().await;
-    s3.create_bucket("receipts").await;
-    let mut settings = s3_settings("receipts");
-    settings.queue.attempts = 50.try_into().expect("non-zero");
-    let _api = start("api", &settings, &s3);
-    let address = ready_address(&settings).await;
-    let mut worker = settings.clone();
-    worker.http.port = free_port();
-    let _worker = start("worker", &worker, &s3);
-    ready_address(&worker).await;
-
-    // Held in the queue until S3 stops answering.
-    post(&address, "/api/queue/pause").await;
-    let response = upload(&address, corner_market_png()).await;
-    let accepted: UploadAccepted = response.json().await.expect("an UploadAccepted");
+    let held = HeldUpload::start(&s3).await;
+    // Let go once S3 stops answering.
     s3.freeze();
-    post(&address, "/api/queue/resume").await;
+    post(&held.address, "/api/queue/resume").await;
 
-    // The reason lands just after the attempt is counted (the worker writes
-    // it once BullMQ has moved the job to be retried), so wait for both.
-    let failed_once = wait_for(|| async {
-        let job = job(&address, &accepted.job_id).await;
-        (job.attempts_made >= 1 && job.failed_reason.is_some()).then_some(job)
-    })
-    .await;
-    assert!(!failed_once.state.is_final(), "{failed_once:?}");
-    let reason = failed_once.failed_reason.clone().unwrap_or_default();
-    assert!(reason.contains("blob store"), "{failed_once:?}");
-
+    let reason = held.failed_once().await;
+    assert!(reason.contains("blob store"), "{reason}");
     s3.thaw();
-    let job = wait_for(|| async {
-        let job = job(&address, &accepted.job_id).await;
-        job.state.is_final().then_some(job)
-    })
-    .await;
-    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    held.completes().await;
 }
 
 /// A bucket removed after start-up (an operator's mistake) answers 404 as
@@ -321,50 +353,22 @@ async fn a_job_whose_image_cannot_be_read_from_s3_is_retried_until_it_can() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_gone_after_start_up_is_retried_not_taken_for_a_missing_image() {
     let s3 = S3Server::start().await;
-    s3.create_bucket("receipts").await;
-    let mut settings = s3_settings("receipts");
-    settings.queue.attempts = 50.try_into().expect("non-zero");
-    let _api = start("api", &settings, &s3);
-    let address = ready_address(&settings).await;
-    let mut worker = settings.clone();
-    worker.http.port = free_port();
-    let _worker = start("worker", &worker, &s3);
-    ready_address(&worker).await;
-
-    post(&address, "/api/queue/pause").await;
-    let response = upload(&address, corner_market_png()).await;
-    let accepted: UploadAccepted = response.json().await.expect("an UploadAccepted");
-    let stored = s3.keys("receipts", &settings.queue.name).await;
+    let held = HeldUpload::start(&s3).await;
+    let stored = s3.keys("receipts", &held.settings.queue.name).await;
     let [key] = stored.as_slice() else {
         panic!("one image stored: {stored:?}")
     };
     s3.remove_buckets().await;
-    post(&address, "/api/queue/resume").await;
+    post(&held.address, "/api/queue/resume").await;
 
-    let failed_once = wait_for(|| async {
-        let job = job(&address, &accepted.job_id).await;
-        (job.attempts_made >= 1 && job.failed_reason.is_some()).then_some(job)
-    })
-    .await;
-    assert!(!failed_once.state.is_final(), "{failed_once:?}");
-    let reason = failed_once.failed_reason.clone().unwrap_or_default();
-    assert!(reason.contains("does not exist"), "{failed_once:?}");
-
+    let reason = held.failed_once().await;
+    assert!(reason.contains("does not exist"), "{reason}");
     // Held while the bucket and the image come back (an empty bucket alone
     // would rightly make the image missing for good).
-    post(&address, "/api/queue/pause").await;
-    wait_for(|| async {
-        let job = job(&address, &accepted.job_id).await;
-        (job.state != JobState::Active).then_some(())
-    })
-    .await;
+    post(&held.address, "/api/queue/pause").await;
+    wait_for(|| async { (held.job().await.state != JobState::Active).then_some(()) }).await;
     s3.create_bucket("receipts").await;
     s3.put_object("receipts", key, corner_market_png()).await;
-    post(&address, "/api/queue/resume").await;
-    let job = wait_for(|| async {
-        let job = job(&address, &accepted.job_id).await;
-        job.state.is_final().then_some(job)
-    })
-    .await;
-    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    post(&held.address, "/api/queue/resume").await;
+    held.completes().await;
 }
