@@ -49,7 +49,16 @@ pub struct WebhookWorkerState {
     /// How long a pending delivery may go untouched before its job is
     /// looked for.
     overdue_after: Duration,
+    /// WEBHOOK_KEEP_DAYS (`None`: for ever), and when settled deliveries
+    /// were last pruned.
+    keep: Option<Duration>,
+    pruned_at: Option<std::time::Instant>,
 }
+
+/// How often settled deliveries past WEBHOOK_KEEP_DAYS are removed, and at
+/// most how many in one go.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 10_000;
 
 /// Time to sweep.
 pub struct Sweep;
@@ -76,6 +85,9 @@ impl Actor for WebhookWorker {
             events,
             // A sweep's own delay on top.
             overdue_after: args.settings.overdue_after().saturating_add(SWEEP_AFTER),
+            keep: (args.settings.keep_days > 0)
+                .then(|| Duration::from_secs(u64::from(args.settings.keep_days) * 86_400)),
+            pruned_at: None,
             outcomes: args.outcomes,
             grace: args.grace,
         })
@@ -105,6 +117,7 @@ impl Actor for WebhookWorker {
             Err(e) => tracing::warn!(error = %e, "could not look for unqueued webhook deliveries"),
         }
         state.requeue_lost().await;
+        state.prune().await;
         me.send_after(SWEEP_INTERVAL, || Sweep);
         Ok(())
     }
@@ -129,6 +142,35 @@ impl Drop for WebhookWorkerState {
 }
 
 impl WebhookWorkerState {
+    /// Remove settled deliveries older than WEBHOOK_KEEP_DAYS, once an hour
+    /// (at start first). Every worker process may do it: a row goes once.
+    async fn prune(&mut self) {
+        let Some(keep) = self.keep else { return };
+        if self
+            .pruned_at
+            .is_some_and(|at| at.elapsed() < PRUNE_INTERVAL)
+        {
+            return;
+        }
+        self.pruned_at = Some(std::time::Instant::now());
+        let cutoff = crate::store::moment_ago(keep);
+        match self
+            .outcomes
+            .db()
+            .prune_settled_deliveries(cutoff, PRUNE_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(
+                    removed,
+                    "removed settled webhook deliveries past WEBHOOK_KEEP_DAYS"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "could not remove old webhook deliveries"),
+        }
+    }
+
     /// Queue again the overdue pending deliveries whose job is gone.
     async fn requeue_lost(&self) {
         let db = self.outcomes.db();

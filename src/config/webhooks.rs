@@ -53,6 +53,16 @@ pub struct WebhookSettings {
           value_name = "WEBHOOK_CONCURRENCY", default_value = "8",
           value_parser = parse::at_least_one)]
     pub concurrency: NonZeroUsize,
+    /// Days a settled delivery (delivered, failed or gone) and its attempts
+    /// are kept; 0 keeps them for ever.
+    #[arg(
+        long = "webhook-keep-days",
+        id = "webhook_keep_days",
+        env = "WEBHOOK_KEEP_DAYS",
+        value_name = "WEBHOOK_KEEP_DAYS",
+        default_value = "0"
+    )]
+    pub keep_days: u32,
 }
 
 impl WebhookSettings {
@@ -123,6 +133,7 @@ mod tests {
             backoff: Duration::from_secs(600),
             timeout: Duration::from_secs(10),
             concurrency: NonZeroUsize::new(8).expect("8 is not 0"),
+            keep_days: 0,
         };
         // 10 + 20 + 40 + 80 + 160 + 320 + 640 minutes.
         assert_eq!(settings.retry_window(), Duration::from_secs(1270 * 60));

@@ -238,6 +238,30 @@ impl Db {
         Ok(taken.into_iter().map(|row| row.id).collect())
     }
 
+    /// Remove up to `limit` settled deliveries (delivered, failed, gone)
+    /// untouched since `cutoff`, oldest first, with their attempts; answer
+    /// how many went.
+    pub async fn prune_settled_deliveries(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, DbError> {
+        let mut conn = self.conn().await?;
+        // `pending` spelled out: the partial index
+        // webhook_deliveries_settled_idx matches only a literal.
+        let removed = diesel::sql_query(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+               SELECT id FROM webhook_deliveries \
+               WHERE state <> 'pending' AND updated_at < $1 \
+               ORDER BY updated_at LIMIT $2)",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .execute(&mut conn)
+        .await?;
+        Ok(removed)
+    }
+
     /// Put taken deliveries back first in line for the next look (theirs
     /// could not be settled this time: Redis did not answer).
     pub async fn overdue_again(&self, ids: &[Uuid]) -> Result<(), DbError> {

@@ -613,8 +613,8 @@ async fn a_run_of_a_delivery_already_settled_sends_nothing() {
     assert!(receiver.received().is_empty(), "{:?}", receiver.received());
 }
 
-/// The sweep's look for overdue deliveries and the cascade from a removed
-/// receipt each have their index.
+/// The sweep's look for overdue deliveries, its pruning of settled ones
+/// and the cascade from a removed receipt each have their index.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_deliveries_table_has_the_sweeps_and_the_cascades_indexes() {
     #[derive(diesel::QueryableByName)]
@@ -643,4 +643,40 @@ async fn the_deliveries_table_has_the_sweeps_and_the_cascades_indexes() {
         ),
         "{defs:#?}"
     );
+    assert!(
+        has(
+            "webhook_deliveries_settled_idx ON public.webhook_deliveries USING btree (updated_at) WHERE (state <> 'pending'::text)"
+        ),
+        "{defs:#?}"
+    );
+}
+
+/// With WEBHOOK_KEEP_DAYS, a worker removes settled deliveries older than
+/// that, with their attempts; newer ones stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn settled_deliveries_past_webhook_keep_days_are_removed() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let mut settings = hook_settings(100);
+    settings.webhooks.keep_days = 30;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let callback = || format!("{}/kept", receiver.base);
+    let (old_job, old) = a_delivery_left_unqueued(&api, callback()).await;
+    let (recent_job, recent) = a_delivery_left_unqueued(&api, callback()).await;
+    api.db.mark_deliveries_queued(&[old, recent]).await.unwrap();
+    let mut conn = api.db.conn().await.unwrap();
+    let settle = format!(
+        "UPDATE webhook_deliveries SET state = 'delivered', \
+         updated_at = CASE WHEN id = '{old}' THEN now() - interval '40 days' ELSE now() END"
+    );
+    diesel::sql_query(settle).execute(&mut conn).await.unwrap();
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    wait_for(|| async {
+        let listed = deliveries(&api, &old_job).await.1["deliveries"].clone();
+        (listed == serde_json::json!([])).then_some(())
+    })
+    .await;
+    let kept = deliveries(&api, &recent_job).await.1["deliveries"].clone();
+    assert_eq!(kept.as_array().map(Vec::len), Some(1), "{kept}");
+    assert!(receiver.received().is_empty(), "settled: nothing sent");
 }
