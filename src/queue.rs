@@ -175,11 +175,8 @@ impl QueueHandle {
                    return redis.call('DEL', KEYS[1]) end return 0",
             )
         });
-        let mut conn = self.queue.connection().connection();
-        let mut invocation = COMPARE_AND_DELETE.key(self.cancel_key(job_id));
-        invocation.arg(&request.0);
-        let delete = async { Ok(invocation.invoke_async::<()>(&mut conn).await?) };
-        self.deadline(delete).await
+        self.script(&COMPARE_AND_DELETE, self.cancel_key(job_id), &request.0)
+            .await
     }
 
     /// Remove a job that no worker holds; false when a worker holds it
@@ -246,6 +243,21 @@ impl QueueHandle {
         extend.arg(&key).arg(ttl.as_millis() as u64);
         self.command::<()>(extend).await?;
         Ok(true)
+    }
+
+    /// Run one of our own Lua scripts on `key` with `arg`, on the queue's
+    /// connection, within the deadline.
+    async fn script(
+        &self,
+        script: &redis::Script,
+        key: String,
+        arg: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.queue.connection().connection();
+        let mut invocation = script.key(key);
+        invocation.arg(arg);
+        let run = async { Ok(invocation.invoke_async::<()>(&mut conn).await?) };
+        self.deadline(run).await
     }
 
     /// Run one of our own Redis commands (keys beside BullMQ's, under the

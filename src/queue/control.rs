@@ -117,15 +117,14 @@ impl QueueHandle {
         job_id: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
-        let mut conn = self.queue.connection().connection();
-        let script = redis::Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then \
-               redis.call('HSET', KEYS[1], 'failedReason', ARGV[1]) end",
-        );
-        let mut invocation = script.key(self.queue.keys().job_key(job_id));
-        invocation.arg(reason);
-        let write = async { Ok(invocation.invoke_async::<()>(&mut conn).await?) };
-        self.deadline(write).await
+        static SET_IF_THERE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                   redis.call('HSET', KEYS[1], 'failedReason', ARGV[1]) end",
+            )
+        });
+        self.script(&SET_IF_THERE, self.queue.keys().job_key(job_id), reason)
+            .await
     }
 
     /// When a delayed job becomes due: its score in the delayed set is the
