@@ -9,7 +9,7 @@ use receipt_ocr::job::JobState;
 use receipt_ocr::startup::{Application, Role};
 
 use crate::events::follow_sse;
-use crate::helpers::{TestApp, free_port, isolated_settings, wait_for};
+use crate::helpers::{PATIENCE, TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png};
 
 /// Three cluster primaries, killed (and their folder removed) when dropped.
@@ -26,19 +26,22 @@ impl RedisCluster {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("receipt-ocr-cluster-{}", &id[..12]));
         std::fs::create_dir_all(&dir).expect("a folder for the cluster");
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let bus_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let nodes = (0..3)
-            .map(|i| start_node(&dir, ports[i], bus_ports[i]))
-            .collect();
-        let cluster = RedisCluster {
-            nodes,
-            ports,
-            bus_ports,
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            bus_ports: Vec::new(),
             dir,
         };
-        for &port in &cluster.ports {
-            wait_for(|| async { redis_cli(port, &["PING"]).ok().filter(|p| p == "PONG") }).await;
+        while cluster.nodes.len() < 3 {
+            // A free port can be taken by another test's connection before
+            // the node binds it; such a node exits, and we try other ports.
+            let (port, bus_port) = (free_port(), free_port());
+            let mut node = start_node(&cluster.dir, port, bus_port);
+            if answers_ping(&mut node, port, &cluster.dir).await {
+                cluster.nodes.push(node);
+                cluster.ports.push(port);
+                cluster.bus_ports.push(bus_port);
+            }
         }
         cluster.create();
         cluster.wait_until_ok().await;
@@ -73,6 +76,10 @@ impl RedisCluster {
         let _ = self.nodes[i].kill();
         let _ = self.nodes[i].wait();
         self.nodes[i] = start_node(&self.dir, self.ports[i], self.bus_ports[i]);
+        assert!(
+            answers_ping(&mut self.nodes[i], self.ports[i], &self.dir).await,
+            "the node starts again on its ports"
+        );
         self.wait_until_ok().await;
     }
 
@@ -122,8 +129,10 @@ impl Drop for RedisCluster {
 }
 
 /// One cluster node; its bus port is another free port (`cluster-port`).
+/// It logs to `node-{port}.log` in `dir`.
 fn start_node(dir: &std::path::Path, port: u16, bus_port: u16) -> Child {
     let config = dir.join(format!("nodes-{port}.conf"));
+    let log = std::fs::File::create(dir.join(format!("node-{port}.log"))).expect("a log file");
     Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--cluster-enabled", "yes"])
@@ -133,9 +142,33 @@ fn start_node(dir: &std::path::Path, port: u16, bus_port: u16) -> Child {
         .arg("--dir")
         .arg(dir)
         .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(log))
         .spawn()
         .expect("start redis-server (Debian's redis-server package)")
+}
+
+/// Wait until `node` answers PING (true), or has exited (false: its log
+/// is printed); fail the test after `PATIENCE`.
+async fn answers_ping(node: &mut Child, port: u16, dir: &std::path::Path) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(Some(status)) = node.try_wait() {
+            let log = std::fs::read_to_string(dir.join(format!("node-{port}.log")));
+            eprintln!(
+                "redis node on {port} exited ({status}): {}",
+                log.unwrap_or_default()
+            );
+            return false;
+        }
+        if redis_cli(port, &["PING"]).is_ok_and(|answer| answer == "PONG") {
+            return true;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "node on {port} did not answer PING"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> std::io::Result<String> {
