@@ -119,13 +119,20 @@ impl ReceiptService {
         };
         // One still pending is being tried (or waits for its next try): a
         // second run beside it would send twice and race it for the row.
-        let ids: Vec<Uuid> = listed
+        // The reopening skips those too, so of two requests at once only
+        // one reopens (and queues) each delivery.
+        let settled: Vec<Uuid> = listed
             .deliveries
             .iter()
             .filter(|d| d.created_at == latest && d.state != DeliveryState::Pending.as_str())
             .map(|d| d.id)
             .collect();
-        if ids.is_empty() {
+        let reopened = if settled.is_empty() {
+            Vec::new()
+        } else {
+            self.db.reopen_deliveries(&settled).await?
+        };
+        if reopened.is_empty() {
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),
                 state: self.job_status(caller, job_id).await?.state,
@@ -133,8 +140,7 @@ impl ReceiptService {
                           its latest are still being tried (pending)",
             });
         }
-        self.db.reopen_deliveries(&ids).await?;
-        for id in ids {
+        for id in reopened {
             self.queue.redeliver(id).await?;
         }
         self.deliveries(caller, job_id).await

@@ -294,15 +294,24 @@ impl Db {
     }
 
     /// Put deliveries back to `pending` for a redelivery.
-    pub async fn reopen_deliveries(&self, ids: &[Uuid]) -> Result<(), DbError> {
+    /// Set the given settled deliveries pending again and answer those it
+    /// reopened: one already pending (reopened by a request beside this
+    /// one, say) is left alone, so only one run sends it.
+    pub async fn reopen_deliveries(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
         let mut conn = self.conn().await?;
-        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
-            .set((
-                webhook_deliveries::state.eq(DeliveryState::Pending.as_str()),
-                webhook_deliveries::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
+        let pending = DeliveryState::Pending.as_str();
+        let reopened = diesel::update(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(ids))
+                .filter(webhook_deliveries::state.ne(pending)),
+        )
+        .set((
+            webhook_deliveries::state.eq(pending),
+            webhook_deliveries::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(webhook_deliveries::id)
+        .get_results(&mut conn)
+        .await?;
+        Ok(reopened)
     }
 }

@@ -579,6 +579,50 @@ async fn redelivering_skips_a_delivery_still_pending_and_sends_the_others() {
     assert_eq!(statuses(&slow_delivery), [500], "{slow_delivery}");
 }
 
+/// Redelivery requests at once reopen (and queue) a settled delivery once:
+/// the others are refused as if they came while it was pending.
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivery_requests_at_once_queue_the_delivery_once() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let settings = hook_settings(100);
+    let app = TestApp::spawn(Role::Serve, settings.clone()).await;
+    let form = receipt_form(corner_market_png()).text("delay", "60000");
+    let job_id = upload_with_callback(&app, form, &format!("{}/hook", receiver.base)).await;
+    let cancel = format!("{}/api/job/{job_id}", app.address);
+    assert_eq!(app.http.delete(cancel).send().await.unwrap().status(), 200);
+    let delivery = settled_delivery(&app, &job_id).await;
+
+    let redeliver = format!("{}/api/job/{job_id}/deliveries/redeliver", app.address);
+    let requests = (0..8).map(|_| async {
+        let response = app.http.post(&redeliver).send().await.unwrap();
+        response.status().as_u16()
+    });
+    let mut answers = futures::future::join_all(requests).await;
+    answers.sort_unstable();
+    assert_eq!(answers, [200, 409, 409, 409, 409, 409, 409, 409]);
+
+    // One run queued beside the first (`whk-<delivery>`): its own job hash.
+    let runs = format!(
+        "{}:{}-webhooks:whk-{}-*",
+        settings.queue.prefix,
+        settings.queue.name,
+        delivery["id"].as_str().expect("a delivery id")
+    );
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&runs)
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    let is_job = |key: &&String| {
+        key.rsplit(':')
+            .next()
+            .is_some_and(|l| l.starts_with("whk-"))
+    };
+    let runs: Vec<&String> = keys.iter().filter(is_job).collect();
+    assert_eq!(runs.len(), 1, "{keys:?}");
+    receiver.wait_for_requests(2).await;
+}
+
 /// A run of a delivery that is settled already (queued again by a sweep
 /// whose first note failed, or left beside a redelivery) sends nothing.
 #[tokio::test(flavor = "multi_thread")]
