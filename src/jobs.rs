@@ -72,6 +72,10 @@ pub enum ServiceError {
         "The file uploaded for receipt `{0}` is no longer in the blob store; its fields are still at GET /api/receipt/{0}."
     )]
     ImageMissing(Uuid),
+    #[error(
+        "The file uploaded for receipt `{0}` was removed on {1} (IMAGE_KEEP_DAYS); its fields are still at GET /api/receipt/{0}."
+    )]
+    ImageRemoved(Uuid, chrono::DateTime<chrono::Utc>),
     #[error("Job `{}` is {state}; only {allowed}.", shown(job_id))]
     Conflict {
         job_id: String,

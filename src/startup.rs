@@ -100,6 +100,7 @@ impl Application {
                     ocr: settings.ocr.clone(),
                     queue_settings: settings.queue.clone(),
                     reconcile: settings.reconcile.clone(),
+                    image_keep: settings.blobs.keep(),
                     webhooks: settings.webhooks.clone(),
                     grace: settings.shutdown.grace,
                     db,

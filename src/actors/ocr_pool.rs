@@ -5,23 +5,27 @@
 //! panics, and its dead-man's switch replaces one stuck in a read for
 //! longer than JOB_TIMEOUT_MS (Tesseract cannot be interrupted: the stuck
 //! thread finishes on its own, its result thrown away).
+//!
+//! If the factory itself fails, the supervisor starts a new one after its
+//! back-off; a read meanwhile waits for it (up to [`POOL_RETURN_WAIT`])
+//! rather than failing an attempt of the job at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ractor::factory::queues::DefaultQueue;
 use ractor::factory::routing::QueuerRouting;
 use ractor::factory::{DeadMansSwitchConfiguration, Factory, FactoryArguments, worker_builder};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
-use tokio::sync::RwLock;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, ActorStatus};
+use tokio::sync::watch;
 
 use super::ocr_worker::{OcrWorker, PoolMessage, ReadImage, WorkerArgs, WorkerCounters};
 use crate::config::OcrSettings;
 use crate::job::{FailureClass, JobError};
-use crate::ocr::ReceiptReading;
+use crate::ocr::{OcrError, ReceiptReading};
 use crate::pipeline::{Progress, ReceiptReader};
 
 type PoolFactory = Factory<
@@ -42,11 +46,15 @@ pub struct PoolStats {
     pub replaced: usize,
 }
 
+/// How long a read waits for a running factory: the supervisor's longest
+/// back-off (5 s) and the new workers' engine loads, with room to spare.
+pub const POOL_RETURN_WAIT: Duration = Duration::from_secs(30);
+
 /// How the pipeline reaches the current factory; the supervisor swaps in a
 /// new one if the factory itself ever has to be restarted.
 #[derive(Clone)]
 pub struct OcrPool {
-    factory: Arc<RwLock<Option<ActorRef<PoolMessage>>>>,
+    factory: Arc<watch::Sender<Option<ActorRef<PoolMessage>>>>,
     counters: WorkerCounters,
     settings: OcrSettings,
 }
@@ -64,7 +72,7 @@ impl OcrPool {
             hold.store(settings.inject_hold_ms, Ordering::SeqCst);
         }
         Self {
-            factory: Arc::new(RwLock::new(None)),
+            factory: Arc::new(watch::Sender::new(None)),
             counters,
             settings,
         }
@@ -94,7 +102,7 @@ impl OcrPool {
         let (factory, _) =
             Actor::spawn_linked(None, PoolFactory::default(), arguments, supervisor).await?;
         let cell = factory.get_cell();
-        *self.factory.write().await = Some(factory);
+        self.factory.send_replace(Some(factory));
         Ok(cell)
     }
 
@@ -106,20 +114,28 @@ impl OcrPool {
         }
     }
 
+    /// The running factory; while there is none (it failed and the
+    /// supervisor has not started the next yet), wait for one.
     async fn factory(&self) -> Result<ActorRef<PoolMessage>, JobError> {
-        self.factory.read().await.clone().ok_or_else(|| {
-            JobError::retry(FailureClass::WorkerCrash, "the OCR pool is not running")
-        })
+        let mut current = self.factory.subscribe();
+        let running = current.wait_for(|f| f.as_ref().is_some_and(is_running));
+        match tokio::time::timeout(POOL_RETURN_WAIT, running).await {
+            Ok(Ok(factory)) => Ok(factory.clone().expect("a running factory")),
+            _ => Err(JobError::retry(
+                FailureClass::WorkerCrash,
+                "the OCR pool is not running (it is being restarted)",
+            )),
+        }
     }
-}
 
-const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
-                       it has been replaced";
-
-impl ReceiptReader for OcrPool {
-    async fn read(&self, image: Bytes, progress: Progress) -> Result<ReceiptReading, JobError> {
-        let factory = self.factory().await?;
-        let started = Instant::now();
+    /// Send one read to the factory and wait for its answer; `None` when
+    /// the worker (or the factory) went away without one.
+    async fn dispatch(
+        &self,
+        factory: &ActorRef<PoolMessage>,
+        image: Bytes,
+        progress: Progress,
+    ) -> Option<Result<ReceiptReading, OcrError>> {
         let span = tracing::Span::current();
         let call = factory.call(
             |reply| {
@@ -134,17 +150,45 @@ impl ReceiptReader for OcrPool {
             None,
         );
         match call.await {
-            Ok(CallResult::Success(Ok(reading))) => Ok(reading),
-            Ok(CallResult::Success(Err(e))) if e.is_permanent() => {
+            Ok(CallResult::Success(answer)) => Some(answer),
+            _ => None,
+        }
+    }
+}
+
+fn is_running(factory: &ActorRef<PoolMessage>) -> bool {
+    factory.get_status() == ActorStatus::Running
+}
+
+const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
+                       it has been replaced";
+
+impl ReceiptReader for OcrPool {
+    async fn read(&self, image: Bytes, progress: Progress) -> Result<ReceiptReading, JobError> {
+        let factory = self.factory().await?;
+        let mut started = Instant::now();
+        let mut answer = self
+            .dispatch(&factory, image.clone(), progress.clone())
+            .await;
+        if answer.is_none() && !is_running(&factory) {
+            // The factory itself went (not one worker): the read was lost
+            // with it, through no fault of the image. Once more on the next.
+            let factory = self.factory().await?;
+            started = Instant::now();
+            answer = self.dispatch(&factory, image, progress).await;
+        }
+        match answer {
+            Some(Ok(reading)) => Ok(reading),
+            Some(Err(e)) if e.is_permanent() => {
                 Err(JobError::permanent_from(FailureClass::BadImage, e))
             }
-            Ok(CallResult::Success(Err(e))) => {
-                Err(JobError::retry_from(FailureClass::OcrEngine, e))
-            }
+            Some(Err(e)) => Err(JobError::retry_from(FailureClass::OcrEngine, e)),
             // The worker went away mid-read: stuck past the timeout and
             // replaced by the dead-man's switch, or crashed.
-            _ if started.elapsed() >= self.settings.read_timeout => Err(timed_out(&self.settings)),
-            _ => Err(JobError::retry(FailureClass::WorkerCrash, CRASHED)),
+            None if started.elapsed() >= self.settings.read_timeout => {
+                Err(timed_out(&self.settings))
+            }
+            None => Err(JobError::retry(FailureClass::WorkerCrash, CRASHED)),
         }
     }
 }

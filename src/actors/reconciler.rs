@@ -16,6 +16,9 @@
 //! lost one behind it, and rows added meanwhile wait for the next cycle
 //! instead of keeping one from ending. A missing job is only mended for
 //! rows untouched for RECONCILE_AFTER_MS.
+//!
+//! With IMAGE_KEEP_DAYS, the process holding the lock also removes, once an
+//! hour, the images of receipts settled longer ago than that.
 
 use std::time::Duration;
 
@@ -33,6 +36,11 @@ use crate::store::{BlobError, BlobStore, Db};
 const BATCH: i64 = 100;
 const PAGES_PER_PASS: usize = 10;
 
+/// How often images past IMAGE_KEEP_DAYS are removed, and at most how many
+/// in one go.
+const IMAGE_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+const IMAGE_PRUNE_BATCH: i64 = 1000;
+
 pub struct Reconciler;
 
 pub struct ReconcilerArgs {
@@ -47,6 +55,8 @@ pub struct ReconcilerArgs {
     /// The deployment's rate limit (OCR_RATE_MAX), written again when
     /// Redis has lost it.
     pub rate_limit: RateLimit,
+    /// IMAGE_KEEP_DAYS (`None`: images are kept for ever).
+    pub image_keep: Option<Duration>,
 }
 
 /// Time for one pass.
@@ -56,6 +66,8 @@ pub struct ReconcilerState {
     args: ReconcilerArgs,
     /// The cycle under way; `None` starts one at the next pass.
     cycle: Option<Cycle>,
+    /// When this process last removed images past IMAGE_KEEP_DAYS.
+    images_pruned_at: Option<std::time::Instant>,
 }
 
 /// A walk over the rows unfinished and untouched at its start.
@@ -79,7 +91,11 @@ impl Actor for Reconciler {
         args: ReconcilerArgs,
     ) -> Result<ReconcilerState, ActorProcessingErr> {
         me.send_after(args.settings.interval, || Tick);
-        Ok(ReconcilerState { args, cycle: None })
+        Ok(ReconcilerState {
+            args,
+            cycle: None,
+            images_pruned_at: None,
+        })
     }
 
     async fn handle(
@@ -101,6 +117,7 @@ impl Actor for Reconciler {
                     tracing::warn!(error = %e, "reconciling receipts failed; trying again later")
                 }
             }
+            state.prune_images().await;
         }
         me.send_after(state.args.settings.interval, || Tick);
         Ok(())
@@ -118,6 +135,59 @@ fn maybe_panic(limit: u32) {
     });
     if take.is_ok() {
         panic!("injected reconciler panic (RECONCILE_INJECT_PANICS)");
+    }
+}
+
+impl ReconcilerState {
+    /// Remove the images of receipts settled longer ago than
+    /// IMAGE_KEEP_DAYS, once an hour (at the first pass first).
+    async fn prune_images(&mut self) {
+        let Some(keep) = self.args.image_keep else {
+            return;
+        };
+        if (self.images_pruned_at).is_some_and(|at| at.elapsed() < IMAGE_PRUNE_INTERVAL) {
+            return;
+        }
+        self.images_pruned_at = Some(std::time::Instant::now());
+        let cutoff = crate::store::moment_ago(keep);
+        let due = match self
+            .args
+            .db
+            .take_images_due(cutoff, IMAGE_PRUNE_BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for images past IMAGE_KEEP_DAYS");
+                return;
+            }
+        };
+        let mut kept = Vec::new();
+        for image in &due {
+            // The blob store down: the rest wait for the next pass too.
+            if !kept.is_empty() || self.args.blobs.delete(&image.blob_key).await.is_err() {
+                kept.push(image.id);
+            }
+        }
+        if !kept.is_empty() {
+            tracing::warn!(
+                count = kept.len(),
+                "could not remove images past IMAGE_KEEP_DAYS (blob store); trying again later"
+            );
+            // Tried again at the next pass, not in an hour.
+            self.images_pruned_at = None;
+            if let Err(e) = self.args.db.keep_images(&kept).await {
+                tracing::warn!(error = %e, "could not mark images as kept; they stay marked removed");
+            }
+        }
+        let removed = due.len() - kept.len();
+        if removed > 0 {
+            tracing::info!(removed, "removed images past IMAGE_KEEP_DAYS");
+        }
+        // A backlog (the setting just turned on) goes on at the next pass.
+        if due.len() as i64 == IMAGE_PRUNE_BATCH {
+            self.images_pruned_at = None;
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub struct SupervisorArgs {
     pub ocr: OcrSettings,
     pub queue_settings: QueueSettings,
     pub reconcile: ReconcileSettings,
+    /// IMAGE_KEEP_DAYS (`None`: images are kept for ever).
+    pub image_keep: Option<Duration>,
     pub webhooks: WebhookSettings,
     /// How long a stopping worker lets its active jobs finish.
     pub grace: Duration,
@@ -71,6 +73,10 @@ pub enum Child {
 pub enum SupervisorMessage {
     Respawn(Child),
     Stats(RpcReplyPort<SupervisorStats>),
+    /// Test-only: `child` fails as a crash would (it is killed, with its
+    /// own children) and is started again after the given pause.
+    #[cfg(feature = "fault-injection")]
+    Crash(Child, Duration),
 }
 
 /// What health endpoints report about the tree.
@@ -93,6 +99,7 @@ pub struct SupervisorState {
     queue_worker: QueueWorkerArgs,
     webhook_worker: WebhookWorkerArgs,
     reconcile: ReconcileSettings,
+    image_keep: Option<Duration>,
     outcomes: ReceiptOutcomes,
     restarts: u64,
 }
@@ -135,6 +142,7 @@ impl Actor for Supervisor {
             queue_worker,
             webhook_worker,
             reconcile: args.reconcile,
+            image_keep: args.image_keep,
             outcomes: args.outcomes,
             restarts: 0,
         };
@@ -204,6 +212,17 @@ impl Actor for Supervisor {
                     stalled_jobs: state.queue_worker.stalls.get(),
                 });
             }
+            #[cfg(feature = "fault-injection")]
+            SupervisorMessage::Crash(kind, pause) => {
+                let id = (state.children.iter())
+                    .find(|(_, (k, _))| *k == kind)
+                    .map(|(id, _)| *id);
+                if let Some((_, cell)) = id.and_then(|id| state.children.remove(&id)) {
+                    cell.kill();
+                    state.restarts += 1;
+                    me.send_after(pause, move || SupervisorMessage::Respawn(kind));
+                }
+            }
         }
         Ok(())
     }
@@ -267,6 +286,7 @@ impl SupervisorState {
                     blobs: self.queue_worker.pipeline.blobs().clone(),
                     owner: self.queue_worker.settings.worker_name(),
                     rate_limit: self.queue_worker.settings.rate_limit,
+                    image_keep: self.image_keep,
                 };
                 Actor::spawn_linked(None, Reconciler, args, parent)
                     .await?

@@ -85,8 +85,7 @@ impl Actor for WebhookWorker {
             events,
             // A sweep's own delay on top.
             overdue_after: args.settings.overdue_after().saturating_add(SWEEP_AFTER),
-            keep: (args.settings.keep_days > 0)
-                .then(|| Duration::from_secs(u64::from(args.settings.keep_days) * 86_400)),
+            keep: args.settings.keep(),
             pruned_at: None,
             outcomes: args.outcomes,
             grace: args.grace,

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    ImageRemoved,
     MethodNotAllowed,
     RequestTimeout,
     Conflict,
@@ -62,6 +63,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::ImageRemoved => "image_removed",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
@@ -93,6 +95,7 @@ impl ErrorCode {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ImageRemoved => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -129,6 +132,7 @@ impl ErrorCode {
             ServiceError::JobNotFound(_)
             | ServiceError::ReceiptNotFound(_)
             | ServiceError::ImageMissing(_) => Self::NotFound,
+            ServiceError::ImageRemoved(..) => Self::ImageRemoved,
             ServiceError::Conflict { .. } => Self::Conflict,
             ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::Redis(_) => Self::RedisUnavailable,
@@ -257,6 +261,21 @@ endpoint_errors!(
         /// No such job or receipt.
         404 => NotFound,
         /// Redis and PostgreSQL could not answer; retry later.
+        503 => Unavailable,
+    }
+);
+
+endpoint_errors!(
+    /// The errors of reading a receipt's uploaded file.
+    ImageError {
+        /// An API key is required (`X-Api-Key`) and was missing or wrong.
+        401 => Unauthorized,
+        /// No such receipt, or its file is missing from the blob store.
+        404 => NotFound,
+        /// The file was removed after IMAGE_KEEP_DAYS (`image_removed`); the
+        /// receipt's fields stay.
+        410 => Gone,
+        /// PostgreSQL or the blob store could not answer; retry later.
         503 => Unavailable,
     }
 );

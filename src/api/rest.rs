@@ -9,7 +9,7 @@ use poem_openapi::types::Binary;
 use poem_openapi::{Multipart, Object, OpenApi, Tags};
 
 use super::batch::{BatchUploaded, UploadAnswer};
-use super::errors::{JobControlError, LookupError, NotReady, UploadError};
+use super::errors::{ImageError, JobControlError, LookupError, NotReady, UploadError};
 use super::image::ImageAnswer;
 use crate::job::ScheduleRequest;
 use crate::jobs::{Caller, JobStatusView, ReceiptService, ReceiptView};
@@ -145,7 +145,7 @@ impl ReceiptApi {
         &self,
         caller: Data<&Caller>,
         id: Path<String>,
-    ) -> Result<ImageAnswer, LookupError> {
+    ) -> Result<ImageAnswer, ImageError> {
         Ok(ImageAnswer::new(
             self.service.receipt_image(&caller, &id).await?,
         ))

@@ -140,3 +140,8 @@ pub fn api_keys(raw: &str) -> Parsed<ApiKeys> {
     }
     Ok(ApiKeys::new(keys, named))
 }
+
+/// A `*_KEEP_DAYS` setting as a span; `None` for 0 (kept for ever).
+pub fn kept_for(days: u32) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400))
+}

@@ -323,6 +323,23 @@ pub struct BlobSettings {
     #[arg(long = "blob-store", env = "BLOB_STORE", value_name = "BLOB_STORE",
           default_value = "./data/blobs", value_parser = parse::non_empty)]
     pub location: String,
+    /// Days the image of a settled receipt (completed, failed or
+    /// cancelled) is kept after its last change; then it is removed from
+    /// the blob store and the receipt's fields stay. 0 keeps images for ever.
+    #[arg(
+        long = "image-keep-days",
+        env = "IMAGE_KEEP_DAYS",
+        value_name = "IMAGE_KEEP_DAYS",
+        default_value = "0"
+    )]
+    pub keep_days: u32,
+}
+
+impl BlobSettings {
+    /// How long a settled receipt's image is kept; `None`: for ever.
+    pub fn keep(&self) -> Option<Duration> {
+        parse::kept_for(self.keep_days)
+    }
 }
 
 /// The OCR worker pool.

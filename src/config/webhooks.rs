@@ -66,6 +66,11 @@ pub struct WebhookSettings {
 }
 
 impl WebhookSettings {
+    /// How long a settled delivery is kept; `None`: for ever.
+    pub fn keep(&self) -> Option<Duration> {
+        parse::kept_for(self.keep_days)
+    }
+
     /// The time from a delivery's first attempt to its last, when every
     /// attempt fails: the backoff doubles between attempts.
     pub fn retry_window(&self) -> Duration {

@@ -83,11 +83,13 @@ impl ReceiptService {
             .ok_or_else(not_found)?;
         let state = self.job_status(caller, job_id).await?.state;
         let status = stored.status()?;
-        if !matches!(status, ReceiptStatus::Failed | ReceiptStatus::Cancelled) {
+        if !matches!(status, ReceiptStatus::Failed | ReceiptStatus::Cancelled)
+            || stored.row.image_removed_at.is_some()
+        {
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),
                 state,
-                allowed: "failed or cancelled jobs can be retried",
+                allowed: RETRYABLE,
             });
         }
         let data = stored.row.job_data();
@@ -107,7 +109,15 @@ impl ReceiptService {
                 allowed: "jobs their worker has let go of can be retried: try again in a moment",
             });
         }
-        self.db.requeue_receipt(job_id).await?;
+        if !self.db.requeue_receipt(job_id).await? {
+            // Changed meanwhile: retried by another request, or its image
+            // removed (IMAGE_KEEP_DAYS).
+            return Err(ServiceError::Conflict {
+                job_id: job_id.to_string(),
+                state: self.job_status(caller, job_id).await?.state,
+                allowed: RETRYABLE,
+            });
+        }
         if let Err(e) = self.queue.enqueue_again(job_id.to_string(), data).await {
             self.restore_status(job_id, status).await;
             return Err(e.into());
@@ -132,3 +142,6 @@ impl ReceiptService {
         }
     }
 }
+
+const RETRYABLE: &str = "failed or cancelled jobs whose image is still stored can be retried \
+                         (an image removed after IMAGE_KEEP_DAYS days is gone: upload the file again)";

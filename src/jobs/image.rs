@@ -22,6 +22,9 @@ impl ReceiptService {
         id: &str,
     ) -> Result<ReceiptImage, ServiceError> {
         let stored = self.visible_receipt(caller, id).await?;
+        if let Some(at) = stored.row.image_removed_at {
+            return Err(ServiceError::ImageRemoved(stored.row.id, at));
+        }
         let bytes = match self.blobs.get(&stored.row.blob_key).await {
             Ok(bytes) => bytes,
             Err(BlobError::Missing(_)) => return Err(ServiceError::ImageMissing(stored.row.id)),

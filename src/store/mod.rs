@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod db;
 pub mod duplicates;
 pub mod finish;
+pub mod images;
 pub mod listing;
 pub mod models;
 pub mod receipts;

@@ -100,6 +100,8 @@ pub struct ReceiptRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub callback_url: Option<String>,
     pub owner: Option<String>,
+    /// When the image was removed (IMAGE_KEEP_DAYS); the fields stay.
+    pub image_removed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -60,8 +60,8 @@ impl Db {
         Ok(status != ReceiptStatus::Cancelled.as_str())
     }
 
-    /// Put a failed or cancelled receipt back to `queued` for a retry.
-    /// Answers whether it changed.
+    /// Put a failed or cancelled receipt whose image is still stored back
+    /// to `queued` for a retry. Answers whether it changed.
     pub async fn requeue_receipt(&self, job_id: &str) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
         let retryable = [
@@ -70,6 +70,7 @@ impl Db {
         ];
         let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
             .filter(receipts::status.eq_any(retryable))
+            .filter(receipts::image_removed_at.is_null())
             .set((
                 receipts::status.eq(ReceiptStatus::Queued.as_str()),
                 receipts::failed_reason.eq(None::<String>),

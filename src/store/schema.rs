@@ -43,6 +43,7 @@ diesel::table! {
         cancelled_at -> Nullable<Timestamptz>,
         callback_url -> Nullable<Text>,
         owner -> Nullable<Text>,
+        image_removed_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -43,7 +43,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Db,
     pub http: reqwest::Client,
-    supervisor: Option<ActorRef<SupervisorMessage>>,
+    pub supervisor: Option<ActorRef<SupervisorMessage>>,
     _shutdown: oneshot::Sender<()>,
 }
 

@@ -144,3 +144,96 @@ async fn a_panicking_reconciler_is_restarted_and_goes_on_mending() {
         .expect("a number");
     assert!(restarts >= 1.0, "{restarts}");
 }
+
+/// IMAGE_KEEP_DAYS: the images of receipts settled longer ago are removed
+/// (their fields stay, the image answers 410, a retry is refused); a newer
+/// receipt's image and an unfinished one's stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
+    use diesel::sql_types::{Array, Text};
+    use diesel_async::RunQueryDsl;
+
+    let settings = eager_reconciler();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let reader = TestApp::spawn(Role::Worker, settings.clone()).await;
+    let completed = api.upload_ok(corner_market_png()).await;
+    let failed = api.upload_ok(corrupt_png(CORNER_MARKET.lines)).await;
+    let recent = api.upload_ok(corner_market_png()).await;
+    for job_id in [&completed, &failed, &recent] {
+        api.wait_for_final(job_id).await;
+    }
+    drop(reader);
+    let file = Part::bytes(corner_market_png()).file_name("receipt.png");
+    let form = Form::new().part("file", file).text("delay", "3600000");
+    let response = api.upload_form(form).await;
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    let scheduled = body["jobId"].as_str().expect("a job id").to_string();
+    // Settled (or queued) ten days ago, but for `recent`.
+    let old = vec![completed.clone(), failed.clone(), scheduled.clone()];
+    let mut conn = api.db.conn().await.expect("a connection");
+    diesel::sql_query(
+        "UPDATE receipts SET updated_at = now() - interval '10 days' WHERE job_id = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(&old)
+    .execute(&mut conn)
+    .await
+    .expect("backdated");
+
+    let mut keeping = settings.clone();
+    keeping.blobs.keep_days = 7;
+    let _pruner = TestApp::spawn(Role::Worker, keeping).await;
+    let receipt_of = |job_id: String| {
+        let db = api.db.clone();
+        async move {
+            let stored = db.receipt_by_job_id(&job_id).await.expect("PostgreSQL");
+            stored.expect("the receipt").row
+        }
+    };
+    wait_for(|| async {
+        let (a, b) = (
+            receipt_of(completed.clone()).await,
+            receipt_of(failed.clone()).await,
+        );
+        (a.image_removed_at.is_some() && b.image_removed_at.is_some()).then_some(())
+    })
+    .await;
+
+    let image_status = |job_id: String| async {
+        let row = receipt_of(job_id).await;
+        let url = format!("{}/api/receipt/{}/image", api.address, row.id);
+        let response = api.http.get(url).send().await.expect("image");
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.ok())
+    };
+    let (status, body) = image_status(completed.clone()).await;
+    assert_eq!(status, 410, "{body:?}");
+    let body = body.expect("a JSON error");
+    assert_eq!(body["error"], "image_removed", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("IMAGE_KEEP_DAYS"))
+    );
+    assert_eq!(image_status(recent.clone()).await.0, 200);
+    assert_eq!(image_status(scheduled.clone()).await.0, 200);
+    assert_eq!(api.blob_files().len(), 2, "the two kept images alone");
+    // The fields read stay.
+    let row = receipt_of(completed.clone()).await;
+    let receipt = api
+        .get_json(&format!("{}/api/receipt/{}", api.address, row.id))
+        .await;
+    assert_eq!(receipt["storeName"], CORNER_MARKET.store, "{receipt}");
+
+    // Nothing to read again: a retry is refused, and changes nothing.
+    let retry = format!("{}/api/job/{failed}/retry", api.address);
+    let response = api.http.post(retry).send().await.expect("retry");
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("upload the file again")),
+        "{body}"
+    );
+    assert_eq!(receipt_of(failed.clone()).await.status, "failed");
+}

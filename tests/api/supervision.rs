@@ -1,6 +1,7 @@
 //! The supervision tree: the pool starts full, a worker that panics is
 //! replaced while the job it was reading is retried and completes, and one
-//! stuck in a read past JOB_TIMEOUT_MS is replaced and its job fails.
+//! stuck in a read past JOB_TIMEOUT_MS is replaced and its job fails; a
+//! read while the whole pool is being restarted waits for the new one.
 
 use crate::helpers::TestApp;
 
@@ -88,5 +89,30 @@ mod injected_panics {
         assert_eq!(job.state, JobState::Completed, "{job:?}");
         let stats = app.supervisor_stats().await;
         assert_eq!((stats.ocr_workers, stats.restarts), (1, 1), "{stats:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_while_the_ocr_pool_is_restarted_waits_for_it_and_costs_no_attempt() {
+        use receipt_ocr::actors::supervisor::{Child, SupervisorMessage};
+
+        let app = TestApp::serve().await;
+        let supervisor = app.supervisor.clone().expect("a serve app");
+        // The pool fails as a whole (its workers with it); the supervisor
+        // starts the next one 3 s later.
+        let pause = std::time::Duration::from_secs(3);
+        supervisor
+            .cast(SupervisorMessage::Crash(Child::OcrPool, pause))
+            .expect("the supervisor takes messages");
+        wait_for(|| async { (app.supervisor_stats().await.ocr_workers == 0).then_some(()) }).await;
+
+        let job_id = app.upload_ok(corner_market_png()).await;
+        let job = app.wait_for_final(&job_id).await;
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+        assert_eq!(
+            job.attempts_made, 1,
+            "no attempt lost to the restart: {job:?}"
+        );
+        let stats = app.supervisor_stats().await;
+        assert_eq!(stats.ocr_workers, app.settings.ocr.concurrency.get());
     }
 }
