@@ -118,9 +118,9 @@ impl OcrPool {
     /// supervisor has not started the next yet), wait for one.
     async fn factory(&self) -> Result<ActorRef<PoolMessage>, JobError> {
         let mut current = self.factory.subscribe();
-        let running = current.wait_for(|f| f.as_ref().is_some_and(is_running));
+        let running = current.wait_for(|f| f.as_ref().is_some_and(takes_reads));
         match tokio::time::timeout(POOL_RETURN_WAIT, running).await {
-            Ok(Ok(factory)) => Ok(factory.clone().expect("a running factory")),
+            Ok(Ok(factory)) => Ok(factory.clone().expect("a factory that takes reads")),
             _ => Err(JobError::retry(
                 FailureClass::WorkerCrash,
                 "the OCR pool is not running (it is being restarted)",
@@ -156,8 +156,14 @@ impl OcrPool {
     }
 }
 
-fn is_running(factory: &ActorRef<PoolMessage>) -> bool {
-    factory.get_status() == ActorStatus::Running
+/// Whether `factory` takes reads: running, or still starting (it is
+/// published as soon as it is spawned, before ractor marks it running;
+/// messages sent meanwhile wait in its mailbox).
+fn takes_reads(factory: &ActorRef<PoolMessage>) -> bool {
+    matches!(
+        factory.get_status(),
+        ActorStatus::Starting | ActorStatus::Running | ActorStatus::Upgrading
+    )
 }
 
 const CRASHED: &str = "the OCR worker crashed while reading this receipt; \
@@ -170,7 +176,7 @@ impl ReceiptReader for OcrPool {
         let mut answer = self
             .dispatch(&factory, image.clone(), progress.clone())
             .await;
-        if answer.is_none() && !is_running(&factory) {
+        if answer.is_none() && !takes_reads(&factory) {
             // The factory itself went (not one worker): the read was lost
             // with it, through no fault of the image. Once more on the next.
             let factory = self.factory().await?;

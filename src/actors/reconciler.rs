@@ -140,7 +140,8 @@ fn maybe_panic(limit: u32) {
 
 impl ReconcilerState {
     /// Remove the images of receipts settled longer ago than
-    /// IMAGE_KEEP_DAYS, once an hour (at the first pass first).
+    /// IMAGE_KEEP_DAYS: at this process's first pass holding the lock, then
+    /// hourly; at every pass while a backlog or a failure is left.
     async fn prune_images(&mut self) {
         let Some(keep) = self.args.image_keep else {
             return;
@@ -150,43 +151,37 @@ impl ReconcilerState {
         }
         self.images_pruned_at = Some(std::time::Instant::now());
         let cutoff = crate::store::moment_ago(keep);
-        let due = match self
-            .args
-            .db
-            .take_images_due(cutoff, IMAGE_PRUNE_BATCH)
-            .await
-        {
+        let due = match self.args.db.images_due(cutoff, IMAGE_PRUNE_BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for images past IMAGE_KEEP_DAYS");
                 return;
             }
         };
-        let mut kept = Vec::new();
-        for image in &due {
-            // The blob store down: the rest wait for the next pass too.
-            if !kept.is_empty() || self.args.blobs.delete(&image.blob_key).await.is_err() {
-                kept.push(image.id);
-            }
-        }
-        if !kept.is_empty() {
-            tracing::warn!(
-                count = kept.len(),
-                "could not remove images past IMAGE_KEEP_DAYS (blob store); trying again later"
-            );
-            // Tried again at the next pass, not in an hour.
-            self.images_pruned_at = None;
-            if let Err(e) = self.args.db.keep_images(&kept).await {
-                tracing::warn!(error = %e, "could not mark images as kept; they stay marked removed");
-            }
-        }
-        let removed = due.len() - kept.len();
-        if removed > 0 {
-            tracing::info!(removed, "removed images past IMAGE_KEEP_DAYS");
-        }
         // A backlog (the setting just turned on) goes on at the next pass.
         if due.len() as i64 == IMAGE_PRUNE_BATCH {
             self.images_pruned_at = None;
+        }
+        let mut removed = Vec::new();
+        for image in &due {
+            if let Err(e) = self.args.blobs.delete(&image.blob_key).await {
+                // The blob store down: the rest stay due, for the next pass.
+                tracing::warn!(error = %e, "could not remove images past IMAGE_KEEP_DAYS; trying again later");
+                self.images_pruned_at = None;
+                break;
+            }
+            removed.push(image.id);
+        }
+        if removed.is_empty() {
+            return;
+        }
+        match self.args.db.mark_images_removed(&removed).await {
+            Ok(marked) => tracing::info!(marked, "removed images past IMAGE_KEEP_DAYS"),
+            // Still due: removed again (already gone) and marked next time.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record removed images; trying again later");
+                self.images_pruned_at = None;
+            }
         }
     }
 }

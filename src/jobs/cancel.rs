@@ -3,6 +3,7 @@
 
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
+use crate::queue::QueueError;
 use crate::store::Notify;
 
 /// What a 409 to a cancel says can be cancelled.
@@ -93,45 +94,60 @@ impl ReceiptService {
             });
         }
         let data = stored.row.job_data();
-        // The failed job (if Redis still keeps it) gives way to a fresh one
-        // with the same id, so clients keep polling the id they have. One
-        // a worker still holds (a cancel it has not seen yet) cannot: the
-        // add would be refused as a duplicate and the retry lost.
-        // (A worker that lets go between the two calls leaves a removable
-        // job: removed on a second try.)
-        if !self.queue.remove(job_id).await?
-            && let Some(job) = self.queue.lookup(job_id).await?
-            && (job.state == JobState::Active || !self.queue.remove(job_id).await?)
-        {
-            return Err(ServiceError::Conflict {
-                job_id: job_id.to_string(),
-                state: job.state,
-                allowed: "jobs their worker has let go of can be retried: try again in a moment",
-            });
-        }
+        // The row first: of two retries at once one wins here, and only it
+        // touches Redis.
         if !self.db.requeue_receipt(job_id).await? {
-            // Changed meanwhile: retried by another request, or its image
-            // removed (IMAGE_KEEP_DAYS).
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),
                 state: self.job_status(caller, job_id).await?.state,
                 allowed: RETRYABLE,
             });
         }
-        if let Err(e) = self.queue.enqueue_again(job_id.to_string(), data).await {
-            self.restore_status(job_id, status).await;
+        let added = match self.make_way(job_id).await {
+            Ok(None) => self.queue.enqueue_again(job_id.to_string(), data).await,
+            Ok(Some(held)) => {
+                self.restore_status(job_id, status, stored.row.failed_reason.as_deref())
+                    .await;
+                return Err(ServiceError::Conflict {
+                    job_id: job_id.to_string(),
+                    state: held,
+                    allowed: "jobs their worker has let go of can be retried: try again in a moment",
+                });
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = added {
+            self.restore_status(job_id, status, stored.row.failed_reason.as_deref())
+                .await;
             return Err(e.into());
         }
         self.job_status(caller, job_id).await
     }
 
-    /// Undo a requeue whose job could not be added: the earlier outcome is
-    /// put back, not announced again.
-    async fn restore_status(&self, job_id: &str, status: ReceiptStatus) {
+    /// Remove the failed job (if Redis still keeps it) so that a fresh one
+    /// takes its id and clients keep polling the id they have. One a
+    /// worker still holds (a cancel it has not seen yet) cannot go: the add
+    /// would be refused as a duplicate and the retry lost; its state is
+    /// answered. (A worker that lets go between the two calls leaves a
+    /// removable job: removed on a second try.)
+    async fn make_way(&self, job_id: &str) -> Result<Option<JobState>, QueueError> {
+        if !self.queue.remove(job_id).await?
+            && let Some(job) = self.queue.lookup(job_id).await?
+            && (job.state == JobState::Active || !self.queue.remove(job_id).await?)
+        {
+            return Ok(Some(job.state));
+        }
+        Ok(None)
+    }
+
+    /// Undo a requeue whose job could not be added (or whose failed job
+    /// could not make way): the earlier outcome is put back, not announced
+    /// again.
+    async fn restore_status(&self, job_id: &str, status: ReceiptStatus, reason: Option<&str>) {
         let undone = match status {
             ReceiptStatus::Cancelled => self.db.cancel_receipt(job_id, Notify::Nobody).await,
             _ => {
-                let reason = "the retry could not be queued";
+                let reason = reason.unwrap_or("the retry could not be queued");
                 self.db
                     .mark_job_failed(job_id, reason, Notify::Nobody)
                     .await

@@ -11,7 +11,8 @@ use super::schema::receipts;
 use super::{Db, DbError};
 
 /// Receipts whose job still stands for the upload: a failed or cancelled
-/// one is not handed back (uploading again is how a client tries anew).
+/// one is not handed back (uploading again is how a client tries anew),
+/// nor one whose image IMAGE_KEEP_DAYS removed (the upload stores it anew).
 const STANDING: [&str; 3] = ["queued", "processing", "completed"];
 
 impl Db {
@@ -30,6 +31,7 @@ impl Db {
             .filter(receipts::owner.is_not_distinct_from(owner))
             .filter(receipts::created_at.gt(since))
             .filter(receipts::status.eq_any(STANDING))
+            .filter(receipts::image_removed_at.is_null())
             .order(receipts::created_at.desc())
             .select(ReceiptRow::as_select())
             .first(&mut conn)

@@ -125,6 +125,27 @@ async fn a_waiting_job_is_cancelled_at_once_and_cancelling_again_changes_nothing
     assert_eq!(app.receipt_status(&job_id).await, ("queued".into(), false));
 }
 
+/// Retries at once: one wins and queues the job; the others answer 409 and
+/// leave that job be (a stale one used to remove it again, leaving the
+/// receipt `queued` with no job until the reconciler came).
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_at_once_queue_the_job_once_and_leave_it_waiting() {
+    let app = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+    assert_eq!(app.cancel(&job_id).await.0, 200);
+
+    let retries = (0..8).map(|_| app.retry(&job_id));
+    let mut statuses: Vec<_> = futures::future::join_all(retries)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(app.job_view(&job_id).await.state, JobState::Waiting);
+    assert_eq!(app.receipt_status(&job_id).await, ("queued".into(), false));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delayed_job_is_cancelled_and_never_runs_until_retried() {
     let app = TestApp::serve().await;

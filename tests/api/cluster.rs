@@ -32,7 +32,10 @@ impl RedisCluster {
             bus_ports: Vec::new(),
             dir,
         };
-        while cluster.nodes.len() < 3 {
+        for _ in 0..10 {
+            if cluster.nodes.len() == 3 {
+                break;
+            }
             // A free port can be taken by another test's connection before
             // the node binds it; such a node exits, and we try other ports.
             let (port, bus_port) = (free_port(), free_port());
@@ -43,6 +46,7 @@ impl RedisCluster {
                 cluster.bus_ports.push(bus_port);
             }
         }
+        assert_eq!(cluster.nodes.len(), 3, "three nodes start within ten tries");
         cluster.create();
         cluster.wait_until_ok().await;
         cluster

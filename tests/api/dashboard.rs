@@ -244,8 +244,9 @@ async fn a_receipts_upload_is_served_back_with_its_media_type_to_its_own_key_onl
     let body: Value = other.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
 
-    // The image removed from the blob store (the service never prunes it;
-    // an operator may): 404 saying so, the receipt itself still answers.
+    // The image removed from the blob store by someone else (an S3
+    // lifecycle rule, say; IMAGE_KEEP_DAYS would answer 410): 404 saying
+    // so, the receipt itself still answers.
     for file in app.blob_files() {
         std::fs::remove_file(file).expect("remove the stored image");
     }

@@ -6,13 +6,17 @@
 
 use std::time::Duration;
 
+use image::ImageFormat;
+
 use receipt_ocr::config::Settings;
 use receipt_ocr::job::JobState;
 use receipt_ocr::startup::Role;
 
 use crate::helpers::{TestApp, isolated_settings, wait_for};
 use crate::node_interop::node;
-use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
+use crate::support::receipt_image::{
+    CORNER_MARKET, HARBOR_CAFE, corner_market_png, corrupt_png, encode, render,
+};
 use reqwest::multipart::{Form, Part};
 
 /// Settings whose reconciler looks every 200 ms at rows untouched for 0 ms.
@@ -153,17 +157,19 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
     use diesel::sql_types::{Array, Text};
     use diesel_async::RunQueryDsl;
 
-    let settings = eager_reconciler();
+    let mut settings = eager_reconciler();
+    settings.inputs.dedup_window = Duration::from_secs(600);
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let reader = TestApp::spawn(Role::Worker, settings.clone()).await;
+    let harbor = render(HARBOR_CAFE);
     let completed = api.upload_ok(corner_market_png()).await;
     let failed = api.upload_ok(corrupt_png(CORNER_MARKET.lines)).await;
-    let recent = api.upload_ok(corner_market_png()).await;
+    let recent = api.upload_ok(encode(&harbor, ImageFormat::Png)).await;
     for job_id in [&completed, &failed, &recent] {
         api.wait_for_final(job_id).await;
     }
     drop(reader);
-    let file = Part::bytes(corner_market_png()).file_name("receipt.png");
+    let file = Part::bytes(encode(&harbor, ImageFormat::Jpeg)).file_name("receipt.jpg");
     let form = Form::new().part("file", file).text("delay", "3600000");
     let response = api.upload_form(form).await;
     let body: serde_json::Value = response.json().await.expect("JSON");
@@ -236,4 +242,10 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
         "{body}"
     );
     assert_eq!(receipt_of(failed.clone()).await.status, "failed");
+
+    // The same bytes again within DEDUP_WINDOW: not handed the receipt
+    // that has no image any more, but stored and read anew.
+    let again = api.upload_ok(corner_market_png()).await;
+    assert_ne!(again, completed);
+    assert_eq!(api.blob_files().len(), 3);
 }

@@ -583,8 +583,11 @@ async fn redelivering_skips_a_delivery_still_pending_and_sends_the_others() {
 /// the others are refused as if they came while it was pending.
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivery_requests_at_once_queue_the_delivery_once() {
-    let receiver = Receiver::start(Vec::new()).await;
-    let settings = hook_settings(100);
+    // The redelivery's attempt fails and its next is a minute away: it
+    // stays pending while the requests come (one delivered at once would
+    // let a later request reopen it, rightly).
+    let receiver = Receiver::start(vec![Answer::Status(200), Answer::Status(500)]).await;
+    let settings = hook_settings(60_000);
     let app = TestApp::spawn(Role::Serve, settings.clone()).await;
     let form = receipt_form(corner_market_png()).text("delay", "60000");
     let job_id = upload_with_callback(&app, form, &format!("{}/hook", receiver.base)).await;
