@@ -270,7 +270,29 @@ pub async fn queue_for(settings: &Settings) -> receipt_ocr::queue::QueueHandle {
 }
 
 /// A port nobody listens on now.
+/// A port free now for a server the test starts. Taken below the kernel's
+/// ephemeral range when there is room (ports there are handed out to
+/// outgoing connections too: one of another test's could take the port
+/// before the server binds it), each port once per test binary.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    const LOWEST: u32 = 10_000;
+    if ephemeral_start > LOWEST + 1000 {
+        let span = ephemeral_start - LOWEST;
+        // Each test binary starts at its own place in the range.
+        let start = std::process::id() % span;
+        for _ in 0..span {
+            let port = LOWEST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
