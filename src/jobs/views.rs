@@ -157,6 +157,11 @@ pub struct ReceiptView {
     pub content_type: Option<String>,
     #[oai(nullable)]
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When IMAGE_KEEP_DAYS removed the uploaded file (its fields stay);
+    /// null while it is kept.
+    #[oai(nullable)]
+    #[serde(default)]
+    pub image_removed_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(flatten)]
     #[oai(flatten)]
     #[graphql(flatten)]
@@ -173,6 +178,7 @@ impl ReceiptView {
             raw_text: stored.row.raw_text.clone(),
             content_type: Some(stored.row.content_type.clone()),
             created_at: Some(stored.row.created_at),
+            image_removed_at: stored.row.image_removed_at,
             read: stored.result()?,
         })
     }
@@ -186,6 +192,7 @@ impl ReceiptView {
             raw_text: None,
             content_type: None,
             created_at: None,
+            image_removed_at: None,
             read: ReceiptResult {
                 receipt_id: id,
                 ..ReceiptResult::default()

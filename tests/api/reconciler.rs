@@ -185,9 +185,6 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
     .await
     .expect("backdated");
 
-    let mut keeping = settings.clone();
-    keeping.blobs.keep_days = 7;
-    let _pruner = TestApp::spawn(Role::Worker, keeping).await;
     let receipt_of = |job_id: String| {
         let db = api.db.clone();
         async move {
@@ -195,6 +192,15 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
             stored.expect("the receipt").row
         }
     };
+    // A pass cut short after removing a blob but before recording it
+    // leaves the receipt due: the next removes nothing more, records it.
+    let cut_short = receipt_of(failed.clone()).await.blob_key;
+    std::fs::remove_file(std::path::Path::new(&settings.blobs.location).join(cut_short))
+        .expect("remove the failed receipt's image");
+
+    let mut keeping = settings.clone();
+    keeping.blobs.keep_days = 7;
+    let _pruner = TestApp::spawn(Role::Worker, keeping).await;
     wait_for(|| async {
         let (a, b) = (
             receipt_of(completed.clone()).await,
@@ -229,6 +235,12 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
         .get_json(&format!("{}/api/receipt/{}", api.address, row.id))
         .await;
     assert_eq!(receipt["storeName"], CORNER_MARKET.store, "{receipt}");
+    assert!(receipt["imageRemovedAt"].is_string(), "{receipt}");
+    let kept = receipt_of(recent.clone()).await;
+    let kept = api
+        .get_json(&format!("{}/api/receipt/{}", api.address, kept.id))
+        .await;
+    assert!(kept["imageRemovedAt"].is_null(), "{kept}");
 
     // Nothing to read again: a retry is refused, and changes nothing.
     let retry = format!("{}/api/job/{failed}/retry", api.address);

@@ -425,6 +425,10 @@ async function showImage(receipt) {
   const figure = $("#receipt-image");
   if (imageUrl) URL.revokeObjectURL(imageUrl);
   imageUrl = null;
+  if (receipt.imageRemovedAt) {
+    figure.replaceChildren(el("p", {}, `The image was removed on ${dateTime(receipt.imageRemovedAt)} (IMAGE_KEEP_DAYS); what was read from it stays.`));
+    return;
+  }
   figure.replaceChildren(el("p", {}, "Loading the image…"));
   try {
     const response = await api(`/api/receipt/${receipt.id}/image`);
@@ -490,6 +494,8 @@ async function openReceipt(id) {
     notice(error.message);
   }
   if (job) showJobState(job);
+  // Nothing to read again once the image is gone.
+  if (receipt.imageRemovedAt) $("#receipt-retry").disabled = true;
   showTimeline(job, receipt);
   showDeliveries(receipt.jobId);
   if (job && !FINAL.has(job.state)) {
