@@ -94,7 +94,15 @@ impl ReceiptService {
             });
         }
         let data = stored.row.job_data();
-        // The row first: of two retries at once one wins here, and only it
+        // A worker still holding the job (a cancel it has not seen yet)
+        // could save over the row once it is `queued` again: wait for it to
+        // let go, the row untouched.
+        if let Some(job) = self.queue.lookup(job_id).await?
+            && job.state == JobState::Active
+        {
+            return Err(let_go_first(job_id, job.state));
+        }
+        // Then the row: of two retries at once one wins here, and only it
         // touches Redis.
         if !self.db.requeue_receipt(job_id).await? {
             return Err(ServiceError::Conflict {
@@ -108,11 +116,7 @@ impl ReceiptService {
             Ok(Some(held)) => {
                 self.restore_status(job_id, status, stored.row.failed_reason.as_deref())
                     .await;
-                return Err(ServiceError::Conflict {
-                    job_id: job_id.to_string(),
-                    state: held,
-                    allowed: "jobs their worker has let go of can be retried: try again in a moment",
-                });
+                return Err(let_go_first(job_id, held));
             }
             Err(e) => Err(e),
         };
@@ -161,3 +165,11 @@ impl ReceiptService {
 
 const RETRYABLE: &str = "failed or cancelled jobs whose image is still stored can be retried \
                          (an image removed after IMAGE_KEEP_DAYS days is gone: upload the file again)";
+
+fn let_go_first(job_id: &str, state: JobState) -> ServiceError {
+    ServiceError::Conflict {
+        job_id: job_id.to_string(),
+        state,
+        allowed: "jobs their worker has let go of can be retried: try again in a moment",
+    }
+}

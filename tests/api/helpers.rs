@@ -269,7 +269,6 @@ pub async fn queue_for(settings: &Settings) -> receipt_ocr::queue::QueueHandle {
         .expect("Redis answers")
 }
 
-/// A port nobody listens on now.
 /// A port free now for a server the test starts. Taken below the kernel's
 /// ephemeral range when there is room (ports there are handed out to
 /// outgoing connections too: one of another test's could take the port
