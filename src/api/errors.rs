@@ -148,6 +148,7 @@ impl ErrorCode {
     /// A PDF or photo refused at upload.
     fn of_document(error: &crate::inputs::InputError) -> Self {
         use crate::inputs::InputError;
+        use crate::inputs::tool::ToolError;
         use crate::ocr::preprocess::PreprocessError;
         match error {
             InputError::Unsupported => Self::UnsupportedMediaType,
@@ -157,7 +158,13 @@ impl ErrorCode {
             InputError::TooManyPages { .. } => Self::TooManyPages,
             InputError::EncryptedPdf => Self::EncryptedPdf,
             InputError::UnreadablePdf(_) | InputError::UnreadableHeif(_) => Self::UnreadablePdf,
-            InputError::Tool(_) | InputError::TempFile(_) => Self::ConverterUnavailable,
+            // Missing, or no room to work in: ours to fix, asking again may work.
+            InputError::Tool(ToolError::Missing { .. }) | InputError::TempFile(_) => {
+                Self::ConverterUnavailable
+            }
+            // It ran and hung or flooded on this file: it will again (a
+            // worker fails such a job for good too).
+            InputError::Tool(_) => Self::UnreadablePdf,
         }
     }
 
@@ -400,6 +407,8 @@ pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inputs::InputError;
+    use crate::inputs::tool::ToolError;
 
     #[test]
     fn a_clients_mistake_is_never_a_503() {
@@ -428,5 +437,41 @@ mod tests {
             LookupError::NotFound(body) => assert_eq!(body.0.error, "not_found"),
             other => panic!("expected 404, got {other:?}"),
         }
+    }
+
+    fn code(error: InputError) -> ErrorCode {
+        ErrorCode::of(&ServiceError::Document(error))
+    }
+
+    #[test]
+    fn a_converter_that_hangs_or_floods_on_a_file_blames_the_file() {
+        let timed_out = ToolError::TimedOut {
+            program: "pdfinfo".into(),
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let flooded = ToolError::TooMuchOutput {
+            program: "pdfinfo".into(),
+            limit: 1 << 20,
+        };
+        assert_eq!(code(InputError::Tool(timed_out)), ErrorCode::UnreadablePdf);
+        assert_eq!(code(InputError::Tool(flooded)), ErrorCode::UnreadablePdf);
+        assert_eq!(
+            ErrorCode::UnreadablePdf.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+
+        let missing = ToolError::Missing {
+            program: "pdfinfo".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(
+            code(InputError::Tool(missing)),
+            ErrorCode::ConverterUnavailable
+        );
+        let no_room = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(
+            code(InputError::TempFile(no_room)),
+            ErrorCode::ConverterUnavailable
+        );
     }
 }
