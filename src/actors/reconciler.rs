@@ -233,8 +233,10 @@ impl ReconcilerArgs {
         for row in rows {
             // Redis down: nothing can be known; the next pass tries again.
             let repaired = match self.queue.lookup(&row.job_id).await {
-                Ok(None) if row.updated_at < lost_after => self.mend(row).await,
-                Ok(Some(job)) if job.state == JobState::Failed => {
+                Ok(None) if row.updated_at < lost_after && self.unchanged(row).await => {
+                    self.mend(row).await
+                }
+                Ok(Some(job)) if job.state == JobState::Failed && self.unchanged(row).await => {
                     self.record_failure(row, job.failed_reason.as_deref()).await
                 }
                 _ => Ok(()),
@@ -242,6 +244,16 @@ impl ReconcilerArgs {
             if let Err(e) = repaired {
                 tracing::warn!(job_id = row.job_id, error = %e, "could not put the receipt right; trying again next cycle");
             }
+        }
+    }
+
+    /// Whether `row` is still as this page read it: a retry may have
+    /// claimed it since (its old job still in Redis for a moment), or a
+    /// worker moved it on; then it is not ours to mend.
+    async fn unchanged(&self, row: &ReceiptRow) -> bool {
+        match self.db.receipt_by_job_id(&row.job_id).await {
+            Ok(Some(now)) => now.row.updated_at == row.updated_at && now.row.status == row.status,
+            _ => false,
         }
     }
 
