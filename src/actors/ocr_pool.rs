@@ -114,7 +114,7 @@ impl OcrPool {
         }
     }
 
-    /// The running factory; while there is none (it failed and the
+    /// The factory taking reads; while there is none (it failed and the
     /// supervisor has not started the next yet), wait for one.
     async fn factory(&self) -> Result<ActorRef<PoolMessage>, JobError> {
         let mut current = self.factory.subscribe();
