@@ -249,6 +249,11 @@ async fn a_retry_while_a_worker_still_holds_the_job_answers_409_and_is_never_los
     assert_eq!(body["error"], "conflict", "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains("try again in a moment"), "{message}");
+    // The receipt untouched: the worker's save must find it cancelled.
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("cancelled".into(), true)
+    );
 
     // The read ends, finds its row cancelled and is thrown away; then the
     // worker lets go and the retry is taken.
