@@ -236,6 +236,15 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
         .await;
     assert_eq!(receipt["storeName"], CORNER_MARKET.store, "{receipt}");
     assert!(receipt["imageRemovedAt"].is_string(), "{receipt}");
+    let query = format!(
+        r#"{{ receipt(id: "{}") {{ imageRemovedAt storeName }} }}"#,
+        row.id
+    );
+    let graphql = api.graphql(&query).await;
+    assert_eq!(
+        graphql["data"]["receipt"]["imageRemovedAt"], receipt["imageRemovedAt"],
+        "{graphql}"
+    );
     let kept = receipt_of(recent.clone()).await;
     let kept = api
         .get_json(&format!("{}/api/receipt/{}", api.address, kept.id))
