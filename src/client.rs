@@ -24,6 +24,10 @@ pub struct UploadSchedule {
 /// How often `wait` asks for the job when it cannot follow its events.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// How long connecting, and a silence in an answer, may last.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where and how to reach the service.
 pub struct Client {
     pub base_url: String,
@@ -36,7 +40,13 @@ impl Client {
         Self {
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                // A server that accepted the connection and went silent
+                // (live streams send a comment every 15 s) is given up on.
+                .read_timeout(SILENCE_TIMEOUT)
+                .build()
+                .expect("a client with timeouts builds"),
         }
     }
 
@@ -57,10 +67,20 @@ impl Client {
                 source,
             })?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let text = response
+            .text()
             .await
-            .context("the service answered with non-JSON")?;
+            .context("the service's answer was cut off")?;
+        let body: Value = serde_json::from_str(&text).map_err(|_| {
+            // A proxy's error page, say: its status says more than its body.
+            let start: String = text.chars().take(120).collect();
+            let hint = if status.is_server_error() {
+                "; a server error, try again later"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{status}: the service answered with non-JSON ({start:?}){hint}")
+        })?;
         if !status.is_success() {
             bail!(
                 "{status}: {}",

@@ -94,7 +94,13 @@ impl PdfFile {
 
     /// The `pdftotext -bbox` XHTML of the whole document.
     pub fn words_xhtml(&self) -> Result<String, InputError> {
-        let args = [OsStr::new("-bbox"), self.path.as_os_str(), OsStr::new("-")];
+        // The crop box, as pdfinfo measures pages and pdftoppm draws them.
+        let args = [
+            OsStr::new("-bbox"),
+            OsStr::new("-cropbox"),
+            self.path.as_os_str(),
+            OsStr::new("-"),
+        ];
         let out =
             tool::run("pdftotext", &args, TOOL_TIMEOUT, MAX_TEXT_OUTPUT).map_err(pdf_error)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
@@ -112,6 +118,10 @@ impl PdfFile {
             OsStr::new("-l"),
             OsStr::new(&page),
             OsStr::new("-singlefile"),
+            // The crop box, the page pdfinfo measured against the pixel
+            // limit; the media box may be far larger (a press's bleed, or
+            // a file made to draw 900 MP from an accepted page).
+            OsStr::new("-cropbox"),
             OsStr::new("-gray"),
             OsStr::new("-png"),
             self.path.as_os_str(),

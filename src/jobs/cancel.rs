@@ -4,7 +4,7 @@
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
 use crate::queue::QueueError;
-use crate::store::Notify;
+use crate::store::models::ReceiptRow;
 
 /// What a 409 to a cancel says can be cancelled.
 const CANCELLABLE: &str = "waiting, prioritized, delayed or active jobs can be cancelled";
@@ -114,15 +114,13 @@ impl ReceiptService {
         let added = match self.make_way(job_id).await {
             Ok(None) => self.queue.enqueue_again(job_id.to_string(), data).await,
             Ok(Some(held)) => {
-                self.restore_status(job_id, status, stored.row.failed_reason.as_deref())
-                    .await;
+                self.unclaim(&stored.row).await;
                 return Err(let_go_first(job_id, held));
             }
             Err(e) => Err(e),
         };
         if let Err(e) = added {
-            self.restore_status(job_id, status, stored.row.failed_reason.as_deref())
-                .await;
+            self.unclaim(&stored.row).await;
             return Err(e.into());
         }
         self.job_status(caller, job_id).await
@@ -145,20 +143,11 @@ impl ReceiptService {
     }
 
     /// Undo a requeue whose job could not be added (or whose failed job
-    /// could not make way): the earlier outcome is put back, not announced
-    /// again.
-    async fn restore_status(&self, job_id: &str, status: ReceiptStatus, reason: Option<&str>) {
-        let undone = match status {
-            ReceiptStatus::Cancelled => self.db.cancel_receipt(job_id, Notify::Nobody).await,
-            _ => {
-                let reason = reason.unwrap_or("the retry could not be queued");
-                self.db
-                    .mark_job_failed(job_id, reason, Notify::Nobody)
-                    .await
-            }
-        };
-        if let Err(e) = undone {
-            tracing::warn!(job_id, error = %e, "could not restore the receipt after a failed retry");
+    /// could not make way): the row as it was (state, reason, times), not
+    /// announced again.
+    async fn unclaim(&self, row: &ReceiptRow) {
+        if let Err(e) = self.db.unclaim_receipt(row).await {
+            tracing::warn!(job_id = row.job_id, error = %e, "could not restore the receipt after a failed retry");
         }
     }
 }

@@ -82,6 +82,24 @@ impl Db {
         Ok(changed > 0)
     }
 
+    /// Put back a receipt that a retry claimed ([`Db::requeue_receipt`])
+    /// but could not queue: `row` as it was read before, if it is still
+    /// `queued` (nothing took it up since).
+    pub async fn unclaim_receipt(&self, row: &ReceiptRow) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        diesel::update(receipts::table.find(row.id))
+            .filter(receipts::status.eq(ReceiptStatus::Queued.as_str()))
+            .set((
+                receipts::status.eq(&row.status),
+                receipts::failed_reason.eq(&row.failed_reason),
+                receipts::cancelled_at.eq(row.cancelled_at),
+                receipts::updated_at.eq(row.updated_at),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Receipts `queued` or `processing` untouched since `cutoff`, oldest
     /// first, from after `after` (the last row of the page before): the
     /// reconciler's candidates, a page at a time.

@@ -115,6 +115,49 @@ async fn upload_wait_on_a_terminal_draws_a_progress_bar() {
     assert!(screen.contains(CORNER_MARKET.store), "the result: {screen}");
 }
 
+/// A proxy's error page instead of our JSON: the status is said, with the
+/// start of the page and what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_error_page_is_reported_with_its_status() {
+    let proxy = crate::receiver::Receiver::start(vec![crate::receiver::Answer::Status(502)]).await;
+    let output = Command::new(BIN)
+        .args(["status", "--url", &proxy.base, "ocr-1-anything"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("502") && stderr.contains("non-JSON") && stderr.contains("try again"),
+        "{stderr}"
+    );
+}
+
+/// A server that takes the connection and then says nothing is given up
+/// on after a minute's silence (exit 4), not waited for for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_server_is_given_up_on() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("address"));
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            connections.push(socket);
+        }
+    });
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["status", "--url", &url, "ocr-1-anything"])
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("the CLI ran");
+    held.abort();
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_service_exits_4_with_the_url() {
     let url = format!("http://127.0.0.1:{}", free_port());

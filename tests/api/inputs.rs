@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
 use crate::support::documents::{
-    PdfPage, encrypted, heif_from_jpeg, jpeg_stored_sideways, pdf, scanned,
+    PdfPage, encrypted, heif_from_jpeg, jpeg_stored_sideways, pdf, pdf_with_bleed, scanned,
 };
 use crate::support::receipt_image::{
     CORNER_MARKET, HARBOR_CAFE, corner_market_png, encode, render,
@@ -89,6 +89,17 @@ async fn a_scanned_pdf_is_rasterised_and_read_by_ocr() {
         !engines.is_empty() && !engines.contains(&"pdf-text".to_string()),
         "{engines:?}"
     );
+}
+
+/// The page pdfinfo measures (and we check at upload) is the crop box;
+/// the page drawn must be the same, not a media box 1800 pt larger (56 MP
+/// at 300 dpi, over MAX_IMAGE_PIXELS).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pdf_page_is_drawn_as_its_crop_box_however_large_its_media_box() {
+    let app = TestApp::serve().await;
+    let bytes = pdf_with_bleed(vec![scanned(CORNER_MARKET.lines)], 1800);
+    let result = read_through(&app, bytes, "bleed.pdf").await;
+    assert_corner_market(&result);
 }
 
 #[tokio::test(flavor = "multi_thread")]

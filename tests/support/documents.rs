@@ -17,6 +17,13 @@ pub enum PdfPage<'a> {
 
 /// A PDF with `pages` in order.
 pub fn pdf(pages: Vec<PdfPage>) -> Vec<u8> {
+    pdf_with_bleed(pages, 0)
+}
+
+/// The same with each page's media box `bleed` points larger to the top
+/// and right than its crop box (the printed area, as a press would get
+/// it); viewers show the crop box.
+pub fn pdf_with_bleed(pages: Vec<PdfPage>, bleed: u32) -> Vec<u8> {
     let mut objects: Vec<Vec<u8>> = vec![Vec::new(), Vec::new()];
     objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>".to_vec());
     let mut kids = Vec::new();
@@ -33,8 +40,11 @@ pub fn pdf(pages: Vec<PdfPage>) -> Vec<u8> {
         let content_number = objects.len();
         objects.push(
             format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] \
-                 /Contents {content_number} 0 R /Resources {resources} >>"
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {} {}] \
+                 /CropBox [0 0 {width} {height}] \
+                 /Contents {content_number} 0 R /Resources {resources} >>",
+                width + bleed,
+                height + bleed
             )
             .into_bytes(),
         );
