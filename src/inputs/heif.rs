@@ -95,7 +95,19 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
         tool::ToolError::Failed { stderr, .. } => InputError::UnreadableHeif(stderr),
         other => InputError::Tool(other),
     })?;
-    let png = std::fs::read(&output).map_err(InputError::TempFile)?;
+    // A file of several top-level images (a burst) makes the converter
+    // write `page-1.png`, `page-2.png`, …: the first is read.
+    let first = dir.path().join("page-1.png");
+    let png = match std::fs::read(&output) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::read(&first),
+        read => read,
+    };
+    let png = png.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            InputError::UnreadableHeif("heif-convert wrote no image".to_string())
+        }
+        _ => InputError::TempFile(e),
+    })?;
     // What was decoded, not what the file claimed, is held to the limit.
     preprocess::check_dimensions(&png, max_pixels)?;
     // The PNG's own EXIF copy is ignored: the orientation is decided below.

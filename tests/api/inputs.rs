@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, isolated_settings};
 use crate::support::documents::{
-    PdfPage, encrypted, heif_from_jpeg, jpeg_stored_sideways, pdf, pdf_with_bleed, scanned,
+    PdfPage, encrypted, heif_from_jpeg, heif_from_jpegs, jpeg_stored_sideways, pdf, pdf_with_bleed,
+    scanned,
 };
 use crate::support::receipt_image::{
     CORNER_MARKET, HARBOR_CAFE, corner_market_png, encode, render,
@@ -161,6 +162,19 @@ async fn a_heic_photo_stored_sideways_is_turned_upright_by_its_exif_orientation(
     let heic = heif_from_jpeg(&sideways, false);
     assert_eq!(&heic[4..12], b"ftypheic", "heif-enc wrote a HEIC");
     let result = read_through(&app, heic, "IMG_0001.HEIC").await;
+    assert_corner_market(&result);
+}
+
+/// A HEIC holding two photos (a burst): the first is read. libheif's
+/// converter names its outputs after each image then, which once looked
+/// like "no room for a temporary file", retried until the attempts ran out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heic_with_two_photos_is_read_from_the_first() {
+    let app = TestApp::serve().await;
+    let receipt = encode(&render(CORNER_MARKET.lines), ImageFormat::Jpeg);
+    let other = encode(&render(HARBOR_CAFE), ImageFormat::Jpeg);
+    let heic = heif_from_jpegs(&[&receipt, &other], false);
+    let result = read_through(&app, heic, "burst.heic").await;
     assert_corner_market(&result);
 }
 

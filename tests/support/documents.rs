@@ -181,19 +181,25 @@ pub fn jpeg_stored_sideways(upright: &GrayImage) -> Vec<u8> {
 /// `jpeg` encoded by `heif-enc` as HEIC (or AVIF with `avif`); the EXIF
 /// block goes with it.
 pub fn heif_from_jpeg(jpeg: &[u8], avif: bool) -> Vec<u8> {
+    heif_from_jpegs(&[jpeg], avif)
+}
+
+/// Several JPEGs as the top-level images of one HEIC (or AVIF), the first
+/// one first: a burst, say.
+pub fn heif_from_jpegs(jpegs: &[&[u8]], avif: bool) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let extension = if avif { "avif" } else { "heic" };
-    let (input, output) = (
-        dir.path().join("photo.jpg"),
-        dir.path().join(format!("photo.{extension}")),
-    );
-    std::fs::write(&input, jpeg).expect("writing the JPEG");
+    let output = dir.path().join(format!("photo.{extension}"));
     let mut command = Command::new("heif-enc");
     if avif {
         command.arg("--avif");
     }
+    for (i, jpeg) in jpegs.iter().enumerate() {
+        let input = dir.path().join(format!("photo-{i}.jpg"));
+        std::fs::write(&input, jpeg).expect("writing the JPEG");
+        command.arg(input);
+    }
     let status = command
-        .arg(&input)
         .arg("-o")
         .arg(&output)
         .status()
