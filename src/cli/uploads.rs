@@ -36,6 +36,9 @@ pub struct UploadOptions {
 /// How one file ended.
 struct Outcome {
     file: PathBuf,
+    /// The job, once the upload was accepted (kept when following it
+    /// failed: the job may well finish).
+    job_id: Option<String>,
     /// The upload's answer, or the last status seen with `--wait`.
     answer: anyhow::Result<Value>,
 }
@@ -44,6 +47,7 @@ impl Outcome {
     fn state(&self) -> &str {
         match &self.answer {
             Ok(body) => body["state"].as_str().unwrap_or("accepted"),
+            Err(_) if self.job_id.is_some() => "unfinished",
             Err(_) => "refused",
         }
     }
@@ -59,7 +63,12 @@ impl Outcome {
                 "result": body.get("result"),
                 "failedReason": body.get("failedReason"),
             }),
-            Err(e) => json!({ "file": file, "state": "refused", "error": format!("{e:#}") }),
+            Err(e) => json!({
+                "file": file,
+                "jobId": self.job_id,
+                "state": self.state(),
+                "error": format!("{e:#}"),
+            }),
         }
     }
 }
@@ -100,6 +109,10 @@ pub async fn upload(
         if let Err(e) = &outcome.answer
             && e.downcast_ref::<crate::client::Unreachable>().is_some()
         {
+            // An accepted job's id is said before giving up.
+            if outcome.job_id.is_some() {
+                let _ = bars.suspend(|| print_outcome(&outcome, options, single));
+            }
             return Err(outcome.answer.unwrap_err());
         }
         let _ = bars.suspend(|| print_outcome(&outcome, options, single));
@@ -120,12 +133,14 @@ async fn one(
     bar: ProgressBar,
 ) -> Outcome {
     bar.set_message("uploading");
+    let mut accepted_as = None;
     let answer = async {
         let accepted = client.upload(&file, schedule).await?;
         if !wait {
             return Ok(accepted);
         }
         let job_id = accepted["jobId"].as_str().unwrap_or_default().to_string();
+        accepted_as = Some(job_id.clone());
         let mut last = client
             .wait(&job_id, WAIT_LIMIT, |status| {
                 bar.set_position(status["progress"].as_u64().unwrap_or(0));
@@ -140,9 +155,14 @@ async fn one(
         Ok(body) => {
             bar.finish_with_message(body["state"].as_str().unwrap_or("accepted").to_string())
         }
+        Err(_) if accepted_as.is_some() => bar.abandon_with_message("unfinished"),
         Err(_) => bar.abandon_with_message("refused"),
     }
-    Outcome { file, answer }
+    Outcome {
+        file,
+        job_id: accepted_as,
+        answer,
+    }
 }
 
 fn print_outcome(outcome: &Outcome, options: &UploadOptions, single: bool) -> std::io::Result<()> {
@@ -170,7 +190,8 @@ fn print_outcome(outcome: &Outcome, options: &UploadOptions, single: bool) -> st
             )
         }
         Err(e) => {
-            eprintln!("{}: {e:#}", outcome.file.display());
+            let job = (outcome.job_id.as_ref()).map_or(String::new(), |id| format!("job {id}: "));
+            eprintln!("{}: {job}{e:#}", outcome.file.display());
             Ok(())
         }
     }
@@ -180,7 +201,10 @@ fn print_outcome(outcome: &Outcome, options: &UploadOptions, single: bool) -> st
 /// worst of: a failure or refusal, a cancellation.
 fn exit_code(outcomes: &[Outcome]) -> ExitCode {
     let states: Vec<&str> = outcomes.iter().map(Outcome::state).collect();
-    if states.iter().any(|s| matches!(*s, "failed" | "refused")) {
+    if states
+        .iter()
+        .any(|s| matches!(*s, "failed" | "refused" | "unfinished"))
+    {
         ExitCode::from(exit::FAILED)
     } else if states.contains(&"cancelled") {
         ExitCode::from(exit::CANCELLED)
