@@ -79,13 +79,12 @@ impl Client {
             } else {
                 ""
             };
-            anyhow::anyhow!("{status}: the service answered with non-JSON ({start:?}){hint}")
+            let message = format!("the service answered with non-JSON ({start:?}){hint}");
+            ErrorAnswer { status, message }
         })?;
         if !status.is_success() {
-            bail!(
-                "{status}: {}",
-                body["message"].as_str().unwrap_or("no message")
-            );
+            let message = body["message"].as_str().unwrap_or("no message").to_string();
+            return Err(ErrorAnswer { status, message }.into());
         }
         Ok(body)
     }
@@ -175,17 +174,30 @@ impl Client {
         mut seen: impl FnMut(&Value),
     ) -> anyhow::Result<Value> {
         let started = Instant::now();
+        let mut failing_since: Option<Instant> = None;
+        let mut state = Value::Null;
         loop {
-            let status = self.status(job_id).await?;
-            seen(&status);
-            if is_final(&status) {
-                return Ok(status);
+            match self.status(job_id).await {
+                Ok(status) => {
+                    failing_since = None;
+                    seen(&status);
+                    if is_final(&status) {
+                        return Ok(status);
+                    }
+                    state = status["state"].clone();
+                }
+                // The service restarting, or its Redis away for a moment:
+                // the job is still there; asked again for a while.
+                Err(e) if passes(&e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > OUTAGE_PATIENCE {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
             }
             if started.elapsed() > timeout {
-                bail!(
-                    "job {job_id} is still {} after {timeout:?}",
-                    status["state"]
-                );
+                bail!("job {job_id} is still {state} after {timeout:?}");
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
@@ -228,6 +240,26 @@ pub fn is_final(status: &Value) -> bool {
         status["state"].as_str(),
         Some("completed" | "failed" | "cancelled")
     )
+}
+
+/// How long following a job goes on asking while the service does not
+/// answer, or answers with a server error.
+const OUTAGE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Whether `error` may pass: the service unreachable or answering 5xx.
+fn passes(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<Unreachable>().is_some()
+        || error
+            .downcast_ref::<ErrorAnswer>()
+            .is_some_and(|answer| answer.status.is_server_error())
+}
+
+/// The service answered with an error status (or not with JSON).
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ErrorAnswer {
+    pub status: reqwest::StatusCode,
+    pub message: String,
 }
 
 /// The service did not answer at all (exit code 4 on the command line).

@@ -115,8 +115,60 @@ async fn upload_wait_on_a_terminal_draws_a_progress_bar() {
     assert!(screen.contains(CORNER_MARKET.store), "the result: {screen}");
 }
 
-/// The service gone while `--wait` follows an accepted upload: the job's
-/// id is said (the job may well finish), its state `unfinished`, exit 4.
+/// The service restarted while `--wait` follows an accepted upload: the
+/// CLI asks again until it answers, and sees the job through (exit 0).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_goes_on_across_a_restart_of_the_service() {
+    use crate::helpers::{Process, isolated_settings, wait_for};
+
+    let mut settings = isolated_settings();
+    settings.http.port = free_port();
+    let url = format!("http://127.0.0.1:{}", settings.http.port);
+    let http = reqwest::Client::new();
+    let ready = || async {
+        let ready = http.get(format!("{url}/health/ready")).send().await.ok()?;
+        (ready.status() == 200).then_some(())
+    };
+    // An api process reads nothing: the job waits.
+    let api = Process::start_with("api", &settings, &[]);
+    wait_for(ready).await;
+    let dir = scratch("restart");
+    let file = write(&dir, "receipt.png", &corner_market_png());
+    let waiting = Command::new(BIN)
+        .args(["upload", "--wait", "--json", "--url", &url, &file])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    wait_for(|| async {
+        let listed: Value = http
+            .get(format!("{url}/api/receipts"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        listed["receipts"][0]["jobId"].as_str().map(String::from)
+    })
+    .await;
+    api.crash();
+    // Back on the same port, now reading receipts.
+    let _serve = Process::start_with("serve", &settings, &[("OCR_ENGINE", "tesseract")]);
+
+    let output = tokio::task::spawn_blocking(move || waiting.wait_with_output())
+        .await
+        .expect("the CLI ran")
+        .expect("its output");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert_eq!(line["state"], "completed", "{line}");
+    assert_eq!(line["result"]["storeName"], CORNER_MARKET.store, "{line}");
+}
+
+/// The service gone for good while `--wait` follows an accepted upload:
+/// after a minute of asking, the job's id is said (the job may well
+/// finish), its state `unfinished`, exit 4.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_cut_short_by_the_service_going_away_keeps_the_job_id() {
     use crate::helpers::{Process, isolated_settings, wait_for};
