@@ -4,11 +4,13 @@
 //! job-control and listing commands, and a closed pipe without a panic.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, free_port};
+use receipt_ocr::config::Settings;
+
+use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
 
 const BIN: &str = env!("CARGO_BIN_EXE_receipt-ocr");
@@ -115,81 +117,23 @@ async fn upload_wait_on_a_terminal_draws_a_progress_bar() {
     assert!(screen.contains(CORNER_MARKET.store), "the result: {screen}");
 }
 
-/// The service restarted while `--wait` follows an accepted upload: the
-/// CLI asks again until it answers, and sees the job through (exit 0).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wait_goes_on_across_a_restart_of_the_service() {
-    use crate::helpers::{Process, isolated_settings, wait_for};
-
-    let mut settings = isolated_settings();
-    settings.http.port = free_port();
+/// `upload --wait --json` of one receipt against an `api` process (which
+/// reads nothing: the job waits) on `settings`' port, once the upload is
+/// accepted: the server, the waiting CLI and the job's id.
+async fn a_wait_under_way(settings: &Settings, name: &str) -> (Process, Child, String) {
     let url = format!("http://127.0.0.1:{}", settings.http.port);
-    let http = reqwest::Client::new();
-    let ready = || async {
-        let ready = http.get(format!("{url}/health/ready")).send().await.ok()?;
-        (ready.status() == 200).then_some(())
-    };
-    // An api process reads nothing: the job waits.
-    let api = Process::start_with("api", &settings, &[]);
-    wait_for(ready).await;
-    let dir = scratch("restart");
-    let file = write(&dir, "receipt.png", &corner_market_png());
-    let waiting = Command::new(BIN)
-        .args(["upload", "--wait", "--json", "--url", &url, &file])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    wait_for(|| async {
-        let listed: Value = http
-            .get(format!("{url}/api/receipts"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        listed["receipts"][0]["jobId"].as_str().map(String::from)
-    })
-    .await;
-    api.crash();
-    // Back on the same port, now reading receipts.
-    let _serve = Process::start_with("serve", &settings, &[("OCR_ENGINE", "tesseract")]);
-
-    let output = tokio::task::spawn_blocking(move || waiting.wait_with_output())
-        .await
-        .expect("the CLI ran")
-        .expect("its output");
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
-    assert_eq!(line["state"], "completed", "{line}");
-    assert_eq!(line["result"]["storeName"], CORNER_MARKET.store, "{line}");
-}
-
-/// The service gone for good while `--wait` follows an accepted upload:
-/// after a minute of asking, the job's id is said (the job may well
-/// finish), its state `unfinished`, exit 4.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wait_cut_short_by_the_service_going_away_keeps_the_job_id() {
-    use crate::helpers::{Process, isolated_settings, wait_for};
-
-    let mut settings = isolated_settings();
-    settings.http.port = free_port();
-    let url = format!("http://127.0.0.1:{}", settings.http.port);
-    let server = Process::start_with("api", &settings, &[]);
+    let api = Process::start_with("api", settings, &[]);
     let http = reqwest::Client::new();
     wait_for(|| async {
         let ready = http.get(format!("{url}/health/ready")).send().await.ok()?;
         (ready.status() == 200).then_some(())
     })
     .await;
-    // An api process reads nothing: the job waits.
-    let dir = scratch("cut-short");
-    let file = write(&dir, "receipt.png", &corner_market_png());
+    let file = write(&scratch(name), "receipt.png", &corner_market_png());
     let waiting = Command::new(BIN)
         .args(["upload", "--wait", "--json", "--url", &url, &file])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
     let job_id = wait_for(|| async {
@@ -204,14 +148,49 @@ async fn a_wait_cut_short_by_the_service_going_away_keeps_the_job_id() {
         listed["receipts"][0]["jobId"].as_str().map(String::from)
     })
     .await;
-    server.crash();
+    (api, waiting, job_id)
+}
 
+/// The waiting CLI's exit and its one JSON line.
+async fn finished(waiting: Child) -> (Option<i32>, Value) {
     let output = tokio::task::spawn_blocking(move || waiting.wait_with_output())
         .await
         .expect("the CLI ran")
         .expect("its output");
-    assert_eq!(output.status.code(), Some(4), "{output:?}");
-    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    let line = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("one JSON line: {output:?}"));
+    (output.status.code(), line)
+}
+
+/// The service restarted while `--wait` follows an accepted upload: the
+/// CLI asks again until it answers, and sees the job through (exit 0).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_goes_on_across_a_restart_of_the_service() {
+    let mut settings = isolated_settings();
+    settings.http.port = free_port();
+    let (api, waiting, _) = a_wait_under_way(&settings, "restart").await;
+    api.crash();
+    // Back on the same port, now reading receipts.
+    let _serve = Process::start_with("serve", &settings, &[("OCR_ENGINE", "tesseract")]);
+
+    let (code, line) = finished(waiting).await;
+    assert_eq!(code, Some(0), "{line}");
+    assert_eq!(line["state"], "completed", "{line}");
+    assert_eq!(line["result"]["storeName"], CORNER_MARKET.store, "{line}");
+}
+
+/// The service gone for good while `--wait` follows an accepted upload:
+/// after a minute of asking, the job's id is said (the job may well
+/// finish), its state `unfinished`, exit 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_cut_short_by_the_service_going_away_keeps_the_job_id() {
+    let mut settings = isolated_settings();
+    settings.http.port = free_port();
+    let (api, waiting, job_id) = a_wait_under_way(&settings, "cut-short").await;
+    api.crash();
+
+    let (code, line) = finished(waiting).await;
+    assert_eq!(code, Some(4), "{line}");
     assert_eq!(line["jobId"], job_id.as_str(), "{line}");
     assert_eq!(line["state"], "unfinished", "{line}");
 }
