@@ -138,11 +138,17 @@ fn a_rendered_receipt_is_read_into_store_date_items_and_total() {
 #[test]
 fn bytes_that_are_not_an_image_fail_permanently() {
     let mut engine = tesseract();
-    let error = read_upload(&mut engine, b"plain text, not an image", &mut |_| {}).unwrap_err();
+    let error = read_upload(
+        &mut engine,
+        b"plain text, not an image",
+        &mut |_| {},
+        &|| true,
+    )
+    .unwrap_err();
     assert!(matches!(error, OcrError::Image(_)), "{error}");
     assert!(error.is_permanent());
     // A broken PDF as well, with a reason that names it.
-    let error = read_upload(&mut engine, b"%PDF-1.7 cut short", &mut |_| {}).unwrap_err();
+    let error = read_upload(&mut engine, b"%PDF-1.7 cut short", &mut |_| {}, &|| true).unwrap_err();
     assert!(error.is_permanent(), "{error}");
     assert!(error.to_string().contains("PDF"), "{error}");
 }

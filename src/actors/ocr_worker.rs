@@ -14,7 +14,7 @@ use bytes::Bytes;
 use ractor::factory::{FactoryMessage, Job, Worker, WorkerId};
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::ocr::{EngineSettings, OcrEngine, OcrError, ReceiptReading};
+use crate::ocr::{EngineSettings, OcrEngine, OcrError, ReceiptReading, Stage};
 use crate::pipeline::Progress;
 use crate::telemetry::metrics::metrics;
 
@@ -145,9 +145,13 @@ impl OcrWorkerState {
             // parse) under the job's, which it finds entered here.
             let _job = parent.enter();
             let _busy = BusyGuard::start();
-            let outcome = crate::inputs::read_upload(&mut engine, &image, &mut |stage| {
+            // The job drops its end of `progress` when it stops waiting
+            // (timed out, cancelled): a PDF's remaining pages are skipped.
+            let on_stage = &mut |stage: Stage| {
                 let _ = progress.send(stage.progress());
-            });
+            };
+            let wanted = &|| !progress.is_closed();
+            let outcome = crate::inputs::read_upload(&mut engine, &image, on_stage, wanted);
             (engine, outcome)
         })
         .await;

@@ -158,10 +158,11 @@ impl ErrorCode {
             InputError::TooManyPages { .. } => Self::TooManyPages,
             InputError::EncryptedPdf => Self::EncryptedPdf,
             InputError::UnreadablePdf(_) | InputError::UnreadableHeif(_) => Self::UnreadablePdf,
-            // Missing, or no room to work in: ours to fix, asking again may work.
-            InputError::Tool(ToolError::Missing { .. }) | InputError::TempFile(_) => {
-                Self::ConverterUnavailable
-            }
+            // Missing, or no room to work in: ours to fix, asking again may
+            // work (a read is abandoned in a worker only, never at upload).
+            InputError::Tool(ToolError::Missing { .. })
+            | InputError::TempFile(_)
+            | InputError::Abandoned => Self::ConverterUnavailable,
             // It ran and hung or flooded on this file: it will again (a
             // worker fails such a job for good too).
             InputError::Tool(_) => Self::UnreadablePdf,

@@ -44,7 +44,8 @@ pub fn read_with_pipeline(
         let reading = std::fs::read(image)
             .map_err(|e| format!("{}: {e}", image.display()))
             .and_then(|bytes| {
-                crate::inputs::read_upload(engine, &bytes, &mut |_| {}).map_err(|e| e.to_string())
+                crate::inputs::read_upload(engine, &bytes, &mut |_| {}, &|| true)
+                    .map_err(|e| e.to_string())
             });
         (reading, thread_cpu_time().saturating_sub(before))
     })?;

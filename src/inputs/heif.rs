@@ -12,7 +12,7 @@ use image::metadata::Orientation;
 use image::{GrayImage, ImageFormat};
 
 use super::InputError;
-use super::tool::{self, TOOL_TIMEOUT};
+use super::tool::{self, Limits};
 use crate::ocr::preprocess::{self, PreprocessError};
 
 /// HEIF brands (the `ftyp` box's major or compatible brands) we read.
@@ -91,7 +91,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
     let (input, output) = (dir.path().join("upload.heic"), dir.path().join("page.png"));
     std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
     let args = [input.as_os_str(), output.as_os_str()];
-    tool::run("heif-convert", &args, TOOL_TIMEOUT, 64 * 1024).map_err(|e| match e {
+    tool::run("heif-convert", &args, Limits::printing(64 * 1024)).map_err(|e| match e {
         tool::ToolError::Failed { stderr, .. } => InputError::UnreadableHeif(stderr),
         other => InputError::Tool(other),
     })?;

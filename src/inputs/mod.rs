@@ -98,6 +98,9 @@ pub enum InputError {
     Tool(#[source] tool::ToolError),
     #[error("no room for a temporary file: {0}")]
     TempFile(#[source] std::io::Error),
+    /// Nobody waits for the read any more; its answer would be thrown away.
+    #[error("the read was given up (timed out or cancelled) before the PDF's next page")]
+    Abandoned,
 }
 
 impl From<InputError> for crate::ocr::OcrError {
@@ -119,7 +122,7 @@ impl InputError {
         // one that is missing may be installed where the retry runs.
         !matches!(
             self,
-            Self::Tool(tool::ToolError::Missing { .. }) | Self::TempFile(_)
+            Self::Tool(tool::ToolError::Missing { .. }) | Self::TempFile(_) | Self::Abandoned
         )
     }
 }

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use super::InputError;
-use super::tool::{self, TOOL_TIMEOUT};
+use super::tool::{self, Limits};
 
 /// Resolution scanned pages are rasterised at. Measured on a generated
 /// scanned receipt (README, "Inputs"): 200 dpi is the lowest that read
@@ -88,7 +88,8 @@ impl PdfFile {
             OsStr::new(&last),
             self.path.as_os_str(),
         ];
-        let out = tool::run("pdfinfo", &args, TOOL_TIMEOUT, MAX_TEXT_OUTPUT).map_err(pdf_error)?;
+        let out =
+            tool::run("pdfinfo", &args, Limits::printing(MAX_TEXT_OUTPUT)).map_err(pdf_error)?;
         parse_info(&String::from_utf8_lossy(&out))
     }
 
@@ -102,7 +103,7 @@ impl PdfFile {
             OsStr::new("-"),
         ];
         let out =
-            tool::run("pdftotext", &args, TOOL_TIMEOUT, MAX_TEXT_OUTPUT).map_err(pdf_error)?;
+            tool::run("pdftotext", &args, Limits::printing(MAX_TEXT_OUTPUT)).map_err(pdf_error)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -126,7 +127,7 @@ impl PdfFile {
             OsStr::new("-png"),
             self.path.as_os_str(),
         ];
-        tool::run("pdftoppm", &args, TOOL_TIMEOUT, max_bytes).map_err(pdf_error)
+        tool::run("pdftoppm", &args, Limits::printing(max_bytes)).map_err(pdf_error)
     }
 }
 

@@ -9,22 +9,26 @@
 
 use image::GrayImage;
 
-use super::InputKind;
 use super::heif;
 use super::pdf::{PdfFile, to_pixels};
 use super::pdf_text::{self, MIN_TEXT_WORDS, PdfWord};
+use super::{InputError, InputKind};
 use crate::ocr::engine::EngineKind;
 use crate::ocr::preprocess;
 use crate::ocr::{OcrEngine, OcrError, OcrPage, ReceiptReading, Stage, parse_receipt};
 
 /// Read an upload end to end, whatever it is: a PDF or a HEIC/AVIF photo
 /// here, an image by the engine; `on_stage` hears as each stage ends.
+/// `wanted` is asked before each PDF page after the first: once nobody
+/// waits for the answer (the read timed out, the job was cancelled), the
+/// remaining pages are not read.
 pub fn read_upload(
     engine: &mut OcrEngine,
     bytes: &[u8],
     on_stage: &mut dyn FnMut(Stage),
+    wanted: &dyn Fn() -> bool,
 ) -> Result<ReceiptReading, OcrError> {
-    match read_document(engine, bytes, on_stage) {
+    match read_document(engine, bytes, on_stage, wanted) {
         Some(reading) => reading,
         None => engine.read_image(bytes, on_stage),
     }
@@ -36,10 +40,11 @@ pub fn read_document(
     engine: &mut OcrEngine,
     bytes: &[u8],
     on_stage: &mut dyn FnMut(Stage),
+    wanted: &dyn Fn() -> bool,
 ) -> Option<Result<ReceiptReading, OcrError>> {
     match InputKind::sniff(bytes)? {
         InputKind::Image(_) => None,
-        InputKind::Pdf => Some(read_pdf(engine, bytes, on_stage)),
+        InputKind::Pdf => Some(read_pdf(engine, bytes, on_stage, wanted)),
         InputKind::Heif(_) => Some(read_heif(engine, bytes, on_stage)),
     }
 }
@@ -58,6 +63,7 @@ fn read_pdf(
     engine: &mut OcrEngine,
     bytes: &[u8],
     on_stage: &mut dyn FnMut(Stage),
+    wanted: &dyn Fn() -> bool,
 ) -> Result<ReceiptReading, OcrError> {
     let (max_pages, max_pixels) = (engine.max_pdf_pages(), engine.max_image_pixels());
     let file = PdfFile::write(bytes)?;
@@ -74,6 +80,9 @@ fn read_pdf(
     let mut pages = Vec::with_capacity(info.pages);
     let mut top = 0;
     for index in 0..info.pages {
+        if index > 0 && !wanted() {
+            return Err(InputError::Abandoned.into());
+        }
         let height = info.page_sizes.get(index).map_or(0, |&(_, h)| to_pixels(h));
         let read = match has_text(index) {
             true => text_page(page_words(index), top),

@@ -1,9 +1,11 @@
 //! Running the converters we call (poppler's `pdfinfo`, `pdftotext`,
 //! `pdftoppm`; libheif's `heif-convert`) as child processes with a deadline
-//! and a cap on what they may print, so a hostile file can neither hang a
-//! worker nor fill its memory.
+//! and a cap on what they may print, under kernel limits on their memory
+//! and the files they write, so a hostile file can neither hang a worker
+//! nor fill its memory or disk.
 
 use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -13,6 +15,39 @@ pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The most a converter may print on stderr that we keep.
 const MAX_STDERR: usize = 16 * 1024;
+
+/// The heap a converter may take (`RLIMIT_DATA`). `heif-convert` decoding
+/// a 40 MP photo of noise (the pixel limit's worst case) peaks at 290 MB.
+pub const TOOL_MEMORY: u64 = 1 << 30;
+
+/// The largest file a converter may write (`RLIMIT_FSIZE`): the PNG of a
+/// 40 MP photo of noise is 108 MB.
+pub const TOOL_FILE_SIZE: u64 = 256 << 20;
+
+/// What one converter run may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stopped after this long.
+    pub timeout: Duration,
+    /// Stopped when it prints more than this on stdout.
+    pub max_output: usize,
+    /// Bytes of heap; an allocation beyond fails inside the converter.
+    pub memory: u64,
+    /// Bytes of one file written; the kernel stops it beyond (`SIGXFSZ`).
+    pub file_size: u64,
+}
+
+impl Limits {
+    /// The limits every converter runs under, printing at most `max_output`.
+    pub fn printing(max_output: usize) -> Self {
+        Self {
+            timeout: TOOL_TIMEOUT,
+            max_output,
+            memory: TOOL_MEMORY,
+            file_size: TOOL_FILE_SIZE,
+        }
+    }
+}
 
 /// Why a converter run gave no usable output.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +64,8 @@ pub enum ToolError {
     TimedOut { program: String, timeout: Duration },
     #[error("`{program}` printed more than {limit} bytes and was stopped")]
     TooMuchOutput { program: String, limit: usize },
+    #[error("`{program}` wrote a file over {} MiB and was stopped", .limit >> 20)]
+    FileTooLarge { program: String, limit: u64 },
     #[error("`{program}` failed ({status}): {stderr}")]
     Failed {
         program: String,
@@ -47,24 +84,30 @@ impl ToolError {
     }
 }
 
-/// Run `program` with `args`; its stdout when it exits 0 within `timeout`
-/// having printed at most `max_output` bytes.
-pub fn run(
-    program: &str,
-    args: &[&std::ffi::OsStr],
-    timeout: Duration,
-    max_output: usize,
-) -> Result<Vec<u8>, ToolError> {
-    let mut child = Command::new(program)
+/// Run `program` with `args`; its stdout when it exits 0 within the
+/// limits' time having printed at most their `max_output` bytes.
+pub fn run(program: &str, args: &[&std::ffi::OsStr], limits: Limits) -> Result<Vec<u8>, ToolError> {
+    let Limits {
+        timeout,
+        max_output,
+        ..
+    } = limits;
+    let mut command = Command::new(program);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| ToolError::Missing {
-            program: program.to_string(),
-            source,
-        })?;
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed: it makes three setrlimit
+    // calls on values computed before the fork, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || set_limits(limits));
+    }
+    let mut child = command.spawn().map_err(|source| ToolError::Missing {
+        program: program.to_string(),
+        source,
+    })?;
     // Both pipes are taken and drained on their own threads, so the child
     // never blocks on a full pipe while we wait for it.
     let stdout = child.stdout.take();
@@ -95,6 +138,10 @@ pub fn run(
         }),
         Ok(output) => match status {
             Ok(status) if status.success() => Ok(output.and_then(Result::ok).unwrap_or_default()),
+            Ok(status) if status.signal() == Some(libc::SIGXFSZ) => Err(ToolError::FileTooLarge {
+                program,
+                limit: limits.file_size,
+            }),
             Ok(status) => Err(ToolError::Failed {
                 program,
                 status: status.to_string(),
@@ -107,6 +154,26 @@ pub fn run(
             }),
         },
     }
+}
+
+/// In the child before exec: the limits on its heap and the files it
+/// writes, and no core file (a converter crashing on a hostile file would
+/// otherwise leave one the size of its memory in the working directory).
+fn set_limits(limits: Limits) -> std::io::Result<()> {
+    let set = |resource, bytes: u64| {
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit only reads `limit`.
+        match unsafe { libc::setrlimit(resource, &limit) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    };
+    set(libc::RLIMIT_DATA, limits.memory)?;
+    set(libc::RLIMIT_FSIZE, limits.file_size)?;
+    set(libc::RLIMIT_CORE, 0)
 }
 
 /// Everything `pipe` yields, or (as the error) the first `limit` bytes when
@@ -131,26 +198,70 @@ mod tests {
         values.iter().map(|v| std::ffi::OsStr::new(*v)).collect()
     }
 
+    fn limits(timeout: Duration, max_output: usize) -> Limits {
+        Limits {
+            timeout,
+            max_output,
+            ..Limits::printing(max_output)
+        }
+    }
+
     #[test]
     fn a_tool_that_runs_too_long_is_stopped() {
-        let error =
-            run("sleep", &args(&["30"]), Duration::from_millis(200), 1024).expect_err("stopped");
+        let limits = limits(Duration::from_millis(200), 1024);
+        let error = run("sleep", &args(&["30"]), limits).expect_err("stopped");
         assert!(matches!(error, ToolError::TimedOut { .. }), "{error}");
     }
 
     #[test]
     fn a_tool_that_prints_too_much_is_stopped() {
-        let error = run("yes", &[], TOOL_TIMEOUT, 4096).expect_err("stopped");
+        let error = run("yes", &[], Limits::printing(4096)).expect_err("stopped");
         assert!(matches!(error, ToolError::TooMuchOutput { .. }), "{error}");
     }
 
     #[test]
     fn a_failing_tool_reports_its_stderr() {
-        let error = run("ls", &args(&["/no/such/path"]), TOOL_TIMEOUT, 4096).expect_err("fails");
+        let error =
+            run("ls", &args(&["/no/such/path"]), Limits::printing(4096)).expect_err("fails");
         assert!(error.stderr().contains("/no/such/path"), "{error}");
         assert_eq!(
-            run("echo", &args(&["hi"]), TOOL_TIMEOUT, 16).unwrap(),
+            run("echo", &args(&["hi"]), Limits::printing(16)).unwrap(),
             b"hi\n"
         );
+    }
+
+    #[test]
+    fn a_tool_that_takes_more_memory_than_allowed_fails() {
+        // dd allocates its whole block at once: 64 MiB against a 16 MiB heap.
+        let dd = args(&["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+        let small = Limits {
+            memory: 16 << 20,
+            ..Limits::printing(1024)
+        };
+        let error = run("dd", &dd, small).expect_err("out of memory");
+        assert!(error.stderr().contains("memory exhausted"), "{error}");
+        // The same run within the usual limits.
+        run("dd", &dd, Limits::printing(1024)).expect("64 MiB is allowed");
+    }
+
+    #[test]
+    fn a_tool_that_writes_a_file_over_the_limit_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = format!("of={}", dir.path().join("big").display());
+        let dd = [
+            std::ffi::OsStr::new("if=/dev/zero"),
+            std::ffi::OsStr::new(&out),
+            std::ffi::OsStr::new("bs=1M"),
+            std::ffi::OsStr::new("count=4"),
+        ];
+        let small = Limits {
+            file_size: 1 << 20,
+            ..Limits::printing(1024)
+        };
+        let error = run("dd", &dd, small).expect_err("stopped");
+        assert!(matches!(error, ToolError::FileTooLarge { .. }), "{error}");
+        assert!(error.to_string().contains("over 1 MiB"), "{error}");
+        let written = std::fs::metadata(dir.path().join("big")).unwrap().len();
+        assert_eq!(written, 1 << 20);
     }
 }

@@ -441,3 +441,30 @@ async fn pdfs_beyond_max_pdf_checks_wait_then_get_503() {
         "only the one taken"
     );
 }
+
+#[test]
+fn a_pdf_read_that_nobody_waits_for_stops_before_its_next_page() {
+    use receipt_ocr::inputs::read_upload;
+    use receipt_ocr::ocr::{EngineChoice, EngineSettings, OcrEngine};
+    let mut engine = OcrEngine::new(&EngineSettings::with_engine(EngineChoice::Tesseract))
+        .expect("Tesseract with eng.traineddata");
+    let pages = || {
+        let lines = CORNER_MARKET.lines;
+        vec![
+            PdfPage::Text(lines),
+            PdfPage::Text(lines),
+            PdfPage::Text(lines),
+        ]
+    };
+    let asked = std::cell::Cell::new(0);
+    let gone = || {
+        asked.set(asked.get() + 1);
+        false
+    };
+    let error = read_upload(&mut engine, &pdf(pages()), &mut |_| {}, &gone).unwrap_err();
+    assert!(error.to_string().contains("given up"), "{error}");
+    assert_eq!(asked.get(), 1, "asked once, before the second page");
+    // Still waited for: every page is read.
+    let reading = read_upload(&mut engine, &pdf(pages()), &mut |_| {}, &|| true).unwrap();
+    assert_eq!(reading.text.matches(CORNER_MARKET.store).count(), 3);
+}
