@@ -21,6 +21,25 @@ pub struct UploadSchedule {
     pub process_at: Option<String>,
 }
 
+impl UploadSchedule {
+    /// How long the job is held before it may start: its delay, or the
+    /// time until `process_at` (zero for a time past or not understood,
+    /// which the service refuses anyway).
+    pub fn held_for(&self) -> Duration {
+        let until = |at: &String| {
+            let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .ok()
+        };
+        match (self.delay, &self.process_at) {
+            (Some(ms), _) => Duration::from_millis(ms),
+            (None, Some(at)) => until(at).unwrap_or_default(),
+            (None, None) => Duration::ZERO,
+        }
+    }
+}
+
 /// How often `wait` asks for the job when it cannot follow its events.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
@@ -157,7 +176,8 @@ impl Client {
         }
         let mut events = EventReader::default();
         while let Some(chunk) = response.chunk().await.ok()? {
-            for status in events.push(&chunk) {
+            // An event without end (not a stream of ours): polled instead.
+            for status in events.push(&chunk)? {
                 seen(&status);
                 if is_final(&status) {
                     return Some(status);
@@ -278,8 +298,14 @@ struct EventReader {
     pending: Vec<u8>,
 }
 
+/// The longest event kept while it arrives: a job's status with its
+/// result is a few KB; a stream that never ends an event is not ours.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
 impl EventReader {
-    fn push(&mut self, chunk: &[u8]) -> Vec<Value> {
+    /// The events `chunk` completes; `None` once an event grows past
+    /// [`MAX_EVENT_BYTES`] without ending.
+    fn push(&mut self, chunk: &[u8]) -> Option<Vec<Value>> {
         self.pending.extend_from_slice(chunk);
         let mut events = Vec::new();
         while let Some(end) = find_blank_line(&self.pending) {
@@ -294,7 +320,7 @@ impl EventReader {
                 events.push(value);
             }
         }
-        events
+        (self.pending.len() <= MAX_EVENT_BYTES).then_some(events)
     }
 }
 
@@ -318,13 +344,49 @@ mod tests {
     #[test]
     fn events_split_across_chunks_come_out_whole_and_comments_are_skipped() {
         let mut reader = EventReader::default();
-        assert!(reader.push(b": keep-alive\n\ndata: {\"state\":").is_empty());
-        let events = reader.push(
-            b"\"active\",\"progress\":30}\nid: 1-0\n\ndata: {\"state\":\"completed\"}\r\n\r\n",
-        );
+        let started = reader.push(b": keep-alive\n\ndata: {\"state\":");
+        assert_eq!(started, Some(vec![]));
+        let events = reader
+            .push(
+                b"\"active\",\"progress\":30}\nid: 1-0\n\ndata: {\"state\":\"completed\"}\r\n\r\n",
+            )
+            .expect("events");
         assert_eq!(events.len(), 2, "{events:?}");
         assert_eq!(events[0]["progress"], 30);
         assert!(is_final(&events[1]));
         assert!(reader.pending.is_empty());
+    }
+
+    #[test]
+    fn a_scheduled_upload_is_held_for_its_delay_or_until_its_time() {
+        let schedule = |delay, process_at: Option<&str>| UploadSchedule {
+            priority: None,
+            delay,
+            process_at: process_at.map(String::from),
+        };
+        assert_eq!(schedule(None, None).held_for(), Duration::ZERO);
+        let delayed = schedule(Some(7_200_000), None).held_for();
+        assert_eq!(delayed, Duration::from_secs(7200));
+        let in_two_hours = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+        let held = schedule(None, Some(&in_two_hours)).held_for();
+        assert!(
+            held > Duration::from_secs(7100) && held <= Duration::from_secs(7200),
+            "{held:?}"
+        );
+        let past = schedule(None, Some("2020-01-01T00:00:00Z")).held_for();
+        assert_eq!(past, Duration::ZERO);
+        assert_eq!(schedule(None, Some("soon")).held_for(), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_given_up_past_its_limit() {
+        let mut reader = EventReader::default();
+        let line = vec![b'x'; 64 * 1024];
+        let mut pushes = 0;
+        while reader.push(&line).is_some() {
+            pushes += 1;
+            assert!(pushes <= MAX_EVENT_BYTES / line.len(), "still kept");
+        }
+        assert_eq!(pushes, MAX_EVENT_BYTES / line.len());
     }
 }

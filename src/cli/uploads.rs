@@ -24,7 +24,8 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 4;
 }
 
-/// How long `--wait` follows one job.
+/// How long `--wait` follows one job once it may start (a scheduled job is
+/// followed for its delay on top).
 const WAIT_LIMIT: Duration = Duration::from_secs(3600);
 
 pub struct UploadOptions {
@@ -141,8 +142,11 @@ async fn one(
         }
         let job_id = accepted["jobId"].as_str().unwrap_or_default().to_string();
         accepted_as = Some(job_id.clone());
+        // Said at once on stderr: a wait cut short (Ctrl-C) keeps the id.
+        let said = format!("{}: accepted as job {job_id}", file.display());
+        bar.suspend(|| eprintln!("{said}; waiting for it to finish"));
         let mut last = client
-            .wait(&job_id, WAIT_LIMIT, |status| {
+            .wait(&job_id, WAIT_LIMIT + schedule.held_for(), |status| {
                 bar.set_position(status["progress"].as_u64().unwrap_or(0));
                 bar.set_message(status["state"].as_str().unwrap_or("").to_string());
             })

@@ -67,7 +67,20 @@ async fn upload_wait_json_reads_a_folder_and_exits_by_the_worst_outcome() {
                 .is_some_and(|id| id.starts_with("ocr-"))
         );
     }
-    assert!(output.stderr.is_empty(), "no bars with --json");
+    // No bars with --json; each job's id said on stderr as it was accepted.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut said: Vec<&str> = stderr.lines().collect();
+    let mut expected: Vec<String> = lines
+        .iter()
+        .map(|line| {
+            let file = line["file"].as_str().unwrap();
+            let job_id = line["jobId"].as_str().unwrap();
+            format!("{file}: accepted as job {job_id}; waiting for it to finish")
+        })
+        .collect();
+    said.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(said, expected, "{stderr}");
 
     // A corrupt image among good ones: its job fails, exit code 2.
     let bad = write(&dir, "c.png", &corrupt_png(CORNER_MARKET.lines));
@@ -130,12 +143,13 @@ async fn a_wait_under_way(settings: &Settings, name: &str) -> (Process, Child, S
     })
     .await;
     let file = write(&scratch(name), "receipt.png", &corner_market_png());
-    let waiting = Command::new(BIN)
+    let mut waiting = Command::new(BIN)
         .args(["upload", "--wait", "--json", "--url", &url, &file])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
+    let said = said_job_id(&mut waiting).await;
     let job_id = wait_for(|| async {
         let listed: Value = http
             .get(format!("{url}/api/receipts"))
@@ -148,7 +162,36 @@ async fn a_wait_under_way(settings: &Settings, name: &str) -> (Process, Child, S
         listed["receipts"][0]["jobId"].as_str().map(String::from)
     })
     .await;
+    assert_eq!(said, job_id, "the id said while waiting is the job's");
     (api, waiting, job_id)
+}
+
+/// The job id `upload --wait` says on stderr as soon as the upload is
+/// accepted, before it waits; its stderr is drained from then on.
+async fn said_job_id(waiting: &mut Child) -> String {
+    use std::io::BufRead;
+    let stderr = waiting.stderr.take().expect("stderr piped");
+    let (line_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = line_tx.send(line);
+        }
+    });
+    // The reader goes on draining stderr after its receiver is dropped.
+    let first = move || lines.recv_timeout(std::time::Duration::from_secs(60));
+    let line = tokio::task::spawn_blocking(first)
+        .await
+        .expect("read stderr");
+    let line = line.expect("a line on stderr within a minute");
+    let id = line
+        .split("accepted as job ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next());
+    id.unwrap_or_else(|| panic!("the job id said at once: {line}"))
+        .to_string()
 }
 
 /// The waiting CLI's exit and its one JSON line.
