@@ -21,7 +21,13 @@ impl ReceiptService {
         let status = self.job_status(caller, job_id).await?;
         let mut request = None;
         match status.state {
-            JobState::Cancelled => return Ok(status),
+            JobState::Cancelled => {
+                // Its row too: a retry may have claimed it (`queued`) an
+                // instant ago while Redis still shows the job it replaces;
+                // cancelled here, the retried job stops as it starts.
+                self.outcomes.cancelled(job_id).await?;
+                return Ok(status);
+            }
             JobState::Completed | JobState::Failed => {
                 return Err(ServiceError::Conflict {
                     job_id: job_id.to_string(),

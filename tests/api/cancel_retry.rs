@@ -229,6 +229,33 @@ async fn a_job_stopped_by_a_cancel_ends_cancelled_whoever_records_it() {
     assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
 }
 
+/// A cancel that comes while a retry is under way, after the retry claimed
+/// the row (`queued` again) and before it replaced the job Redis still
+/// shows cancelled: the row is cancelled again, so the retried job stops
+/// as it starts (the cancel used to answer 200 from Redis and write
+/// nothing, and the retried job ran).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_between_a_retrys_claim_and_its_new_job_still_cancels() {
+    let (api, _, _worker, job_id) = a_job_held_active_in_another_worker().await;
+    assert_eq!(api.cancel(&job_id).await.0, 200);
+    wait_for(|| async {
+        let stopped = api.job_hash(&job_id).await.get("finishedOn").is_some();
+        stopped.then_some(())
+    })
+    .await;
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
+    // The retry's first step, as it takes it.
+    assert!(api.db.requeue_receipt(&job_id).await.expect("claim"));
+    assert_eq!(api.receipt_status(&job_id).await, ("queued".into(), false));
+
+    let (status, body) = api.cancel(&job_id).await;
+    assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("cancelled".into(), true)
+    );
+}
+
 /// A retry sent right after a cancel, while the worker still holds the job
 /// (it looks for cancels every 250 ms), answers 409 (try again in a moment)
 /// instead of a 200 whose fresh job Redis would refuse as a duplicate; once
