@@ -155,7 +155,9 @@ impl ErrorCode {
             InputError::Image(PreprocessError::TooManyPixels { .. })
             | InputError::PageTooLarge { .. } => Self::ImageTooLarge,
             InputError::Image(_) | InputError::Incomplete(_) => Self::CorruptImage,
-            InputError::TooManyPages { .. } => Self::TooManyPages,
+            InputError::TooManyPages { .. } | InputError::TooManyImages { .. } => {
+                Self::TooManyPages
+            }
             InputError::EncryptedPdf => Self::EncryptedPdf,
             InputError::UnreadablePdf(_) | InputError::UnreadableHeif(_) => Self::UnreadablePdf,
             // Missing, or no room to work in: ours to fix, asking again may

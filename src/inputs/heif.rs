@@ -8,6 +8,8 @@
 //! some cameras); that one we apply ourselves. Applying EXIF on top of
 //! `irot` would turn the picture twice, so EXIF is used only without them.
 
+use std::path::Path;
+
 use image::metadata::Orientation;
 use image::{GrayImage, ImageFormat};
 
@@ -84,17 +86,57 @@ pub fn check_size(bytes: &[u8], max_pixels: u64) -> Result<(), PreprocessError> 
     }
 }
 
+/// The most top-level images (a burst's photos) a file may hold: only the
+/// first is read, but `heif-convert` decodes every one.
+pub const MAX_HEIF_IMAGES: usize = 8;
+
+/// The most `heif-info` may print: a few lines an image.
+const MAX_INFO_OUTPUT: usize = 1 << 20;
+
+/// Check an upload's photo count (its pixels were checked from its
+/// header): `heif-info` lists its top-level images as libheif sees them.
+pub fn inspect(bytes: &[u8]) -> Result<(), InputError> {
+    let dir = tempfile::tempdir().map_err(InputError::TempFile)?;
+    let input = dir.path().join("upload.heic");
+    std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
+    check_images(&input)
+}
+
+/// Refuse a file at `path` of more than [`MAX_HEIF_IMAGES`] top-level images.
+fn check_images(path: &Path) -> Result<(), InputError> {
+    let info = tool::run(
+        "heif-info",
+        &[path.as_os_str()],
+        Limits::printing(MAX_INFO_OUTPUT),
+    )
+    .map_err(heif_error)?;
+    let text = String::from_utf8_lossy(&info);
+    let images = text.lines().filter(|l| l.starts_with("image: ")).count();
+    match images > MAX_HEIF_IMAGES {
+        true => Err(InputError::TooManyImages {
+            images,
+            limit: MAX_HEIF_IMAGES,
+        }),
+        false => Ok(()),
+    }
+}
+
+fn heif_error(error: tool::ToolError) -> InputError {
+    match error {
+        tool::ToolError::Failed { stderr, .. } => InputError::UnreadableHeif(stderr),
+        other => InputError::Tool(other),
+    }
+}
+
 /// Decode to a grey image, upright.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
     check_size(bytes, max_pixels)?;
     let dir = tempfile::tempdir().map_err(InputError::TempFile)?;
     let (input, output) = (dir.path().join("upload.heic"), dir.path().join("page.png"));
     std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
+    check_images(&input)?;
     let args = [input.as_os_str(), output.as_os_str()];
-    tool::run("heif-convert", &args, Limits::printing(64 * 1024)).map_err(|e| match e {
-        tool::ToolError::Failed { stderr, .. } => InputError::UnreadableHeif(stderr),
-        other => InputError::Tool(other),
-    })?;
+    tool::run("heif-convert", &args, Limits::printing(64 * 1024)).map_err(heif_error)?;
     // A file of several top-level images (a burst) makes the converter
     // write `page-1.png`, `page-2.png`, …: the first is read.
     let first = dir.path().join("page-1.png");

@@ -94,6 +94,10 @@ pub enum InputError {
     },
     #[error("the HEIC/AVIF photo could not be decoded ({0}); it may be truncated or corrupt")]
     UnreadableHeif(String),
+    #[error(
+        "the HEIC/AVIF file holds {images} photos, over the limit of {limit}; upload each photo on its own"
+    )]
+    TooManyImages { images: usize, limit: usize },
     #[error("a converter could not run: {0}")]
     Tool(#[source] tool::ToolError),
     #[error("no room for a temporary file: {0}")]
@@ -145,7 +149,16 @@ pub fn check_upload(bytes: &[u8], limits: UploadLimits) -> Result<InputKind, Inp
             preprocess::check_dimensions(bytes, limits.max_image_pixels)?;
             integrity::check_whole(bytes)?;
         }
-        InputKind::Heif(_) => heif::check_size(bytes, limits.max_image_pixels)?,
+        InputKind::Heif(_) => {
+            heif::check_size(bytes, limits.max_image_pixels)?;
+            match heif::inspect(bytes) {
+                // Without libheif's tools here, the worker decides.
+                Err(InputError::Tool(tool::ToolError::Missing { .. })) => {
+                    tracing::warn!("heif-info is not installed: a HEIC upload is queued unchecked");
+                }
+                checked => checked?,
+            }
+        }
         InputKind::Pdf => match pdf::inspect(bytes, limits.max_pdf_pages) {
             Ok(info) => info.check(limits.max_pdf_pages, limits.max_image_pixels)?,
             // Without poppler here (an `api` process on a slim host), the

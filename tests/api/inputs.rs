@@ -178,6 +178,36 @@ async fn a_heic_with_two_photos_is_read_from_the_first() {
     assert_corner_market(&result);
 }
 
+/// A HEIC of more photos than MAX_HEIF_IMAGES (heif-convert would decode
+/// every one to read the first): refused at upload, leaving nothing, and
+/// failed for good by a worker that meets one (a Node producer's job).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heic_of_more_photos_than_the_limit_is_refused() {
+    use receipt_ocr::inputs::InputError;
+    use receipt_ocr::inputs::heif::{MAX_HEIF_IMAGES, decode};
+    let app = TestApp::serve().await;
+    let tiny = encode(&image::GrayImage::new(64, 64), ImageFormat::Jpeg);
+    let photos = vec![tiny.as_slice(); MAX_HEIF_IMAGES + 1];
+    let burst = heif_from_jpegs(&photos, false);
+
+    let response = app.upload_bytes(burst.clone(), "burst.heic").await;
+    let message = assert_refused(response, 413, "too_many_pages").await;
+    assert!(message.contains("holds 9 photos"), "{message}");
+    app.assert_nothing_left().await;
+    let error = decode(&burst, 40_000_000).expect_err("refused");
+    assert!(
+        matches!(error, InputError::TooManyImages { images: 9, .. }),
+        "{error}"
+    );
+    assert!(error.is_permanent(), "{error}");
+    // At the limit, it is read (from its first photo).
+    let at_limit = heif_from_jpegs(&photos[1..], false);
+    assert_eq!(
+        decode(&at_limit, 40_000_000).expect("read").dimensions(),
+        (64, 64)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_avif_photo_stored_sideways_is_read_upright() {
     let app = TestApp::serve().await;
