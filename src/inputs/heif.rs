@@ -136,7 +136,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
     std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
     check_images(&input)?;
     let args = [input.as_os_str(), output.as_os_str()];
-    tool::run("heif-convert", &args, Limits::printing(64 * 1024)).map_err(heif_error)?;
+    let limits = Limits::printing(64 * 1024).for_pixels(max_pixels);
+    tool::run("heif-convert", &args, limits).map_err(heif_error)?;
     // A file of several top-level images (a burst) makes the converter
     // write `page-1.png`, `page-2.png`, …: the first is read.
     let first = dir.path().join("page-1.png");

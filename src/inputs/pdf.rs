@@ -127,7 +127,9 @@ impl PdfFile {
             OsStr::new("-png"),
             self.path.as_os_str(),
         ];
-        tool::run("pdftoppm", &args, Limits::printing(max_bytes)).map_err(pdf_error)
+        // A grey page's PNG bounds its pixels too (about a byte each).
+        let limits = Limits::printing(max_bytes).for_pixels(max_bytes as u64);
+        tool::run("pdftoppm", &args, limits).map_err(pdf_error)
     }
 }
 

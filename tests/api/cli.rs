@@ -181,11 +181,16 @@ async fn said_job_id(waiting: &mut Child) -> String {
         }
     });
     // The reader goes on draining stderr after its receiver is dropped.
-    let first = move || lines.recv_timeout(std::time::Duration::from_secs(60));
-    let line = tokio::task::spawn_blocking(first)
+    let said = move || loop {
+        let line = lines.recv_timeout(std::time::Duration::from_secs(60));
+        let line = line.expect("the id said on stderr within a minute");
+        if line.contains("accepted as job ") {
+            return line; // (log lines may come before it)
+        }
+    };
+    let line = tokio::task::spawn_blocking(said)
         .await
         .expect("read stderr");
-    let line = line.expect("a line on stderr within a minute");
     let id = line
         .split("accepted as job ")
         .nth(1)
