@@ -16,12 +16,13 @@ COPY migrations ./migrations
 RUN cargo build --release --locked --bin receipt-ocr
 
 # Runtime: Tesseract with English data, the PP-OCR models and ONNX Runtime;
-# poppler-utils (PDFs), libheif-examples (HEIC/AVIF photos) and wamerican
-# (the word list that repairs misread store names).
+# poppler-utils (PDFs), libheif-examples (HEIC/AVIF photos), util-linux
+# (`prlimit`, which runs those converters under memory and file-size
+# limits) and wamerican (the word list that repairs misread store names).
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtesseract5 liblept5 tesseract-ocr-eng ca-certificates curl \
-      poppler-utils libheif-examples wamerican \
+      poppler-utils libheif-examples util-linux wamerican \
  && rm -rf /var/lib/apt/lists/*
 # The uploads folder exists and belongs to the service's user in the image,
 # so a named volume mounted there starts out writable by it. The user has a

@@ -10,7 +10,7 @@ SUDO=""
 
 PACKAGES=(build-essential pkg-config clang libclang-dev libtesseract-dev libleptonica-dev
           tesseract-ocr-eng fonts-dejavu-core unzip redis-server redis-tools postgresql postgresql-client
-          poppler-utils libheif-examples qpdf wamerican openssl)
+          poppler-utils libheif-examples util-linux qpdf wamerican openssl)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -4,66 +4,21 @@
 //! and the files they write, so a hostile file can neither hang a worker
 //! nor fill its memory or disk.
 
+mod limits;
+
 use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub use limits::{Limits, TOOL_FILE_SIZE, TOOL_MEMORY};
 
 /// How long one converter run may take before it is killed.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The most a converter may print on stderr that we keep.
 const MAX_STDERR: usize = 16 * 1024;
-
-/// The heap a converter may take (`RLIMIT_DATA`) at least. `heif-convert`
-/// decoding a 40 MP photo of noise (the default pixel limit's worst case)
-/// peaks at 290 MB, about 7 bytes a pixel.
-pub const TOOL_MEMORY: u64 = 1 << 30;
-
-/// The largest file a converter may write (`RLIMIT_FSIZE`) at least: the
-/// PNG of a 40 MP photo of noise is 108 MB, under 3 bytes a pixel (4 with
-/// an alpha channel).
-pub const TOOL_FILE_SIZE: u64 = 256 << 20;
-
-/// Heap and file bytes allowed per pixel of the image limit, so that a
-/// raised MAX_IMAGE_PIXELS raises the kernel limits with it.
-const MEMORY_PER_PIXEL: u64 = 16;
-const FILE_BYTES_PER_PIXEL: u64 = 6;
-
-/// What one converter run may take.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Stopped after this long.
-    pub timeout: Duration,
-    /// Stopped when it prints more than this on stdout.
-    pub max_output: usize,
-    /// Bytes of heap; an allocation beyond fails inside the converter.
-    pub memory: u64,
-    /// Bytes of one file written; the kernel stops it beyond (`SIGXFSZ`).
-    pub file_size: u64,
-}
-
-impl Limits {
-    /// The limits every converter runs under, printing at most `max_output`.
-    pub fn printing(max_output: usize) -> Self {
-        Self {
-            timeout: TOOL_TIMEOUT,
-            max_output,
-            memory: TOOL_MEMORY,
-            file_size: TOOL_FILE_SIZE,
-        }
-    }
-
-    /// The same for a run that decodes up to `max_pixels` pixels.
-    pub fn for_pixels(self, max_pixels: u64) -> Self {
-        Self {
-            memory: self.memory.max(max_pixels.saturating_mul(MEMORY_PER_PIXEL)),
-            file_size: (self.file_size).max(max_pixels.saturating_mul(FILE_BYTES_PER_PIXEL)),
-            ..self
-        }
-    }
-}
 
 /// Why a converter run gave no usable output.
 #[derive(Debug, thiserror::Error)]
@@ -108,22 +63,18 @@ pub fn run(program: &str, args: &[&std::ffi::OsStr], limits: Limits) -> Result<V
         max_output,
         ..
     } = limits;
-    let mut command = Command::new(program);
-    command
+    let missing = |source| ToolError::Missing {
+        program: program.to_string(),
+        source,
+    };
+    let mut child = limits::command(program, &limits)
+        .map_err(missing)?
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the child between fork and exec, where
-    // only async-signal-safe calls are allowed: it makes three setrlimit
-    // calls on values computed before the fork, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || set_limits(limits));
-    }
-    let mut child = command.spawn().map_err(|source| ToolError::Missing {
-        program: program.to_string(),
-        source,
-    })?;
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(missing)?;
     // Both pipes are taken and drained on their own threads, so the child
     // never blocks on a full pipe while we wait for it.
     let stdout = child.stdout.take();
@@ -170,38 +121,6 @@ pub fn run(program: &str, args: &[&std::ffi::OsStr], limits: Limits) -> Result<V
             }),
         },
     }
-}
-
-/// In the child before exec: the limits on its heap and the files it
-/// writes, and no core file (a converter crashing on a hostile file would
-/// otherwise leave one the size of its memory in the working directory).
-fn set_limits(limits: Limits) -> std::io::Result<()> {
-    // Only ever lowered: without CAP_SYS_RESOURCE a process may not raise
-    // its hard limit, which systemd's `LimitDATA=` or docker's `--ulimit`
-    // may have set below ours (the spawn would fail on every file).
-    let lower = |resource, bytes: u64| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes `limit`; setrlimit only reads it.
-        let set = unsafe {
-            if libc::getrlimit(resource, &mut limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let bytes = bytes.min(limit.rlim_max);
-            limit.rlim_cur = bytes;
-            limit.rlim_max = bytes;
-            libc::setrlimit(resource, &limit)
-        };
-        match set {
-            0 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
-        }
-    };
-    lower(libc::RLIMIT_DATA, limits.memory)?;
-    lower(libc::RLIMIT_FSIZE, limits.file_size)?;
-    lower(libc::RLIMIT_CORE, 0)
 }
 
 /// Everything `pipe` yields, or (as the error) the first `limit` bytes when
@@ -270,20 +189,6 @@ mod tests {
         assert!(error.stderr().contains("memory exhausted"), "{error}");
         // The same run within the usual limits.
         run("dd", &dd, Limits::printing(1024)).expect("64 MiB is allowed");
-    }
-
-    #[test]
-    fn the_kernel_limits_grow_with_the_pixel_limit_above_their_floors() {
-        let at_default = Limits::printing(1024).for_pixels(40_000_000);
-        assert_eq!(
-            (at_default.memory, at_default.file_size),
-            (TOOL_MEMORY, TOOL_FILE_SIZE)
-        );
-        let raised = Limits::printing(1024).for_pixels(200_000_000);
-        assert_eq!(
-            (raised.memory, raised.file_size),
-            (3_200_000_000, 1_200_000_000)
-        );
     }
 
     #[test]
