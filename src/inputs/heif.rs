@@ -8,13 +8,11 @@
 //! some cameras); that one we apply ourselves. Applying EXIF on top of
 //! `irot` would turn the picture twice, so EXIF is used only without them.
 
-use std::path::Path;
-
 use image::metadata::Orientation;
 use image::{GrayImage, ImageFormat};
 
-use super::InputError;
 use super::tool::{self, Limits};
+use super::{InputError, heif_items};
 use crate::ocr::preprocess::{self, PreprocessError};
 
 /// HEIF brands (the `ftyp` box's major or compatible brands) we read.
@@ -90,34 +88,16 @@ pub fn check_size(bytes: &[u8], max_pixels: u64) -> Result<(), PreprocessError> 
 /// first is read, but `heif-convert` decodes every one.
 pub const MAX_HEIF_IMAGES: usize = 8;
 
-/// The most `heif-info` may print: a few lines an image.
-const MAX_INFO_OUTPUT: usize = 1 << 20;
-
-/// Check an upload's photo count (its pixels were checked from its
-/// header): `heif-info` lists its top-level images as libheif sees them.
-pub fn inspect(bytes: &[u8]) -> Result<(), InputError> {
-    let dir = tempfile::tempdir().map_err(InputError::TempFile)?;
-    let input = dir.path().join("upload.heic");
-    std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
-    check_images(&input)
-}
-
-/// Refuse a file at `path` of more than [`MAX_HEIF_IMAGES`] top-level images.
-fn check_images(path: &Path) -> Result<(), InputError> {
-    let info = tool::run(
-        "heif-info",
-        &[path.as_os_str()],
-        Limits::printing(MAX_INFO_OUTPUT),
-    )
-    .map_err(heif_error)?;
-    let text = String::from_utf8_lossy(&info);
-    let images = text.lines().filter(|l| l.starts_with("image: ")).count();
-    match images > MAX_HEIF_IMAGES {
-        true => Err(InputError::TooManyImages {
+/// Refuse a file of more than [`MAX_HEIF_IMAGES`] top-level images,
+/// counted from its boxes (one whose boxes cannot be read is left to
+/// libheif, which says what is wrong).
+pub fn check_images(bytes: &[u8]) -> Result<(), InputError> {
+    match heif_items::top_level_images(bytes) {
+        Some(images) if images > MAX_HEIF_IMAGES => Err(InputError::TooManyImages {
             images,
             limit: MAX_HEIF_IMAGES,
         }),
-        false => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -131,10 +111,10 @@ fn heif_error(error: tool::ToolError) -> InputError {
 /// Decode to a grey image, upright.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, InputError> {
     check_size(bytes, max_pixels)?;
+    check_images(bytes)?;
     let dir = tempfile::tempdir().map_err(InputError::TempFile)?;
     let (input, output) = (dir.path().join("upload.heic"), dir.path().join("page.png"));
     std::fs::write(&input, bytes).map_err(InputError::TempFile)?;
-    check_images(&input)?;
     let args = [input.as_os_str(), output.as_os_str()];
     let limits = Limits::printing(64 * 1024).for_pixels(max_pixels);
     tool::run("heif-convert", &args, limits).map_err(heif_error)?;

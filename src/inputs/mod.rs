@@ -5,6 +5,7 @@
 //! [`ReceiptReading`](crate::ocr::ReceiptReading) as an image.
 
 pub mod heif;
+pub mod heif_items;
 pub mod pdf;
 pub mod pdf_text;
 mod read;
@@ -151,13 +152,7 @@ pub fn check_upload(bytes: &[u8], limits: UploadLimits) -> Result<InputKind, Inp
         }
         InputKind::Heif(_) => {
             heif::check_size(bytes, limits.max_image_pixels)?;
-            match heif::inspect(bytes) {
-                // Without libheif's tools here, the worker decides.
-                Err(InputError::Tool(tool::ToolError::Missing { .. })) => {
-                    tracing::warn!("heif-info is not installed: a HEIC upload is queued unchecked");
-                }
-                checked => checked?,
-            }
+            heif::check_images(bytes)?;
         }
         InputKind::Pdf => match pdf::inspect(bytes, limits.max_pdf_pages) {
             Ok(info) => info.check(limits.max_pdf_pages, limits.max_image_pixels)?,

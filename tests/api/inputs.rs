@@ -208,6 +208,48 @@ async fn a_heic_of_more_photos_than_the_limit_is_refused() {
     );
 }
 
+/// Our count of top-level images, read from the boxes, against libheif's
+/// own (`heif-info`, which decodes each: fine for these tiny files), on
+/// files `heif-enc` makes: bursts as HEIC and AVIF, and a photo with a
+/// thumbnail and an alpha plane (both items of their own, neither top-level).
+#[test]
+fn top_level_images_are_counted_as_libheif_lists_them() {
+    use receipt_ocr::inputs::heif_items::top_level_images;
+    let dir = tempfile::tempdir().unwrap();
+    let libheif_count = |bytes: &[u8]| {
+        let path = dir.path().join("count.heif");
+        std::fs::write(&path, bytes).unwrap();
+        let info = std::process::Command::new("heif-info")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&info.stdout).into_owned();
+        text.lines().filter(|l| l.starts_with("image: ")).count()
+    };
+    let tiny = encode(&image::GrayImage::new(64, 64), ImageFormat::Jpeg);
+    let mut files = vec![
+        heif_from_jpegs(&[&tiny, &tiny, &tiny], false),
+        heif_from_jpegs(&[&tiny, &tiny], true),
+    ];
+    let translucent = dir.path().join("alpha.png");
+    image::RgbaImage::from_pixel(64, 64, image::Rgba([9, 9, 9, 128]))
+        .save(&translucent)
+        .unwrap();
+    let extras = dir.path().join("extras.heic");
+    let made = std::process::Command::new("heif-enc")
+        .args(["-t", "32", "-o"])
+        .arg(&extras)
+        .arg(&translucent)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    files.push(std::fs::read(&extras).unwrap());
+    let ours: Vec<_> = files.iter().map(|f| top_level_images(f)).collect();
+    let libheif: Vec<_> = files.iter().map(|f| Some(libheif_count(f))).collect();
+    assert_eq!(ours, libheif);
+    assert_eq!(ours, [Some(3), Some(2), Some(1)]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_avif_photo_stored_sideways_is_read_upright() {
     let app = TestApp::serve().await;
