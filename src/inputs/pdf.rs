@@ -107,9 +107,9 @@ impl PdfFile {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
-    /// Page `page` (1-based) as a grey PNG at [`RASTER_DPI`]; `max_bytes`
-    /// bounds the PNG (the page size was checked against the pixel limit).
-    pub fn rasterise(&self, page: usize, max_bytes: usize) -> Result<Vec<u8>, InputError> {
+    /// Page `page` (1-based) as a PNG at [`RASTER_DPI`], drawn in grey;
+    /// `max_pixels` bounds the page (checked against the limit before).
+    pub fn rasterise(&self, page: usize, max_pixels: u64) -> Result<Vec<u8>, InputError> {
         let (page, dpi) = (page.to_string(), RASTER_DPI.to_string());
         let args = [
             OsStr::new("-r"),
@@ -127,8 +127,11 @@ impl PdfFile {
             OsStr::new("-png"),
             self.path.as_os_str(),
         ];
-        // A grey page's PNG bounds its pixels too (about a byte each).
-        let limits = Limits::printing(max_bytes).for_pixels(max_bytes as u64);
+        // poppler (22.12) writes `-gray` pages as 8-bit RGB PNGs: up to 3
+        // bytes a pixel on a noisy page, and the framing.
+        let max_png = max_pixels.saturating_mul(3).saturating_add(1 << 20);
+        let max_png = usize::try_from(max_png).unwrap_or(usize::MAX);
+        let limits = Limits::printing(max_png).for_pixels(max_pixels);
         tool::run("pdftoppm", &args, limits).map_err(pdf_error)
     }
 }

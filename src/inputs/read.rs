@@ -126,9 +126,7 @@ fn scanned_page(
 
 /// Page `number` rasterised and decoded to grey.
 fn rasterise(file: &PdfFile, number: usize, max_pixels: u64) -> Result<GrayImage, OcrError> {
-    // A grey PNG is at most about a byte a pixel plus its framing.
-    let max_png = usize::try_from(max_pixels).unwrap_or(usize::MAX / 2) + (1 << 20);
-    let png = file.rasterise(number, max_png)?;
+    let png = file.rasterise(number, max_pixels)?;
     Ok(preprocess::decode_within(&png, max_pixels)?)
 }
 

@@ -17,18 +17,19 @@ use super::TOOL_TIMEOUT;
 
 /// The heap a converter may take (`RLIMIT_DATA`) at least. `heif-convert`
 /// decoding a 40 MP photo of noise (the default pixel limit's worst case)
-/// peaks at 290 MB, about 7 bytes a pixel.
+/// peaks at 290 MB, about 7 bytes a pixel; a 10-bit photo with an alpha
+/// plane needs about 23.
 pub const TOOL_MEMORY: u64 = 1 << 30;
 
 /// The largest file a converter may write (`RLIMIT_FSIZE`) at least: the
-/// PNG of a 40 MP photo of noise is 108 MB, under 3 bytes a pixel (4 with
-/// an alpha channel).
+/// PNG of a 40 MP photo of noise is 108 MB, under 3 bytes a pixel; a 10-bit
+/// photo's is 16-bit, up to 6.4 bytes a pixel with an alpha plane.
 pub const TOOL_FILE_SIZE: u64 = 256 << 20;
 
 /// Heap and file bytes allowed per pixel of the image limit, so that a
 /// raised MAX_IMAGE_PIXELS raises the kernel limits with it.
-const MEMORY_PER_PIXEL: u64 = 16;
-const FILE_BYTES_PER_PIXEL: u64 = 6;
+const MEMORY_PER_PIXEL: u64 = 32;
+const FILE_BYTES_PER_PIXEL: u64 = 10;
 
 /// What one converter run may take.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +107,12 @@ pub fn command(program: &str, limits: &Limits) -> std::io::Result<Command> {
     Ok(command)
 }
 
+/// Whether a run ended because `prlimit` could not execute the converter
+/// (exit 126 or 127 and its message), not because the converter failed.
+pub fn could_not_exec(status: std::process::ExitStatus, stderr: &str) -> bool {
+    matches!(status.code(), Some(126 | 127)) && stderr.starts_with("prlimit: failed to execute")
+}
+
 /// util-linux's `prlimit`, looked up once; without it (not a Debian or
 /// Ubuntu host) converters run with no kernel limits, said once.
 fn prlimit() -> Option<&'static Path> {
@@ -130,7 +137,8 @@ fn on_path(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Some(PathBuf::from(name)).filter(|p| executable(p));
     }
-    let folders = std::env::var_os("PATH")?;
+    // As execvp: without PATH, the usual folders.
+    let folders = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&folders)
         .map(|folder| folder.join(name))
         .find(|path| executable(path))
@@ -142,16 +150,42 @@ mod tests {
 
     #[test]
     fn the_kernel_limits_grow_with_the_pixel_limit_above_their_floors() {
+        let small = Limits::printing(1024).for_pixels(20_000_000);
+        assert_eq!(
+            (small.memory, small.file_size),
+            (TOOL_MEMORY, TOOL_FILE_SIZE)
+        );
         let at_default = Limits::printing(1024).for_pixels(40_000_000);
         assert_eq!(
             (at_default.memory, at_default.file_size),
-            (TOOL_MEMORY, TOOL_FILE_SIZE)
+            (1_280_000_000, 400_000_000)
         );
-        let raised = Limits::printing(1024).for_pixels(200_000_000);
-        assert_eq!(
-            (raised.memory, raised.file_size),
-            (3_200_000_000, 1_200_000_000)
+    }
+
+    #[test]
+    fn a_converter_prlimit_cannot_execute_is_told_from_one_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("needs-a-missing-interpreter");
+        // Found and executable, but exec fails (ENOENT for the interpreter),
+        // as it does on a noexec mount or for a binary removed meanwhile.
+        std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = command(script.to_str().unwrap(), &Limits::printing(1))
+            .unwrap()
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            could_not_exec(output.status, &stderr),
+            "{:?} {stderr}",
+            output.status
         );
+        let failed = Command::new("sh")
+            .args(["-c", "exit 127"])
+            .output()
+            .unwrap();
+        assert!(!could_not_exec(failed.status, ""));
     }
 
     #[test]

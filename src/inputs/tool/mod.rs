@@ -109,6 +109,12 @@ pub fn run(program: &str, args: &[&std::ffi::OsStr], limits: Limits) -> Result<V
                 program,
                 limit: limits.file_size,
             }),
+            // prlimit could not become the converter (not executable here,
+            // a noexec mount): missing as far as this machine goes.
+            Ok(status) if limits::could_not_exec(status, &stderr) => Err(ToolError::Missing {
+                program,
+                source: std::io::Error::other(stderr.trim().to_string()),
+            }),
             Ok(status) => Err(ToolError::Failed {
                 program,
                 status: status.to_string(),
