@@ -108,9 +108,11 @@ pub fn command(program: &str, limits: &Limits) -> std::io::Result<Command> {
 }
 
 /// Whether a run ended because `prlimit` could not execute the converter
-/// (exit 126 or 127 and its message), not because the converter failed.
+/// (exit 126 or 127 and a message of its own), not because the converter
+/// failed.
 pub fn could_not_exec(status: std::process::ExitStatus, stderr: &str) -> bool {
-    matches!(status.code(), Some(126 | 127)) && stderr.starts_with("prlimit: failed to execute")
+    // Only the program's name is sure to be untranslated.
+    matches!(status.code(), Some(126 | 127)) && stderr.starts_with("prlimit: ")
 }
 
 /// util-linux's `prlimit`, looked up once; without it (not a Debian or
@@ -137,8 +139,8 @@ fn on_path(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Some(PathBuf::from(name)).filter(|p| executable(p));
     }
-    // As execvp: without PATH, the usual folders.
-    let folders = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    // As glibc's execvp: without PATH, its default folders.
+    let folders = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
     std::env::split_paths(&folders)
         .map(|folder| folder.join(name))
         .find(|path| executable(path))
