@@ -209,7 +209,10 @@ mod tests {
     fn repeated_boxes_and_lying_reference_sizes_are_read_as_libheif_reads_them() {
         let photos: Vec<_> = (1..=10).map(|id| infe(id, b"hvc1", false)).collect();
         let ten = meta(&photos, &iref_of(&[]));
-        assert_eq!(top_level_images(&file_of(&[ten.clone()])), Some(10));
+        assert_eq!(
+            top_level_images(&file_of(std::slice::from_ref(&ten))),
+            Some(10)
+        );
         // A decoy `meta` of one photo before the real one: libheif keeps the last.
         let decoy = meta(&photos[..1], &iref_of(&[]));
         assert_eq!(top_level_images(&file_of(&[decoy, ten])), Some(10));
