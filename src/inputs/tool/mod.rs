@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub use limits::{Limits, TOOL_FILE_SIZE, TOOL_MEMORY};
+pub use limits::Limits;
 
 /// How long one converter run may take before it is killed.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -103,30 +103,48 @@ pub fn run(program: &str, args: &[&std::ffi::OsStr], limits: Limits) -> Result<V
             program,
             limit: max_output,
         }),
-        Ok(output) => match status {
-            Ok(status) if status.success() => Ok(output.and_then(Result::ok).unwrap_or_default()),
-            Ok(status) if status.signal() == Some(libc::SIGXFSZ) => Err(ToolError::FileTooLarge {
-                program,
-                limit: limits.file_size,
-            }),
-            // prlimit could not become the converter (not executable here,
-            // a noexec mount): missing as far as this machine goes.
-            Ok(status) if limits::could_not_exec(status, &stderr) => Err(ToolError::Missing {
-                program,
-                source: std::io::Error::other(stderr.trim().to_string()),
-            }),
-            Ok(status) => Err(ToolError::Failed {
-                program,
-                status: status.to_string(),
-                stderr: stderr.trim().to_string(),
-            }),
-            Err(e) => Err(ToolError::Failed {
-                program,
-                status: e.to_string(),
-                stderr,
-            }),
-        },
+        Ok(output) => {
+            ended(program, status, stderr, &limits)?;
+            Ok(output.and_then(Result::ok).unwrap_or_default())
+        }
     }
+}
+
+/// How a run that printed within its limits ended: `Ok` when it exited 0.
+fn ended(
+    program: String,
+    status: std::io::Result<std::process::ExitStatus>,
+    stderr: String,
+    limits: &Limits,
+) -> Result<(), ToolError> {
+    let status = match status {
+        Ok(status) if status.success() => return Ok(()),
+        Ok(status) => status,
+        Err(e) => {
+            let status = e.to_string();
+            return Err(ToolError::Failed {
+                program,
+                status,
+                stderr,
+            });
+        }
+    };
+    if status.signal() == Some(libc::SIGXFSZ) {
+        let limit = limits.file_size;
+        return Err(ToolError::FileTooLarge { program, limit });
+    }
+    // prlimit could not become the converter (not executable here, a
+    // noexec mount): missing as far as this machine goes.
+    if limits::could_not_exec(status, &stderr) {
+        let source = std::io::Error::other(stderr.trim().to_string());
+        return Err(ToolError::Missing { program, source });
+    }
+    let (status, stderr) = (status.to_string(), stderr.trim().to_string());
+    Err(ToolError::Failed {
+        program,
+        status,
+        stderr,
+    })
 }
 
 /// Everything `pipe` yields, or (as the error) the first `limit` bytes when
