@@ -131,11 +131,13 @@ async fn upload_wait_on_a_terminal_draws_a_progress_bar() {
 }
 
 /// `upload --wait --json` of one receipt against an `api` process (which
-/// reads nothing: the job waits) on `settings`' port, once the upload is
-/// accepted: the server, the waiting CLI and the job's id.
-async fn a_wait_under_way(settings: &Settings, name: &str) -> (Process, Child, String) {
+/// reads nothing: the job waits) on a port of its own, once the upload is
+/// accepted: the settings, the server, the waiting CLI and the job's id.
+async fn a_wait_under_way(name: &str) -> (Settings, Process, Child, String) {
+    let mut settings = isolated_settings();
+    settings.http.port = free_port();
     let url = format!("http://127.0.0.1:{}", settings.http.port);
-    let api = Process::start_with("api", settings, &[]);
+    let api = Process::start_with("api", &settings, &[]);
     let http = reqwest::Client::new();
     wait_for(|| async {
         let ready = http.get(format!("{url}/health/ready")).send().await.ok()?;
@@ -163,7 +165,7 @@ async fn a_wait_under_way(settings: &Settings, name: &str) -> (Process, Child, S
     })
     .await;
     assert_eq!(said, job_id, "the id said while waiting is the job's");
-    (api, waiting, job_id)
+    (settings, api, waiting, job_id)
 }
 
 /// The job id `upload --wait` says on stderr as soon as the upload is
@@ -214,9 +216,7 @@ async fn finished(waiting: Child) -> (Option<i32>, Value) {
 /// CLI asks again until it answers, and sees the job through (exit 0).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_goes_on_across_a_restart_of_the_service() {
-    let mut settings = isolated_settings();
-    settings.http.port = free_port();
-    let (api, waiting, _) = a_wait_under_way(&settings, "restart").await;
+    let (settings, api, waiting, _) = a_wait_under_way("restart").await;
     api.crash();
     // Back on the same port, now reading receipts.
     let _serve = Process::start_with("serve", &settings, &[("OCR_ENGINE", "tesseract")]);
@@ -232,9 +232,7 @@ async fn a_wait_goes_on_across_a_restart_of_the_service() {
 /// finish), its state `unfinished`, exit 4.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_cut_short_by_the_service_going_away_keeps_the_job_id() {
-    let mut settings = isolated_settings();
-    settings.http.port = free_port();
-    let (api, waiting, job_id) = a_wait_under_way(&settings, "cut-short").await;
+    let (_, api, waiting, job_id) = a_wait_under_way("cut-short").await;
     api.crash();
 
     let (code, line) = finished(waiting).await;
