@@ -140,7 +140,11 @@ impl OcrWorkerState {
         let mut engine = self.engine.take().expect("engine present between reads");
         let hold = self.take_hold();
         let joined = tokio::task::spawn_blocking(move || {
-            std::thread::sleep(hold);
+            if !hold.is_zero() {
+                // Said first, so that a test knows the read is under way.
+                let _ = progress.send(Stage::Loaded.progress());
+                std::thread::sleep(hold);
+            }
             // The engine opens a span per stage (preprocess, recognise,
             // parse) under the job's, which it finds entered here.
             let _job = parent.enter();

@@ -20,7 +20,7 @@ pub struct HttpSettings {
     pub host: String,
     /// Largest accepted upload, in bytes.
     #[arg(long, env = "MAX_UPLOAD_BYTES", value_name = "MAX_UPLOAD_BYTES",
-          default_value = "10485760", value_parser = parse::positive_usize)]
+          default_value = "10485760", value_parser = parse::upload_bytes)]
     pub max_upload_bytes: usize,
     /// Comma-separated keys accepted in `X-Api-Key`: `name:key`,
     /// `name:key:admin` or a plain `key`; empty = open.
@@ -373,8 +373,9 @@ pub struct OcrSettings {
         hide = true
     )]
     pub inject_panics: u32,
-    /// Fault injection for tests: the first read in this process is held
-    /// this long (ms) before it starts, like a stuck engine.
+    /// Fault injection for tests: the first read in this process reports
+    /// progress 10, then is held this long (ms) before it starts, like a
+    /// stuck engine.
     #[cfg(feature = "fault-injection")]
     #[arg(
         long = "ocr-inject-hold-ms",

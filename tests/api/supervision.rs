@@ -1,7 +1,8 @@
 //! The supervision tree: the pool starts full, a worker that panics is
 //! replaced while the job it was reading is retried and completes, and one
 //! stuck in a read past JOB_TIMEOUT_MS is replaced and its job fails; a
-//! read while the whole pool is being restarted waits for the new one.
+//! read while the whole pool is being restarted waits for the new one, and
+//! one under way when the pool fails is sent to the new one.
 
 use crate::helpers::TestApp;
 
@@ -114,5 +115,29 @@ mod injected_panics {
         );
         let stats = app.supervisor_stats().await;
         assert_eq!(stats.ocr_workers, app.settings.ocr.concurrency.get());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_under_way_when_the_ocr_pool_fails_is_sent_to_the_next_pool_at_no_attempt() {
+        use receipt_ocr::actors::supervisor::{Child, SupervisorMessage};
+
+        let mut settings = isolated_settings();
+        // The first read says progress 10, then holds its worker 20 s: the
+        // pool fails under it long before that.
+        settings.ocr.inject_hold_ms = 20_000;
+        let app = TestApp::spawn(Role::Serve, settings).await;
+        let supervisor = app.supervisor.clone().expect("a serve app");
+        let job_id = app.upload_ok(corner_market_png()).await;
+        wait_for(|| async { (app.job_view(&job_id).await.progress >= 10).then_some(()) }).await;
+
+        let pause = std::time::Duration::from_millis(500);
+        supervisor
+            .cast(SupervisorMessage::Crash(Child::OcrPool, pause))
+            .expect("the supervisor takes messages");
+        let job = app.wait_for_final(&job_id).await;
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+        // Lost with the pool through no fault of the image: read again by
+        // the next pool within the same attempt, not retried.
+        assert_eq!(job.attempts_made, 1, "{job:?}");
     }
 }
