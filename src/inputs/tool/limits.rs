@@ -71,9 +71,18 @@ impl Limits {
 /// through `prlimit` where there is one; its arguments are added by the
 /// caller. `NotFound` when `program` is not on `PATH`.
 pub fn command(program: &str, limits: &Limits) -> std::io::Result<Command> {
+    command_through(prlimit(), program, limits)
+}
+
+/// [`command`] with `prlimit` given: without one, the converter alone.
+fn command_through(
+    prlimit: Option<&Path>,
+    program: &str,
+    limits: &Limits,
+) -> std::io::Result<Command> {
     let path = on_path(program)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"))?;
-    let Some(prlimit) = prlimit() else {
+    let Some(prlimit) = prlimit else {
         return Ok(Command::new(path));
     };
     // Never above the hard limit this process has (and its children
@@ -120,7 +129,7 @@ pub fn could_not_exec(status: std::process::ExitStatus, stderr: &str) -> bool {
 fn prlimit() -> Option<&'static Path> {
     static PRLIMIT: OnceLock<Option<PathBuf>> = OnceLock::new();
     let found = PRLIMIT.get_or_init(|| {
-        let found = on_path("prlimit");
+        let found = on_path_in("prlimit", &search_path());
         if found.is_none() {
             tracing::warn!("prlimit (util-linux) is not installed: converters run without memory and file-size limits");
         }
@@ -131,6 +140,18 @@ fn prlimit() -> Option<&'static Path> {
 
 /// The first executable file called `name` in a `PATH` folder.
 fn on_path(name: &str) -> Option<PathBuf> {
+    on_path_in(name, &search_path())
+}
+
+/// The folders programs are looked up in: `PATH`, or without it glibc's
+/// execvp's default folders.
+fn search_path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into())
+}
+
+/// The first executable file called `name` in one of `folders` (a
+/// `PATH`-style list); a `name` with a slash is taken as it is.
+fn on_path_in(name: &str, folders: &std::ffi::OsStr) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |path: &Path| {
         path.metadata()
@@ -139,9 +160,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Some(PathBuf::from(name)).filter(|p| executable(p));
     }
-    // As glibc's execvp: without PATH, its default folders.
-    let folders = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
-    std::env::split_paths(&folders)
+    std::env::split_paths(folders)
         .map(|folder| folder.join(name))
         .find(|path| executable(path))
 }
@@ -202,5 +221,29 @@ mod tests {
         assert!(Path::new(dd.get_program()).ends_with("prlimit"), "{args:?}");
         assert!(args.contains(&"--core=0".to_string()), "{args:?}");
         assert!(args.last().is_some_and(|a| a.ends_with("/dd")), "{args:?}");
+    }
+
+    #[test]
+    fn without_prlimit_on_the_host_a_converter_runs_alone_and_unlimited() {
+        // A host whose PATH has no prlimit (not Debian or Ubuntu, say).
+        let bare = tempfile::tempdir().unwrap();
+        assert_eq!(on_path_in("prlimit", bare.path().as_os_str()), None);
+        assert!(on_path_in("prlimit", &search_path()).is_some());
+
+        // Then the converter is run itself, and the heap limit that stops
+        // it under prlimit does not.
+        let small = Limits {
+            memory: 16 << 20,
+            ..Limits::printing(1024)
+        };
+        let dd = ["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
+        let mut alone = command_through(None, "dd", &small).unwrap();
+        assert!(Path::new(alone.get_program()).ends_with("dd"));
+        assert_eq!(alone.get_args().count(), 0);
+        let status = alone.args(dd).output().unwrap().status;
+        assert!(status.success(), "{status:?}");
+        let mut limited = command("dd", &small).unwrap();
+        let status = limited.args(dd).output().unwrap().status;
+        assert!(!status.success(), "{status:?}");
     }
 }
