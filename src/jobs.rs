@@ -15,6 +15,7 @@ use crate::job::{
 };
 use crate::live::LiveEvents;
 use crate::outcomes::ReceiptOutcomes;
+use crate::pauses::Pauses;
 use crate::queue::{QueueError, QueueHandle, QueueMetricsLease};
 use crate::store::models::{NewReceipt, StoredReceipt};
 use crate::store::{BlobError, BlobStore, Db, DbError};
@@ -292,8 +293,8 @@ impl ReceiptService {
     /// a worker already took it, then remove the row again in case that
     /// worker recreated it. Gives up after [`WITHDRAW_PATIENCE`].
     async fn withdraw(self, job_id: String, receipt_id: Uuid) {
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(250);
+        let second = std::time::Duration::from_secs(1);
+        let mut pauses = Pauses::new(second / 4, 10 * second, WITHDRAW_PATIENCE);
         loop {
             if let Ok(_removed) = self.queue.remove(&job_id).await
                 && let Ok(None) = self.queue.lookup(&job_id).await
@@ -302,15 +303,14 @@ impl ReceiptService {
             }
             // Still there: a worker holds it (stop it), or Redis is down.
             let _ = self.queue.request_cancel(&job_id).await;
-            if started.elapsed() > WITHDRAW_PATIENCE {
+            if !pauses.next_fits() {
                 tracing::error!(
                     job_id,
                     "could not withdraw the job of a failed upload; it may run and fail (image missing)"
                 );
                 return;
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_secs(10));
+            pauses.sleep().await;
         }
         if let Err(e) = self.db.delete_receipt(receipt_id).await {
             tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");

@@ -23,6 +23,7 @@
 //! - [`eval`]: the `eval DIR` command that scores the pipeline on labelled receipts.
 //! - [`bench`]: `bench queue`, the cost of our queue path per job, beside BullMQ's.
 //! - [`telemetry`]: logs, traces (OpenTelemetry) and metrics (Prometheus).
+//! - [`pauses`]: doubling pauses between tries of a dependency that is down.
 pub mod actors;
 pub mod api;
 pub mod bench;
@@ -36,6 +37,7 @@ pub mod jobs;
 pub mod live;
 pub mod ocr;
 pub mod outcomes;
+pub mod pauses;
 pub mod pipeline;
 pub mod queue;
 pub mod server;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::job::{FailureClass, JobError, ReceiptJobData, ReceiptResult};
 use crate::ocr::{ReceiptReading, integrity};
+use crate::pauses::Pauses;
 use crate::store::models::NewReceipt;
 use crate::store::{BlobError, BlobStore, DbError};
 use crate::telemetry::spans::{JobStage, in_stage};
@@ -130,19 +131,18 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
     /// up to 30 s, for [`RECORD_PATIENCE`]; past that, or if the process
     /// dies meanwhile, the reconciler records it from Redis.
     pub async fn job_failed(&self, job_id: &str, reason: &str) {
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(250);
+        let second = std::time::Duration::from_secs(1);
+        let mut pauses = Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
         loop {
             match self.records.mark_failed(job_id, reason).await {
                 Ok(()) => return,
-                Err(e) if started.elapsed() + pause > RECORD_PATIENCE => {
+                Err(e) if !pauses.next_fits() => {
                     tracing::warn!(job_id, error = %e, "could not mark the receipt failed; the reconciler will");
                     return;
                 }
                 Err(e) => {
                     tracing::warn!(job_id, error = %e, "could not mark the receipt failed; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                    pauses.sleep().await;
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! between the two is missed, and a job already final when the client
 //! subscribes answers that state and ends.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::JobState;
 use crate::live::{JobEvent, JobEventKind, Subscription};
+use crate::pauses::Pauses;
 
 /// How long a followed job's status is read again while a dependency does
 /// not answer.
@@ -136,12 +137,15 @@ impl JobWatch {
     /// read again for up to [`READ_PATIENCE`] while a dependency does not
     /// answer; `None` once it gives up or the job is gone.
     async fn read_again(&self) -> Option<JobStatusView> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(100);
+        let mut pauses = Pauses::new(
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            READ_PATIENCE,
+        );
         loop {
             match self.service.job_status(&self.caller, &self.job_id).await {
                 Ok(status) => return Some(status),
-                Err(e) if started.elapsed() < READ_PATIENCE && e.is_outage() => {
+                Err(e) if pauses.next_fits() && e.is_outage() => {
                     tracing::debug!(job_id = self.job_id, error = %e, "reading a followed job again");
                 }
                 Err(e) => {
@@ -149,8 +153,7 @@ impl JobWatch {
                     return None;
                 }
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+            pauses.sleep().await;
         }
     }
 }
