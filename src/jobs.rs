@@ -173,6 +173,19 @@ impl ReceiptService {
     ) -> Result<UploadAccepted, ServiceError> {
         let schedule = schedule.resolve(chrono::Utc::now())?;
         let callback = self.check_callback(callback_url).await?;
+        self.enqueue_resolved(caller, file, schedule, callback.as_ref())
+            .await
+    }
+
+    /// [`enqueue_receipt`](Self::enqueue_receipt) with its scheduling
+    /// fields and `callbackUrl` already checked (once for a whole batch).
+    async fn enqueue_resolved(
+        &self,
+        caller: &Caller,
+        file: Option<Bytes>,
+        schedule: Schedule,
+        callback: Option<&WebhookUrl>,
+    ) -> Result<UploadAccepted, ServiceError> {
         let bytes = file.ok_or(ServiceError::NoFile)?;
         if bytes.is_empty() {
             return Err(ServiceError::EmptyFile);

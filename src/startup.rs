@@ -38,7 +38,9 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
-    #[error("could not listen on {address} (is another process using PORT?): {source}")]
+    #[error(
+        "could not listen on {address} (check HOST, an address of this machine, and PORT, which another process may be using): {source}"
+    )]
     Bind {
         address: String,
         #[source]

@@ -37,6 +37,7 @@ pub enum ErrorCode {
     FileTooLarge,
     ImageTooLarge,
     UriTooLong,
+    HeadersTooLarge,
     UnsupportedMediaType,
     TooManyPages,
     TooManyFiles,
@@ -70,6 +71,7 @@ impl ErrorCode {
             Self::FileTooLarge => "file_too_large",
             Self::ImageTooLarge => "image_too_large",
             Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "request_header_fields_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyPages => "too_many_pages",
             Self::TooManyFiles => "too_many_files",
@@ -99,6 +101,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Conflict => StatusCode::CONFLICT,
             Self::FileTooLarge | Self::ImageTooLarge | Self::TooManyPages | Self::TooManyFiles => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -373,14 +376,9 @@ pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE if upload => StatusCode::BAD_REQUEST,
         other => other,
     };
-    // A form field we do not take (deny_unknown_fields on the upload form).
     if let Some(parse) = error.downcast_ref::<poem_openapi::error::ParseMultipartError>()
-        && parse.reason.starts_with("unknown field")
+        && let Some(message) = bad_upload_field(&parse.reason)
     {
-        let message = format!(
-            "{}: the upload takes `file`, `priority`, `delay`, `processAt` and `callbackUrl` only.",
-            parse.reason
-        );
         return ErrorCode::InvalidField.response(message);
     }
     let code = match status {
@@ -405,6 +403,23 @@ pub fn poem_error_to_json(error: poem::Error, upload: bool) -> Response {
     .into_response();
     response.set_status(status);
     response
+}
+
+/// What to say of a multipart field of the upload poem-openapi could not
+/// take, other than `file` (a missing or unreadable file is `no_file`): one
+/// we do not take (deny_unknown_fields), or a text field sent twice or not
+/// as UTF-8 text.
+fn bad_upload_field(reason: &str) -> Option<String> {
+    if reason.starts_with("unknown field") {
+        return Some(format!(
+            "{reason}: the upload takes `file`, `priority`, `delay`, `processAt` and `callbackUrl` only."
+        ));
+    }
+    let field = reason.strip_prefix("failed to parse field `")?;
+    let (field, _) = field.split_once('`')?;
+    (field != "file").then(|| {
+        format!("{reason}: send `{field}` at most once, as UTF-8 text (not as a file part).")
+    })
 }
 
 #[cfg(test)]

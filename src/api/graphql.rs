@@ -91,7 +91,7 @@ impl QueryRoot {
         purchased_from: Option<String>,
         purchased_to: Option<String>,
         q: Option<String>,
-        limit: Option<i32>,
+        limit: Option<i64>,
         cursor: Option<String>,
     ) -> async_graphql::Result<ReceiptPage> {
         let (service, caller) = service_and_caller(ctx)?;

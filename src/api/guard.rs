@@ -35,7 +35,7 @@ impl RequestGuard {
     pub fn new(settings: &HttpSettings, allowed: AllowedMethods) -> Self {
         let limit = settings.limits.max_body_bytes_in_flight;
         Self {
-            body_limit: settings.max_upload_bytes + MULTIPART_OVERHEAD,
+            body_limit: settings.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD),
             upload_limit: settings.max_upload_bytes,
             body_timeout: settings.limits.body_timeout,
             api_keys: settings.api_keys.clone(),

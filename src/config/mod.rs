@@ -117,6 +117,13 @@ mod tests {
             ("--graphql-max-depth=0", "GRAPHQL_MAX_DEPTH"),
             ("--graphql-introspection=maybe", "GRAPHQL_INTROSPECTION"),
             ("--ocr-alphabet=greek", "OCR_ALPHABET"),
+            ("--max-image-pixels=0", "MAX_IMAGE_PIXELS"),
+            ("--max-pdf-pages=0", "MAX_PDF_PAGES"),
+            ("--max-upload-bytes=0", "MAX_UPLOAD_BYTES"),
+            (
+                "--max-upload-bytes=18446744073709551615",
+                "MAX_UPLOAD_BYTES",
+            ),
         ] {
             let error = parse(&[flag]).expect_err(flag).to_string();
             assert!(error.contains(variable), "{flag}: {error}");

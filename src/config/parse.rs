@@ -48,6 +48,16 @@ pub fn positive_usize(raw: &str) -> Parsed<usize> {
     }
 }
 
+/// MAX_UPLOAD_BYTES: above 0, and at most 4 GiB (a body is held in memory
+/// while it is checked).
+pub fn upload_bytes(raw: &str) -> Parsed<usize> {
+    const MOST: usize = 1 << 32;
+    match positive_usize(raw)? {
+        n if n > MOST => Err(format!("must be at most {MOST} (4 GiB)")),
+        n => Ok(n),
+    }
+}
+
 pub fn number_usize(raw: &str) -> Parsed<usize> {
     number(raw)
 }

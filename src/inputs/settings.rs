@@ -14,7 +14,7 @@ pub struct InputSettings {
         env = "MAX_BATCH_FILES",
         value_name = "MAX_BATCH_FILES",
         default_value = "20",
-        value_parser = at_least_one
+        value_parser = at_least_one::<usize>
     )]
     pub max_batch_files: usize,
     /// An upload of the same bytes as one accepted within this window gets
@@ -35,7 +35,7 @@ pub struct InputSettings {
         env = "MAX_PDF_CHECKS",
         value_name = "MAX_PDF_CHECKS",
         default_value = "4",
-        value_parser = at_least_one
+        value_parser = at_least_one::<usize>
     )]
     pub max_pdf_checks: usize,
     /// Fault injection for tests: each PDF check holds its turn this long

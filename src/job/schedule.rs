@@ -9,6 +9,11 @@ use chrono::{DateTime, Utc};
 pub const HIGHEST_PRIORITY: u32 = 1;
 pub const LOWEST_PRIORITY: u32 = 2_097_152;
 
+/// How far ahead a job may be scheduled: a year. (Much further, BullMQ's
+/// delayed-set scores, the due time × 4096 as a double, lose the exact
+/// time; a delay of centuries is a mistake, not a plan.)
+pub const MAX_DELAY_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+
 /// A field a client sent that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Field `{field}` {problem}.")]
@@ -74,12 +79,23 @@ fn parse_priority(raw: &str) -> Result<u32, InvalidField> {
 }
 
 fn parse_delay(raw: &str) -> Result<u64, InvalidField> {
-    raw.trim().parse().map_err(|_| {
+    let delay_ms = raw.trim().parse().map_err(|_| {
         invalid(
             "delay",
             format!("must be a whole, non-negative number of milliseconds, got `{raw}`"),
         )
-    })
+    })?;
+    within_a_year("delay", raw, delay_ms)
+}
+
+fn within_a_year(field: &'static str, raw: &str, delay_ms: u64) -> Result<u64, InvalidField> {
+    if delay_ms > MAX_DELAY_MS {
+        return Err(invalid(
+            field,
+            format!("`{raw}` is more than a year ahead ({MAX_DELAY_MS} ms): schedule it later"),
+        ));
+    }
+    Ok(delay_ms)
 }
 
 fn delay_until(raw: &str, now: DateTime<Utc>) -> Result<u64, InvalidField> {
@@ -95,7 +111,7 @@ fn delay_until(raw: &str, now: DateTime<Utc>) -> Result<u64, InvalidField> {
     if wait < chrono::TimeDelta::zero() {
         return Err(invalid("processAt", format!("`{raw}` is in the past")));
     }
-    Ok(wait.num_milliseconds() as u64)
+    within_a_year("processAt", raw, wait.num_milliseconds() as u64)
 }
 
 #[cfg(test)]
@@ -138,6 +154,11 @@ mod tests {
         );
         let later = request(None, None, Some("2026-12-01T09:00:05Z")).resolve(now());
         assert_eq!(later.map(|s| s.delay_ms), Ok(5_000));
+        // A year ahead is the furthest.
+        let year = request(None, None, Some("2027-12-01T09:00:00Z")).resolve(now());
+        assert_eq!(year.map(|s| s.delay_ms), Ok(MAX_DELAY_MS));
+        let year = request(None, Some("31536000000"), None).resolve(now());
+        assert_eq!(year.map(|s| s.delay_ms), Ok(MAX_DELAY_MS));
     }
 
     #[test]
@@ -157,6 +178,12 @@ mod tests {
                 "processAt",
             ),
             (request(None, None, Some("2026-12-02 10:00")), "processAt"),
+            (request(None, Some("18446744073709551615"), None), "delay"),
+            (request(None, Some("31536000001"), None), "delay"),
+            (
+                request(None, None, Some("2027-12-01T09:00:00.001Z")),
+                "processAt",
+            ),
         ] {
             assert_eq!(
                 bad.resolve(now()).map_err(|e| e.field),

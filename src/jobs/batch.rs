@@ -25,14 +25,14 @@ impl ReceiptService {
                 limit,
             });
         }
-        schedule.resolve(chrono::Utc::now())?;
-        self.check_callback(callback_url).await?;
+        // Once for every file: a `processAt` a moment ahead holds for the
+        // last file as for the first, however long the checks take.
+        let schedule = schedule.resolve(chrono::Utc::now())?;
+        let callback = self.check_callback(callback_url).await?;
         let mut outcomes = Vec::with_capacity(files.len());
         for file in files {
-            outcomes.push(
-                self.enqueue_receipt(caller, Some(file), schedule, callback_url)
-                    .await,
-            );
+            let accepted = self.enqueue_resolved(caller, Some(file), schedule, callback.as_ref());
+            outcomes.push(accepted.await);
         }
         Ok(outcomes)
     }

@@ -60,7 +60,8 @@ pub struct EngineSettings {
         long,
         env = "MAX_IMAGE_PIXELS",
         value_name = "MAX_IMAGE_PIXELS",
-        default_value_t = super::preprocess::DEFAULT_MAX_IMAGE_PIXELS
+        default_value_t = super::preprocess::DEFAULT_MAX_IMAGE_PIXELS,
+        value_parser = at_least_one::<u64>
     )]
     pub max_image_pixels: u64,
     /// Longest PDF read, in pages: a longer one is refused at upload and
@@ -70,7 +71,7 @@ pub struct EngineSettings {
         env = "MAX_PDF_PAGES",
         value_name = "MAX_PDF_PAGES",
         default_value_t = DEFAULT_MAX_PDF_PAGES,
-        value_parser = at_least_one
+        value_parser = at_least_one::<usize>
     )]
     pub max_pdf_pages: usize,
 }
@@ -79,9 +80,9 @@ pub struct EngineSettings {
 pub const DEFAULT_MAX_PDF_PAGES: usize = 10;
 
 /// A whole number of at least 1 (a count limit).
-pub fn at_least_one(raw: &str) -> Result<usize, String> {
-    match raw.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
+pub fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(raw: &str) -> Result<T, String> {
+    match raw.trim().parse::<T>() {
+        Ok(n) if n < T::from(1) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{raw}` is not a whole number")),
     }
@@ -102,10 +103,10 @@ impl EngineSettings {
                 .and_then(|a| Script::from_str(&a, true).ok())
                 .unwrap_or(Script::Latin),
             max_image_pixels: max_pixels
-                .and_then(|p| p.parse().ok())
+                .and_then(|p| at_least_one(&p).ok())
                 .unwrap_or(super::preprocess::DEFAULT_MAX_IMAGE_PIXELS),
             max_pdf_pages: max_pages
-                .and_then(|p| p.parse().ok())
+                .and_then(|p| at_least_one(&p).ok())
                 .unwrap_or(DEFAULT_MAX_PDF_PAGES),
         }
     }

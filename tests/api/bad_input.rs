@@ -42,6 +42,28 @@ async fn an_upload_without_a_file_field_is_refused_with_400() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_field_sent_twice_or_not_as_text_is_refused_naming_it() {
+    let app = TestApp::serve().await;
+    let with_file = || {
+        let file = reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png");
+        reqwest::multipart::Form::new().part("file", file)
+    };
+    let twice = with_file().text("priority", "1").text("priority", "2");
+    let not_text = reqwest::multipart::Part::bytes(vec![0xff, 0xfe, 0x00]);
+    let not_utf8 = with_file().part("delay", not_text);
+    for (form, field) in [(twice, "`priority`"), (not_utf8, "`delay`")] {
+        let response = app.upload_form(form).await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.expect("a JSON error body");
+        assert_eq!(body["error"], "invalid_field", "{body}");
+        let message = body["message"].as_str().expect("a message");
+        assert!(message.contains(field), "{message}");
+        assert!(message.contains("at most once"), "{message}");
+    }
+    app.assert_nothing_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_file_is_refused_with_400() {
     let app = TestApp::serve().await;
     assert_refused(

@@ -113,6 +113,7 @@ async fn each_unusable_scheduling_field_gets_a_400_naming_it_and_stores_nothing(
         (vec![("priority", "2097153".into())], "priority"),
         (vec![("delay", "-1".into())], "delay"),
         (vec![("delay", "1s".into())], "delay"),
+        (vec![("delay", "18446744073709551615".into())], "delay"),
         (
             vec![("delay", "10".into()), ("processAt", past.clone())],
             "processAt",
