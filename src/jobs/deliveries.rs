@@ -121,16 +121,14 @@ impl ReceiptService {
         // second run beside it would send twice and race it for the row.
         // The reopening skips those too, so of two requests at once only
         // one reopens (and queues) each delivery.
-        let settled: Vec<Uuid> = listed
-            .deliveries
-            .iter()
+        let settled: Vec<&DeliveryView> = (listed.deliveries.iter())
             .filter(|d| d.created_at == latest && d.state != DeliveryState::Pending.as_str())
-            .map(|d| d.id)
             .collect();
-        let reopened = if settled.is_empty() {
+        let ids: Vec<Uuid> = settled.iter().map(|d| d.id).collect();
+        let reopened = if ids.is_empty() {
             Vec::new()
         } else {
-            self.db.reopen_deliveries(&settled).await?
+            self.db.reopen_deliveries(&ids).await?
         };
         if reopened.is_empty() {
             return Err(ServiceError::Conflict {
@@ -140,8 +138,20 @@ impl ReceiptService {
                           its latest are still being tried (pending)",
             });
         }
-        for id in reopened {
-            self.queue.redeliver(id).await?;
+        for (queued, id) in reopened.iter().enumerate() {
+            if let Err(e) = self.queue.redeliver(*id).await {
+                // Those not queued go back to how they were: left pending,
+                // no run would send them, and a second request would be
+                // told they are still being tried.
+                let unqueued = (settled.iter())
+                    .filter(|d| reopened[queued..].contains(&d.id))
+                    .map(|d| (d.id, d.state.as_str()));
+                let unqueued: Vec<(Uuid, &str)> = unqueued.collect();
+                if let Err(db_error) = self.db.settle_again(&unqueued).await {
+                    tracing::warn!(job_id, error = %db_error, "could not put back webhook deliveries a failed redelivery reopened");
+                }
+                return Err(e.into());
+            }
         }
         self.deliveries(caller, job_id).await
     }

@@ -1,7 +1,8 @@
 //! One client connection: served by hyper, watched by us. The socket is
 //! wrapped so that bytes arriving on an idle connection start a request's
 //! header clock, and so that an overlong request line is answered with our
-//! JSON 414; requests and their response bodies mark the connection busy
+//! JSON 414 and too many or too large headers with our JSON 431 (hyper's
+//! own answers to both have no body); requests and their response bodies mark the connection busy
 //! until the response has been written. A watchdog closes the connection
 //! when its header or idle time runs out.
 
@@ -34,6 +35,14 @@ use crate::config::ServerLimits;
 
 /// The longest request line (method, path with query, version) taken.
 pub const MAX_REQUEST_LINE: usize = 16 * 1024;
+
+/// The most header lines a request may have: hyper's own limit, which it
+/// answers with a bare 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// The largest request head (request line and headers) taken; hyper's own
+/// limit is about 400 KiB, answered with a bare 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Put in a request's extensions when it declares a body: whoever reads
 /// the body whole marks it, so the connection knows that the next bytes
@@ -76,7 +85,7 @@ impl Connection {
         let io = WatchedIo {
             stream,
             shared: shared.clone(),
-            line: LineScan::Reading(0),
+            head: HeadScan::Reading(HeadSoFar::default()),
             _slot: slot,
         };
         let app = self.app.clone();
@@ -207,58 +216,121 @@ impl hyper::body::Body for EndOnDrop {
     }
 }
 
-/// Where the socket wrapper is in the current request line.
-enum LineScan {
-    /// This many bytes of the line so far, no line end yet.
-    Reading(usize),
-    /// The line ended (or is not checked on this connection).
+/// Where the socket wrapper is in the current request's head.
+enum HeadScan {
+    /// In the head, no blank line yet.
+    Reading(HeadSoFar),
+    /// The head ended (or is not checked on this connection).
     Done,
-    /// HTTP/2: no request lines after the preface.
+    /// HTTP/2: no request heads to read after the preface.
     Off,
     /// Too long: answered, and the connection reads as closed.
     Refused,
+}
+
+/// What has arrived of a request's head.
+#[derive(Debug, Default, Clone, Copy)]
+struct HeadSoFar {
+    /// Bytes in all.
+    bytes: usize,
+    /// Lines ended, the request line first.
+    lines: usize,
+    /// Bytes of the line under way.
+    line: usize,
+}
+
+/// Why a head is refused.
+#[derive(Debug, PartialEq, Eq)]
+enum HeadRefusal {
+    LineTooLong,
+    HeadersTooLarge,
+}
+
+impl HeadSoFar {
+    /// Take in newly read bytes: `Ok(true)` once the head has ended (the
+    /// bytes after its blank line are its body or the next request).
+    fn take(&mut self, mut bytes: &[u8]) -> Result<bool, HeadRefusal> {
+        let ended = loop {
+            let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+                self.line += bytes.len();
+                self.bytes += bytes.len();
+                break false;
+            };
+            let line = self.line + end;
+            (self.line, self.bytes, self.lines) = (0, self.bytes + end + 1, self.lines + 1);
+            bytes = &bytes[end + 1..];
+            if self.lines == 1 && line > MAX_REQUEST_LINE {
+                return Err(HeadRefusal::LineTooLong);
+            }
+            // An empty line (or a lone CR) after the request line.
+            if self.lines > 1 && line <= 1 {
+                break true;
+            }
+            if self.lines > 1 + MAX_HEADERS {
+                return Err(HeadRefusal::HeadersTooLarge);
+            }
+        };
+        if self.lines == 0 && self.line > MAX_REQUEST_LINE {
+            return Err(HeadRefusal::LineTooLong);
+        }
+        if self.bytes > MAX_HEAD_BYTES {
+            return Err(HeadRefusal::HeadersTooLarge);
+        }
+        Ok(ended)
+    }
 }
 
 /// The client's socket as hyper sees it.
 struct WatchedIo {
     stream: TcpStream,
     shared: Arc<Shared>,
-    line: LineScan,
+    head: HeadScan,
     /// Keeps the connection counted for as long as the socket is open.
     _slot: Slot,
 }
 
 impl WatchedIo {
-    /// Look at newly read bytes; false when the request line is too long
-    /// (then answered with a 414 and the connection ends).
+    /// Look at newly read bytes; false when the request's head is refused
+    /// (then answered with a 414 or 431, and the connection ends).
     fn saw(&mut self, bytes: &[u8]) -> bool {
         if self.shared.watched.bytes_arrived()
-            && matches!(self.line, LineScan::Done)
+            && matches!(self.head, HeadScan::Done)
             && !self.shared.lines_unknown.load(Ordering::Acquire)
         {
-            self.line = LineScan::Reading(0);
+            self.head = HeadScan::Reading(HeadSoFar::default());
         }
-        let LineScan::Reading(so_far) = self.line else {
+        let HeadScan::Reading(head) = &mut self.head else {
             return true;
         };
-        match bytes.iter().position(|&b| b == b'\n') {
-            Some(_) if so_far == 0 && bytes.starts_with(b"PRI ") => self.line = LineScan::Off,
-            Some(end) if so_far + end <= MAX_REQUEST_LINE => self.line = LineScan::Done,
-            None if so_far + bytes.len() <= MAX_REQUEST_LINE => {
-                self.line = LineScan::Reading(so_far + bytes.len());
-            }
-            _ => {
-                self.line = LineScan::Refused;
-                let message = format!(
-                    "The request line is longer than {MAX_REQUEST_LINE} bytes. Send a shorter path and query (ids are short)."
-                );
-                let _ = self
-                    .stream
-                    .try_write(&raw_error(URI_TOO_LONG, &message, &[]));
-                return false;
-            }
+        if head.bytes == 0 && bytes.starts_with(b"PRI ") {
+            self.head = HeadScan::Off;
+            return true;
         }
-        true
+        let answer = match head.take(bytes) {
+            Ok(false) => return true,
+            Ok(true) => {
+                self.head = HeadScan::Done;
+                return true;
+            }
+            Err(HeadRefusal::LineTooLong) => raw_error(
+                URI_TOO_LONG,
+                &format!(
+                    "The request line is longer than {MAX_REQUEST_LINE} bytes. Send a shorter path and query (ids are short)."
+                ),
+                &[],
+            ),
+            Err(HeadRefusal::HeadersTooLarge) => raw_error(
+                HEADERS_TOO_LARGE,
+                &format!(
+                    "The request has more than {MAX_HEADERS} header lines or a head over {} KiB. Send fewer or smaller headers.",
+                    MAX_HEAD_BYTES / 1024
+                ),
+                &[],
+            ),
+        };
+        self.head = HeadScan::Refused;
+        let _ = self.stream.try_write(&answer);
+        false
     }
 }
 
@@ -276,8 +348,8 @@ impl AsyncRead for WatchedIo {
             if read.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            if matches!(this.line, LineScan::Refused) || !this.saw(read) {
-                // Answered with a 414: swallow what the client still sends
+            if matches!(this.head, HeadScan::Refused) || !this.saw(read) {
+                // Answered with a 414 or 431: swallow what the client still sends
                 // until it closes (closing on unread bytes would reset the
                 // connection, losing the answer); the header timeout
                 // bounds the wait.
@@ -341,9 +413,13 @@ pub fn refuse_busy(mut stream: TcpStream) {
     });
 }
 
-/// The two answers this layer gives itself, as the API's error codes
-/// name them (`api::errors::ErrorCode`; the server sits below the API).
+/// The answers this layer gives itself, as the API's error codes name
+/// them (`api::errors::ErrorCode`; the server sits below the API).
 const URI_TOO_LONG: (StatusCode, &str) = (StatusCode::URI_TOO_LONG, "uri_too_long");
+const HEADERS_TOO_LARGE: (StatusCode, &str) = (
+    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    "request_header_fields_too_large",
+);
 const SERVER_BUSY: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "server_busy");
 
 /// A whole HTTP/1.1 error response in our JSON shape, closing the
@@ -365,4 +441,45 @@ fn raw_error(
     }
     head.push_str("\r\n");
     [head.into_bytes(), body.into_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_of(headers: usize) -> Vec<u8> {
+        let lines: String = (0..headers).map(|n| format!("x-{n}: 1\r\n")).collect();
+        format!("GET / HTTP/1.1\r\n{lines}\r\nbody").into_bytes()
+    }
+
+    #[test]
+    fn a_head_ends_at_its_blank_line_in_whatever_pieces_it_arrives() {
+        let whole = head_of(3);
+        for cut in 1..whole.len() {
+            let mut head = HeadSoFar::default();
+            let (first, rest) = whole.split_at(cut);
+            let ended_first = head.take(first).unwrap();
+            assert!(ended_first || head.take(rest).unwrap(), "cut at {cut}");
+        }
+        // LF alone ends lines too, as hyper takes them.
+        let mut head = HeadSoFar::default();
+        assert_eq!(head.take(b"GET / HTTP/1.1\nHost: x\n\n"), Ok(true));
+    }
+
+    #[test]
+    fn more_headers_than_hypers_limit_or_a_head_too_large_is_refused() {
+        assert_eq!(HeadSoFar::default().take(&head_of(MAX_HEADERS)), Ok(true));
+        assert_eq!(
+            HeadSoFar::default().take(&head_of(MAX_HEADERS + 1)),
+            Err(HeadRefusal::HeadersTooLarge)
+        );
+        let mut head = HeadSoFar::default();
+        let big = format!("GET / HTTP/1.1\r\nCookie: {}", "c".repeat(MAX_HEAD_BYTES));
+        assert_eq!(head.take(big.as_bytes()), Err(HeadRefusal::HeadersTooLarge));
+        let long = format!("GET /{} HTTP/1.1", "a".repeat(MAX_REQUEST_LINE));
+        assert_eq!(
+            HeadSoFar::default().take(long.as_bytes()),
+            Err(HeadRefusal::LineTooLong)
+        );
+    }
 }

@@ -10,8 +10,9 @@
 //! - at most HTTP_MAX_CONNECTIONS connections are open: a new one beyond
 //!   that closes the oldest connection that has no request in progress
 //!   (slow senders are the oldest), or, when all are busy, is answered 503;
-//! - a request line longer than [`MAX_REQUEST_LINE`] gets a JSON 414
-//!   instead of hyper's bare one.
+//! - a request line longer than [`MAX_REQUEST_LINE`] gets a JSON 414, and
+//!   more header lines than [`connection::MAX_HEADERS`] or a head over
+//!   [`connection::MAX_HEAD_BYTES`] a JSON 431, instead of hyper's bare ones.
 //!
 //! A connection is served by hyper (HTTP/1.1 with upgrades, or h2c); see
 //! [`connection`] for how each one is watched.

@@ -293,7 +293,6 @@ impl Db {
             .await?)
     }
 
-    /// Put deliveries back to `pending` for a redelivery.
     /// Set the given settled deliveries pending again and answer those it
     /// reopened: one already pending (reopened by a request beside this
     /// one, say) is left alone, so only one run sends it.
@@ -313,5 +312,23 @@ impl Db {
         .get_results(&mut conn)
         .await?;
         Ok(reopened)
+    }
+
+    /// Undo [`reopen_deliveries`](Self::reopen_deliveries) for deliveries
+    /// whose redelivery could not be queued: each back to the state it was
+    /// in (while still pending: nothing has tried it since).
+    pub async fn settle_again(&self, deliveries: &[(Uuid, &str)]) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        for (id, state) in deliveries {
+            diesel::update(
+                webhook_deliveries::table
+                    .find(id)
+                    .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str())),
+            )
+            .set(webhook_deliveries::state.eq(*state))
+            .execute(&mut conn)
+            .await?;
+        }
+        Ok(())
     }
 }

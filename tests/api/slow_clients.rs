@@ -2,7 +2,8 @@
 //! dribble their headers are closed after the header timeout, and beyond
 //! the connection cap they make room for new ones; idle connections are
 //! closed; body bytes in flight are capped (503 with Retry-After); an
-//! overlong request line gets a JSON 414.
+//! overlong request line gets a JSON 414, too many or too large headers a
+//! JSON 431.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -268,6 +269,33 @@ async fn an_overlong_request_line_gets_a_json_414_and_long_ids_are_not_echoed() 
     let message = body["message"].as_str().unwrap();
     assert!(message.len() < 300, "the id is cut short: {message}");
     // The same connection pool still works after a 414 closed a connection.
+    let health = app.http.get(format!("{}/health/live", app.address)).send();
+    assert_eq!(health.await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_or_too_large_headers_get_a_json_431() {
+    let app = api_with(|_| {}).await;
+    let request = |headers: String| {
+        format!("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")
+    };
+    let extra = |count: usize| (0..count).map(|n| format!("x-{n}: 1\r\n")).collect();
+    // 100 header lines in all are taken; 101 are not.
+    let at_the_limit = raw_exchange(&host_port(&app), request(extra(98)).as_bytes()).await;
+    assert!(at_the_limit.starts_with("HTTP/1.1 200"), "{at_the_limit}");
+    let big_cookie = format!("Cookie: {}\r\n", "c".repeat(70_000));
+    for headers in [extra(99), big_cookie] {
+        let answer = raw_exchange(&host_port(&app), request(headers).as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        let body = json_body(&answer);
+        assert_eq!(body["error"], "request_header_fields_too_large");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("fewer or smaller headers")
+        );
+    }
     let health = app.http.get(format!("{}/health/live", app.address)).send();
     assert_eq!(health.await.unwrap().status(), 200);
 }

@@ -15,6 +15,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use crate::helpers::{Process, TestApp, free_port, isolated_settings, wait_for};
+use crate::private_servers::PrivateRedis;
 use crate::receiver::{Answer, Receiver, SECRET, gaps};
 use crate::support::receipt_image::{CORNER_MARKET, corner_market_png, corrupt_png};
 
@@ -502,6 +503,41 @@ async fn a_pending_delivery_whose_job_redis_lost_is_queued_again_and_sent() {
 
 /// A delivery still being tried cannot be sent again beside its run: 409,
 /// and nothing else is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivery_redis_refuses_leaves_the_delivery_as_it_was_for_the_next_request() {
+    let mut redis = PrivateRedis::persistent().await;
+    let receiver = Receiver::start(Vec::new()).await;
+    let mut settings = hook_settings(100);
+    settings.queue.redis_url = redis.url();
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let form = receipt_form(corner_market_png()).text("delay", "60000");
+    let job_id = upload_with_callback(&app, form, &format!("{}/hook", receiver.base)).await;
+    let cancel = format!("{}/api/job/{job_id}", app.address);
+    assert_eq!(app.http.delete(cancel).send().await.unwrap().status(), 200);
+    receiver.wait_for_requests(1).await;
+    assert_eq!(settled_delivery(&app, &job_id).await["state"], "delivered");
+
+    // Redis is down as the redelivery is queued: 503, and the delivery is
+    // as it was (not left `pending` with no run to send it).
+    redis.kill();
+    let redeliver = format!("{}/api/job/{job_id}/deliveries/redeliver", app.address);
+    let response = app.http.post(&redeliver).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let (status, listed) = deliveries(&app, &job_id).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["deliveries"][0]["state"], "delivered", "{listed}");
+
+    // So once Redis is back, asking again sends it again.
+    redis.restart().await;
+    wait_for(|| async {
+        let response = app.http.post(&redeliver).send().await.ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    let both = receiver.wait_for_requests(2).await;
+    assert_eq!(both[1].body, both[0].body);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivering_a_delivery_still_pending_is_refused() {
     let receiver = Receiver::start(vec![Answer::Status(500)]).await;
