@@ -304,7 +304,9 @@ impl ReceiptService {
     /// not exist: remove it once Redis answers (the removal is sent after
     /// the add, so an add that landed late is found), stopping it first if
     /// a worker already took it, then remove the row again in case that
-    /// worker recreated it. Gives up after [`WITHDRAW_PATIENCE`].
+    /// worker recreated it (or PostgreSQL was down when the upload undid
+    /// it: else the reconciler would later fail, and announce, a receipt
+    /// whose upload was refused). Gives up after [`WITHDRAW_PATIENCE`].
     async fn withdraw(self, job_id: String, receipt_id: Uuid) {
         let second = std::time::Duration::from_secs(1);
         let mut pauses = Pauses::new(second / 4, 10 * second, WITHDRAW_PATIENCE);
@@ -325,8 +327,12 @@ impl ReceiptService {
             }
             pauses.sleep().await;
         }
-        if let Err(e) = self.db.delete_receipt(receipt_id).await {
-            tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");
+        while let Err(e) = self.db.delete_receipt(receipt_id).await {
+            if !pauses.next_fits() {
+                tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");
+                return;
+            }
+            pauses.sleep().await;
         }
     }
 
