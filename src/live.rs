@@ -61,7 +61,8 @@ type Registry = Mutex<HashMap<String, broadcast::Sender<JobEvent>>>;
 
 /// A subscription to one job's events; leaves the registry when dropped.
 pub struct Subscription {
-    receiver: broadcast::Receiver<JobEvent>,
+    /// Taken only as the subscription ends.
+    receiver: Option<broadcast::Receiver<JobEvent>>,
     job_id: String,
     jobs: Arc<Registry>,
 }
@@ -93,7 +94,7 @@ impl LiveEvents {
             sender.subscribe()
         };
         Ok(Subscription {
-            receiver,
+            receiver: Some(receiver),
             job_id: job_id.to_string(),
             jobs: self.inner.jobs.clone(),
         })
@@ -180,17 +181,23 @@ impl Subscription {
     /// The next event, or why there is none: `Lagged` (read the job again)
     /// or `Closed` (the reader stopped).
     pub async fn recv(&mut self) -> Result<JobEvent, broadcast::error::RecvError> {
-        self.receiver.recv().await
+        match &mut self.receiver {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut jobs = lock(&self.jobs);
-        // This subscription's receiver still counts until after this runs.
+        // This subscription's receiver goes under the lock: of two ending
+        // at once, the second then sees none left (counted before its
+        // receiver dropped, both saw two and the entry stayed for ever).
+        drop(self.receiver.take());
         if jobs
             .get(&self.job_id)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
+            .is_some_and(|sender| sender.receiver_count() == 0)
         {
             jobs.remove(&self.job_id);
         }
@@ -229,5 +236,34 @@ mod tests {
             Some(("ocr-2".into(), JobEventKind::Settled))
         );
         assert_eq!(job_event(QueueEvent::Drained), None);
+    }
+
+    #[test]
+    fn two_subscriptions_to_one_job_ending_at_once_leave_no_entry() {
+        let jobs = Arc::new(Registry::default());
+        for _ in 0..2000 {
+            let subscribe = || {
+                let mut registry = lock(&jobs);
+                let sender = registry
+                    .entry("ocr-1".to_string())
+                    .or_insert_with(|| broadcast::channel(PER_JOB_BUFFER).0);
+                Subscription {
+                    receiver: Some(sender.subscribe()),
+                    job_id: "ocr-1".to_string(),
+                    jobs: jobs.clone(),
+                }
+            };
+            let (first, second) = (subscribe(), subscribe());
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let ending = start.clone();
+            let other = std::thread::spawn(move || {
+                ending.wait();
+                drop(first);
+            });
+            start.wait();
+            drop(second);
+            other.join().unwrap();
+            assert!(lock(&jobs).is_empty());
+        }
     }
 }
