@@ -45,7 +45,9 @@ pub struct DeliveryView {
     pub id: Uuid,
     /// `receipt.completed`, `receipt.failed` or `receipt.cancelled`.
     pub event: String,
-    /// The target (a password in it is hidden).
+    /// The target (a password in it is hidden). A `WEBHOOK_URLS` target
+    /// is shown to a key that does not see every receipt as its origin
+    /// only (`https://hooks.example.com/…`): its path may hold a token.
     pub url: String,
     /// `pending` (queued or waiting for a retry), `delivered` (2xx),
     /// `failed` (attempts used up, or a target that may not be reached) or
@@ -87,16 +89,29 @@ impl ReceiptService {
         caller: &Caller,
         job_id: &str,
     ) -> Result<DeliveryList, ServiceError> {
-        if !is_plausible_job_id(job_id)
-            || self.db.receipt_by_job_id(job_id).await?.is_none()
-            || !self.may_see_job(caller, job_id).await?
-        {
-            return Err(ServiceError::JobNotFound(job_id.to_string()));
+        let not_found = || ServiceError::JobNotFound(job_id.to_string());
+        if !is_plausible_job_id(job_id) {
+            return Err(not_found());
         }
+        let receipt = self.db.receipt_by_job_id(job_id).await?;
+        let receipt = receipt.ok_or_else(not_found)?;
+        if !self.may_see_job(caller, job_id).await? {
+            return Err(not_found());
+        }
+        // The upload's own callbackUrl is the caller's to see; the
+        // deployment's WEBHOOK_URLS may carry tokens in their paths, which
+        // only a key that sees everything is shown.
+        let own = receipt.row.callback_url.as_deref();
+        let shown = |url: &str| match caller.sees_all() || Some(url) == own {
+            true => redact_url(url),
+            false => origin_only(url),
+        };
         let stored = self.db.deliveries_of_job(job_id).await?;
         Ok(DeliveryList {
             job_id: job_id.to_string(),
-            deliveries: stored.iter().map(DeliveryView::from_stored).collect(),
+            deliveries: (stored.iter())
+                .map(|d| DeliveryView::from_stored(d, shown(&d.row.url)))
+                .collect(),
         })
     }
 
@@ -157,13 +172,21 @@ impl ReceiptService {
     }
 }
 
+/// A URL as `scheme://host[:port]/…`: where it goes, not its path or query.
+fn origin_only(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(url) => format!("{}/…", url.origin().ascii_serialization()),
+        Err(_) => "(hidden)".to_string(),
+    }
+}
+
 impl DeliveryView {
-    fn from_stored(stored: &StoredDelivery) -> Self {
+    fn from_stored(stored: &StoredDelivery, url: String) -> Self {
         let row = &stored.row;
         Self {
             id: row.id,
             event: row.event.clone(),
-            url: redact_url(&row.url),
+            url,
             state: row.state.clone(),
             created_at: row.created_at,
             attempts: stored.attempts.iter().map(AttemptView::from_row).collect(),

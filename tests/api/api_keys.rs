@@ -190,6 +190,49 @@ async fn a_key_cannot_see_another_keys_receipt_over_graphql() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_key_sees_a_deployment_webhook_target_as_its_origin_only() {
+    use receipt_ocr::config::WebhookUrls;
+    use receipt_ocr::webhooks::WebhookUrl;
+
+    let mut settings = isolated_settings();
+    settings.http.api_keys = ApiKeys::new(
+        vec![
+            ("shop".into(), SHOP.into(), false),
+            ("ops".into(), ADMIN.into(), true),
+        ],
+        true,
+    );
+    settings.webhooks.allow_private = true;
+    let secret_target = "http://127.0.0.1:9/hooks/T0KEN?sig=abc";
+    settings.webhooks.urls = WebhookUrls(vec![WebhookUrl::parse(secret_target).unwrap()]);
+    let app = TestApp::spawn(Role::Api, settings).await;
+
+    // The shop's own job, cancelled: a delivery to the deployment's target.
+    let job_id = upload_as(&app, SHOP).await.job_id;
+    let (status, _) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/job/{job_id}"),
+        SHOP,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let path = format!("/api/job/{job_id}/deliveries");
+    let (status, shop) = call(&app, reqwest::Method::GET, &path, SHOP).await;
+    assert_eq!(status, 200, "{shop}");
+    assert_eq!(
+        shop["deliveries"][0]["url"], "http://127.0.0.1:9/…",
+        "{shop}"
+    );
+    let query = format!(r#"{{ webhookDeliveries(jobId: "{job_id}") {{ deliveries {{ url }} }} }}"#);
+    let graphql = graphql_as(&app, SHOP, &query).await;
+    let url = &graphql["data"]["webhookDeliveries"]["deliveries"][0]["url"];
+    assert_eq!(url, "http://127.0.0.1:9/…", "{graphql}");
+    let (_, ops) = call(&app, reqwest::Method::GET, &path, ADMIN).await;
+    assert_eq!(ops["deliveries"][0]["url"], secret_target, "{ops}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn with_named_keys_only_an_admin_key_pauses_the_queue() {
     let app = app_with_named_keys().await;
     let post = reqwest::Method::POST;

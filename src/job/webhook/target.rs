@@ -21,8 +21,10 @@ pub enum TargetError {
     Scheme(String),
     #[error("`{0}` has no host")]
     NoHost(String),
+    /// The address itself is not said: a client would learn how the
+    /// server's resolver maps internal names.
     #[error(
-        "{host} is {address}, a {kind} address; webhooks go to public addresses only \
+        "{host} is a {kind} address; webhooks go to public addresses only \
          (WEBHOOK_ALLOW_PRIVATE=true allows others, for local testing)"
     )]
     NotPublic {
