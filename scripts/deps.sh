@@ -10,7 +10,7 @@ SUDO=""
 
 PACKAGES=(build-essential pkg-config clang libclang-dev libtesseract-dev libleptonica-dev
           tesseract-ocr-eng fonts-dejavu-core unzip redis-server redis-tools postgresql postgresql-client
-          poppler-utils libheif-examples util-linux qpdf wamerican openssl)
+          poppler-utils libheif-examples util-linux qpdf wamerican openssl curl jq python3-venv)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -28,6 +28,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "deps: installing Node.js (for the BullMQ interop test)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 nodejs npm
+fi
+
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "deps: warning: Node.js $(node --version) is older than 20, which the browser tests' playwright-core wants; put a Node 20 or later first on PATH if they fail" >&2
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -68,6 +72,35 @@ elif [ -n "${DATABASE_URL:-}" ]; then
 else
   DATABASE_BASE_URL="postgres://postgres@127.0.0.1"
   pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1 || pg_ok=0
+fi
+# A fresh Debian or Ubuntu PostgreSQL asks for a password on 127.0.0.1 and
+# the postgres user has none. With no URL given, make a role of our own
+# there (peer login over the socket as the postgres user), its password
+# generated once and kept in the cache, and use it.
+if [ "$pg_ok" = 0 ] && [ -z "${TEST_DATABASE_BASE:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
+  as_postgres=(sudo -u postgres)
+  [ "$(id -u)" -eq 0 ] && as_postgres=(runuser -u postgres --)
+  password_file="${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/postgres-password"
+  if [ ! -s "$password_file" ]; then
+    mkdir -p "$(dirname "$password_file")"
+    (umask 077; openssl rand -hex 16 > "$password_file")
+  fi
+  password=$(cat "$password_file")
+  role_sql="DO \$\$ BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'receipt_ocr') THEN
+      ALTER ROLE receipt_ocr LOGIN CREATEDB PASSWORD '$password';
+    ELSE
+      CREATE ROLE receipt_ocr LOGIN CREATEDB PASSWORD '$password';
+    END IF;
+  END \$\$;"
+  if "${as_postgres[@]}" psql -w -q -d postgres -c "$role_sql" >/dev/null 2>&1; then
+    echo "deps: PostgreSQL asks for a password on 127.0.0.1: using the role receipt_ocr (password in $password_file)"
+    DATABASE_BASE_URL="postgres://receipt_ocr:$password@127.0.0.1"
+    export TEST_DATABASE_BASE="$DATABASE_BASE_URL"
+    export DATABASE_URL="$DATABASE_BASE_URL/receipt_ocr"
+    pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1
+  fi
+  unset password role_sql
 fi
 if [ "$pg_ok" = 0 ]; then
   shown=$(printf '%s' "$DATABASE_BASE_URL" | sed 's#\(://[^:/@]*\):[^/]*@#\1:***@#')
