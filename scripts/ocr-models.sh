@@ -16,8 +16,19 @@ OCR_MODELS_DIR="${OCR_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/mo
 export OCR_MODELS_DIR
 OCR_WHEELS_DIR="${OCR_WHEELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/wheels}"
 
-ORT_WHEEL="onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-ORT_SHA256="5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d"
+# ONNX Runtime for this machine's processor (the models are the same).
+case "$(uname -m)" in
+  aarch64 | arm64)
+    OCR_PLATFORM="manylinux_2_28_aarch64"
+    ORT_SHA256="2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c" ;;
+  x86_64)
+    OCR_PLATFORM="manylinux_2_28_x86_64"
+    ORT_SHA256="5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d" ;;
+  *)
+    echo "ocr-models: no ONNX Runtime wheel is pinned for $(uname -m) (x86_64 and aarch64 are)" >&2
+    return 1 2>/dev/null || exit 1 ;;
+esac
+ORT_WHEEL="onnxruntime-1.32.0-cp311-cp311-$OCR_PLATFORM.whl"
 RAPIDOCR_WHEEL="rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
 RAPIDOCR_SHA256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
 RAPIDOCR3_WHEEL="rapidocr-3.10.0-py3-none-any.whl"
@@ -44,13 +55,14 @@ ocr_ensure_pip() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=600 python3-pip
 }
 
-# Download one pinned wheel (for Linux x86-64, CPython 3.11, whatever the
-# local Python is) unless the cache holds it with the right hash.
+# Download one pinned wheel (for Linux on this processor, CPython 3.11,
+# whatever the local Python is) unless the cache holds it with the right
+# hash.
 ocr_fetch_wheel() {
   local wheel="$1" sha="$2" spec="$3"
   if ! echo "$sha  $OCR_WHEELS_DIR/$wheel" | sha256sum -c --status 2>/dev/null; then
     echo "ocr-models: downloading $spec"
-    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform "$OCR_PLATFORM" \
       --python-version 3.11 --implementation cp --abi cp311 -d "$OCR_WHEELS_DIR" "$spec"
   fi
   if ! echo "$sha  $OCR_WHEELS_DIR/$wheel" | sha256sum -c --status; then
