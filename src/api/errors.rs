@@ -449,6 +449,19 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_upload_whose_task_stopped_is_a_503_interrupted_saying_to_send_it_again() {
+        let stopped = tokio::spawn(std::future::pending::<()>());
+        stopped.abort();
+        let error = ServiceError::Interrupted(stopped.await.unwrap_err());
+        assert_eq!(ErrorCode::of(&error), ErrorCode::Interrupted);
+        assert_eq!(
+            ErrorCode::Interrupted.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(error.to_string().contains("send it again"), "{error}");
+    }
+
     #[test]
     fn a_lookup_of_an_unknown_job_is_a_404_with_its_code() {
         match LookupError::from(ServiceError::JobNotFound("ocr-1".into())) {

@@ -44,6 +44,10 @@ async fn uploads_get_503_while_redis_is_down_and_work_again_when_it_is_back() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["error"], "not_ready", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 
     let _redis = PrivateRedis::start(port).await;
     let job_id = wait_for(|| async {
