@@ -21,6 +21,7 @@ use crate::job::{FailureClass, JobError, ReceiptJobData, ReceiptResult};
 use crate::ocr::{ReceiptReading, integrity};
 use crate::pauses::Pauses;
 use crate::store::models::NewReceipt;
+use crate::store::receipts::Begun;
 use crate::store::{BlobError, BlobStore, DbError};
 use crate::telemetry::spans::{JobStage, in_stage};
 
@@ -32,11 +33,11 @@ pub type Progress = UnboundedSender<u8>;
 /// announces the final ones).
 pub trait ReceiptRecords: Send + Sync {
     /// Mark the receipt `processing` (creating its row if a producer
-    /// wrote none); false when a client cancelled it.
+    /// wrote none); whether the attempt goes on.
     fn begin_processing(
         &self,
         receipt: &NewReceipt,
-    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+    ) -> impl Future<Output = Result<Begun, DbError>> + Send;
 
     /// Save a reading; answer the result as stored, or `None` when a
     /// client cancelled the receipt meanwhile.
@@ -197,15 +198,16 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         )
         .with_content(&image)
         .processing();
-        let proceed = self
+        let begun = self
             .records
             .begin_processing(&receipt)
             .await
             .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
-        if !proceed {
-            return Err(JobError::cancelled());
+        match begun {
+            Begun::Proceed => Ok(image),
+            Begun::Cancelled => Err(JobError::cancelled()),
+            Begun::Failed(reason) => Err(JobError::permanent(FailureClass::AlreadyFailed, reason)),
         }
-        Ok(image)
     }
 }
 
