@@ -15,7 +15,6 @@ use crate::ocr::ReceiptReading;
 use crate::pipeline::ReceiptRecords;
 use crate::queue::QueueHandle;
 use crate::store::models::NewReceipt;
-use crate::store::receipts::Begun;
 use crate::store::{Db, DbError, Notify, Unfinished};
 use crate::webhooks::WebhookUrl;
 
@@ -122,7 +121,7 @@ impl ReceiptOutcomes {
 
 /// The pipeline's receipt rows: its final states go through the outcomes.
 impl ReceiptRecords for ReceiptOutcomes {
-    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<Begun, DbError> {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         self.db.begin_processing(receipt).await
     }
 

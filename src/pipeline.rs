@@ -21,7 +21,6 @@ use crate::job::{FailureClass, JobError, ReceiptJobData, ReceiptResult};
 use crate::ocr::{ReceiptReading, integrity};
 use crate::pauses::Pauses;
 use crate::store::models::NewReceipt;
-use crate::store::receipts::Begun;
 use crate::store::{BlobError, BlobStore, DbError};
 use crate::telemetry::spans::{JobStage, in_stage};
 
@@ -33,11 +32,11 @@ pub type Progress = UnboundedSender<u8>;
 /// announces the final ones).
 pub trait ReceiptRecords: Send + Sync {
     /// Mark the receipt `processing` (creating its row if a producer
-    /// wrote none); whether the attempt goes on.
+    /// wrote none); false when a client cancelled it.
     fn begin_processing(
         &self,
         receipt: &NewReceipt,
-    ) -> impl Future<Output = Result<Begun, DbError>> + Send;
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
 
     /// Save a reading; answer the result as stored, or `None` when a
     /// client cancelled the receipt meanwhile.
@@ -198,16 +197,15 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         )
         .with_content(&image)
         .processing();
-        let begun = self
+        let proceed = self
             .records
             .begin_processing(&receipt)
             .await
             .map_err(|e| JobError::retry_from(FailureClass::Database, e))?;
-        match begun {
-            Begun::Proceed => Ok(image),
-            Begun::Cancelled => Err(JobError::cancelled()),
-            Begun::Failed(reason) => Err(JobError::permanent(FailureClass::AlreadyFailed, reason)),
+        if !proceed {
+            return Err(JobError::cancelled());
         }
+        Ok(image)
     }
 }
 

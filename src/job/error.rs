@@ -27,9 +27,6 @@ pub enum FailureClass {
     BlobStore,
     /// A client cancelled the job.
     Cancelled,
-    /// Its receipt was recorded failed before the job came back (its
-    /// worker died between the two): not read again.
-    AlreadyFailed,
 }
 
 impl FailureClass {
@@ -43,7 +40,6 @@ impl FailureClass {
             Self::Database => "database",
             Self::BlobStore => "blob_store",
             Self::Cancelled => "cancelled",
-            Self::AlreadyFailed => "already_failed",
         }
     }
 }

@@ -31,9 +31,9 @@ impl FakeRecords {
 }
 
 impl ReceiptRecords for FakeRecords {
-    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<Begun, DbError> {
+    async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         self.push(Recorded::Processing(receipt.job_id.clone()));
-        Ok(Begun::Proceed)
+        Ok(true)
     }
 
     async fn save_reading(

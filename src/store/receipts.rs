@@ -14,22 +14,6 @@ use super::schema::{receipt_items, receipts};
 use super::{Db, DbError};
 use crate::job::ReceiptStatus;
 
-/// Whether an attempt goes on, as its receipt's row says when it starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begun {
-    /// The row is `processing` now, or `completed` (a job whose save
-    /// committed before its worker died comes back as stalled and saves
-    /// the same again).
-    Proceed,
-    /// A client cancelled it.
-    Cancelled,
-    /// It failed for good, for this reason: its last attempt recorded (and
-    /// announced) that, and its worker died before BullMQ failed the job,
-    /// which then came back as stalled. It ends failed again, unread: a
-    /// reading now would contradict what was announced.
-    Failed(String),
-}
-
 impl Db {
     /// The placeholder row of an accepted upload.
     pub async fn insert_receipt(&self, new: &NewReceipt) -> Result<(), DbError> {
@@ -51,9 +35,9 @@ impl Db {
     }
 
     /// Mark the receipt `processing`, creating its row when the job came
-    /// from a producer that wrote none (a Node BullMQ producer, say). A
-    /// final row is left as it is, and says whether the attempt goes on.
-    pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<Begun, DbError> {
+    /// from a producer that wrote none (a Node BullMQ producer, say).
+    /// Answers false, changing nothing, when a client cancelled it.
+    pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
         diesel::insert_into(receipts::table)
             .values(receipt)
@@ -68,16 +52,12 @@ impl Db {
             ))
             .execute(&mut conn)
             .await?;
-        let (status, reason): (String, Option<String>) = receipts::table
+        let status: String = receipts::table
             .find(receipt.id)
-            .select((receipts::status, receipts::failed_reason))
+            .select(receipts::status)
             .first(&mut conn)
             .await?;
-        Ok(match status.as_str() {
-            s if s == ReceiptStatus::Cancelled.as_str() => Begun::Cancelled,
-            s if s == ReceiptStatus::Failed.as_str() => Begun::Failed(reason.unwrap_or_default()),
-            _ => Begun::Proceed,
-        })
+        Ok(status != ReceiptStatus::Cancelled.as_str())
     }
 
     /// Put a failed or cancelled receipt whose image is still stored back

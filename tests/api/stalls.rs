@@ -1,8 +1,7 @@
 //! Stalled jobs, found by BullMQ's stalled-jobs check that every worker
 //! process runs on its timer (`receipt_ocr::queue::stalls`): a job whose
 //! worker died is moved back to `waiting` once and counted once, however
-//! many processes check; one back after its receipt was recorded failed
-//! fails again unread. A worker killed mid-job end to end is in
+//! many processes check. A worker killed mid-job end to end is in
 //! `faults.rs`.
 
 use std::collections::HashMap;
@@ -125,35 +124,4 @@ async fn a_stalled_job_is_moved_back_and_counted_once_with_two_checkers_running(
 async fn times_in(redis: &mut MultiplexedConnection, key: &str, job_id: &str) -> usize {
     let ids: Vec<String> = redis.lrange(key, 0, -1).await.expect("LRANGE");
     ids.iter().filter(|id| *id == job_id).count()
-}
-
-/// A worker that died after recording a job's final failure on its row
-/// (and announcing it) but before BullMQ failed the job leaves the job to
-/// come back as stalled. Read again it could complete and contradict the
-/// `receipt.failed` sent: it fails again instead, with the row's reason.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_job_back_after_its_receipt_was_recorded_failed_fails_again_unread() {
-    use receipt_ocr::job::JobState;
-    use receipt_ocr::startup::Role;
-    use receipt_ocr::store::Notify;
-
-    use crate::helpers::TestApp;
-    use crate::support::receipt_image::corner_market_png;
-
-    let settings = isolated_settings();
-    let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    let job_id = api.upload_ok(corner_market_png()).await;
-    // The state such a death leaves: the row failed, the job waiting.
-    let reason = "the OCR engine failed: out of memory";
-    let recorded = api.db.mark_job_failed(&job_id, reason, Notify::Nobody);
-    assert!(recorded.await.expect("recorded").is_some());
-
-    let _worker = TestApp::spawn(Role::Worker, settings).await;
-    let job = api.wait_for_final(&job_id).await;
-    assert_eq!(job.state, JobState::Failed, "{job:?}");
-    assert_eq!(job.failed_reason.as_deref(), Some(reason), "{job:?}");
-    assert!(job.result.is_none(), "{job:?}");
-    let receipt = api.db.receipt_by_job_id(&job_id).await.unwrap().unwrap();
-    assert_eq!(receipt.row.status, "failed");
-    assert_eq!(receipt.row.failed_reason.as_deref(), Some(reason));
 }
