@@ -114,11 +114,21 @@ impl WebhookSender {
         }
     }
 
+    /// What went wrong, for the attempt's record, which every key that
+    /// sees the job reads: the target's path and query (which may hold a
+    /// token) are left out of reqwest's "for url (…)".
     fn describe(&self, error: &reqwest::Error) -> String {
         if error.is_timeout() {
             return format!("no answer within {} s", self.timeout.as_secs_f32());
         }
-        crate::telemetry::with_causes(error)
+        let text = crate::telemetry::with_causes(error);
+        match error.url() {
+            Some(url) => {
+                let origin = format!("{}/…", url.origin().ascii_serialization());
+                text.replace(url.as_str(), &origin)
+            }
+            None => text,
+        }
     }
 }
 

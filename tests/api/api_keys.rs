@@ -8,7 +8,7 @@ use receipt_ocr::jobs::UploadAccepted;
 use receipt_ocr::startup::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, isolated_settings};
+use crate::helpers::{TestApp, isolated_settings, wait_for};
 use crate::support::receipt_image::corner_market_png;
 
 const SHOP: &str = "shop-secret";
@@ -203,26 +203,41 @@ async fn a_tenant_key_sees_a_deployment_webhook_target_as_its_origin_only() {
         true,
     );
     settings.webhooks.allow_private = true;
+    // Nothing listens on port 9: the attempt fails, and its error names
+    // where it went too.
     let secret_target = "http://127.0.0.1:9/hooks/T0KEN?sig=abc";
     settings.webhooks.urls = WebhookUrls(vec![WebhookUrl::parse(secret_target).unwrap()]);
-    let app = TestApp::spawn(Role::Api, settings).await;
+    let app = TestApp::spawn(Role::Serve, settings).await;
 
-    // The shop's own job, cancelled: a delivery to the deployment's target.
-    let job_id = upload_as(&app, SHOP).await.job_id;
-    let (status, _) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/job/{job_id}"),
-        SHOP,
-    )
-    .await;
+    // The shop's own job, delayed then cancelled: a delivery to the
+    // deployment's target.
+    let part = reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png");
+    let form = reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("delay", "60000");
+    let uploaded = app.http.post(format!("{}/api/upload", app.address));
+    let response = uploaded.header("x-api-key", SHOP).multipart(form).send();
+    let accepted: UploadAccepted = response.await.unwrap().json().await.unwrap();
+    let job_id = accepted.job_id;
+    let cancel = format!("/api/job/{job_id}");
+    let (status, _) = call(&app, reqwest::Method::DELETE, &cancel, SHOP).await;
     assert_eq!(status, 200);
     let path = format!("/api/job/{job_id}/deliveries");
-    let (status, shop) = call(&app, reqwest::Method::GET, &path, SHOP).await;
-    assert_eq!(status, 200, "{shop}");
+    let shop = wait_for(|| async {
+        let (status, shop) = call(&app, reqwest::Method::GET, &path, SHOP).await;
+        assert_eq!(status, 200, "{shop}");
+        let attempts = shop["deliveries"][0]["attempts"].as_array()?;
+        (!attempts.is_empty()).then_some(shop)
+    })
+    .await;
     assert_eq!(
         shop["deliveries"][0]["url"], "http://127.0.0.1:9/…",
         "{shop}"
+    );
+    let error = shop["deliveries"][0]["attempts"][0]["error"].to_string();
+    assert!(
+        error.contains("127.0.0.1:9") && !error.contains("T0KEN"),
+        "{error}"
     );
     let query = format!(r#"{{ webhookDeliveries(jobId: "{job_id}") {{ deliveries {{ url }} }} }}"#);
     let graphql = graphql_as(&app, SHOP, &query).await;
