@@ -40,9 +40,13 @@ OCR_FOLD_PACKAGES=(onnx==1.23.2 onnxruntime==1.32.0)
 OCR_FOLD_VENV="${OCR_FOLD_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/fold-venv}"
 OCR_FOLD_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fold_ppocr.py"
 
+# A stamp says which processor's ONNX Runtime the folder holds: a cache
+# filled before the aarch64 wheel was pinned holds x86-64's everywhere.
+OCR_PLATFORM_STAMP="$OCR_MODELS_DIR/onnxruntime.platform"
 ocr_models_present() {
   local file
   for file in "${OCR_FILES[@]}"; do [ -s "$OCR_MODELS_DIR/$file" ] || return 1; done
+  [ "$(cat "$OCR_PLATFORM_STAMP" 2>/dev/null)" = "$OCR_PLATFORM" ]
 }
 
 # pip is only needed on a cold run; Debian ships it as python3-pip.
@@ -97,6 +101,7 @@ if ! ocr_models_present; then
   ocr_fetch_wheel "$RAPIDOCR3_WHEEL" "$RAPIDOCR3_SHA256" rapidocr==3.10.0
   ocr_unpack
   ln -sf libonnxruntime.so.1.32.0 "$OCR_MODELS_DIR/libonnxruntime.so"
+  echo "$OCR_PLATFORM" > "$OCR_PLATFORM_STAMP"
   echo "ocr-models: PP-OCR models and ONNX Runtime in $OCR_MODELS_DIR"
 fi
 
