@@ -74,9 +74,10 @@ else
   pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1 || pg_ok=0
 fi
 # A fresh Debian or Ubuntu PostgreSQL asks for a password on 127.0.0.1 and
-# the postgres user has none. With no URL given, make a role of our own
-# there (peer login over the socket as the postgres user), its password
-# generated once and kept in the cache, and use it.
+# the postgres user has none. With no URL given, use a role of our own
+# there, made once (peer login over the socket as the postgres user; the
+# SQL on stdin, so no password shows in `ps`), its password generated once
+# and kept in the cache. A role another user made keeps its password.
 if [ "$pg_ok" = 0 ] && [ -z "${TEST_DATABASE_BASE:-}" ] && [ -z "${DATABASE_URL:-}" ]; then
   as_postgres=(sudo -u postgres)
   [ "$(id -u)" -eq 0 ] && as_postgres=(runuser -u postgres --)
@@ -85,22 +86,27 @@ if [ "$pg_ok" = 0 ] && [ -z "${TEST_DATABASE_BASE:-}" ] && [ -z "${DATABASE_URL:
     mkdir -p "$(dirname "$password_file")"
     (umask 077; openssl rand -hex 16 > "$password_file")
   fi
-  password=$(cat "$password_file")
-  role_sql="DO \$\$ BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'receipt_ocr') THEN
-      ALTER ROLE receipt_ocr LOGIN CREATEDB PASSWORD '$password';
-    ELSE
-      CREATE ROLE receipt_ocr LOGIN CREATEDB PASSWORD '$password';
-    END IF;
-  END \$\$;"
-  if "${as_postgres[@]}" psql -w -q -d postgres -c "$role_sql" >/dev/null 2>&1; then
+  own_base="postgres://receipt_ocr:$(cat "$password_file")@127.0.0.1"
+  if ! pg_answers "$own_base/postgres"; then
+    "${as_postgres[@]}" psql -w -q -d postgres >/dev/null 2>&1 <<SQL || true
+SELECT 'CREATE ROLE receipt_ocr LOGIN CREATEDB PASSWORD ''$(cat "$password_file")'''
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'receipt_ocr') \gexec
+SQL
+  fi
+  if pg_answers "$own_base/postgres"; then
     echo "deps: PostgreSQL asks for a password on 127.0.0.1: using the role receipt_ocr (password in $password_file)"
-    DATABASE_BASE_URL="postgres://receipt_ocr:$password@127.0.0.1"
+    DATABASE_BASE_URL="$own_base"
     export TEST_DATABASE_BASE="$DATABASE_BASE_URL"
     export DATABASE_URL="$DATABASE_BASE_URL/receipt_ocr"
-    pg_answers "$DATABASE_BASE_URL/postgres" && pg_ok=1
+    pg_ok=1
+    owner=$(psql -w "$own_base/postgres" -Atc \
+      "select pg_get_userbyid(datdba) from pg_database where datname = 'receipt_ocr'")
+    if [ -n "$owner" ] && [ "$owner" != receipt_ocr ]; then
+      echo "deps: warning: the database receipt_ocr belongs to $owner, so the service cannot migrate it as receipt_ocr; set DATABASE_URL to a URL that may" >&2
+    fi
+    unset owner
   fi
-  unset password role_sql
+  unset own_base
 fi
 if [ "$pg_ok" = 0 ]; then
   shown=$(printf '%s' "$DATABASE_BASE_URL" | sed 's#\(://[^:/@]*\):[^/]*@#\1:***@#')
