@@ -351,6 +351,29 @@ async fn a_batch_of_three_with_one_bad_file_queues_the_two_good_ones() {
     assert_eq!(app.blob_files().len(), 2, "no file kept for the bad one");
 }
 
+/// A batch's `processAt` is checked once, as the request arrives: one a
+/// moment ahead still holds for its last file after slow checks of the
+/// ones before (each PDF check held 1 s; it was checked per file, and the
+/// third file found it in the past).
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batchs_process_at_is_checked_once_for_every_file() {
+    let mut settings = isolated_settings();
+    settings.inputs.inject_pdf_check_hold_ms = 1_000;
+    let app = TestApp::spawn(Role::Api, settings).await;
+    let bytes = pdf(vec![PdfPage::Text(CORNER_MARKET.lines)]);
+    let at = chrono::Utc::now() + chrono::TimeDelta::milliseconds(1_500);
+    let mut form = reqwest::multipart::Form::new().text("processAt", at.to_rfc3339());
+    for name in ["a.pdf", "b.pdf", "c.pdf"] {
+        let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name);
+        form = form.part("file", part);
+    }
+    let response = app.upload_form(form).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["accepted"], 3, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_over_max_batch_files_is_refused_whole() {
     let mut settings = isolated_settings();

@@ -505,8 +505,8 @@ async fn a_pending_delivery_whose_job_redis_lost_is_queued_again_and_sent() {
     assert_eq!(delivery["state"], "delivered", "{delivery}");
 }
 
-/// A delivery still being tried cannot be sent again beside its run: 409,
-/// and nothing else is sent.
+/// A redelivery Redis cannot queue leaves its deliveries as they were, so
+/// that the same request once Redis is back sends them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redelivery_redis_refuses_leaves_the_delivery_as_it_was_for_the_next_request() {
     let mut redis = PrivateRedis::persistent().await;
@@ -542,6 +542,8 @@ async fn a_redelivery_redis_refuses_leaves_the_delivery_as_it_was_for_the_next_r
     assert_eq!(both[1].body, both[0].body);
 }
 
+/// A delivery still being tried cannot be sent again beside its run: 409,
+/// and nothing else is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivering_a_delivery_still_pending_is_refused() {
     let receiver = Receiver::start(vec![Answer::Status(500)]).await;
