@@ -9,6 +9,7 @@ use super::{Caller, ReceiptService, ServiceError};
 use crate::job::is_plausible_job_id;
 use crate::store::redact_url;
 use crate::store::webhooks::{AttemptRow, DeliveryState, StoredDelivery};
+use crate::webhooks::target::origin_only;
 
 /// Every webhook delivery of a job, oldest first.
 #[derive(
@@ -104,7 +105,7 @@ impl ReceiptService {
         let own = receipt.row.callback_url.as_deref();
         let shown = |url: &str| match caller.sees_all() || Some(url) == own {
             true => redact_url(url),
-            false => origin_only(url),
+            false => stored_origin(url),
         };
         let stored = self.db.deliveries_of_job(job_id).await?;
         Ok(DeliveryList {
@@ -172,12 +173,9 @@ impl ReceiptService {
     }
 }
 
-/// A URL as `scheme://host[:port]/…`: where it goes, not its path or query.
-fn origin_only(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(url) => format!("{}/…", url.origin().ascii_serialization()),
-        Err(_) => "(hidden)".to_string(),
-    }
+/// A stored target as [`origin_only`]: "(hidden)" if it does not parse.
+fn stored_origin(raw: &str) -> String {
+    url::Url::parse(raw).map_or_else(|_| "(hidden)".to_string(), |url| origin_only(&url))
 }
 
 impl DeliveryView {

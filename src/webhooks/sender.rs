@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::signing::WebhookSecret;
-use super::target::{TargetError, WebhookUrl, check_public};
+use super::target::{TargetError, WebhookUrl, check_public, origin_only};
 use crate::config::WebhookSettings;
 
 /// The most of a target's answer that is read.
@@ -123,10 +123,7 @@ impl WebhookSender {
         }
         let text = crate::telemetry::with_causes(error);
         match error.url() {
-            Some(url) => {
-                let origin = format!("{}/…", url.origin().ascii_serialization());
-                text.replace(url.as_str(), &origin)
-            }
+            Some(url) => text.replace(url.as_str(), &origin_only(url)),
             None => text,
         }
     }

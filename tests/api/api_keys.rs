@@ -29,12 +29,25 @@ async fn app_with_named_keys() -> TestApp {
 }
 
 async fn upload_as(app: &TestApp, key: &str) -> UploadAccepted {
+    upload_with_fields_as(app, key, &[]).await
+}
+
+/// Upload a receipt with `key`, with extra form fields.
+async fn upload_with_fields_as(
+    app: &TestApp,
+    key: &str,
+    fields: &[(&'static str, &'static str)],
+) -> UploadAccepted {
     let part = reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png");
+    let form = (fields.iter()).fold(
+        reqwest::multipart::Form::new().part("file", part),
+        |form, (name, value)| form.text(*name, *value),
+    );
     let response = app
         .http
         .post(format!("{}/api/upload", app.address))
         .header("x-api-key", key)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .multipart(form)
         .send()
         .await
         .unwrap();
@@ -211,14 +224,9 @@ async fn a_tenant_key_sees_a_deployment_webhook_target_as_its_origin_only() {
 
     // The shop's own job, delayed then cancelled: a delivery to the
     // deployment's target.
-    let part = reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png");
-    let form = reqwest::multipart::Form::new()
-        .part("file", part)
-        .text("delay", "60000");
-    let uploaded = app.http.post(format!("{}/api/upload", app.address));
-    let response = uploaded.header("x-api-key", SHOP).multipart(form).send();
-    let accepted: UploadAccepted = response.await.unwrap().json().await.unwrap();
-    let job_id = accepted.job_id;
+    let job_id = upload_with_fields_as(&app, SHOP, &[("delay", "60000")])
+        .await
+        .job_id;
     let cancel = format!("/api/job/{job_id}");
     let (status, _) = call(&app, reqwest::Method::DELETE, &cancel, SHOP).await;
     assert_eq!(status, 200);

@@ -36,6 +36,12 @@ pub enum TargetError {
     Unresolvable { host: String, reason: String },
 }
 
+/// A target as `scheme://host[:port]/…`: where it goes, without its path
+/// and query, which may hold a token.
+pub fn origin_only(url: &Url) -> String {
+    format!("{}/…", url.origin().ascii_serialization())
+}
+
 impl WebhookUrl {
     /// Parse and check the form of a target (not yet its addresses).
     pub fn parse(raw: &str) -> Result<Self, TargetError> {
