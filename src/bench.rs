@@ -82,7 +82,7 @@ impl JobProcessor for NoopProcessor {
         })
     }
 
-    async fn job_failed(&self, job_id: &str, reason: &str) {
+    async fn job_failed(&self, job_id: &str, reason: &str, _run: u32) {
         tracing::warn!(job_id, reason, "a bench job failed");
     }
 
@@ -244,6 +244,7 @@ fn bench_job() -> ReceiptJobData {
         blob_key: "uploads/x.jpg".into(),
         content_type: "image/jpeg".into(),
         trace_context: Default::default(),
+        run: 0,
     }
 }
 

@@ -286,10 +286,20 @@ impl ReceiptService {
             blob_key: new.blob_key.clone(),
             content_type: new.content_type.clone(),
             trace_context: Default::default(),
+            run: 0,
         };
         if let Err(e) = self.queue.enqueue(new.job_id.clone(), data, schedule).await {
-            if let Err(db_error) = self.db.delete_receipt(new.id).await {
-                tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row");
+            match self.db.delete_unshared_receipt(new.id).await {
+                Ok(true) => {}
+                // A duplicate upload was handed the job, which it saw in
+                // Redis: the add landed after all, and the upload stands.
+                Ok(false) => {
+                    tracing::warn!(job_id = new.job_id, error = %e, "the add answered late but landed; a duplicate upload holds the job, so it is kept");
+                    return Ok(());
+                }
+                Err(db_error) => {
+                    tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row")
+                }
             }
             self.forget_blob(&new.blob_key).await;
             // The add may still land (a Redis that stalled past our
@@ -327,7 +337,8 @@ impl ReceiptService {
             }
             pauses.sleep().await;
         }
-        while let Err(e) = self.db.delete_receipt(receipt_id).await {
+        // A row a duplicate upload holds is kept: the reconciler settles it.
+        while let Err(e) = self.db.delete_unshared_receipt(receipt_id).await {
             if !pauses.next_fits() {
                 tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");
                 return;

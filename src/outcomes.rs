@@ -1,7 +1,7 @@
 //! The one home of a receipt's final state. Every way a job ends passes
-//! here: the pipeline's saved reading or its last failure, a job BullMQ
-//! fails on its own, a lost job the reconciler gives up, a client's
-//! cancel. Each writes the row's final status and the webhook deliveries it
+//! here: the pipeline's saved reading, a job BullMQ has failed for good
+//! (the worker's failed event; a retry or the reconciler when that write
+//! is late), a lost job the reconciler gives up, a client's cancel. Each writes the row's final status and the webhook deliveries it
 //! raises in one transaction ([`crate::store::finish`]), then queues the
 //! deliveries; one the queue missed (a crash, Redis down) is queued later
 //! by the delivery worker's sweep.
@@ -22,6 +22,9 @@ use crate::webhooks::WebhookUrl;
 /// subscribers (BullMQ writes nothing when a waiting job is removed for
 /// that reason).
 pub const CANCELLED_EVENT: &str = "receipt-cancelled";
+
+/// The reason recorded for a job Redis failed without keeping one.
+pub const UNKNOWN_FAILURE: &str = "the job failed without a recorded reason";
 
 #[derive(Clone)]
 pub struct ReceiptOutcomes {
@@ -55,19 +58,20 @@ impl ReceiptOutcomes {
         saved.value.result().map(Some)
     }
 
-    /// The job has failed for good, for `reason`.
-    pub async fn failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
+    /// The job has failed for good, for `reason`, on the receipt's `run`
+    /// (a failure of a run a client has since retried changes nothing).
+    pub async fn failed(&self, job_id: &str, reason: &str, run: u32) -> Result<(), DbError> {
         // A job a client's cancel stopped ends `cancelled`, whether the
         // worker's failed event or the cancelling process writes it first;
         // from `processing` only: a retry may have put it back to `queued`.
         if reason == CANCELLED_REASON {
             return self
-                .cancel(job_id, Unfinished::Processing)
+                .cancel(job_id, Unfinished::Processing(run))
                 .await
                 .map(|_| ());
         }
         let notify = Notify::Targets(&self.targets);
-        if let Some(failed) = self.db.mark_job_failed(job_id, reason, notify).await? {
+        if let Some(failed) = self.db.mark_job_failed(job_id, reason, run, notify).await? {
             self.queue_deliveries(failed.deliveries).await;
         }
         Ok(())
@@ -133,7 +137,7 @@ impl ReceiptRecords for ReceiptOutcomes {
         self.completed(receipt_id, reading).await
     }
 
-    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
-        self.failed(job_id, reason).await
+    async fn mark_failed(&self, job_id: &str, reason: &str, run: u32) -> Result<(), DbError> {
+        self.failed(job_id, reason, run).await
     }
 }

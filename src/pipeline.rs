@@ -4,8 +4,14 @@
 //! download the image → mark the receipt processing → check it is whole
 //!   → read it (OCR + parse) → save the reading → the job's result
 //!                       any step fails ↓
-//!          permanent, or the last attempt → mark the receipt failed
+//!          the error, for BullMQ to retry the job or fail it for good
 //! ```
+//!
+//! A job BullMQ has failed for good is recorded on its receipt afterwards
+//! ([`ReceiptPipeline::job_failed`], from the worker's failed event): not
+//! before, or a process that died in between would leave a receipt said
+//! failed (and announced) whose job then runs again, stalled, and may
+//! complete.
 //!
 //! The pipeline knows nothing of BullMQ or actors: it is handed the
 //! attempt, a place to keep receipts ([`ReceiptRecords`]) and something
@@ -46,11 +52,13 @@ pub trait ReceiptRecords: Send + Sync {
         reading: &ReceiptReading,
     ) -> impl Future<Output = Result<Option<ReceiptResult>, DbError>> + Send;
 
-    /// Mark the receipt of `job_id` failed, unless it already finished.
+    /// Mark the receipt of `job_id` failed, unless it already finished or
+    /// is on another run than `run` (a client retried it since).
     fn mark_failed(
         &self,
         job_id: &str,
         reason: &str,
+        run: u32,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
@@ -109,7 +117,8 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
     }
 
     /// Run one attempt. A failure that ends the job (permanent, or on the
-    /// last attempt) is recorded on the receipt before it is returned.
+    /// last attempt) is recorded once BullMQ has failed the job
+    /// ([`job_failed`](Self::job_failed)).
     pub async fn run(
         &self,
         attempt: &JobAttempt,
@@ -118,23 +127,21 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         let outcome = self.process(attempt, progress).await;
         if let Err(error) = &outcome {
             tracing::warn!(%error, job_id = attempt.job_id, "reading the receipt failed");
-            if error.is_permanent() || attempt.is_last() {
-                self.job_failed(&attempt.job_id, error.reason()).await;
-            }
         }
         outcome
     }
 
-    /// Record that a job failed for good (also used outside
-    /// [`run`](Self::run): BullMQ gave it up after too many stalls, say).
-    /// While PostgreSQL is down this keeps trying, with pauses that double
-    /// up to 30 s, for [`RECORD_PATIENCE`]; past that, or if the process
-    /// dies meanwhile, the reconciler records it from Redis.
-    pub async fn job_failed(&self, job_id: &str, reason: &str) {
+    /// Record that BullMQ failed a job for good (its last attempt failed,
+    /// or a permanent error, or too many stalls), on the receipt's `run`
+    /// the job was. While PostgreSQL is down this keeps trying, with
+    /// pauses that double up to 30 s, for [`RECORD_PATIENCE`]; past that,
+    /// or if the process dies meanwhile, the reconciler records it from
+    /// Redis.
+    pub async fn job_failed(&self, job_id: &str, reason: &str, run: u32) {
         let second = std::time::Duration::from_secs(1);
         let mut pauses = Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
         loop {
-            match self.records.mark_failed(job_id, reason).await {
+            match self.records.mark_failed(job_id, reason, run).await {
                 Ok(()) => return,
                 Err(e) if !pauses.next_fits() => {
                     tracing::warn!(job_id, error = %e, "could not mark the receipt failed; the reconciler will");
@@ -173,8 +180,7 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
         )
         .await
         .map_err(|e| {
-            // Nothing was saved: a cancel may cut what follows (a wait
-            // for PostgreSQL to record the failure) short again.
+            // Nothing was saved: a cancel may stop the attempt again.
             attempt
                 .saving
                 .store(false, std::sync::atomic::Ordering::Release);
@@ -226,13 +232,20 @@ mod tests;
 #[cfg(feature = "fault-injection")]
 async fn hold_after_saving() {
     static HOLD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let hold = *HOLD.get_or_init(|| {
-        std::env::var("OCR_INJECT_SAVED_HOLD_MS")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(0)
-    });
+    let hold = injected_ms(&HOLD, "OCR_INJECT_SAVED_HOLD_MS");
     if hold > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
     }
+}
+
+/// Test-only: the milliseconds the variable `name` asks for (0 when
+/// unset), read once into `cell`.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn injected_ms(cell: &'static std::sync::OnceLock<u64>, name: &str) -> u64 {
+    *cell.get_or_init(|| {
+        std::env::var(name)
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0)
+    })
 }

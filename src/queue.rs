@@ -76,6 +76,8 @@ pub struct QueueJob {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The worker that ran its latest attempt (BullMQ's `processedBy`).
     pub worker: Option<String>,
+    /// The receipt's run the job is (its data's `run`; 0 when absent).
+    pub run: u32,
 }
 
 /// The global rate limit as BullMQ keeps it in the queue's meta hash.
@@ -538,7 +540,15 @@ fn queue_job(job: Job, state: JobState) -> QueueJob {
         started_at: from_millis(job.processed_on()),
         finished_at: from_millis(job.finished_on()),
         worker: job.processed_by().and_then(non_empty),
+        run: job_run(job.data()),
     }
+}
+
+/// The `run` a job's data names; 0 for a job without one (a Node
+/// producer's, or the upload's own).
+fn job_run(data: &serde_json::Value) -> u32 {
+    let run = data.get("run").and_then(serde_json::Value::as_u64);
+    u32::try_from(run.unwrap_or_default()).unwrap_or_default()
 }
 
 /// A BullMQ timestamp (milliseconds since the epoch; 0 when unset).

@@ -46,8 +46,9 @@ pub trait JobProcessor: Send + Sync + 'static {
         progress: Progress,
     ) -> impl Future<Output = Result<ReceiptResult, JobError>> + Send;
 
-    /// Record that BullMQ failed the job for good on its own.
-    fn job_failed(&self, job_id: &str, reason: &str) -> impl Future<Output = ()> + Send;
+    /// Record that BullMQ failed the job for good, on the receipt's `run`
+    /// the job was.
+    fn job_failed(&self, job_id: &str, reason: &str, run: u32) -> impl Future<Output = ()> + Send;
 
     /// BullMQ has moved the job to `completed` (the worker's event).
     fn completed(&self, _job_id: &str) {}
@@ -66,8 +67,8 @@ where
         ReceiptPipeline::run(self, attempt, progress).await
     }
 
-    async fn job_failed(&self, job_id: &str, reason: &str) {
-        ReceiptPipeline::job_failed(self, job_id, reason).await
+    async fn job_failed(&self, job_id: &str, reason: &str, run: u32) {
+        ReceiptPipeline::job_failed(self, job_id, reason, run).await
     }
 }
 
@@ -137,7 +138,9 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
         args: QueueWorkerArgs<P>,
     ) -> Result<QueueWorkerState, ActorProcessingErr> {
         let (hand_back, handed_back) = watch::channel(false);
+        let final_failures = FinalFailures::default();
         let runner = Arc::new(JobRunner {
+            final_failures: final_failures.clone(),
             pipeline: args.pipeline.clone(),
             db: args.db.clone(),
             queue: args.queue.clone(),
@@ -153,7 +156,7 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
             stall_check,
             args.stalls.clone(),
         ));
-        let events = drain_events(worker.clone(), args.queue, args.pipeline);
+        let events = drain_events(worker.clone(), args.queue, args.pipeline, final_failures);
         Ok(QueueWorkerState {
             worker,
             events,
@@ -234,6 +237,28 @@ struct JobRunner<P> {
     worker_name: String,
     /// When PostgreSQL last answered the check before a job.
     database_checked: std::sync::Mutex<Option<Instant>>,
+    /// Jobs this process is failing for good, for the failed event.
+    final_failures: FinalFailures,
+}
+
+/// The jobs whose last attempt this process has failed for good and whose
+/// failed event has not been read yet, with the receipt's run each was.
+/// The event records the failure on the receipt once Redis has it; this
+/// tells it the run when BullMQ removed the job as it failed it
+/// (`removeOnFail`), so Redis cannot.
+#[derive(Clone, Default)]
+struct FinalFailures(Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>);
+
+impl FinalFailures {
+    fn insert(&self, job_id: &str, run: u32) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.insert(job_id.to_string(), run);
+        }
+    }
+
+    fn take(&self, job_id: &str) -> Option<u32> {
+        self.0.lock().ok()?.remove(job_id)
+    }
 }
 
 /// How often a running job checks whether a client cancelled it.
@@ -293,6 +318,14 @@ impl<P: JobProcessor> JobRunner<P> {
             return Box::pin(self.hand_back(&attempt.job_id)).await;
         };
         record_attempt(&span, &attempt, &outcome, started);
+        if let Err(error) = &outcome
+            && (error.is_permanent() || attempt.is_last())
+        {
+            self.final_failures
+                .insert(&attempt.job_id, attempt.data.run);
+            #[cfg(feature = "fault-injection")]
+            Box::pin(hold_final_failure(&attempt.job_id)).await;
+        }
         match outcome {
             // No separate "progress 100" write: a completed job reads as
             // 100 from its state (`queue::queue_job`), which saves one
@@ -404,6 +437,19 @@ impl<P: JobProcessor> JobRunner<P> {
     }
 }
 
+/// Test-only: OCR_INJECT_FINAL_FAILURE_HOLD_MS holds a job this process
+/// has failed for good this long before BullMQ is told, as a process
+/// about to die there would: nothing may say the receipt failed yet.
+#[cfg(feature = "fault-injection")]
+async fn hold_final_failure(job_id: &str) {
+    static HOLD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let hold = crate::pipeline::injected_ms(&HOLD, "OCR_INJECT_FINAL_FAILURE_HOLD_MS");
+    if hold > 0 {
+        tracing::warn!(job_id, "fault injection: holding a final failure");
+        tokio::time::sleep(Duration::from_millis(hold)).await;
+    }
+}
+
 /// How long a job waited from when it was due (its upload, plus any delay
 /// asked for) to the start of its first attempt.
 fn record_queue_wait(job: &Job) {
@@ -498,20 +544,30 @@ fn drain_events<P: JobProcessor>(
     worker: Arc<Worker>,
     queue: QueueHandle,
     pipeline: Arc<P>,
+    final_failures: FinalFailures,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = worker.next_event().await {
             match event {
                 WorkerEvent::Failed { job_id, error } => {
-                    // BullMQ reports every failed attempt; only a job now
-                    // in the failed set has failed for good.
-                    match queue.lookup(&job_id).await {
-                        Ok(Some(job)) if job.state == JobState::Failed => {
-                            // May wait for PostgreSQL: not in this loop.
-                            let pipeline = pipeline.clone();
-                            tokio::spawn(async move { pipeline.job_failed(&job_id, &error).await });
-                        }
-                        Ok(Some(_)) => {
+                    let ours = final_failures.take(&job_id);
+                    // May wait for PostgreSQL: not in this loop.
+                    let record = |run: u32| {
+                        let (pipeline, job_id, error) =
+                            (pipeline.clone(), job_id.clone(), error.clone());
+                        tokio::spawn(
+                            async move { pipeline.job_failed(&job_id, &error, run).await },
+                        );
+                    };
+                    // BullMQ reports every failed attempt, and also one it
+                    // could not move (Redis down: the job stays active and
+                    // runs again once it stalls). Only a job now in the
+                    // failed set, or gone from Redis after this process
+                    // failed it for good, has failed for good.
+                    match (queue.lookup(&job_id).await, ours) {
+                        (Ok(Some(job)), _) if job.state == JobState::Failed => record(job.run),
+                        (Ok(None), Some(run)) => record(run),
+                        (Ok(Some(_)), _) => {
                             if let Err(e) = queue.record_failed_attempt(&job_id, &error).await {
                                 tracing::warn!(job_id, error = %e, "could not keep the failed attempt's reason");
                             }

@@ -26,8 +26,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::{RateLimit, ReconcileSettings};
 use crate::job::{CANCELLED_REASON, JobState};
-use crate::outcomes::ReceiptOutcomes;
-use crate::queue::QueueHandle;
+use crate::outcomes::{ReceiptOutcomes, UNKNOWN_FAILURE};
+use crate::queue::{QueueHandle, QueueJob};
 use crate::store::models::ReceiptRow;
 use crate::store::receipts::UnfinishedKey;
 use crate::store::{BlobError, BlobStore, Db};
@@ -237,7 +237,7 @@ impl ReconcilerArgs {
                     self.mend(row).await
                 }
                 Ok(Some(job)) if job.state == JobState::Failed && self.unchanged(row).await => {
-                    self.record_failure(row, job.failed_reason.as_deref()).await
+                    self.record_failure(row, &job).await
                 }
                 _ => Ok(()),
             };
@@ -262,17 +262,19 @@ impl ReconcilerArgs {
     async fn record_failure(
         &self,
         row: &ReceiptRow,
-        reason: Option<&str>,
+        job: &QueueJob,
     ) -> Result<(), crate::store::DbError> {
         let job_id = &row.job_id;
         tracing::warn!(
             job_id,
             "job failed while its receipt still said unfinished; recorded now"
         );
-        match reason {
+        match job.failed_reason.as_deref() {
             Some(CANCELLED_REASON) => self.outcomes.cancelled(job_id).await.map(|_| ()),
-            Some(reason) => self.outcomes.failed(job_id, reason).await,
-            None => self.outcomes.failed(job_id, UNKNOWN_FAILURE).await,
+            reason => {
+                let reason = reason.unwrap_or(UNKNOWN_FAILURE);
+                self.outcomes.failed(job_id, reason, job.run).await
+            }
         }
     }
 
@@ -293,15 +295,14 @@ impl ReconcilerArgs {
                     job_id = row.job_id,
                     "job lost from Redis and its image is gone"
                 );
-                self.outcomes.failed(&row.job_id, LOST_FOR_GOOD).await
+                let run = u32::try_from(row.run).unwrap_or_default();
+                self.outcomes.failed(&row.job_id, LOST_FOR_GOOD, run).await
             }
             // The blob store is down: try again next pass.
             Err(_) => Ok(()),
         }
     }
 }
-
-const UNKNOWN_FAILURE: &str = "the job failed without a recorded reason";
 
 const LOST_FOR_GOOD: &str = "the job disappeared from the queue (removed from Redis by another \
                              client, or Redis lost it) and its image is no longer in the blob \

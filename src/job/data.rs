@@ -19,4 +19,13 @@ pub struct ReceiptJobData {
     /// Absent in jobs from producers that do not trace.
     #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
     pub trace_context: TraceContext,
+    /// The receipt's run this job is (0 for the upload's, one more per
+    /// retry; absent, so 0, in a Node producer's job): its failure is
+    /// recorded only while the row is on this run.
+    #[serde(default, skip_serializing_if = "is_first_run")]
+    pub run: u32,
+}
+
+fn is_first_run(run: &u32) -> bool {
+    *run == 0
 }

@@ -2,7 +2,8 @@
 //! retry reads it again); its row says `cancelled` and when.
 
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
-use crate::job::{JobState, ReceiptStatus, is_plausible_job_id};
+use crate::job::{JobState, ReceiptJobData, ReceiptStatus, is_plausible_job_id};
+use crate::outcomes::UNKNOWN_FAILURE;
 use crate::queue::QueueError;
 use crate::store::models::ReceiptRow;
 
@@ -82,12 +83,23 @@ impl ReceiptService {
         if !is_plausible_job_id(job_id) {
             return Err(not_found());
         }
-        let stored = self
-            .db
-            .receipt_by_job_id(job_id)
-            .await?
-            .filter(|stored| caller.may_see(stored.row.owner.as_deref()))
-            .ok_or_else(not_found)?;
+        let visible = async || {
+            let stored = self.db.receipt_by_job_id(job_id).await?;
+            let visible = stored.filter(|stored| caller.may_see(stored.row.owner.as_deref()));
+            visible.ok_or_else(not_found)
+        };
+        let mut stored = visible().await?;
+        if !stored.is_finished()?
+            && let Some(job) = self.queue.lookup(job_id).await?
+            && job.state == JobState::Failed
+        {
+            // BullMQ failed it for good an instant ago and the worker's
+            // write to the row is on its way (or PostgreSQL was down then):
+            // recorded here first, on the run that failed.
+            let reason = job.failed_reason.as_deref().unwrap_or(UNKNOWN_FAILURE);
+            self.outcomes.failed(job_id, reason, job.run).await?;
+            stored = visible().await?;
+        }
         let state = self.job_status(caller, job_id).await?.state;
         let status = stored.status()?;
         if !matches!(status, ReceiptStatus::Failed | ReceiptStatus::Cancelled)
@@ -110,13 +122,14 @@ impl ReceiptService {
         }
         // Then the row: of two retries at once one wins here, and only it
         // touches Redis.
-        if !self.db.requeue_receipt(job_id).await? {
+        let Some(run) = self.db.requeue_receipt(job_id).await? else {
             return Err(ServiceError::Conflict {
                 job_id: job_id.to_string(),
                 state: self.job_status(caller, job_id).await?.state,
                 allowed: RETRYABLE,
             });
-        }
+        };
+        let data = ReceiptJobData { run, ..data };
         let added = match self.make_way(job_id).await {
             Ok(None) => self.queue.enqueue_again(job_id.to_string(), data).await,
             Ok(Some(held)) => {

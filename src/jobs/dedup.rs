@@ -2,6 +2,9 @@
 //! again within the window get the earlier upload's job instead of a new
 //! one. Best effort: two identical uploads arriving at the same instant
 //! may both be queued (a duplicate is only handed a job Redis has).
+//! A job handed out is the duplicate's too: the row is marked shared, and
+//! the first upload, should its add have timed out (and landed late),
+//! keeps its row, image and job rather than taking them back.
 
 use super::{ReceiptService, ReceiptView, ServiceError, UploadAccepted};
 use crate::job::ReceiptStatus;
@@ -37,6 +40,11 @@ impl ReceiptService {
         if row.status == ReceiptStatus::Queued.as_str()
             && self.queue.lookup(&row.job_id).await?.is_none()
         {
+            return Ok(None);
+        }
+        // Claimed before it is answered: an upload whose add timed out
+        // takes its row back unless it is shared.
+        if !self.db.share_receipt(row.id).await? {
             return Ok(None);
         }
         let Some(stored) = self.db.receipt_by_id(row.id).await? else {

@@ -13,7 +13,7 @@ use crate::ocr::{EngineKind, OcrPage, ParsedReceipt, ReceiptReading};
 enum Recorded {
     Processing(String),
     Saved(Uuid),
-    Failed(String, String),
+    Failed(String, String, u32),
 }
 
 #[derive(Default)]
@@ -49,8 +49,8 @@ impl ReceiptRecords for FakeRecords {
         }))
     }
 
-    async fn mark_failed(&self, job_id: &str, reason: &str) -> Result<(), DbError> {
-        self.push(Recorded::Failed(job_id.into(), reason.into()));
+    async fn mark_failed(&self, job_id: &str, reason: &str, run: u32) -> Result<(), DbError> {
+        self.push(Recorded::Failed(job_id.into(), reason.into(), run));
         Ok(())
     }
 }
@@ -104,6 +104,7 @@ async fn fixture(image: Option<&[u8]>, fails_with: Option<fn() -> JobError>) -> 
             blob_key,
             content_type: "image/png".into(),
             trace_context: Default::default(),
+            run: 0,
         },
         attempt: 1,
         max_attempts: 3,
@@ -137,7 +138,7 @@ async fn a_receipt_is_marked_processing_read_and_saved_in_that_order() {
 }
 
 #[tokio::test]
-async fn a_missing_image_fails_permanently_and_marks_the_receipt_failed() {
+async fn a_missing_image_fails_permanently_and_leaves_the_receipt_to_the_failed_event() {
     let f = fixture(None, None).await;
     let (progress, _reports) = mpsc::unbounded_channel();
     let error = f
@@ -147,10 +148,8 @@ async fn a_missing_image_fails_permanently_and_marks_the_receipt_failed() {
         .expect_err("fails");
     assert!(error.is_permanent(), "{error:?}");
     assert!(error.reason().contains("missing"), "{error}");
-    assert!(matches!(
-        f.pipeline.records.events().as_slice(),
-        [Recorded::Failed(job, _)] if job == "ocr-1-test"
-    ));
+    // Recorded once BullMQ has failed the job (the worker's event).
+    assert_eq!(f.pipeline.records.events(), []);
 }
 
 #[tokio::test]
@@ -163,15 +162,14 @@ async fn a_truncated_jpeg_is_a_permanent_failure() {
         .await
         .expect_err("fails");
     assert!(error.is_permanent(), "{error:?}");
-    let events = f.pipeline.records.events();
-    assert!(
-        matches!(events.last(), Some(Recorded::Failed(..))),
-        "{events:?}"
+    assert_eq!(
+        f.pipeline.records.events(),
+        [Recorded::Processing("ocr-1-test".into())]
     );
 }
 
 #[tokio::test]
-async fn a_retryable_failure_leaves_the_receipt_alone_until_the_last_attempt() {
+async fn no_attempt_marks_the_receipt_failed_itself_not_even_the_last() {
     let crash = || {
         JobError::retry(
             crate::job::FailureClass::WorkerCrash,
@@ -186,21 +184,27 @@ async fn a_retryable_failure_leaves_the_receipt_alone_until_the_last_attempt() {
         .await
         .expect_err("fails");
     assert!(!error.is_permanent());
-    assert_eq!(
-        f.pipeline.records.events(),
-        [Recorded::Processing("ocr-1-test".into())]
-    );
-
     f.attempt.attempt = 3;
     f.pipeline
         .run(&f.attempt, progress)
         .await
         .expect_err("fails again");
+    let processing = Recorded::Processing("ocr-1-test".into());
+    assert_eq!(
+        f.pipeline.records.events(),
+        [processing.clone(), processing]
+    );
+
+    // BullMQ failed the job: the worker's event records it, on its run.
+    f.pipeline
+        .job_failed("ocr-1-test", "the OCR worker crashed", 2)
+        .await;
     assert_eq!(
         f.pipeline.records.events().last(),
         Some(&Recorded::Failed(
             "ocr-1-test".into(),
-            "the OCR worker crashed".into()
+            "the OCR worker crashed".into(),
+            2
         ))
     );
 }

@@ -39,4 +39,18 @@ impl Db {
             .optional()?;
         Ok(row)
     }
+
+    /// Hand receipt `id`'s job to a duplicate upload: marks it shared, so
+    /// that the upload that made it no longer takes it back
+    /// ([`Db::delete_unshared_receipt`]). False when the row is gone (that
+    /// upload took it back first) or no longer standing.
+    pub async fn share_receipt(&self, id: uuid::Uuid) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        let shared = diesel::update(receipts::table.find(id))
+            .filter(receipts::status.eq_any(STANDING))
+            .set(receipts::shared.eq(true))
+            .execute(&mut conn)
+            .await?;
+        Ok(shared > 0)
+    }
 }

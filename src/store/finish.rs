@@ -88,18 +88,22 @@ impl Db {
         .await
     }
 
-    /// Mark the receipt of `job_id` failed unless it already finished.
-    /// `None` when nothing changed.
+    /// Mark the receipt of `job_id` failed unless it already finished or
+    /// is on another `run` (a client retried it since). `None` when
+    /// nothing changed.
     pub async fn mark_job_failed(
         &self,
         job_id: &str,
         reason: &str,
+        run: u32,
         notify: Notify<'_>,
     ) -> Result<Option<Finished<()>>, DbError> {
+        let run = i32::try_from(run).unwrap_or(i32::MAX);
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
                 .filter(receipts::status.ne_all(FINAL))
+                .filter(receipts::run.eq(run))
                 .set((
                     receipts::status.eq(ReceiptStatus::Failed.as_str()),
                     receipts::failed_reason.eq(reason),
@@ -134,14 +138,22 @@ impl Db {
         from: Unfinished,
         notify: Notify<'_>,
     ) -> Result<Option<Finished<()>>, DbError> {
-        let from: &[&str] = match from {
-            Unfinished::Any => &ReceiptStatus::UNFINISHED,
-            Unfinished::Processing => &[ReceiptStatus::Processing.as_str()],
+        let (statuses, run): (&[&str], _) = match from {
+            Unfinished::Any => (&ReceiptStatus::UNFINISHED, None),
+            Unfinished::Processing(run) => (
+                &[ReceiptStatus::Processing.as_str()],
+                Some(i32::try_from(run).unwrap_or(i32::MAX)),
+            ),
         };
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
-            let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
-                .filter(receipts::status.eq_any(from))
+            let mut cancel = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+                .filter(receipts::status.eq_any(statuses))
+                .into_boxed();
+            if let Some(run) = run {
+                cancel = cancel.filter(receipts::run.eq(run));
+            }
+            let changed = cancel
                 .set((
                     receipts::status.eq(ReceiptStatus::Cancelled.as_str()),
                     receipts::cancelled_at.eq(diesel::dsl::now),
@@ -164,9 +176,10 @@ impl Db {
 pub enum Unfinished {
     /// `queued` or `processing`: a client's cancel.
     Any,
-    /// `processing` only: a worker's report that it stopped the job, which
-    /// must not end a receipt a retry has put back to `queued` meanwhile.
-    Processing,
+    /// `processing` on this run only: a worker's report that it stopped
+    /// the job, which must not end a receipt a retry has put back to
+    /// `queued` meanwhile, nor the retried run once it runs.
+    Processing(u32),
 }
 
 /// The deliveries of a new outcome, written in its transaction.

@@ -102,6 +102,8 @@ pub struct ReceiptRow {
     pub owner: Option<String>,
     /// When the image was removed (IMAGE_KEEP_DAYS); the fields stay.
     pub image_removed_at: Option<DateTime<Utc>>,
+    /// The run of its job the receipt is on (0, then one more per retry).
+    pub run: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -138,6 +140,7 @@ impl ReceiptRow {
             blob_key: self.blob_key.clone(),
             content_type: self.content_type.clone(),
             trace_context: Default::default(),
+            run: u32::try_from(self.run).unwrap_or_default(),
         }
     }
 }

@@ -25,13 +25,23 @@ impl Db {
         Ok(())
     }
 
-    /// Undo a placeholder whose job could not be queued.
-    pub async fn delete_receipt(&self, id: Uuid) -> Result<(), DbError> {
+    /// Undo a placeholder whose job could not be queued, unless a
+    /// duplicate upload was handed its job meanwhile
+    /// ([`Db::share_receipt`]): answers false when the row is kept for
+    /// that reason.
+    pub async fn delete_unshared_receipt(&self, id: Uuid) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
         diesel::delete(receipts::table.find(id))
+            .filter(receipts::shared.eq(false))
             .execute(&mut conn)
             .await?;
-        Ok(())
+        let shared = receipts::table
+            .find(id)
+            .select(receipts::shared)
+            .first::<bool>(&mut conn)
+            .await
+            .optional()?;
+        Ok(shared.is_none())
     }
 
     /// Mark the receipt `processing`, creating its row when the job came
@@ -61,8 +71,9 @@ impl Db {
     }
 
     /// Put a failed or cancelled receipt whose image is still stored back
-    /// to `queued` for a retry. Answers whether it changed.
-    pub async fn requeue_receipt(&self, job_id: &str) -> Result<bool, DbError> {
+    /// to `queued` for a retry, on its next run: answers that run, or
+    /// `None` when nothing changed.
+    pub async fn requeue_receipt(&self, job_id: &str) -> Result<Option<u32>, DbError> {
         let mut conn = self.conn().await?;
         let retryable = [
             ReceiptStatus::Failed.as_str(),
@@ -76,10 +87,13 @@ impl Db {
                 receipts::failed_reason.eq(None::<String>),
                 receipts::cancelled_at.eq(None::<chrono::DateTime<chrono::Utc>>),
                 receipts::updated_at.eq(diesel::dsl::now),
+                receipts::run.eq(receipts::run + 1),
             ))
-            .execute(&mut conn)
-            .await?;
-        Ok(changed > 0)
+            .returning(receipts::run)
+            .get_result::<i32>(&mut conn)
+            .await
+            .optional()?;
+        Ok(changed.map(|run| u32::try_from(run).unwrap_or_default()))
     }
 
     /// Put back a receipt that a retry claimed ([`Db::requeue_receipt`])
@@ -94,6 +108,7 @@ impl Db {
                 receipts::failed_reason.eq(&row.failed_reason),
                 receipts::cancelled_at.eq(row.cancelled_at),
                 receipts::updated_at.eq(row.updated_at),
+                receipts::run.eq(row.run),
             ))
             .execute(&mut conn)
             .await?;

@@ -44,6 +44,8 @@ diesel::table! {
         callback_url -> Nullable<Text>,
         owner -> Nullable<Text>,
         image_removed_at -> Nullable<Timestamptz>,
+        shared -> Bool,
+        run -> Int4,
     }
 }
 

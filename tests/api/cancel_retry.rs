@@ -245,7 +245,10 @@ async fn a_cancel_between_a_retrys_claim_and_its_new_job_still_cancels() {
     .await;
     assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
     // The retry's first step, as it takes it.
-    assert!(api.db.requeue_receipt(&job_id).await.expect("claim"));
+    assert_eq!(
+        api.db.requeue_receipt(&job_id).await.expect("claim"),
+        Some(1)
+    );
     assert_eq!(api.receipt_status(&job_id).await, ("queued".into(), false));
 
     let (status, body) = api.cancel(&job_id).await;
@@ -403,4 +406,59 @@ async fn a_late_cancel_withdraws_its_own_request_and_no_other() {
     queue.request_cancel(&job_id).await.expect("SET");
     queue.withdraw_cancel(&job_id).await.expect("DEL");
     assert!(!queue.cancel_requested(&job_id).await.expect("EXISTS"));
+}
+
+/// BullMQ has failed a job for good and its worker has not yet written the
+/// row (it does so an instant later, or PostgreSQL was down then): a retry
+/// records the failure itself, on the run that failed, and goes ahead,
+/// rather than answer 409 to a client that saw `failed`. A failure written
+/// late for that run, after the retry, changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_before_the_row_says_failed_goes_ahead_and_a_late_write_is_ignored() {
+    let api = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    // What BullMQ's failing script leaves, its worker's row write not yet
+    // made: the job in the failed set with its reason.
+    let prefix = format!("{}:{}", api.settings.queue.prefix, api.settings.queue.name);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut redis = api.redis().await;
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LREM")
+        .arg(format!("{prefix}:wait"))
+        .arg(0)
+        .arg(&job_id)
+        .cmd("ZADD")
+        .arg(format!("{prefix}:failed"))
+        .arg(now)
+        .arg(&job_id)
+        .cmd("HSET")
+        .arg(format!("{prefix}:{job_id}"))
+        .arg("failedReason")
+        .arg("the OCR worker crashed")
+        .arg("finishedOn")
+        .arg(now)
+        .arg("atm")
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .expect("the job failed in Redis");
+    assert_eq!(api.job_view(&job_id).await.state, JobState::Failed);
+    assert_eq!(api.receipt_status(&job_id).await.0, "queued");
+
+    let (status, body) = api.retry(&job_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(state(&body), JobState::Waiting, "{body}");
+    let stored = api.db.receipt_by_job_id(&job_id).await.unwrap();
+    let row = stored.expect("its row").row;
+    assert_eq!((row.status.as_str(), row.run), ("queued", 1));
+
+    // The worker's write for the run that failed, coming now.
+    let late = api
+        .db
+        .mark_job_failed(&job_id, "the OCR worker crashed", 0, Notify::Nobody)
+        .await
+        .expect("PostgreSQL");
+    assert!(late.is_none(), "a retried run is not failed again");
+    assert_eq!(api.receipt_status(&job_id).await.0, "queued");
 }

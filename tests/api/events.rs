@@ -381,7 +381,7 @@ async fn a_followed_job_removed_with_its_receipt_ends_the_stream() {
 
     let stored = app.db.receipt_by_job_id(&job_id).await.unwrap();
     app.db
-        .delete_receipt(stored.expect("a row").row.id)
+        .delete_unshared_receipt(stored.expect("a row").row.id)
         .await
         .unwrap();
     let queue = crate::helpers::queue_for(&app.settings).await;

@@ -17,7 +17,11 @@ use receipt_ocr::jobs::JobStatusView;
 use receipt_ocr::startup::Role;
 use receipt_ocr::store::Db;
 
-use crate::helpers::{PATIENCE, Process, TestApp, free_port, isolated_settings, wait_for};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::helpers::{PATIENCE, Process, TestApp, command, free_port, isolated_settings, wait_for};
 use crate::private_servers::{PrivatePostgres, PrivateRedis};
 use crate::support::receipt_image::corner_market_png;
 
@@ -369,4 +373,61 @@ async fn image_bombs_from_a_producer_fail_at_once_beside_a_normal_read() {
         "image bombs: worker peak RSS {} MiB (65500x65500 JPEG header, 30000x30000 1-bit PNG)",
         worker.peak_rss_kib() / 1024
     );
+}
+
+/// The last attempt of a job failed, and its worker process dies before
+/// BullMQ is told: nothing may say the receipt failed, for the job runs
+/// again once it stalls, here to completion (its image is back by then).
+/// The worker used to mark the receipt failed, and queue its
+/// `receipt.failed` webhook, before telling BullMQ: the receipt then
+/// completed as well, announced twice with two different ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_dies_before_bullmq_fails_its_job_has_announced_nothing() {
+    let mut settings = isolated_settings();
+    settings.webhooks.allow_private = true;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let part = reqwest::multipart::Part::bytes(corner_market_png()).file_name("r.png");
+    let form = reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("callbackUrl", "http://127.0.0.1:9/hook");
+    let accepted: Value = api.upload_form(form).await.json().await.unwrap();
+    let job_id = accepted["jobId"].as_str().expect("a job id").to_string();
+    // Its image is away while the first worker reads it: a permanent failure.
+    let [blob] = api.blob_files().try_into().expect("one stored image");
+    let image = std::fs::read(&blob).unwrap();
+    std::fs::remove_file(&blob).unwrap();
+
+    let hold = [("OCR_INJECT_FINAL_FAILURE_HOLD_MS", "600000")];
+    let mut command = command("worker", &worker_settings(&settings), &hold);
+    command.stderr(Stdio::piped());
+    let mut first = Process::spawn(command);
+    let log = first.stderr_lines();
+    wait_for(|| async {
+        let lines = log.lock().ok()?;
+        lines
+            .iter()
+            .any(|line| line.contains("holding a final failure"))
+            .then_some(())
+    })
+    .await;
+    let stored = api.db.receipt_by_job_id(&job_id).await.unwrap();
+    let status = stored.expect("its row").row.status;
+    assert_ne!(status, "failed", "recorded once BullMQ has failed the job");
+    assert_eq!(deliveries(&api, &job_id).await, Vec::<String>::new());
+
+    std::fs::write(&blob, image).unwrap();
+    first.crash();
+    let _second = Process::start("worker", &worker_settings(&settings));
+    let job = api.wait_for_final(&job_id).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(deliveries(&api, &job_id).await, ["receipt.completed"]);
+}
+
+/// The events of a job's webhook deliveries, oldest first.
+async fn deliveries(api: &TestApp, job_id: &str) -> Vec<String> {
+    let url = format!("{}/api/job/{job_id}/deliveries", api.address);
+    let body = api.get_json(&url).await;
+    let deliveries = body["deliveries"].as_array().expect("deliveries").iter();
+    let events = deliveries.map(|delivery| delivery["event"].as_str().unwrap_or_default());
+    events.map(String::from).collect()
 }

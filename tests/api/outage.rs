@@ -4,6 +4,7 @@
 //! upload's deadline and then answers leaves no job either. The tests run
 //! their own Redis, so stopping it disturbs no other test.
 
+use diesel_async::SimpleAsyncConnection;
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
@@ -131,19 +132,7 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
 
     let mut conn = hold_writes(&redis).await;
     let image = corner_market_png();
-    let queuing = tokio::spawn({
-        let (http, url) = (app.http.clone(), format!("{}/api/upload", app.address));
-        let part = reqwest::multipart::Part::bytes(image.clone()).file_name("a.png");
-        let form = reqwest::multipart::Form::new().part("file", part);
-        async move {
-            http.post(url)
-                .multipart(form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
+    let queuing = upload_in_background(&app, image.clone());
     // Its row is written before its job is added.
     wait_for(|| async { (app.db.count_receipts().await.ok()? == 2).then_some(()) }).await;
 
@@ -151,7 +140,7 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
     let status = again.status();
     let body: Value = again.json().await.unwrap();
     assert_eq!(status, 503, "not the queuing upload's job: {body}");
-    assert_eq!(queuing.await.unwrap(), 503);
+    assert_eq!(queuing.await.unwrap().status(), 503);
     release_writes(&mut conn).await;
 
     let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
@@ -169,6 +158,170 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
         1,
         "the first row only"
     );
+}
+
+/// The other order: the add lands late, the duplicate sees the job in
+/// Redis, and only then does the first upload, its deadline passed, undo
+/// its row (held up here by a lock the test takes on the row). The
+/// duplicate claims the row before it answers; the undo, which removes
+/// only unclaimed rows, runs first here, so the duplicate gets a job of
+/// its own rather than the one the undo takes back. Before the claim, the
+/// duplicate was answered at once with a job id that then led nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_is_not_handed_a_job_its_first_upload_then_takes_back() {
+    let redis = PrivateRedis::start(free_port()).await;
+    let app = dedup_app(&redis).await;
+    let row_lock = "BEGIN; SELECT 1 FROM receipts WHERE status = 'queued' FOR UPDATE";
+    let late = an_upload_whose_add_lands_late(&app, &redis, row_lock).await;
+
+    // The duplicate, answered at once or waiting for the row in turn.
+    let again = upload_in_background(&app, late.image);
+    wait_for(|| async {
+        (again.is_finished() || waiting_on_a_lock(&app, "UPDATE").await.is_some()).then_some(())
+    })
+    .await;
+    let mut lock = late.lock;
+    lock.batch_execute("COMMIT").await.expect("the row let go");
+
+    assert_eq!(
+        late.upload.await.unwrap().status(),
+        503,
+        "its add timed out"
+    );
+    let again: Value = again.await.unwrap().json().await.unwrap();
+    let job_id = again["jobId"].as_str().expect("a job id");
+    assert!(again.get("duplicate").is_none(), "{again}");
+    assert_eq!(app.wait_for_final(job_id).await.state, JobState::Completed);
+}
+
+/// And when the duplicate claims the row before the undo comes (held up
+/// here before it touches any row, by a trigger waiting for a lock the
+/// test holds): the undo keeps the row, image and job, and the first
+/// upload answers 200 with the job both hold, which completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_whose_late_add_a_duplicate_holds_keeps_it_and_answers_200() {
+    let redis = PrivateRedis::start(free_port()).await;
+    let app = dedup_app(&redis).await;
+    let mut setup = app.db.conn().await.expect("a connection");
+    setup
+        .batch_execute(
+            "CREATE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_advisory_xact_lock(7); RETURN NULL; END $$; \
+             CREATE TRIGGER undo_waits BEFORE DELETE ON receipts \
+             FOR EACH STATEMENT EXECUTE FUNCTION wait_for_test();",
+        )
+        .await
+        .expect("the trigger");
+    let advisory_lock = "BEGIN; SELECT pg_advisory_xact_lock(7)";
+    let late = an_upload_whose_add_lands_late(&app, &redis, advisory_lock).await;
+
+    let again = upload_in_background(&app, late.image).await.unwrap();
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["duplicate"], true, "{again}");
+    let mut lock = late.lock;
+    lock.batch_execute("COMMIT").await.expect("the undo let go");
+
+    let first = late.upload.await.unwrap();
+    assert_eq!(
+        first.status(),
+        200,
+        "its add landed, and a duplicate holds it"
+    );
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["jobId"], again["jobId"], "{first} {again}");
+    let job_id = again["jobId"].as_str().expect("a job id");
+    assert_eq!(app.wait_for_final(job_id).await.state, JobState::Completed);
+    assert_eq!(app.db.count_receipts().await.unwrap(), 2, "{first}");
+}
+
+/// An API and worker process on `redis` with DEDUP_WINDOW on, one upload
+/// (of other bytes) already completed: Redis knows BullMQ's scripts.
+async fn dedup_app(redis: &PrivateRedis) -> TestApp {
+    let mut settings = isolated_settings();
+    settings.queue.redis_url = redis.url();
+    settings.inputs.dedup_window = std::time::Duration::from_secs(600);
+    let app = TestApp::spawn(Role::Serve, settings).await;
+    let other = encode(&render(HARBOR_CAFE), ImageFormat::Png);
+    let first = app.upload_ok(other).await;
+    assert_eq!(app.wait_for_final(&first).await.state, JobState::Completed);
+    app
+}
+
+/// An upload whose add Redis holds past its deadline, and whose undo then
+/// waits for the test's `lock` (SQL run in a transaction the test keeps
+/// open); then Redis runs the add. The upload's request, the test's
+/// connection, and the image it sent.
+struct LateAdd {
+    upload: tokio::task::JoinHandle<reqwest::Response>,
+    lock: diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
+    image: Vec<u8>,
+}
+
+async fn an_upload_whose_add_lands_late(
+    app: &TestApp,
+    redis: &PrivateRedis,
+    lock: &str,
+) -> LateAdd {
+    let mut conn = hold_writes(redis).await;
+    let image = corner_market_png();
+    let upload = upload_in_background(app, image.clone());
+    wait_for(|| async { (app.db.count_receipts().await.ok()? == 2).then_some(()) }).await;
+    let mut held = app.db.conn().await.expect("a connection");
+    held.batch_execute(lock).await.expect("the lock taken");
+    // The deadline passes; the undo waits for the lock.
+    wait_for(|| waiting_on_a_lock(app, "DELETE")).await;
+    release_writes(&mut conn).await;
+    let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
+    wait_for(|| async {
+        let jobs: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:ocr-*"))
+            .query_async(&mut conn.clone())
+            .await
+            .ok()?;
+        // Job hashes only, not a worker's `…:lock` on one.
+        let hashes = jobs
+            .iter()
+            .filter(|key| !key[prefix.len() + 1..].contains(':'));
+        (hashes.count() == 2).then_some(())
+    })
+    .await;
+    LateAdd {
+        upload,
+        lock: held,
+        image,
+    }
+}
+
+/// Upload `image` in a task of its own: the test goes on meanwhile.
+fn upload_in_background(
+    app: &TestApp,
+    image: Vec<u8>,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (http, url) = (app.http.clone(), format!("{}/api/upload", app.address));
+    let part = reqwest::multipart::Part::bytes(image).file_name("receipt.png");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    tokio::spawn(async move { http.post(url).multipart(form).send().await.unwrap() })
+}
+
+/// Some when a statement starting with `verb` waits for a row lock in the
+/// app's database.
+async fn waiting_on_a_lock(app: &TestApp, verb: &str) -> Option<()> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.conn().await.ok()?;
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(format!("{verb}%"))
+    .get_result(&mut conn)
+    .await
+    .ok()?;
+    (count.n > 0).then_some(())
 }
 
 /// Make `redis` hold every write (a BullMQ add among them) until

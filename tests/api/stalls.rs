@@ -21,6 +21,7 @@ pub fn receipt_job() -> ReceiptJobData {
         blob_key: "uploads/x.jpg".into(),
         content_type: "image/jpeg".into(),
         trace_context: Default::default(),
+        run: 0,
     }
 }
 
