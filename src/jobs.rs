@@ -290,7 +290,7 @@ impl ReceiptService {
         };
         if let Err(e) = self.queue.enqueue(new.job_id.clone(), data, schedule).await {
             match self.db.delete_unshared_receipt(new.id).await {
-                Ok(true) => {}
+                Ok(true) => self.take_back(new).await,
                 // A duplicate upload was handed the job, which it saw in
                 // Redis: the add landed after all, and the upload stands.
                 Ok(false) => {
@@ -298,28 +298,59 @@ impl ReceiptService {
                     return Ok(());
                 }
                 Err(db_error) => {
-                    tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row")
+                    tracing::warn!(error = %db_error, receipt_id = %new.id, "could not remove the placeholder row; trying again");
+                    tokio::spawn(self.clone().undo_later(new.clone()));
                 }
             }
-            self.forget_blob(&new.blob_key).await;
-            // The add may still land (a Redis that stalled past our
-            // deadline, then answered): take it back once Redis answers.
-            tokio::spawn(self.clone().withdraw(new.job_id.clone(), new.id));
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// The placeholder row of an upload whose add failed is gone: remove
+    /// its image, and its job should the add still land (a Redis that
+    /// stalled past our deadline, then answered) once Redis answers.
+    async fn take_back(&self, new: &NewReceipt) {
+        self.forget_blob(&new.blob_key).await;
+        tokio::spawn(self.clone().withdraw(new.job_id.clone(), new.id));
+    }
+
+    /// [`take_back`](Self::take_back) once the placeholder row could be
+    /// removed (PostgreSQL failed the first time), unless a duplicate
+    /// upload claimed it meanwhile: then the row, image and job stay
+    /// (the reconciler adds the job again should the add have been lost).
+    async fn undo_later(self, new: NewReceipt) {
+        let mut pauses = withdraw_pauses();
+        if let Some(true) = self.remove_placeholder(new.id, &mut pauses).await {
+            self.take_back(&new).await;
+        }
+    }
+
+    /// Remove an undone upload's row unless a duplicate upload claimed it
+    /// (false), trying again within `pauses` while PostgreSQL fails
+    /// (`None`: it never answered; the reconciler settles the row).
+    async fn remove_placeholder(&self, receipt_id: Uuid, pauses: &mut Pauses) -> Option<bool> {
+        loop {
+            match self.db.delete_unshared_receipt(receipt_id).await {
+                Ok(removed) => return Some(removed),
+                Err(e) if !pauses.next_fits() => {
+                    tracing::warn!(error = %e, %receipt_id, "could not remove the row of a refused upload");
+                    return None;
+                }
+                Err(_) => pauses.sleep().await,
+            }
+        }
     }
 
     /// Make sure the job of an upload that was answered with an error does
     /// not exist: remove it once Redis answers (the removal is sent after
     /// the add, so an add that landed late is found), stopping it first if
     /// a worker already took it, then remove the row again in case that
-    /// worker recreated it (or PostgreSQL was down when the upload undid
-    /// it: else the reconciler would later fail, and announce, a receipt
-    /// whose upload was refused). Gives up after [`WITHDRAW_PATIENCE`].
+    /// worker recreated it (else the reconciler would later fail, and
+    /// announce, a receipt whose upload was refused). Gives up after
+    /// [`WITHDRAW_PATIENCE`].
     async fn withdraw(self, job_id: String, receipt_id: Uuid) {
-        let second = std::time::Duration::from_secs(1);
-        let mut pauses = Pauses::new(second / 4, 10 * second, WITHDRAW_PATIENCE);
+        let mut pauses = withdraw_pauses();
         loop {
             if let Ok(_removed) = self.queue.remove(&job_id).await
                 && let Ok(None) = self.queue.lookup(&job_id).await
@@ -337,14 +368,7 @@ impl ReceiptService {
             }
             pauses.sleep().await;
         }
-        // A row a duplicate upload holds is kept: the reconciler settles it.
-        while let Err(e) = self.db.delete_unshared_receipt(receipt_id).await {
-            if !pauses.next_fits() {
-                tracing::warn!(error = %e, %receipt_id, "could not remove the row of a withdrawn job");
-                return;
-            }
-            pauses.sleep().await;
-        }
+        self.remove_placeholder(receipt_id, &mut pauses).await;
     }
 
     /// An upload's `callbackUrl`: an http(s) URL whose host is a public
@@ -462,3 +486,10 @@ impl ReceiptService {
 
 /// How long a failed upload keeps trying to take back its job.
 const WITHDRAW_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Pauses between a refused upload's undo steps while Redis or PostgreSQL
+/// fails: doubling from 250 ms to 10 s, for [`WITHDRAW_PATIENCE`].
+fn withdraw_pauses() -> Pauses {
+    let second = std::time::Duration::from_secs(1);
+    Pauses::new(second / 4, 10 * second, WITHDRAW_PATIENCE)
+}

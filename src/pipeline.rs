@@ -136,7 +136,8 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
     /// the job was. While PostgreSQL is down this keeps trying, with
     /// pauses that double up to 30 s, for [`RECORD_PATIENCE`]; past that,
     /// or if the process dies meanwhile, the reconciler records it from
-    /// Redis.
+    /// Redis (or, when Redis removed the job as it failed it, adds the job
+    /// again: it runs once more).
     pub async fn job_failed(&self, job_id: &str, reason: &str, run: u32) {
         let second = std::time::Duration::from_secs(1);
         let mut pauses = Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
@@ -202,7 +203,7 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
             data.content_type.clone(),
         )
         .with_content(&image)
-        .processing();
+        .processing(data.run);
         let proceed = self
             .records
             .begin_processing(&receipt)

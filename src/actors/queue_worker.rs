@@ -2,7 +2,8 @@
 //! jobs, renews their locks, and completes or fails them with what the
 //! [`ReceiptPipeline`] answers. It also reads the worker's events (the
 //! crate queues every one, so unread events would grow memory without
-//! bound), records jobs BullMQ fails on its own, and logs stalled jobs.
+//! bound), records on the receipt every job BullMQ has failed for good,
+//! and logs stalled jobs.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -317,15 +318,13 @@ impl<P: JobProcessor> JobRunner<P> {
             // in a shutdown.
             return Box::pin(self.hand_back(&attempt.job_id)).await;
         };
+        let outcome = match outcome {
+            Err(error) if error.is_permanent() || attempt.is_last() => {
+                Err(Box::pin(self.failing_for_good(&attempt, error)).await)
+            }
+            other => other,
+        };
         record_attempt(&span, &attempt, &outcome, started);
-        if let Err(error) = &outcome
-            && (error.is_permanent() || attempt.is_last())
-        {
-            self.final_failures
-                .insert(&attempt.job_id, attempt.data.run);
-            #[cfg(feature = "fault-injection")]
-            Box::pin(hold_final_failure(&attempt.job_id)).await;
-        }
         match outcome {
             // No separate "progress 100" write: a completed job reads as
             // 100 from its state (`queue::queue_job`), which saves one
@@ -334,6 +333,28 @@ impl<P: JobProcessor> JobRunner<P> {
             Err(JobError::Permanent { reason, .. }) => Err(bullmq::Error::Unrecoverable(reason)),
             Err(JobError::Retry { reason, .. }) => Err(bullmq::Error::ProcessingError(reason)),
         }
+    }
+
+    /// The attempt failed and BullMQ will fail the job for good: its
+    /// failed event is to record it on the receipt, on this run. A
+    /// client's cancel that came meanwhile (the pipeline no longer looks)
+    /// wins: the cancel marked the receipt cancelled, and the job then
+    /// ends cancelled too rather than failed.
+    async fn failing_for_good(&self, attempt: &JobAttempt, error: JobError) -> JobError {
+        self.final_failures
+            .insert(&attempt.job_id, attempt.data.run);
+        #[cfg(feature = "fault-injection")]
+        hold_final_failure(&attempt.job_id).await;
+        if error.class() != FailureClass::Cancelled
+            && let Ok(true) = self.queue.cancel_requested(&attempt.job_id).await
+        {
+            tracing::info!(
+                job_id = attempt.job_id,
+                "cancelled by a client as it failed"
+            );
+            return JobError::cancelled();
+        }
+        error
     }
 
     /// The CONSUMER span of this attempt, a child of the producer's span:
@@ -567,7 +588,9 @@ fn drain_events<P: JobProcessor>(
                     match (queue.lookup(&job_id).await, ours) {
                         (Ok(Some(job)), _) if job.state == JobState::Failed => record(job.run),
                         (Ok(None), Some(run)) => record(run),
-                        (Ok(Some(_)), _) => {
+                        // A job this process failed for good found not
+                        // failed is another one under its id (a retry).
+                        (Ok(Some(_)), None) => {
                             if let Err(e) = queue.record_failed_attempt(&job_id, &error).await {
                                 tracing::warn!(job_id, error = %e, "could not keep the failed attempt's reason");
                             }

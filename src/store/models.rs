@@ -25,6 +25,8 @@ pub struct NewReceipt {
     pub callback_url: Option<String>,
     /// The API key that uploaded it, by name; `None` when the API is open.
     pub owner: Option<String>,
+    /// The run of its job (0 at upload; a worker starting a job sets it).
+    pub run: i32,
 }
 
 impl NewReceipt {
@@ -39,6 +41,7 @@ impl NewReceipt {
             content_hash: String::new(),
             callback_url: None,
             owner: None,
+            run: 0,
         }
     }
 
@@ -60,9 +63,11 @@ impl NewReceipt {
         self
     }
 
-    /// The same receipt as a worker first sees it.
-    pub fn processing(mut self) -> Self {
+    /// The same receipt as a worker first sees it, starting a job that
+    /// is the receipt's `run`.
+    pub fn processing(mut self, run: u32) -> Self {
         self.status = ReceiptStatus::Processing.to_string();
+        self.run = i32::try_from(run).unwrap_or(i32::MAX);
         self
     }
 }

@@ -45,7 +45,10 @@ impl Db {
     }
 
     /// Mark the receipt `processing`, creating its row when the job came
-    /// from a producer that wrote none (a Node BullMQ producer, say).
+    /// from a producer that wrote none (a Node BullMQ producer, say), and
+    /// on the starting job's run: Redis holds one job per id, so the job
+    /// that starts is the receipt's run (a job Bull Board retried, say,
+    /// after a client's retry claimed the row and then gave way to it).
     /// Answers false, changing nothing, when a client cancelled it.
     pub async fn begin_processing(&self, receipt: &NewReceipt) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
@@ -59,6 +62,7 @@ impl Db {
             .set((
                 receipts::status.eq(ReceiptStatus::Processing.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),
+                receipts::run.eq(receipt.run),
             ))
             .execute(&mut conn)
             .await?;
@@ -98,7 +102,8 @@ impl Db {
 
     /// Put back a receipt that a retry claimed ([`Db::requeue_receipt`])
     /// but could not queue: `row` as it was read before, if it is still
-    /// `queued` (nothing took it up since).
+    /// `queued` (nothing took it up since), but on the run the retry
+    /// began: its job may still land late, and a run is never reused.
     pub async fn unclaim_receipt(&self, row: &ReceiptRow) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         diesel::update(receipts::table.find(row.id))
@@ -108,7 +113,6 @@ impl Db {
                 receipts::failed_reason.eq(&row.failed_reason),
                 receipts::cancelled_at.eq(row.cancelled_at),
                 receipts::updated_at.eq(row.updated_at),
-                receipts::run.eq(row.run),
             ))
             .execute(&mut conn)
             .await?;

@@ -7,6 +7,7 @@ use receipt_ocr::job::{JobState, new_job_id};
 use receipt_ocr::jobs::JobStatusView;
 use receipt_ocr::startup::Role;
 use receipt_ocr::store::Notify;
+use receipt_ocr::store::models::NewReceipt;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -461,4 +462,85 @@ async fn a_retry_before_the_row_says_failed_goes_ahead_and_a_late_write_is_ignor
         .expect("PostgreSQL");
     assert!(late.is_none(), "a retried run is not failed again");
     assert_eq!(api.receipt_status(&job_id).await.0, "queued");
+}
+
+/// A cancel that comes after a job's last attempt failed but before BullMQ
+/// was told (held there for 10 s by OCR_INJECT_FINAL_FAILURE_HOLD_MS) wins:
+/// the job ends cancelled in Redis as its receipt does, rather than
+/// `failed` beside a receipt the cancel marked cancelled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_as_the_last_attempt_fails_ends_the_job_cancelled_everywhere() {
+    let settings = isolated_settings();
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    // Its image is away: the attempt fails for good.
+    let blob = api.blob_files().pop().expect("the stored image");
+    std::fs::remove_file(&blob).expect("remove the image");
+    let mut separate = settings;
+    separate.http.port = free_port();
+    let hold = [("OCR_INJECT_FINAL_FAILURE_HOLD_MS", "10000")];
+    let mut command = crate::helpers::command("worker", &separate, &hold);
+    command.stderr(std::process::Stdio::piped());
+    let mut worker = Process::spawn(command);
+    let log = worker.stderr_lines();
+    wait_for(|| async {
+        let lines = log.lock().ok()?;
+        let holding = lines
+            .iter()
+            .any(|line| line.contains("holding a final failure"));
+        holding.then_some(())
+    })
+    .await;
+
+    let (status, body) = api.cancel(&job_id).await;
+    assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
+    // BullMQ has failed the job once the hold is over, for the cancel.
+    let hash = wait_for(|| async {
+        let hash = api.job_hash(&job_id).await;
+        hash.contains_key("finishedOn").then_some(hash)
+    })
+    .await;
+    let reason = hash.get("failedReason").map(String::as_str);
+    assert_eq!(reason, Some(receipt_ocr::job::CANCELLED_REASON), "{hash:?}");
+    let job = api.job_view(&job_id).await;
+    assert_eq!(job.state, JobState::Cancelled, "{job:?}");
+    assert_eq!(
+        api.receipt_status(&job_id).await,
+        ("cancelled".into(), true)
+    );
+}
+
+/// The job a worker starts sets its receipt's run: Redis holds one job per
+/// id, so a job retried outside our API (Bull Board) after a client's
+/// retry claimed the row, and ran instead of the client's, has its
+/// failure recorded rather than left to a run nobody runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_a_worker_starts_sets_its_receipts_run() {
+    let api = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let accepted = api.upload_accepted(corner_market_png()).await;
+    let job_id = accepted.job_id;
+    let receipt = NewReceipt::queued(
+        accepted.receipt_id,
+        job_id.clone(),
+        "receipts/any.png".into(),
+        "image/png".into(),
+    );
+    // Failed on run 0, claimed by a retry (run 1), then a run-0 job starts.
+    api.db
+        .mark_job_failed(&job_id, "the first run failed", 0, Notify::Nobody)
+        .await
+        .expect("PostgreSQL");
+    assert_eq!(
+        api.db.requeue_receipt(&job_id).await.expect("claim"),
+        Some(1)
+    );
+    let proceed = api.db.begin_processing(&receipt.processing(0)).await;
+    assert!(proceed.expect("PostgreSQL"), "not cancelled");
+    let failed = api
+        .db
+        .mark_job_failed(&job_id, "the run-0 job failed", 0, Notify::Nobody)
+        .await
+        .expect("PostgreSQL");
+    assert!(failed.is_some(), "recorded on the run that ran");
+    assert_eq!(api.receipt_status(&job_id).await.0, "failed");
 }

@@ -431,3 +431,29 @@ async fn deliveries(api: &TestApp, job_id: &str) -> Vec<String> {
     let events = deliveries.map(|delivery| delivery["event"].as_str().unwrap_or_default());
     events.map(String::from).collect()
 }
+
+/// With KEEP_FAILED_COUNT=0 BullMQ removes a job as it fails it, so Redis
+/// cannot say it failed: the worker, which remembers the jobs it failed
+/// for good, records the failure on the receipt all the same, with its
+/// own reason (not the reconciler's "disappeared", much later).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_removed_as_it_fails_has_its_failure_recorded() {
+    let mut settings = isolated_settings();
+    settings.retention.failed_count = 0;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    let [blob] = api.blob_files().try_into().expect("one stored image");
+    std::fs::remove_file(&blob).unwrap();
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let row = wait_for(|| async {
+        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
+        (stored.row.status == "failed").then_some(stored.row)
+    })
+    .await;
+    let reason = row.failed_reason.unwrap_or_default();
+    assert!(reason.contains("missing"), "{reason}");
+    assert!(
+        api.job_hash(&job_id).await.is_empty(),
+        "removed as it failed"
+    );
+}

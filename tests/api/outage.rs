@@ -177,7 +177,8 @@ async fn a_duplicate_is_not_handed_a_job_its_first_upload_then_takes_back() {
     // The duplicate, answered at once or waiting for the row in turn.
     let again = upload_in_background(&app, late.image);
     wait_for(|| async {
-        (again.is_finished() || waiting_on_a_lock(&app, "UPDATE").await.is_some()).then_some(())
+        let claiming = waiting_on_a_lock(&app, r#"UPDATE "receipts" SET "shared"%"#).await;
+        (again.is_finished() || claiming.is_some()).then_some(())
     })
     .await;
     let mut lock = late.lock;
@@ -269,7 +270,7 @@ async fn an_upload_whose_add_lands_late(
     let mut held = app.db.conn().await.expect("a connection");
     held.batch_execute(lock).await.expect("the lock taken");
     // The deadline passes; the undo waits for the lock.
-    wait_for(|| waiting_on_a_lock(app, "DELETE")).await;
+    wait_for(|| waiting_on_a_lock(app, "DELETE%")).await;
     release_writes(&mut conn).await;
     let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
     wait_for(|| async {
@@ -303,9 +304,9 @@ fn upload_in_background(
     tokio::spawn(async move { http.post(url).multipart(form).send().await.unwrap() })
 }
 
-/// Some when a statement starting with `verb` waits for a row lock in the
-/// app's database.
-async fn waiting_on_a_lock(app: &TestApp, verb: &str) -> Option<()> {
+/// Some when a statement matching `pattern` (SQL `LIKE`) waits for a lock
+/// in the app's database.
+async fn waiting_on_a_lock(app: &TestApp, pattern: &str) -> Option<()> {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Count {
@@ -317,7 +318,7 @@ async fn waiting_on_a_lock(app: &TestApp, verb: &str) -> Option<()> {
         "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
          AND wait_event_type = 'Lock' AND query LIKE $1",
     )
-    .bind::<diesel::sql_types::Text, _>(format!("{verb}%"))
+    .bind::<diesel::sql_types::Text, _>(pattern)
     .get_result(&mut conn)
     .await
     .ok()?;

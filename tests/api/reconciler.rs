@@ -168,6 +168,13 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
     for job_id in [&completed, &failed, &recent] {
         api.wait_for_final(job_id).await;
     }
+    // A failure reaches its row an instant after Redis has it: backdated
+    // before, the row would be written anew after.
+    wait_for(|| async {
+        let stored = api.db.receipt_by_job_id(&failed).await.ok()??;
+        (stored.row.status == "failed").then_some(())
+    })
+    .await;
     drop(reader);
     let file = Part::bytes(encode(&harbor, ImageFormat::Jpeg)).file_name("receipt.jpg");
     let form = Form::new().part("file", file).text("delay", "3600000");
