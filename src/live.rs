@@ -15,7 +15,7 @@ use bullmq::{QueueEvent, QueueEventEntry, QueueEvents, QueueEventsOptions};
 use tokio::sync::{OnceCell, broadcast, oneshot};
 
 use crate::config::QueueSettings;
-use crate::outcomes::CANCELLED_EVENT;
+use crate::outcomes::{CANCELLED_EVENT, FAILED_EVENT};
 use crate::queue::{QueueError, QueueHandle};
 
 /// Events a subscriber may fall behind by before it has to re-read the job.
@@ -169,7 +169,9 @@ fn job_event(event: QueueEvent) -> Option<(String, JobEventKind)> {
         QueueEvent::Completed { job_id, .. }
         | QueueEvent::Failed { job_id, .. }
         | QueueEvent::Removed { job_id, .. } => (job_id, JobEventKind::Settled),
-        QueueEvent::Other { event, mut fields } if event == CANCELLED_EVENT => {
+        QueueEvent::Other { event, mut fields }
+            if event == CANCELLED_EVENT || event == FAILED_EVENT =>
+        {
             (fields.remove("jobId")?, JobEventKind::Settled)
         }
         _ => return None,
@@ -234,6 +236,14 @@ mod tests {
         assert_eq!(
             job_event(cancelled),
             Some(("ocr-2".into(), JobEventKind::Settled))
+        );
+        let failed = QueueEvent::Other {
+            event: FAILED_EVENT.into(),
+            fields: HashMap::from([("jobId".to_string(), "ocr-3".to_string())]),
+        };
+        assert_eq!(
+            job_event(failed),
+            Some(("ocr-3".into(), JobEventKind::Settled))
         );
         assert_eq!(job_event(QueueEvent::Drained), None);
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::job::{CANCELLED_REASON, ReceiptResult};
 use crate::ocr::ReceiptReading;
 use crate::pipeline::ReceiptRecords;
-use crate::queue::QueueHandle;
+use crate::queue::{QueueHandle, QueueJob};
 use crate::store::models::NewReceipt;
 use crate::store::{Db, DbError, Notify, Unfinished};
 use crate::webhooks::WebhookUrl;
@@ -23,8 +23,14 @@ use crate::webhooks::WebhookUrl;
 /// that reason).
 pub const CANCELLED_EVENT: &str = "receipt-cancelled";
 
+/// The events-stream entry for a failure recorded on a receipt after
+/// BullMQ's own `failed` entry: a subscriber that read the job at that
+/// entry, and found it gone from Redis (`removeOnFail`) with its row not
+/// yet written, reads it again.
+pub const FAILED_EVENT: &str = "receipt-failed";
+
 /// The reason recorded for a job Redis failed without keeping one.
-pub const UNKNOWN_FAILURE: &str = "the job failed without a recorded reason";
+const UNKNOWN_FAILURE: &str = "the job failed without a recorded reason";
 
 #[derive(Clone)]
 pub struct ReceiptOutcomes {
@@ -73,8 +79,25 @@ impl ReceiptOutcomes {
         let notify = Notify::Targets(&self.targets);
         if let Some(failed) = self.db.mark_job_failed(job_id, reason, run, notify).await? {
             self.queue_deliveries(failed.deliveries).await;
+            self.tell_subscribers(FAILED_EVENT, job_id).await;
         }
         Ok(())
+    }
+
+    /// BullMQ has failed `job` for good and its receipt was not told (the
+    /// worker's write is late, PostgreSQL was down then, or the process
+    /// died): record it from what Redis kept, on the run the job was.
+    pub async fn failed_in_queue(&self, job: &QueueJob) -> Result<(), DbError> {
+        match job.failed_reason.as_deref() {
+            Some(CANCELLED_REASON) => {
+                let cancelled = self.cancel(&job.id, Unfinished::AnyOnRun(job.run));
+                cancelled.await.map(|_| ())
+            }
+            reason => {
+                let reason = reason.unwrap_or(UNKNOWN_FAILURE);
+                self.failed(&job.id, reason, job.run).await
+            }
+        }
     }
 
     /// A client cancelled the job; false when it had already finished.
@@ -89,10 +112,16 @@ impl ReceiptOutcomes {
             return Ok(false);
         };
         self.queue_deliveries(cancelled.deliveries).await;
-        if let Err(e) = self.queue.publish_event(CANCELLED_EVENT, job_id).await {
-            tracing::warn!(job_id, error = %e, "could not tell live subscribers of the cancel");
-        }
+        self.tell_subscribers(CANCELLED_EVENT, job_id).await;
         Ok(true)
+    }
+
+    /// Write `event` for `job_id` to the queue's events stream, which live
+    /// subscribers read.
+    async fn tell_subscribers(&self, event: &str, job_id: &str) {
+        if let Err(e) = self.queue.publish_event(event, job_id).await {
+            tracing::warn!(job_id, event, error = %e, "could not tell live subscribers");
+        }
     }
 
     /// Queue committed deliveries. A failure here loses nothing: the

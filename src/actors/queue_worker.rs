@@ -21,9 +21,13 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
-use crate::job::{FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult};
+use crate::job::{
+    CANCELLED_REASON, FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult,
+};
 use crate::outcomes::ReceiptOutcomes;
-use crate::pipeline::{JobAttempt, Progress, ReceiptPipeline, ReceiptReader, ReceiptRecords};
+use crate::pipeline::{
+    JobAttempt, Progress, RECORD_PATIENCE, ReceiptPipeline, ReceiptReader, ReceiptRecords,
+};
 use crate::queue::stalls::StallCheck;
 use crate::queue::{QueueHandle, StallCounter};
 use crate::store::Db;
@@ -113,6 +117,9 @@ pub struct QueueWorkerState {
 
 /// Time the worker gets after the grace to hand its jobs back to BullMQ.
 const HAND_BACK_TIME: Duration = Duration::from_secs(3);
+/// Time a stopping worker then gives the final failures its events are
+/// recording (within the 5 s after the grace the process has).
+const SETTLE_TIME: Duration = Duration::from_secs(1);
 
 impl<P> Clone for QueueWorkerArgs<P> {
     fn clone(&self) -> Self {
@@ -185,6 +192,8 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
                 close.await?;
             }
         }
+        // Failures being recorded get a moment (the reconciler does the rest).
+        let _ = tokio::time::timeout(SETTLE_TIME, &mut state.events).await;
         state.events.abort();
         state.stall_watch.abort();
         Ok(())
@@ -336,24 +345,13 @@ impl<P: JobProcessor> JobRunner<P> {
     }
 
     /// The attempt failed and BullMQ will fail the job for good: its
-    /// failed event is to record it on the receipt, on this run. A
-    /// client's cancel that came meanwhile (the pipeline no longer looks)
-    /// wins: the cancel marked the receipt cancelled, and the job then
-    /// ends cancelled too rather than failed.
+    /// failed event is to record it on the receipt, on this run
+    /// ([`settle_failure`]).
     async fn failing_for_good(&self, attempt: &JobAttempt, error: JobError) -> JobError {
         self.final_failures
             .insert(&attempt.job_id, attempt.data.run);
         #[cfg(feature = "fault-injection")]
         hold_final_failure(&attempt.job_id).await;
-        if error.class() != FailureClass::Cancelled
-            && let Ok(true) = self.queue.cancel_requested(&attempt.job_id).await
-        {
-            tracing::info!(
-                job_id = attempt.job_id,
-                "cancelled by a client as it failed"
-            );
-            return JobError::cancelled();
-        }
         error
     }
 
@@ -560,7 +558,8 @@ async fn forward_progress<T>(
     outcome
 }
 
-/// Read the worker's events until it closes.
+/// Read the worker's events until it closes; then let the failures being
+/// recorded finish (the actor waits [`SETTLE_TIME`] at most).
 fn drain_events<P: JobProcessor>(
     worker: Arc<Worker>,
     queue: QueueHandle,
@@ -568,41 +567,82 @@ fn drain_events<P: JobProcessor>(
     final_failures: FinalFailures,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut settling = tokio::task::JoinSet::new();
         while let Some(event) = worker.next_event().await {
             match event {
                 WorkerEvent::Failed { job_id, error } => {
                     let ours = final_failures.take(&job_id);
-                    // May wait for PostgreSQL: not in this loop.
-                    let record = |run: u32| {
-                        let (pipeline, job_id, error) =
-                            (pipeline.clone(), job_id.clone(), error.clone());
-                        tokio::spawn(
-                            async move { pipeline.job_failed(&job_id, &error, run).await },
-                        );
-                    };
-                    // BullMQ reports every failed attempt, and also one it
-                    // could not move (Redis down: the job stays active and
-                    // runs again once it stalls). Only a job now in the
-                    // failed set, or gone from Redis after this process
-                    // failed it for good, has failed for good.
-                    match (queue.lookup(&job_id).await, ours) {
-                        (Ok(Some(job)), _) if job.state == JobState::Failed => record(job.run),
-                        (Ok(None), Some(run)) => record(run),
-                        // A job this process failed for good found not
-                        // failed is another one under its id (a retry).
-                        (Ok(Some(_)), None) => {
-                            if let Err(e) = queue.record_failed_attempt(&job_id, &error).await {
-                                tracing::warn!(job_id, error = %e, "could not keep the failed attempt's reason");
-                            }
-                        }
-                        _ => {}
-                    }
+                    // May wait for Redis or PostgreSQL: not in this loop.
+                    let (queue, pipeline) = (queue.clone(), pipeline.clone());
+                    settling.spawn(async move {
+                        settle_failure(&queue, pipeline.as_ref(), ours, &job_id, &error).await
+                    });
                 }
                 WorkerEvent::Completed { job_id, .. } => pipeline.completed(&job_id),
                 WorkerEvent::Error(error) => tracing::warn!(%error, "BullMQ worker error"),
                 WorkerEvent::Closed => break,
                 _ => {}
             }
+            while settling.try_join_next().is_some() {}
         }
+        while settling.join_next().await.is_some() {}
     })
+}
+
+/// What the worker's failed event for `job_id` calls for. BullMQ reports
+/// every failed attempt, and also one it could not move (Redis down: the
+/// job stays active and runs again once it stalls). Only a job now in the
+/// failed set, or gone from Redis after this process failed it for good
+/// (`ours`: its run), has failed for good: recorded on its receipt, as a
+/// cancel if a client asked for one as it failed. For a failure of ours,
+/// a lookup Redis does not answer is tried again.
+async fn settle_failure<P: JobProcessor>(
+    queue: &QueueHandle,
+    pipeline: &P,
+    ours: Option<u32>,
+    job_id: &str,
+    error: &str,
+) {
+    let second = Duration::from_secs(1);
+    let mut pauses = crate::pauses::Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
+    let found = loop {
+        match queue.lookup(job_id).await {
+            Ok(found) => break found,
+            Err(_) if ours.is_some() && pauses.next_fits() => pauses.sleep().await,
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "could not look up a failed job; the reconciler will settle its receipt");
+                return;
+            }
+        }
+    };
+    match (found, ours) {
+        (Some(job), _) if job.state == JobState::Failed => {
+            let reason = cancelled_as_it_failed(queue, job_id, error).await;
+            pipeline.job_failed(job_id, reason, job.run).await
+        }
+        (None, Some(run)) => pipeline.job_failed(job_id, error, run).await,
+        // A job this process failed for good found not failed is another
+        // one under its id (a retry): not told of the old reason.
+        (Some(_), None) => {
+            if let Err(e) = queue.record_failed_attempt(job_id, error).await {
+                tracing::warn!(job_id, error = %e, "could not keep the failed attempt's reason");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The reason to record for a job BullMQ has failed for good: a client's
+/// cancel that came as its last attempt failed (the job still active,
+/// the cancel answered 200 and marked the receipt cancelled) wins, and
+/// the job's reason in Redis says so too.
+async fn cancelled_as_it_failed<'a>(queue: &QueueHandle, job_id: &str, error: &'a str) -> &'a str {
+    if error == CANCELLED_REASON || !matches!(queue.cancel_requested(job_id).await, Ok(true)) {
+        return error;
+    }
+    tracing::info!(job_id, "cancelled by a client as it failed");
+    if let Err(e) = queue.record_failed_attempt(job_id, CANCELLED_REASON).await {
+        tracing::warn!(job_id, error = %e, "could not write the cancel as the job's reason");
+    }
+    CANCELLED_REASON
 }

@@ -25,8 +25,8 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::config::{RateLimit, ReconcileSettings};
-use crate::job::{CANCELLED_REASON, JobState};
-use crate::outcomes::{ReceiptOutcomes, UNKNOWN_FAILURE};
+use crate::job::{JobState, ReceiptJobData};
+use crate::outcomes::ReceiptOutcomes;
 use crate::queue::{QueueHandle, QueueJob};
 use crate::store::models::ReceiptRow;
 use crate::store::receipts::UnfinishedKey;
@@ -269,26 +269,28 @@ impl ReconcilerArgs {
             job_id,
             "job failed while its receipt still said unfinished; recorded now"
         );
-        match job.failed_reason.as_deref() {
-            Some(CANCELLED_REASON) => self.outcomes.cancelled(job_id).await.map(|_| ()),
-            reason => {
-                let reason = reason.unwrap_or(UNKNOWN_FAILURE);
-                self.outcomes.failed(job_id, reason, job.run).await
-            }
-        }
+        self.outcomes.failed_in_queue(job).await
     }
 
     async fn mend(&self, row: &ReceiptRow) -> Result<(), crate::store::DbError> {
         match self.blobs.check_present(&row.blob_key).await {
             Ok(()) => {
-                let data = row.job_data();
+                // On a new run: should the lost job's worker still write
+                // its failure late, that changes nothing.
+                let Some(run) = self.db.requeue_lost(&row.job_id).await? else {
+                    return Ok(());
+                };
+                let data = ReceiptJobData {
+                    run,
+                    ..row.job_data()
+                };
                 let added = self.queue.enqueue_again(row.job_id.clone(), data);
                 if let Err(e) = added.await {
                     tracing::warn!(job_id = row.job_id, error = %e, "could not add the lost job again");
                     return Ok(());
                 }
                 tracing::warn!(job_id = row.job_id, "job lost from Redis; added again");
-                self.db.mark_queued_again(&row.job_id).await
+                Ok(())
             }
             Err(BlobError::Missing(_)) => {
                 tracing::warn!(

@@ -3,7 +3,6 @@
 
 use super::{Caller, JobStatusView, ReceiptService, ServiceError};
 use crate::job::{JobState, ReceiptJobData, ReceiptStatus, is_plausible_job_id};
-use crate::outcomes::UNKNOWN_FAILURE;
 use crate::queue::QueueError;
 use crate::store::models::ReceiptRow;
 
@@ -96,8 +95,7 @@ impl ReceiptService {
             // BullMQ failed it for good an instant ago and the worker's
             // write to the row is on its way (or PostgreSQL was down then):
             // recorded here first, on the run that failed.
-            let reason = job.failed_reason.as_deref().unwrap_or(UNKNOWN_FAILURE);
-            self.outcomes.failed(job_id, reason, job.run).await?;
+            self.outcomes.failed_in_queue(&job).await?;
             stored = visible().await?;
         }
         let state = self.job_status(caller, job_id).await?.state;

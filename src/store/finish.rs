@@ -138,13 +138,13 @@ impl Db {
         from: Unfinished,
         notify: Notify<'_>,
     ) -> Result<Option<Finished<()>>, DbError> {
-        let (statuses, run): (&[&str], _) = match from {
-            Unfinished::Any => (&ReceiptStatus::UNFINISHED, None),
-            Unfinished::Processing(run) => (
-                &[ReceiptStatus::Processing.as_str()],
-                Some(i32::try_from(run).unwrap_or(i32::MAX)),
-            ),
+        let processing: &[&str] = &[ReceiptStatus::Processing.as_str()];
+        let (statuses, run) = match from {
+            Unfinished::Any => (&ReceiptStatus::UNFINISHED[..], None),
+            Unfinished::AnyOnRun(run) => (&ReceiptStatus::UNFINISHED[..], Some(run)),
+            Unfinished::Processing(run) => (processing, Some(run)),
         };
+        let run = run.map(|run| i32::try_from(run).unwrap_or(i32::MAX));
         let mut conn = self.conn().await?;
         conn.transaction(async |conn| {
             let mut cancel = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
@@ -176,6 +176,9 @@ impl Db {
 pub enum Unfinished {
     /// `queued` or `processing`: a client's cancel.
     Any,
+    /// `queued` or `processing` on this run: a cancel Redis recorded, which
+    /// must not end a run a retry has started since.
+    AnyOnRun(u32),
     /// `processing` on this run only: a worker's report that it stopped
     /// the job, which must not end a receipt a retry has put back to
     /// `queued` meanwhile, nor the retried run once it runs.

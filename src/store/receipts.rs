@@ -31,17 +31,20 @@ impl Db {
     /// that reason.
     pub async fn delete_unshared_receipt(&self, id: Uuid) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        diesel::delete(receipts::table.find(id))
+        let deleted = diesel::delete(receipts::table.find(id))
             .filter(receipts::shared.eq(false))
             .execute(&mut conn)
             .await?;
+        if deleted > 0 {
+            return Ok(true);
+        }
         let shared = receipts::table
             .find(id)
             .select(receipts::shared)
             .first::<bool>(&mut conn)
             .await
             .optional()?;
-        Ok(shared.is_none())
+        Ok(shared != Some(true))
     }
 
     /// Mark the receipt `processing`, creating its row when the job came
@@ -148,8 +151,27 @@ impl Db {
         Ok(query.load(&mut conn).await?)
     }
 
-    /// A receipt whose job is back in the queue (lost from Redis and added
-    /// again, or handed back by a stopping worker): `queued`, touched now.
+    /// A receipt whose job Redis lost, to be added again: `queued` on its
+    /// next run (a late write for the lost one then changes nothing),
+    /// touched now. Answers that run; `None` when the row finished since.
+    pub async fn requeue_lost(&self, job_id: &str) -> Result<Option<u32>, DbError> {
+        let mut conn = self.conn().await?;
+        let run = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+            .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
+            .set((
+                receipts::status.eq(ReceiptStatus::Queued.as_str()),
+                receipts::updated_at.eq(diesel::dsl::now),
+                receipts::run.eq(receipts::run + 1),
+            ))
+            .returning(receipts::run)
+            .get_result::<i32>(&mut conn)
+            .await
+            .optional()?;
+        Ok(run.map(|run| u32::try_from(run).unwrap_or_default()))
+    }
+
+    /// A receipt whose job a stopping worker handed back to the queue:
+    /// `queued`, touched now.
     pub async fn mark_queued_again(&self, job_id: &str) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))

@@ -391,3 +391,25 @@ async fn a_followed_job_removed_with_its_receipt_ends_the_stream() {
         "nothing more, then the end"
     );
 }
+
+/// With KEEP_FAILED_COUNT=0 BullMQ removes a job as it fails it, before
+/// its receipt says so: the stream's read at BullMQ's `failed` entry finds
+/// the row still unfinished, and the `receipt-failed` entry written with
+/// the row brings the final state (the stream used to stay open).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_followed_job_removed_as_it_fails_ends_its_stream_failed() {
+    let mut settings = isolated_settings();
+    settings.retention.failed_count = 0;
+    let app = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = app.upload_ok(corner_market_png()).await;
+    let blob = app.blob_files().pop().expect("the stored image");
+    std::fs::remove_file(&blob).expect("remove the image");
+    let (status, mut sse) = follow_sse(&app, &job_id, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(next_update(&mut sse).await.expect("now").state, "waiting");
+
+    let _worker = TestApp::spawn(Role::Worker, settings).await;
+    let updates = rest(&mut sse).await;
+    let last = updates.last().expect("updates");
+    assert_eq!(last.state, "failed", "{:?}", last.body);
+}

@@ -47,6 +47,11 @@ async fn a_job_removed_by_another_client_is_added_again_and_completes() {
     let _worker = TestApp::spawn(Role::Worker, settings).await;
     let job = api.wait_for_final(&job_id).await;
     assert_eq!(job.state, JobState::Completed, "{job:?}");
+    // Added again on a new run: a late write for the lost one is ignored.
+    let stored = api.db.receipt_by_job_id(&job_id).await.unwrap();
+    assert_eq!(stored.expect("its row").row.run, 1);
+    let hash = api.job_hash(&job_id).await;
+    assert!(hash["data"].contains(r#""run":1"#), "{hash:?}");
 }
 
 /// A pass looks at 100 rows: a hundred receipts scheduled for later (older,
