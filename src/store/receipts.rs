@@ -100,7 +100,7 @@ impl Db {
             .get_result::<i32>(&mut conn)
             .await
             .optional()?;
-        Ok(changed.map(|run| u32::try_from(run).unwrap_or_default()))
+        Ok(changed.map(run_of))
     }
 
     /// Put back a receipt that a retry claimed ([`Db::requeue_receipt`])
@@ -167,7 +167,7 @@ impl Db {
             .get_result::<i32>(&mut conn)
             .await
             .optional()?;
-        Ok(run.map(|run| u32::try_from(run).unwrap_or_default()))
+        Ok(run.map(run_of))
     }
 
     /// A receipt whose job a stopping worker handed back to the queue:
@@ -254,4 +254,9 @@ impl UnfinishedKey {
             id: row.id,
         }
     }
+}
+
+/// A run as stored (a non-negative `integer`).
+fn run_of(stored: i32) -> u32 {
+    u32::try_from(stored).unwrap_or_default()
 }

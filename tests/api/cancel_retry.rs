@@ -176,11 +176,7 @@ async fn an_active_job_in_another_worker_process_is_stopped_and_the_worker_goes_
     assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
 
     // The worker stops the job: BullMQ fails it with our reason.
-    let hash = wait_for(|| async {
-        let hash = api.job_hash(&job_id).await;
-        hash.contains_key("finishedOn").then_some(hash)
-    })
-    .await;
+    let hash = api.finished_job_hash(&job_id).await;
     assert_eq!(
         hash.get("failedReason").map(String::as_str),
         Some("cancelled by a client")
@@ -239,11 +235,7 @@ async fn a_job_stopped_by_a_cancel_ends_cancelled_whoever_records_it() {
 async fn a_cancel_between_a_retrys_claim_and_its_new_job_still_cancels() {
     let (api, _, _worker, job_id) = a_job_held_active_in_another_worker().await;
     assert_eq!(api.cancel(&job_id).await.0, 200);
-    wait_for(|| async {
-        let stopped = api.job_hash(&job_id).await.contains_key("finishedOn");
-        stopped.then_some(())
-    })
-    .await;
+    api.finished_job_hash(&job_id).await;
     assert_eq!(api.job_view(&job_id).await.state, JobState::Cancelled);
     // The retry's first step, as it takes it.
     assert_eq!(
@@ -331,11 +323,7 @@ async fn a_cancel_after_the_save_committed_is_late_and_the_job_completes() {
     // A request the worker sees while its save is answered (one from a
     // process that looked before the save committed) lets it finish too.
     api.request_cancel_only(&job_id).await;
-    wait_for(|| async {
-        let hash = api.job_hash(&job_id).await;
-        hash.contains_key("finishedOn").then_some(())
-    })
-    .await;
+    api.finished_job_hash(&job_id).await;
     let job = api.job_view(&job_id).await;
     assert_eq!(job.state, JobState::Completed, "{job:?}");
     assert_eq!(
@@ -350,9 +338,7 @@ async fn a_failed_job_runs_again_on_retry_and_a_completed_one_answers_409() {
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = api.upload_ok(corner_market_png()).await;
     // Take the image away so the job fails for good, then put it back.
-    let blob = api.blob_files().pop().expect("the stored image");
-    let image = std::fs::read(&blob).expect("read the image");
-    std::fs::remove_file(&blob).expect("remove the image");
+    let (blob, image) = api.remove_the_image();
     let _worker = TestApp::spawn(Role::Worker, settings).await;
     let failed = api.wait_for_final(&job_id).await;
     assert_eq!(failed.state, JobState::Failed, "{failed:?}");
@@ -474,32 +460,17 @@ async fn a_cancel_as_the_last_attempt_fails_ends_the_job_cancelled_everywhere() 
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = api.upload_ok(corner_market_png()).await;
     // Its image is away: the attempt fails for good.
-    let blob = api.blob_files().pop().expect("the stored image");
-    std::fs::remove_file(&blob).expect("remove the image");
+    api.remove_the_image();
     let mut separate = settings;
     separate.http.port = free_port();
     let hold = [("OCR_INJECT_FINAL_FAILURE_HOLD_MS", "10000")];
-    let mut command = crate::helpers::command("worker", &separate, &hold);
-    command.stderr(std::process::Stdio::piped());
-    let mut worker = Process::spawn(command);
-    let log = worker.stderr_lines();
-    wait_for(|| async {
-        let lines = log.lock().ok()?;
-        let holding = lines
-            .iter()
-            .any(|line| line.contains("holding a final failure"));
-        holding.then_some(())
-    })
-    .await;
+    let (_worker, log) = Process::start_watched("worker", &separate, &hold);
+    log.wait_for_line("holding a final failure").await;
 
     let (status, body) = api.cancel(&job_id).await;
     assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
     // BullMQ has failed the job once the hold is over, for the cancel.
-    let hash = wait_for(|| async {
-        let hash = api.job_hash(&job_id).await;
-        hash.contains_key("finishedOn").then_some(hash)
-    })
-    .await;
+    let hash = api.finished_job_hash(&job_id).await;
     let reason = hash.get("failedReason").map(String::as_str);
     assert_eq!(reason, Some(receipt_ocr::job::CANCELLED_REASON), "{hash:?}");
     let job = api.job_view(&job_id).await;

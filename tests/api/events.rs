@@ -402,8 +402,7 @@ async fn a_followed_job_removed_as_it_fails_ends_its_stream_failed() {
     settings.retention.failed_count = 0;
     let app = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = app.upload_ok(corner_market_png()).await;
-    let blob = app.blob_files().pop().expect("the stored image");
-    std::fs::remove_file(&blob).expect("remove the image");
+    app.remove_the_image();
     let (status, mut sse) = follow_sse(&app, &job_id, None).await;
     assert_eq!(status, 200);
     assert_eq!(next_update(&mut sse).await.expect("now").state, "waiting");

@@ -17,11 +17,9 @@ use receipt_ocr::jobs::JobStatusView;
 use receipt_ocr::startup::Role;
 use receipt_ocr::store::Db;
 
-use std::process::Stdio;
-
 use serde_json::Value;
 
-use crate::helpers::{PATIENCE, Process, TestApp, command, free_port, isolated_settings, wait_for};
+use crate::helpers::{PATIENCE, Process, TestApp, free_port, isolated_settings, wait_for};
 use crate::private_servers::{PrivatePostgres, PrivateRedis};
 use crate::support::receipt_image::corner_market_png;
 
@@ -393,23 +391,11 @@ async fn a_worker_that_dies_before_bullmq_fails_its_job_has_announced_nothing() 
     let accepted: Value = api.upload_form(form).await.json().await.unwrap();
     let job_id = accepted["jobId"].as_str().expect("a job id").to_string();
     // Its image is away while the first worker reads it: a permanent failure.
-    let [blob] = api.blob_files().try_into().expect("one stored image");
-    let image = std::fs::read(&blob).unwrap();
-    std::fs::remove_file(&blob).unwrap();
+    let (blob, image) = api.remove_the_image();
 
     let hold = [("OCR_INJECT_FINAL_FAILURE_HOLD_MS", "600000")];
-    let mut command = command("worker", &worker_settings(&settings), &hold);
-    command.stderr(Stdio::piped());
-    let mut first = Process::spawn(command);
-    let log = first.stderr_lines();
-    wait_for(|| async {
-        let lines = log.lock().ok()?;
-        lines
-            .iter()
-            .any(|line| line.contains("holding a final failure"))
-            .then_some(())
-    })
-    .await;
+    let (first, log) = Process::start_watched("worker", &worker_settings(&settings), &hold);
+    log.wait_for_line("holding a final failure").await;
     let stored = api.db.receipt_by_job_id(&job_id).await.unwrap();
     let status = stored.expect("its row").row.status;
     assert_ne!(status, "failed", "recorded once BullMQ has failed the job");
@@ -442,8 +428,7 @@ async fn a_job_removed_as_it_fails_has_its_failure_recorded() {
     settings.retention.failed_count = 0;
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
     let job_id = api.upload_ok(corner_market_png()).await;
-    let [blob] = api.blob_files().try_into().expect("one stored image");
-    std::fs::remove_file(&blob).unwrap();
+    api.remove_the_image();
     let _worker = TestApp::spawn(Role::Worker, settings).await;
     let row = wait_for(|| async {
         let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;

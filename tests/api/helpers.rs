@@ -156,6 +156,18 @@ impl TestApp {
         response.json().await.expect("a ReceiptView")
     }
 
+    /// The job's hash once BullMQ has finished it (`finishedOn` set).
+    pub async fn finished_job_hash(
+        &self,
+        job_id: &str,
+    ) -> std::collections::HashMap<String, String> {
+        wait_for(|| async {
+            let hash = self.job_hash(job_id).await;
+            hash.contains_key("finishedOn").then_some(hash)
+        })
+        .await
+    }
+
     /// Poll the job until it is completed or failed.
     pub async fn wait_for_final(&self, job_id: &str) -> JobStatusView {
         wait_for(|| async {
@@ -232,6 +244,15 @@ impl TestApp {
             .filter(|k| k.contains(":ocr-"))
             .collect();
         assert!(jobs.is_empty(), "no job: {jobs:?}");
+    }
+
+    /// Take away the one stored image (its job then fails for good when
+    /// read, image missing); its path and bytes, to put it back.
+    pub fn remove_the_image(&self) -> (PathBuf, Vec<u8>) {
+        let [blob] = self.blob_files().try_into().expect("one stored image");
+        let image = std::fs::read(&blob).expect("read the image");
+        std::fs::remove_file(&blob).expect("remove the image");
+        (blob, image)
     }
 
     pub fn blob_files(&self) -> Vec<PathBuf> {
@@ -341,6 +362,19 @@ impl Process {
         Self::spawn(command)
     }
 
+    /// The same, its log (stderr) read by the test as it comes.
+    pub fn start_watched(
+        subcommand: &str,
+        settings: &Settings,
+        extra: &[(&str, &str)],
+    ) -> (Process, StderrLines) {
+        let mut command = command(subcommand, settings, extra);
+        command.stderr(Stdio::piped());
+        let mut process = Self::spawn(command);
+        let lines = process.stderr_lines();
+        (process, lines)
+    }
+
     /// Start a command made by [`command`] and adjusted by the test.
     pub fn spawn(mut command: Command) -> Process {
         Process(command.spawn().expect("start the receipt-ocr binary"))
@@ -378,6 +412,15 @@ impl StderrLines {
     /// The lines so far.
     pub fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, Vec<String>>> {
         self.lines.lock()
+    }
+
+    /// Wait until a line containing `text` has come.
+    pub async fn wait_for_line(&self, text: &str) {
+        wait_for(|| async {
+            let lines = self.lines.lock().ok()?;
+            lines.iter().any(|line| line.contains(text)).then_some(())
+        })
+        .await
     }
 
     /// Every line, once the process has closed its stderr (it exited): the

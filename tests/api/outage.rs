@@ -98,12 +98,7 @@ async fn an_upload_refused_because_redis_stalled_leaves_no_job_when_redis_comes_
             .await
             .ok()?;
         let added = events.iter().filter(|(_, f)| f[..2] == ["event", "added"]);
-        let jobs: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:ocr-*"))
-            .query_async(&mut conn.clone())
-            .await
-            .ok()?;
-        (added.count() == 2 && jobs == [format!("{prefix}:{first}")]).then_some(())
+        (added.count() == 2 && job_ids(&app).await? == [first.clone()]).then_some(())
     })
     .await;
     assert_eq!(
@@ -143,16 +138,7 @@ async fn a_duplicate_of_an_upload_still_being_queued_gets_no_job_that_vanishes()
     assert_eq!(queuing.await.unwrap().status(), 503);
     release_writes(&mut conn).await;
 
-    let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
-    wait_for(|| async {
-        let jobs: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:ocr-*"))
-            .query_async(&mut conn.clone())
-            .await
-            .ok()?;
-        (jobs == [format!("{prefix}:{first}")]).then_some(())
-    })
-    .await;
+    wait_for(|| async { (job_ids(&app).await? == [first.clone()]).then_some(()) }).await;
     assert_eq!(
         app.db.count_receipts().await.unwrap(),
         1,
@@ -272,25 +258,29 @@ async fn an_upload_whose_add_lands_late(
     // The deadline passes; the undo waits for the lock.
     wait_for(|| waiting_on_a_lock(app, "DELETE%")).await;
     release_writes(&mut conn).await;
-    let prefix = format!("{}:{}", app.settings.queue.prefix, app.settings.queue.name);
-    wait_for(|| async {
-        let jobs: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:ocr-*"))
-            .query_async(&mut conn.clone())
-            .await
-            .ok()?;
-        // Job hashes only, not a worker's `…:lock` on one.
-        let hashes = jobs
-            .iter()
-            .filter(|key| !key[prefix.len() + 1..].contains(':'));
-        (hashes.count() == 2).then_some(())
-    })
-    .await;
+    wait_for(|| async { (job_ids(app).await?.len() == 2).then_some(()) }).await;
     LateAdd {
         upload,
         lock: held,
         image,
     }
+}
+
+/// The ids of the jobs Redis holds for the app's queue (their hashes, not
+/// the `…:lock` a worker keeps on one); `None` while Redis fails.
+async fn job_ids(app: &TestApp) -> Option<Vec<String>> {
+    let prefix = format!("{}:{}:", app.settings.queue.prefix, app.settings.queue.name);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}ocr-*"))
+        .query_async(&mut app.redis().await)
+        .await
+        .ok()?;
+    let ids = keys.iter().filter_map(|key| key.strip_prefix(&prefix));
+    Some(
+        ids.filter(|id| !id.contains(':'))
+            .map(String::from)
+            .collect(),
+    )
 }
 
 /// Upload `image` in a task of its own: the test goes on meanwhile.
