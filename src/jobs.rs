@@ -414,9 +414,11 @@ impl ReceiptService {
             // A completed job whose return value we cannot read is answered
             // from its row below.
             if job.state != JobState::Completed || job.result.is_some() {
-                return Ok(self
-                    .with_waiting_reason(JobStatusView::from_queue(job))
-                    .await);
+                let mut view = JobStatusView::from_queue(job);
+                if view.state == JobState::Failed && self.row_says_cancelled(job_id).await? {
+                    view.cancelled();
+                }
+                return Ok(self.with_waiting_reason(view).await);
             }
         }
         let stored = self.db.receipt_by_job_id(job_id).await?;
@@ -428,6 +430,17 @@ impl ReceiptService {
             (Some(stored), Ok(_)) => JobStatusView::from_receipt(&stored),
             (None, Ok(_)) => Err(ServiceError::JobNotFound(job_id.to_string())),
         }
+    }
+
+    /// Whether the receipt of a job Redis holds as failed says cancelled: a
+    /// client's cancel came as its last attempt failed, and the failed
+    /// event could not make the job's reason say so (Redis down, or the
+    /// process died): the cancel, answered 200 and announced, stands.
+    async fn row_says_cancelled(&self, job_id: &str) -> Result<bool, ServiceError> {
+        let stored = self.db.receipt_by_job_id(job_id).await?;
+        Ok(stored.is_some_and(|stored| {
+            stored.row.status == crate::job::ReceiptStatus::Cancelled.as_str()
+        }))
     }
 
     /// Whether `caller` may see job `job_id`: its receipt is theirs or has

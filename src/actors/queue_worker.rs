@@ -192,7 +192,9 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
                 close.await?;
             }
         }
-        // Failures being recorded get a moment (the reconciler does the rest).
+        // Failures being recorded get a moment; the reconciler settles the
+        // rest from Redis (or adds a job Redis removed as it failed it
+        // again: it runs once more).
         let _ = tokio::time::timeout(SETTLE_TIME, &mut state.events).await;
         state.events.abort();
         state.stall_watch.abort();
@@ -346,12 +348,25 @@ impl<P: JobProcessor> JobRunner<P> {
 
     /// The attempt failed and BullMQ will fail the job for good: its
     /// failed event is to record it on the receipt, on this run
-    /// ([`settle_failure`]).
+    /// ([`settle_failure`]). A client's cancel that came meanwhile (the
+    /// pipeline no longer looks) wins: the cancel marked the receipt
+    /// cancelled, and the job then ends cancelled too. (One that comes
+    /// after this look, before BullMQ has failed the job, is caught by the
+    /// failed event.)
     async fn failing_for_good(&self, attempt: &JobAttempt, error: JobError) -> JobError {
         self.final_failures
             .insert(&attempt.job_id, attempt.data.run);
         #[cfg(feature = "fault-injection")]
         hold_final_failure(&attempt.job_id).await;
+        if error.class() != FailureClass::Cancelled
+            && let Ok(true) = self.queue.cancel_requested(&attempt.job_id).await
+        {
+            tracing::info!(
+                job_id = attempt.job_id,
+                "cancelled by a client as it failed"
+            );
+            return JobError::cancelled();
+        }
         error
     }
 
@@ -616,6 +631,12 @@ async fn settle_failure<P: JobProcessor>(
         }
     };
     match (found, ours) {
+        // Another run of the job than the one that failed (a client retried
+        // it meanwhile, and the new run failed too): its own event says so.
+        (Some(job), Some(run)) if job.run != run => {}
+        // An earlier attempt's event, read after the last one failed.
+        (Some(job), None)
+            if job.state == JobState::Failed && job.failed_reason.as_deref() != Some(error) => {}
         (Some(job), _) if job.state == JobState::Failed => {
             let reason = cancelled_as_it_failed(queue, job_id, error).await;
             pipeline.job_failed(job_id, reason, job.run).await
@@ -633,16 +654,13 @@ async fn settle_failure<P: JobProcessor>(
 }
 
 /// The reason to record for a job BullMQ has failed for good: a client's
-/// cancel that came as its last attempt failed (the job still active,
-/// the cancel answered 200 and marked the receipt cancelled) wins, and
-/// the job's reason in Redis says so too.
+/// cancel that came as its last attempt failed, after the runner's look
+/// (the job still active, the cancel answered 200 and marked the receipt
+/// cancelled), wins, and the job's reason in Redis says so too.
 async fn cancelled_as_it_failed<'a>(queue: &QueueHandle, job_id: &str, error: &'a str) -> &'a str {
-    if error == CANCELLED_REASON || !matches!(queue.cancel_requested(job_id).await, Ok(true)) {
+    if error == CANCELLED_REASON || !matches!(queue.fail_as_cancelled(job_id).await, Ok(true)) {
         return error;
     }
     tracing::info!(job_id, "cancelled by a client as it failed");
-    if let Err(e) = queue.record_failed_attempt(job_id, CANCELLED_REASON).await {
-        tracing::warn!(job_id, error = %e, "could not write the cancel as the job's reason");
-    }
     CANCELLED_REASON
 }

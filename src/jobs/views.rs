@@ -94,6 +94,12 @@ impl JobStatusView {
         }
     }
 
+    /// The job as a client's cancel ended it (its receipt says so).
+    pub(crate) fn cancelled(&mut self) {
+        self.state = JobState::Cancelled;
+        self.failed_reason = Some(CANCELLED_REASON.to_string());
+    }
+
     /// After Redis has trimmed the job, the receipt row still answers.
     pub(crate) fn from_receipt(stored: &StoredReceipt) -> Result<Self, ServiceError> {
         let (state, progress) = match stored.status()? {

@@ -111,7 +111,9 @@ impl QueueHandle {
 
     /// Keep the reason of a failed attempt on the job while its retry is
     /// pending, as Node's BullMQ does (`bullmq-official` 1.4.4 does not):
-    /// only on a hash that still exists, so a removed job is not recreated.
+    /// only on a hash that still exists, so a removed job is not recreated,
+    /// and not yet finished, so a late event does not overwrite the final
+    /// reason.
     pub async fn record_failed_attempt(
         &self,
         job_id: &str,
@@ -119,12 +121,38 @@ impl QueueHandle {
     ) -> Result<(), QueueError> {
         static SET_IF_THERE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             redis::Script::new(
-                "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                "if redis.call('EXISTS', KEYS[1]) == 1 \
+                   and redis.call('HEXISTS', KEYS[1], 'finishedOn') == 0 then \
                    redis.call('HSET', KEYS[1], 'failedReason', ARGV[1]) end",
             )
         });
         self.script(&SET_IF_THERE, self.queue.keys().job_key(job_id), reason)
             .await
+    }
+
+    /// Make failed job `job_id` a client's cancel (its reason
+    /// `CANCELLED_REASON`) if a cancel request for it stands: looked at and
+    /// written in one step, so a job a retry has put back since (its
+    /// request dropped, out of the failed set) is left alone. True when
+    /// it did.
+    pub async fn fail_as_cancelled(&self, job_id: &str) -> Result<bool, QueueError> {
+        static IF_REQUESTED: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('EXISTS', KEYS[3]) == 1 \
+                   and redis.call('ZSCORE', KEYS[2], ARGV[2]) then \
+                   redis.call('HSET', KEYS[1], 'failedReason', ARGV[1]) return 1 end \
+                 return 0",
+            )
+        });
+        let mut invocation = IF_REQUESTED.key(self.queue.keys().job_key(job_id));
+        invocation
+            .key(format!("{}:failed", self.keys))
+            .key(self.cancel_key(job_id))
+            .arg(crate::job::CANCELLED_REASON)
+            .arg(job_id);
+        let mut conn = self.queue.connection().connection();
+        let run = async { Ok(invocation.invoke_async::<i64>(&mut conn).await? == 1) };
+        self.deadline(run).await
     }
 
     /// When a delayed job becomes due: its score in the delayed set is the

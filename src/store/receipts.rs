@@ -151,23 +151,21 @@ impl Db {
         Ok(query.load(&mut conn).await?)
     }
 
-    /// A receipt whose job Redis lost, to be added again: `queued` on its
-    /// next run (a late write for the lost one then changes nothing),
-    /// touched now. Answers that run; `None` when the row finished since.
-    pub async fn requeue_lost(&self, job_id: &str) -> Result<Option<u32>, DbError> {
+    /// A receipt whose job Redis lost was added again as `run` (the next
+    /// one: a late write for the lost job then changes nothing): `queued`
+    /// on that run, touched now, unless it finished since.
+    pub async fn requeue_lost(&self, job_id: &str, run: u32) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        let run = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+        diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
             .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
             .set((
                 receipts::status.eq(ReceiptStatus::Queued.as_str()),
                 receipts::updated_at.eq(diesel::dsl::now),
-                receipts::run.eq(receipts::run + 1),
+                receipts::run.eq(i32::try_from(run).unwrap_or(i32::MAX)),
             ))
-            .returning(receipts::run)
-            .get_result::<i32>(&mut conn)
-            .await
-            .optional()?;
-        Ok(run.map(run_of))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// A receipt whose job a stopping worker handed back to the queue:

@@ -406,30 +406,7 @@ async fn a_retry_before_the_row_says_failed_goes_ahead_and_a_late_write_is_ignor
     let job_id = api.upload_ok(corner_market_png()).await;
     // What BullMQ's failing script leaves, its worker's row write not yet
     // made: the job in the failed set with its reason.
-    let prefix = format!("{}:{}", api.settings.queue.prefix, api.settings.queue.name);
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut redis = api.redis().await;
-    let _: () = redis::pipe()
-        .atomic()
-        .cmd("LREM")
-        .arg(format!("{prefix}:wait"))
-        .arg(0)
-        .arg(&job_id)
-        .cmd("ZADD")
-        .arg(format!("{prefix}:failed"))
-        .arg(now)
-        .arg(&job_id)
-        .cmd("HSET")
-        .arg(format!("{prefix}:{job_id}"))
-        .arg("failedReason")
-        .arg("the OCR worker crashed")
-        .arg("finishedOn")
-        .arg(now)
-        .arg("atm")
-        .arg(1)
-        .query_async(&mut redis)
-        .await
-        .expect("the job failed in Redis");
+    fail_in_redis(&api, &job_id, "the OCR worker crashed").await;
     assert_eq!(api.job_view(&job_id).await.state, JobState::Failed);
     assert_eq!(api.receipt_status(&job_id).await.0, "queued");
 
@@ -514,4 +491,74 @@ async fn the_job_a_worker_starts_sets_its_receipts_run() {
         .expect("PostgreSQL");
     assert!(failed.is_some(), "recorded on the run that ran");
     assert_eq!(api.receipt_status(&job_id).await.0, "failed");
+}
+
+/// Move waiting job `job_id` to BullMQ's failed set with `reason`, as its
+/// failing script leaves it, and nothing else.
+async fn fail_in_redis(api: &TestApp, job_id: &str, reason: &str) {
+    let prefix = format!("{}:{}", api.settings.queue.prefix, api.settings.queue.name);
+    let now = chrono::Utc::now().timestamp_millis();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LREM")
+        .arg(format!("{prefix}:wait"))
+        .arg(0)
+        .arg(job_id)
+        .cmd("ZADD")
+        .arg(format!("{prefix}:failed"))
+        .arg(now)
+        .arg(job_id)
+        .cmd("HSET")
+        .arg(format!("{prefix}:{job_id}"))
+        .arg("failedReason")
+        .arg(reason)
+        .arg("finishedOn")
+        .arg(now)
+        .arg("atm")
+        .arg(1)
+        .query_async(&mut api.redis().await)
+        .await
+        .expect("the job failed in Redis");
+}
+
+/// A cancel that came as the last attempt failed marked the receipt
+/// cancelled (answered 200, announced), and the failed event could not
+/// make the job's reason in Redis say so (Redis down, or its process
+/// died): the job still reads cancelled, as its receipt does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_whose_receipt_a_cancel_ended_reads_cancelled() {
+    let api = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    let cancelled = api.db.cancel_receipt(&job_id, Notify::Nobody).await;
+    assert!(cancelled.expect("PostgreSQL").is_some());
+    fail_in_redis(&api, &job_id, "the image could not be decoded").await;
+    let job = api.job_view(&job_id).await;
+    assert_eq!(job.state, JobState::Cancelled, "{job:?}");
+    assert_eq!(
+        job.failed_reason.as_deref(),
+        Some(receipt_ocr::job::CANCELLED_REASON)
+    );
+}
+
+/// The failed event's look for a cancel that came after the worker's own:
+/// a failed job with a standing cancel request gets our reason (in one
+/// step); one a retry has put back (out of the failed set), or one with no
+/// request, keeps its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_is_made_a_cancel_only_while_failed_with_a_request_standing() {
+    let api = TestApp::spawn(Role::Api, isolated_settings()).await;
+    let queue = queue_for(&api.settings).await;
+    let waiting = api.upload_ok(corner_market_png()).await;
+    api.request_cancel_only(&waiting).await;
+    assert!(!queue.fail_as_cancelled(&waiting).await.expect("Redis"));
+
+    let failed = api.upload_ok(corner_market_png()).await;
+    fail_in_redis(&api, &failed, "the OCR worker crashed").await;
+    assert!(!queue.fail_as_cancelled(&failed).await.expect("Redis"));
+    api.request_cancel_only(&failed).await;
+    assert!(queue.fail_as_cancelled(&failed).await.expect("Redis"));
+    let hash = api.job_hash(&failed).await;
+    let reason = hash.get("failedReason").map(String::as_str);
+    assert_eq!(reason, Some(receipt_ocr::job::CANCELLED_REASON));
+    assert_eq!(api.job_hash(&waiting).await.get("failedReason"), None);
 }

@@ -393,9 +393,11 @@ async fn a_followed_job_removed_with_its_receipt_ends_the_stream() {
 }
 
 /// With KEEP_FAILED_COUNT=0 BullMQ removes a job as it fails it, before
-/// its receipt says so: the stream's read at BullMQ's `failed` entry finds
-/// the row still unfinished, and the `receipt-failed` entry written with
-/// the row brings the final state (the stream used to stay open).
+/// its receipt says so: should the stream's read at BullMQ's `failed`
+/// entry find the row still unfinished, the `receipt-failed` entry written
+/// with the row brings the final state (the stream used to stay open).
+/// Which of the two entries ends it depends on timing: that the entry is
+/// written is checked in `faults.rs`, its meaning in `live.rs`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_followed_job_removed_as_it_fails_ends_its_stream_failed() {
     let mut settings = isolated_settings();
