@@ -347,26 +347,13 @@ impl<P: JobProcessor> JobRunner<P> {
     }
 
     /// The attempt failed and BullMQ will fail the job for good: its
-    /// failed event is to record it on the receipt, on this run
-    /// ([`settle_failure`]). A client's cancel that came meanwhile (the
-    /// pipeline no longer looks) wins: the cancel marked the receipt
-    /// cancelled, and the job then ends cancelled too. (One that comes
-    /// after this look, before BullMQ has failed the job, is caught by the
-    /// failed event.)
+    /// failed event is to record it on the receipt, on this run, or as a
+    /// client's cancel that came meanwhile ([`settle_failure`]).
     async fn failing_for_good(&self, attempt: &JobAttempt, error: JobError) -> JobError {
         self.final_failures
             .insert(&attempt.job_id, attempt.data.run);
         #[cfg(feature = "fault-injection")]
         hold_final_failure(&attempt.job_id).await;
-        if error.class() != FailureClass::Cancelled
-            && let Ok(true) = self.queue.cancel_requested(&attempt.job_id).await
-        {
-            tracing::info!(
-                job_id = attempt.job_id,
-                "cancelled by a client as it failed"
-            );
-            return JobError::cancelled();
-        }
         error
     }
 
@@ -638,6 +625,8 @@ async fn settle_failure<P: JobProcessor>(
         (Some(job), None)
             if job.state == JobState::Failed && job.failed_reason.as_deref() != Some(error) => {}
         (Some(job), _) if job.state == JobState::Failed => {
+            // What BullMQ stored: the event may be an earlier attempt's.
+            let error = job.failed_reason.as_deref().unwrap_or(error);
             let reason = cancelled_as_it_failed(queue, job_id, error).await;
             pipeline.job_failed(job_id, reason, job.run).await
         }
@@ -654,9 +643,10 @@ async fn settle_failure<P: JobProcessor>(
 }
 
 /// The reason to record for a job BullMQ has failed for good: a client's
-/// cancel that came as its last attempt failed, after the runner's look
-/// (the job still active, the cancel answered 200 and marked the receipt
-/// cancelled), wins, and the job's reason in Redis says so too.
+/// cancel that came as its last attempt failed (the job still active, the
+/// cancel answered 200 and marked the receipt cancelled) wins, and the
+/// job's reason in Redis says so too. (Until then, and should this fail,
+/// the job reads cancelled from its receipt: `ReceiptService::job_status`.)
 async fn cancelled_as_it_failed<'a>(queue: &QueueHandle, job_id: &str, error: &'a str) -> &'a str {
     if error == CANCELLED_REASON || !matches!(queue.fail_as_cancelled(job_id).await, Ok(true)) {
         return error;

@@ -277,19 +277,20 @@ impl ReconcilerArgs {
             Ok(()) => {
                 // On a new run: should the lost job's worker still write
                 // its failure late, that changes nothing.
-                let data = row.job_data();
-                let data = ReceiptJobData {
-                    run: data.run.saturating_add(1),
-                    ..data
+                let Some(run) = self.db.requeue_lost(&row.job_id).await? else {
+                    return Ok(());
                 };
-                let run = data.run;
+                let data = ReceiptJobData {
+                    run,
+                    ..row.job_data()
+                };
                 let added = self.queue.enqueue_again(row.job_id.clone(), data);
                 if let Err(e) = added.await {
                     tracing::warn!(job_id = row.job_id, error = %e, "could not add the lost job again");
                     return Ok(());
                 }
                 tracing::warn!(job_id = row.job_id, "job lost from Redis; added again");
-                self.db.requeue_lost(&row.job_id, run).await
+                Ok(())
             }
             Err(BlobError::Missing(_)) => {
                 tracing::warn!(

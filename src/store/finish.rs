@@ -89,8 +89,10 @@ impl Db {
     }
 
     /// Mark the receipt of `job_id` failed unless it already finished or
-    /// is on another `run` (a client retried it since). `None` when
-    /// nothing changed.
+    /// is on a later run than `run` (a client retried it since, or the
+    /// reconciler added it again). A row on an earlier run only lags the
+    /// job (Redis holds one job per id): it is marked. `None` when nothing
+    /// changed.
     pub async fn mark_job_failed(
         &self,
         job_id: &str,
@@ -103,7 +105,7 @@ impl Db {
         conn.transaction(async |conn| {
             let changed = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
                 .filter(receipts::status.ne_all(FINAL))
-                .filter(receipts::run.eq(run))
+                .filter(receipts::run.le(run))
                 .set((
                     receipts::status.eq(ReceiptStatus::Failed.as_str()),
                     receipts::failed_reason.eq(reason),
@@ -151,7 +153,7 @@ impl Db {
                 .filter(receipts::status.eq_any(statuses))
                 .into_boxed();
             if let Some(run) = run {
-                cancel = cancel.filter(receipts::run.eq(run));
+                cancel = cancel.filter(receipts::run.le(run));
             }
             let changed = cancel
                 .set((
@@ -176,12 +178,12 @@ impl Db {
 pub enum Unfinished {
     /// `queued` or `processing`: a client's cancel.
     Any,
-    /// `queued` or `processing` on this run: a cancel Redis recorded, which
-    /// must not end a run a retry has started since.
+    /// `queued` or `processing`, on this run or an earlier one: a cancel
+    /// Redis recorded, which must not end a run a retry has started since.
     AnyOnRun(u32),
-    /// `processing` on this run only: a worker's report that it stopped
-    /// the job, which must not end a receipt a retry has put back to
-    /// `queued` meanwhile, nor the retried run once it runs.
+    /// `processing`, on this run or an earlier one: a worker's report that
+    /// it stopped the job, which must not end a receipt a retry has put
+    /// back to `queued` meanwhile, nor the retried run once it runs.
     Processing(u32),
 }
 

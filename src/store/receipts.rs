@@ -151,21 +151,34 @@ impl Db {
         Ok(query.load(&mut conn).await?)
     }
 
-    /// A receipt whose job Redis lost was added again as `run` (the next
-    /// one: a late write for the lost job then changes nothing): `queued`
-    /// on that run, touched now, unless it finished since.
-    pub async fn requeue_lost(&self, job_id: &str, run: u32) -> Result<(), DbError> {
+    /// A receipt whose job Redis lost, to be added again: `queued` on its
+    /// next run (a late write for the lost job then changes nothing).
+    /// Left untouched in time: should the add fail, the next pass tries
+    /// again. Answers that run; `None` when the row finished since.
+    pub async fn requeue_lost(&self, job_id: &str) -> Result<Option<u32>, DbError> {
         let mut conn = self.conn().await?;
-        diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
+        let run = diesel::update(receipts::table.filter(receipts::job_id.eq(job_id)))
             .filter(receipts::status.eq_any(ReceiptStatus::UNFINISHED))
             .set((
                 receipts::status.eq(ReceiptStatus::Queued.as_str()),
-                receipts::updated_at.eq(diesel::dsl::now),
-                receipts::run.eq(i32::try_from(run).unwrap_or(i32::MAX)),
+                receipts::run.eq(receipts::run + 1),
             ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
+            .returning(receipts::run)
+            .get_result::<i32>(&mut conn)
+            .await
+            .optional()?;
+        Ok(run.map(run_of))
+    }
+
+    /// The status of the receipt of `job_id`, if it has one.
+    pub async fn status_of_job(&self, job_id: &str) -> Result<Option<String>, DbError> {
+        let mut conn = self.conn().await?;
+        Ok(receipts::table
+            .filter(receipts::job_id.eq(job_id))
+            .select(receipts::status)
+            .first(&mut conn)
+            .await
+            .optional()?)
     }
 
     /// A receipt whose job a stopping worker handed back to the queue:

@@ -429,8 +429,9 @@ async fn a_retry_before_the_row_says_failed_goes_ahead_and_a_late_write_is_ignor
 
 /// A cancel that comes after a job's last attempt failed but before BullMQ
 /// was told (held there for 10 s by OCR_INJECT_FINAL_FAILURE_HOLD_MS) wins:
-/// the job ends cancelled in Redis as its receipt does, rather than
-/// `failed` beside a receipt the cancel marked cancelled.
+/// the job reads cancelled and ends cancelled in Redis as its receipt
+/// does, rather than `failed` beside a receipt the cancel marked
+/// cancelled.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_as_the_last_attempt_fails_ends_the_job_cancelled_everywhere() {
     let settings = isolated_settings();
@@ -446,12 +447,18 @@ async fn a_cancel_as_the_last_attempt_fails_ends_the_job_cancelled_everywhere() 
 
     let (status, body) = api.cancel(&job_id).await;
     assert_eq!((status, state(&body)), (200, JobState::Cancelled), "{body}");
-    // BullMQ has failed the job once the hold is over, for the cancel.
-    let hash = api.finished_job_hash(&job_id).await;
-    let reason = hash.get("failedReason").map(String::as_str);
-    assert_eq!(reason, Some(receipt_ocr::job::CANCELLED_REASON), "{hash:?}");
+    // BullMQ fails the job once the hold is over, with the image's reason:
+    // it reads cancelled all the same (its receipt says so), and the
+    // worker's failed event then makes the job's reason the cancel.
+    api.finished_job_hash(&job_id).await;
     let job = api.job_view(&job_id).await;
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
+    wait_for(|| async {
+        let hash = api.job_hash(&job_id).await;
+        let reason = hash.get("failedReason").map(String::as_str);
+        (reason == Some(receipt_ocr::job::CANCELLED_REASON)).then_some(())
+    })
+    .await;
     assert_eq!(
         api.receipt_status(&job_id).await,
         ("cancelled".into(), true)
