@@ -22,7 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::ocr_pool::OcrPool;
 use crate::config::QueueSettings;
 use crate::job::{
-    CANCELLED_REASON, FailureClass, JobError, JobState, ReceiptJobData, ReceiptResult,
+    CANCELLED_REASON, FailureClass, JobError, JobState, LATEST_RUN, ReceiptJobData, ReceiptResult,
 };
 use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{
@@ -164,7 +164,13 @@ impl<P: JobProcessor> Actor for QueueWorker<P> {
             stall_check,
             args.stalls.clone(),
         ));
-        let events = drain_events(worker.clone(), args.queue, args.pipeline, final_failures);
+        let events = drain_events(
+            worker.clone(),
+            args.queue,
+            args.db,
+            args.pipeline,
+            final_failures,
+        );
         Ok(QueueWorkerState {
             worker,
             events,
@@ -565,6 +571,7 @@ async fn forward_progress<T>(
 fn drain_events<P: JobProcessor>(
     worker: Arc<Worker>,
     queue: QueueHandle,
+    db: Db,
     pipeline: Arc<P>,
     final_failures: FinalFailures,
 ) -> JoinHandle<()> {
@@ -575,9 +582,14 @@ fn drain_events<P: JobProcessor>(
                 WorkerEvent::Failed { job_id, error } => {
                     let ours = final_failures.take(&job_id);
                     // May wait for Redis or PostgreSQL: not in this loop.
-                    let (queue, pipeline) = (queue.clone(), pipeline.clone());
+                    let (queue, db, pipeline) = (queue.clone(), db.clone(), pipeline.clone());
                     settling.spawn(async move {
-                        settle_failure(&queue, pipeline.as_ref(), ours, &job_id, &error).await
+                        let failure = Failure {
+                            job_id: &job_id,
+                            error: &error,
+                            ours,
+                        };
+                        settle_failure(&queue, &db, pipeline.as_ref(), failure).await
                     });
                 }
                 WorkerEvent::Completed { job_id, .. } => pipeline.completed(&job_id),
@@ -591,20 +603,35 @@ fn drain_events<P: JobProcessor>(
     })
 }
 
-/// What the worker's failed event for `job_id` calls for. BullMQ reports
-/// every failed attempt, and also one it could not move (Redis down: the
-/// job stays active and runs again once it stalls). Only a job now in the
-/// failed set, or gone from Redis after this process failed it for good
-/// (`ours`: its run), has failed for good: recorded on its receipt, as a
-/// cancel if a client asked for one as it failed. For a failure of ours,
-/// a lookup Redis does not answer is tried again.
+/// One failed event of the worker.
+struct Failure<'a> {
+    job_id: &'a str,
+    error: &'a str,
+    /// The run, when this process failed the job for good itself.
+    ours: Option<u32>,
+}
+
+/// What the worker's failed event calls for. BullMQ reports every failed
+/// attempt, and also one it could not move (Redis down: the job stays
+/// active and runs again once it stalls). Only a job now in the failed
+/// set, or gone from Redis after this process failed it for good (`ours`),
+/// has failed for good: recorded on its receipt, as a cancel if a client
+/// asked for one as it failed. For a failure of ours, a lookup Redis does
+/// not answer is tried again. A job gone that this process did not fail
+/// itself (BullMQ failed it on fetching it, stalled too often, and removed
+/// it: `KEEP_FAILED_COUNT=0`) is recorded if its receipt still says
+/// `processing` (a client's retry puts it `queued` first).
 async fn settle_failure<P: JobProcessor>(
     queue: &QueueHandle,
+    db: &Db,
     pipeline: &P,
-    ours: Option<u32>,
-    job_id: &str,
-    error: &str,
+    failure: Failure<'_>,
 ) {
+    let Failure {
+        job_id,
+        error,
+        ours,
+    } = failure;
     let second = Duration::from_secs(1);
     let mut pauses = crate::pauses::Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
     let found = loop {
@@ -631,6 +658,14 @@ async fn settle_failure<P: JobProcessor>(
             pipeline.job_failed(job_id, reason, job.run).await
         }
         (None, Some(run)) => pipeline.job_failed(job_id, error, run).await,
+        (None, None) => {
+            let processing = crate::job::ReceiptStatus::Processing.as_str();
+            if let Ok(Some(status)) = db.status_of_job(job_id).await
+                && status == processing
+            {
+                pipeline.job_failed(job_id, error, LATEST_RUN).await
+            }
+        }
         // A job this process failed for good found not failed is another
         // one under its id (a retry): not told of the old reason.
         (Some(_), None) => {

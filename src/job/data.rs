@@ -26,6 +26,10 @@ pub struct ReceiptJobData {
     pub run: u32,
 }
 
+/// A run no receipt is past: a failure recorded on it applies to whatever
+/// run the row is on (for a job whose run is not known any more).
+pub const LATEST_RUN: u32 = u32::MAX;
+
 fn is_first_run(run: &u32) -> bool {
     *run == 0
 }

@@ -20,7 +20,7 @@ mod schedule;
 mod state;
 pub mod webhook;
 
-pub use data::{JOB_NAME, ReceiptJobData};
+pub use data::{JOB_NAME, LATEST_RUN, ReceiptJobData};
 pub use error::{CANCELLED_REASON, FailureClass, JobError};
 pub use id::{is_plausible_job_id, new_job_id};
 pub use result::{Confidence, FieldBoxes, ReceiptBox, ReceiptItem, ReceiptResult};

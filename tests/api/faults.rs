@@ -184,21 +184,9 @@ fn named(base: &Settings, name: &str) -> Settings {
 async fn a_job_stalled_twice_fails_for_good_logged_and_recorded() {
     let settings = isolated_settings();
     let api = TestApp::spawn(Role::Api, settings.clone()).await;
-    // Each worker holds its first read for a minute: killed while reading.
-    let hold = [("OCR_INJECT_HOLD_MS", "60000")];
     let job_id = api.upload_ok(corner_market_png()).await;
     let log_path = std::env::temp_dir().join(format!("stall-{}.log", settings.queue.name));
-    for attempt in 1..=2u32 {
-        let first = Process::start_with("worker", &worker_settings(&settings), &hold);
-        wait_for(|| async {
-            let hash = api.job_hash(&job_id).await;
-            let started = hash.get("ats").and_then(|a| a.parse::<u32>().ok());
-            (started == Some(attempt) && api.job_view(&job_id).await.state == JobState::Active)
-                .then_some(())
-        })
-        .await;
-        first.crash();
-    }
+    stall_twice(&api, &settings, &job_id).await;
     // The third worker's stalled-jobs check finds the job stalled a second
     // time (BullMQ allows one): the job fails, and this worker logs the
     // stall its check found.
@@ -454,6 +442,48 @@ async fn a_job_removed_as_it_fails_has_its_failure_recorded() {
             .then_some(())
     })
     .await;
+    assert!(
+        api.job_hash(&job_id).await.is_empty(),
+        "removed as it failed"
+    );
+}
+
+/// Two workers in turn take `job_id` and are killed while reading it
+/// (each holds its first read for a minute).
+async fn stall_twice(api: &TestApp, settings: &Settings, job_id: &str) {
+    let hold = [("OCR_INJECT_HOLD_MS", "60000")];
+    for attempt in 1..=2u32 {
+        let first = Process::start_with("worker", &worker_settings(settings), &hold);
+        wait_for(|| async {
+            let hash = api.job_hash(job_id).await;
+            let started = hash.get("ats").and_then(|a| a.parse::<u32>().ok());
+            (started == Some(attempt) && api.job_view(job_id).await.state == JobState::Active)
+                .then_some(())
+        })
+        .await;
+        first.crash();
+    }
+}
+
+/// With KEEP_FAILED_COUNT=0 a job stalled too often is failed by the
+/// worker that next fetches it (it never reads it) and removed at once:
+/// its receipt, still `processing`, is marked failed all the same (it
+/// used to stay so, and the reconciler added the job again, for ever).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_stalled_twice_and_removed_as_it_fails_is_recorded() {
+    let mut settings = isolated_settings();
+    settings.retention.failed_count = 0;
+    let api = TestApp::spawn(Role::Api, settings.clone()).await;
+    let job_id = api.upload_ok(corner_market_png()).await;
+    stall_twice(&api, &settings, &job_id).await;
+    let _third = Process::start("worker", &worker_settings(&settings));
+    let row = wait_for(|| async {
+        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
+        (stored.row.status == "failed").then_some(stored.row)
+    })
+    .await;
+    let reason = row.failed_reason.unwrap_or_default();
+    assert!(reason.contains("stalled"), "{reason}");
     assert!(
         api.job_hash(&job_id).await.is_empty(),
         "removed as it failed"
