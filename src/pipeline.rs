@@ -96,6 +96,13 @@ impl JobAttempt {
 /// How long a final failure waits for PostgreSQL to record it.
 pub const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// Pauses while a final failure cannot be recorded yet: doubling from
+/// 250 ms to 30 s, for [`RECORD_PATIENCE`].
+pub fn record_pauses() -> Pauses {
+    let second = std::time::Duration::from_secs(1);
+    Pauses::new(second / 4, 30 * second, RECORD_PATIENCE)
+}
+
 pub struct ReceiptPipeline<S, R> {
     records: S,
     blobs: BlobStore,
@@ -139,8 +146,7 @@ impl<S: ReceiptRecords, R: ReceiptReader> ReceiptPipeline<S, R> {
     /// Redis (or, when Redis removed the job as it failed it, adds the job
     /// again: it runs once more).
     pub async fn job_failed(&self, job_id: &str, reason: &str, run: u32) {
-        let second = std::time::Duration::from_secs(1);
-        let mut pauses = Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
+        let mut pauses = record_pauses();
         loop {
             match self.records.mark_failed(job_id, reason, run).await {
                 Ok(()) => return,

@@ -26,7 +26,7 @@ use crate::job::{
 };
 use crate::outcomes::ReceiptOutcomes;
 use crate::pipeline::{
-    JobAttempt, Progress, RECORD_PATIENCE, ReceiptPipeline, ReceiptReader, ReceiptRecords,
+    JobAttempt, Progress, ReceiptPipeline, ReceiptReader, ReceiptRecords, record_pauses,
 };
 use crate::queue::stalls::StallCheck;
 use crate::queue::{QueueHandle, StallCounter};
@@ -584,12 +584,7 @@ fn drain_events<P: JobProcessor>(
                     // May wait for Redis or PostgreSQL: not in this loop.
                     let (queue, db, pipeline) = (queue.clone(), db.clone(), pipeline.clone());
                     settling.spawn(async move {
-                        let failure = Failure {
-                            job_id: &job_id,
-                            error: &error,
-                            ours,
-                        };
-                        settle_failure(&queue, &db, pipeline.as_ref(), failure).await
+                        settle_failure(&queue, &db, pipeline.as_ref(), &job_id, &error, ours).await
                     });
                 }
                 WorkerEvent::Completed { job_id, .. } => pipeline.completed(&job_id),
@@ -601,14 +596,6 @@ fn drain_events<P: JobProcessor>(
         }
         while settling.join_next().await.is_some() {}
     })
-}
-
-/// One failed event of the worker.
-struct Failure<'a> {
-    job_id: &'a str,
-    error: &'a str,
-    /// The run, when this process failed the job for good itself.
-    ours: Option<u32>,
 }
 
 /// What the worker's failed event calls for. BullMQ reports every failed
@@ -625,15 +612,11 @@ async fn settle_failure<P: JobProcessor>(
     queue: &QueueHandle,
     db: &Db,
     pipeline: &P,
-    failure: Failure<'_>,
+    job_id: &str,
+    error: &str,
+    ours: Option<u32>,
 ) {
-    let Failure {
-        job_id,
-        error,
-        ours,
-    } = failure;
-    let second = Duration::from_secs(1);
-    let mut pauses = crate::pauses::Pauses::new(second / 4, 30 * second, RECORD_PATIENCE);
+    let mut pauses = record_pauses();
     let found = loop {
         match queue.lookup(job_id).await {
             Ok(found) => break found,

@@ -6,7 +6,7 @@ use receipt_ocr::config::ApiKeys;
 use receipt_ocr::startup::Role;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, isolated_settings, wait_for};
+use crate::helpers::{TestApp, isolated_settings};
 use crate::support::receipt_image::{
     CORNER_MARKET, corner_market_png, corrupt_png, encode, jpeg_claiming, png_claiming, render,
 };
@@ -190,11 +190,7 @@ async fn an_image_corrupt_past_its_header_is_accepted_then_fails_without_retries
         "one attempt only"
     );
     // The row follows an instant after BullMQ failed the job.
-    let row = wait_for(|| async {
-        let stored = app.db.receipt_by_job_id(&job_id).await.ok()??;
-        (stored.row.status == "failed").then_some(stored.row)
-    })
-    .await;
+    let row = app.wait_for_row(&job_id, "failed").await;
     assert_eq!(row.failed_reason.as_deref(), Some(reason));
 }
 

@@ -198,11 +198,7 @@ async fn a_job_stalled_twice_fails_for_good_logged_and_recorded() {
     assert_eq!(job.state, JobState::Failed, "{job:?}");
     let reason = job.failed_reason.clone().unwrap_or_default();
     assert!(reason.contains("stalled"), "{reason}");
-    let row = wait_for(|| async {
-        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
-        (stored.row.status == "failed").then_some(stored.row)
-    })
-    .await;
+    let row = api.wait_for_row(&job_id, "failed").await;
     assert!(row.failed_reason.unwrap_or_default().contains("stalled"));
     let logged = wait_for(|| async {
         let text = std::fs::read_to_string(&log_path).ok()?;
@@ -418,11 +414,7 @@ async fn a_job_removed_as_it_fails_has_its_failure_recorded() {
     let job_id = api.upload_ok(corner_market_png()).await;
     api.remove_the_image();
     let _worker = TestApp::spawn(Role::Worker, settings).await;
-    let row = wait_for(|| async {
-        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
-        (stored.row.status == "failed").then_some(stored.row)
-    })
-    .await;
+    let row = api.wait_for_row(&job_id, "failed").await;
     let reason = row.failed_reason.unwrap_or_default();
     assert!(reason.contains("missing"), "{reason}");
     // Live subscribers are told, once the row says so.
@@ -477,11 +469,7 @@ async fn a_job_stalled_twice_and_removed_as_it_fails_is_recorded() {
     let job_id = api.upload_ok(corner_market_png()).await;
     stall_twice(&api, &settings, &job_id).await;
     let _third = Process::start("worker", &worker_settings(&settings));
-    let row = wait_for(|| async {
-        let stored = api.db.receipt_by_job_id(&job_id).await.ok()??;
-        (stored.row.status == "failed").then_some(stored.row)
-    })
-    .await;
+    let row = api.wait_for_row(&job_id, "failed").await;
     let reason = row.failed_reason.unwrap_or_default();
     assert!(reason.contains("stalled"), "{reason}");
     assert!(

@@ -11,6 +11,7 @@ use receipt_ocr::config::Settings;
 use receipt_ocr::jobs::{JobStatusView, ReceiptView, UploadAccepted};
 use receipt_ocr::startup::{Application, Role};
 use receipt_ocr::store::Db;
+use receipt_ocr::store::models::ReceiptRow;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -154,6 +155,15 @@ impl TestApp {
         let response = self.http.get(url).send().await.expect("receipt request");
         assert_eq!(response.status(), 200, "GET /api/receipt/{receipt_id}");
         response.json().await.expect("a ReceiptView")
+    }
+
+    /// The receipt row of `job_id` once it says `status`.
+    pub async fn wait_for_row(&self, job_id: &str, status: &str) -> ReceiptRow {
+        wait_for(|| async {
+            let stored = self.db.receipt_by_job_id(job_id).await.ok()??;
+            (stored.row.status == status).then_some(stored.row)
+        })
+        .await
     }
 
     /// The job's hash once BullMQ has finished it (`finishedOn` set).

@@ -115,11 +115,7 @@ async fn a_row_that_missed_its_jobs_final_failure_is_marked_failed_from_redis() 
         .expect("psql is installed (scripts/deps.sh)");
     assert!(status.success());
 
-    let row = wait_for(|| async {
-        let stored = app.db.receipt_by_job_id(&job_id).await.ok()??;
-        (stored.row.status == "failed").then_some(stored.row)
-    })
-    .await;
+    let row = app.wait_for_row(&job_id, "failed").await;
     assert_eq!(row.failed_reason, job.failed_reason, "Redis's reason");
 }
 
@@ -175,11 +171,7 @@ async fn images_of_receipts_settled_past_image_keep_days_are_removed() {
     }
     // A failure reaches its row an instant after Redis has it: backdated
     // before, the row would be written anew after.
-    wait_for(|| async {
-        let stored = api.db.receipt_by_job_id(&failed).await.ok()??;
-        (stored.row.status == "failed").then_some(())
-    })
-    .await;
+    api.wait_for_row(&failed, "failed").await;
     drop(reader);
     let file = Part::bytes(encode(&harbor, ImageFormat::Jpeg)).file_name("receipt.jpg");
     let form = Form::new().part("file", file).text("delay", "3600000");
